@@ -1,0 +1,59 @@
+import cookie from '@fastify/cookie'
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import type { Sql } from 'postgres'
+import type { Config } from './config.ts'
+import { loggerOptions } from './logging.ts'
+import { requireAdmin } from './plugins/admin-auth.ts'
+import configPlugin from './plugins/config.ts'
+import database from './plugins/database.ts'
+import engine, { type EngineOptions } from './plugins/engine.ts'
+import errorHandler from './plugins/error-handler.ts'
+import installFlow from './plugins/install-flow.ts'
+import wixClient from './plugins/wix-client.ts'
+import healthRoutes from './routes/health.ts'
+import installationRoutes from './routes/installations.ts'
+import wixRoutes from './routes/wix.ts'
+
+export interface AppOptions {
+  config: Config
+  /** A database client the caller owns; else one is opened from `databaseUrl`. */
+  sql?: Sql
+  databaseUrl?: string
+  now?: () => Date
+  engine?: EngineOptions
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Builds the service without listening: the server and the tests both start from here. */
+export async function buildApp(opts: AppOptions) {
+  const app = Fastify({
+    logger: opts.logger ?? loggerOptions(opts.config.logLevel),
+    // Long enough for any id we take; longer path parameters get a 404 rather than a 5xx.
+    maxParamLength: 200,
+    bodyLimit: 64 * 1024,
+    requestIdHeader: 'x-request-id',
+    trustProxy: true,
+  }).withTypeProvider<ZodTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+
+  // Infrastructure first, awaited, then the engine and the flow on top of it, then routes.
+  await app.register(configPlugin, { config: opts.config, now: opts.now })
+  await app.register(errorHandler)
+  await app.register(cookie, { secret: opts.config.cookieSecrets })
+  await app.register(database, { sql: opts.sql, url: opts.databaseUrl ?? opts.config.databaseUrl })
+  await app.register(wixClient)
+  await app.register(engine, opts.engine ?? {})
+  await app.register(installFlow)
+
+  await app.register(healthRoutes)
+  await app.register(wixRoutes)
+  await app.register(async (api) => {
+    requireAdmin(api)
+    await api.register(installationRoutes)
+  })
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

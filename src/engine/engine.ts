@@ -1,0 +1,277 @@
+import { randomUUID } from 'node:crypto'
+import type { Sql } from 'postgres'
+import { initialTransition, transition, type AnyMachineSnapshot, type EventObject } from 'xstate'
+import type { PersistedState, WorkflowDefinition } from './definition.ts'
+import { machineVersionUnsupported, unknownMachine, workflowNotFound, writeContention } from './errors.ts'
+import { redactEvent } from './redact.ts'
+import { persist, planEffects, restore, stateName, statePath, type EffectPlan } from './snapshot.ts'
+import * as store from './store.ts'
+
+export interface Logger {
+  debug(obj: object, msg?: string): void
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+/** Seals effect inputs at rest (they can hold an OAuth code). */
+export interface Sealer {
+  seal(plaintext: string): string
+  open(sealed: string): string
+}
+
+export interface EngineOptions {
+  sql: Sql
+  definitions: WorkflowDefinition[]
+  sealer: Sealer
+  log: Logger
+  /** Identifies this process in job leases. */
+  owner?: string
+  /** The engine's only clock: tests move it instead of waiting. */
+  now?: () => Date
+  leaseMs?: number
+}
+
+/** A workflow as callers see it: the persisted state and its bookkeeping, no secrets. */
+export interface Workflow {
+  id: string
+  machine: string
+  machineVersion: number
+  key: string | null
+  state: string
+  statePath: string
+  reason: string | null
+  status: PersistedState['status']
+  context: Record<string, unknown>
+  version: number
+  createdAt: Date
+  updatedAt: Date
+}
+
+export type SendResult = { accepted: true; workflow: Workflow } | { accepted: false; workflow: Workflow }
+
+/** A job this process inserted already leased to itself: run it right after commit. */
+export interface LocalJob {
+  id: string
+  workflowId: string
+  machine: string
+  kind: 'effect'
+  name: string
+  src: string
+  input: unknown
+  attempts: number
+}
+
+/** Any event: its payload is the machine's business; secret fields are redacted in history. */
+export type AnyEvent = EventObject & Record<string, unknown>
+
+export interface SendOptions {
+  /** Who sent it: a route, `timer`, `effect:<name>`, `admin`. Stored in history. */
+  source: string
+  job?: { id: string; attempt: store.AttemptRecord }
+}
+
+const MAX_WRITE_TRIES = 25
+
+export function createEngineCore(opts: EngineOptions) {
+  const { sql, sealer, log } = opts
+  const owner = opts.owner ?? `${randomUUID().slice(0, 8)}`
+  const now = opts.now ?? (() => new Date())
+  const leaseMs = opts.leaseMs ?? 60_000
+  const definitions = new Map(opts.definitions.map((d) => [d.name, d]))
+  const listeners = new Set<(w: Workflow) => void>()
+  // Set by the job runner: receives effect jobs this process leased to itself.
+  let runLocal: (jobs: LocalJob[]) => void = () => {}
+
+  const definition = (name: string) => {
+    const d = definitions.get(name)
+    if (!d) throw unknownMachine(name)
+    return d
+  }
+
+  const toWorkflow = (row: store.WorkflowRow): Workflow => ({
+    id: row.id,
+    machine: row.machine,
+    machineVersion: row.machine_version,
+    key: row.key,
+    state: row.state,
+    statePath: statePath(row.snapshot.value),
+    reason: row.reason,
+    status: row.snapshot.status,
+    context: row.snapshot.context,
+    version: row.version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  })
+
+  /** A stored snapshot as a live one, migrated if an older machine wrote it. */
+  const load = (def: WorkflowDefinition, row: store.WorkflowRow): AnyMachineSnapshot => {
+    let state = row.snapshot
+    if (row.machine_version !== def.version) {
+      if (!def.migrate || row.machine_version > def.version) {
+        throw machineVersionUnsupported(def.name, row.machine_version, def.version)
+      }
+      state = def.migrate(state, row.machine_version)
+    }
+    return restore(def.machine, state)
+  }
+
+  /** Jobs for a plan; effects are leased to this process so it can run them at once. */
+  const jobsFor = (workflowId: string, machine: string, plan: EffectPlan, at: Date) => {
+    const local: LocalJob[] = []
+    const rows: store.NewJob[] = []
+    for (const effect of plan.effects) {
+      const id = randomUUID()
+      local.push({ id, workflowId, machine, kind: 'effect', name: effect.name, src: effect.src, input: effect.input, attempts: 1 })
+      rows.push({
+        id, kind: 'effect', name: effect.name, src: effect.src,
+        payload: sealer.seal(JSON.stringify(effect.input ?? null)), event: null,
+        status: 'running', attempts: 1, run_at: at, lease_owner: owner, lease_until: new Date(at.getTime() + leaseMs),
+      })
+    }
+    for (const timer of plan.timers) {
+      rows.push({
+        id: randomUUID(), kind: 'timer', name: timer.name, src: null, payload: null, event: timer.event,
+        status: 'pending', attempts: 0, run_at: new Date(at.getTime() + timer.delayMs), lease_owner: null, lease_until: null,
+      })
+    }
+    return { local, rows }
+  }
+
+  const committed = (workflow: Workflow, local: LocalJob[]) => {
+    for (const listener of listeners) listener(workflow)
+    if (local.length) runLocal(local)
+  }
+
+  /**
+   * Starts a workflow and applies `events` to it, all in one write: the app-url route creates an
+   * installation and sends it to the installer in a single round trip.
+   */
+  async function create(machine: string, input: Record<string, unknown> & { id?: string }, o: { source: string; events?: AnyEvent[] }) {
+    const def = definition(machine)
+    const id = input.id ?? randomUUID()
+    const at = now()
+    let [snapshot, actions] = initialTransition(def.machine, { ...input, id })
+    const history: Omit<store.HistoryEntry, 'at'>[] = [
+      { seq: 1, event_type: 'xstate.init', event: { type: 'xstate.init' }, from_state: null, to_state: statePath(snapshot.value), source: o.source },
+    ]
+    const allActions = [...actions]
+    for (const event of o.events ?? []) {
+      if (!snapshot.can(event)) throw new Error(`${machine}: ${event.type} is not accepted right after start`)
+      const from = statePath(snapshot.value)
+      ;[snapshot, actions] = transition(def.machine, snapshot, event)
+      allActions.push(...actions)
+      history.push({ seq: history.length + 1, event_type: event.type, event: redactEvent(event), from_state: from, to_state: statePath(snapshot.value), source: o.source })
+    }
+    // Timers set and cancelled within these steps cancel out; only what is still active counts.
+    const plan = planEffects(snapshot, allActions)
+    const cancelled = new Set(plan.cancelledTimers)
+    plan.timers = plan.timers.filter((t) => !cancelled.has(t.name))
+    plan.effects = plan.effects.filter((e) => plan.activeInvokes.includes(e.name))
+    const state = persist(snapshot)
+    const { local, rows } = jobsFor(id, machine, plan, at)
+    const row: store.WorkflowRow = {
+      id, machine, machine_version: def.version, ...def.project(state), state: stateName(state.value),
+      snapshot: state, version: history.length, created_at: at, updated_at: at,
+    }
+    await store.insertWorkflow(sql, { ...row, now: at }, history, rows)
+    const workflow = toWorkflow(row)
+    log.info({ workflowId: id, machine, state: workflow.statePath, source: o.source }, 'workflow created')
+    committed(workflow, local)
+    return workflow
+  }
+
+  /** Applies one event: fenced read, pure transition, one write; retried when a writer races us. */
+  async function send(id: string, event: AnyEvent, o: SendOptions): Promise<SendResult> {
+    for (let tries = 0; tries < MAX_WRITE_TRIES; tries++) {
+      const row = await store.readWorkflow(sql, id, o.job?.id)
+      if (!row) throw workflowNotFound(id)
+      const def = definition(row.machine)
+      const current = toWorkflow(row)
+      const stale = o.job && row.job_status !== 'running' && row.job_status !== 'pending'
+      const snapshot = load(def, row)
+      if (stale || !snapshot.can(event)) {
+        log.warn({ workflowId: id, event: event.type, state: current.statePath, source: o.source, staleJob: stale || undefined }, 'event rejected')
+        if (o.job && !stale) await store.discardJob(sql, o.job.id, now())
+        return { accepted: false, workflow: current }
+      }
+      const [next, actions] = transition(def.machine, snapshot, event)
+      const at = now()
+      const plan = planEffects(next, actions)
+      const state = persist(next)
+      const { local, rows } = jobsFor(id, row.machine, plan, at)
+      const projected = def.project(state)
+      const ok = await store.commitTransition(sql, {
+        id, version: row.version, state: stateName(state.value), ...projected, snapshot: state,
+        eventType: event.type, event: redactEvent(event), from: current.statePath, to: statePath(state.value),
+        source: o.source, now: at, jobs: rows, activeInvokes: plan.activeInvokes,
+        respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
+      })
+      if (!ok) {
+        // Another writer moved the row on; decide again on what it wrote.
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * (tries + 1)))
+        continue
+      }
+      const workflow: Workflow = {
+        ...current, ...projected, state: stateName(state.value), statePath: statePath(state.value),
+        status: state.status, context: state.context, version: row.version + 1, updatedAt: at,
+      }
+      log.info({ workflowId: id, event: event.type, from: current.statePath, to: workflow.statePath, source: o.source }, 'transition')
+      committed(workflow, local)
+      return { accepted: true, workflow }
+    }
+    throw writeContention(id)
+  }
+
+  async function get(id: string): Promise<Workflow | undefined> {
+    const row = await store.readWorkflow(sql, id)
+    return row && toWorkflow(row)
+  }
+
+  /**
+   * Resolves once `done(workflow)` holds, or with the latest workflow after `timeoutMs`.
+   * Local commits wake it at once; polling covers work finished by another process.
+   */
+  async function waitFor(id: string, done: (w: Workflow) => boolean, timeoutMs: number, pollMs = 250): Promise<Workflow | undefined> {
+    let latest = await get(id)
+    if (!latest || done(latest)) return latest
+    return new Promise((resolve) => {
+      let settled = false
+      const finish = (w: Workflow | undefined) => {
+        if (settled) return
+        settled = true
+        listeners.delete(onLocal)
+        clearTimeout(deadline)
+        clearInterval(poll)
+        resolve(w)
+      }
+      const onLocal = (w: Workflow) => {
+        if (w.id !== id) return
+        latest = w
+        if (done(w)) finish(w)
+      }
+      listeners.add(onLocal)
+      const deadline = setTimeout(() => finish(latest), timeoutMs)
+      const poll = setInterval(async () => {
+        const w = await get(id).catch(() => undefined)
+        if (w && w.version >= (latest?.version ?? 0)) latest = w
+        if (w && done(w)) finish(w)
+      }, pollMs)
+    })
+  }
+
+  return {
+    owner, now, leaseMs, log, sql, sealer,
+    definition, create, send, get, waitFor,
+    history: (id: string) => store.readHistory(sql, id),
+    onTransition(listener: (w: Workflow) => void) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    setLocalRunner(fn: (jobs: LocalJob[]) => void) {
+      runLocal = fn
+    },
+  }
+}
+
+export type EngineCore = ReturnType<typeof createEngineCore>

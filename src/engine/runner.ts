@@ -1,0 +1,193 @@
+import { createActor, toPromise, type AnyActorLogic, type EventObject } from 'xstate'
+import { backoffDelay, defaultRetryPolicy } from './backoff.ts'
+import type { RetryPolicy } from './definition.ts'
+import type { EngineCore, LocalJob } from './engine.ts'
+import { toSafeError, type SafeError } from './errors.ts'
+import * as store from './store.ts'
+
+export interface RunnerOptions {
+  pollMs?: number
+  /** Claimed jobs run at once by this process, at most. */
+  concurrency?: number
+  effectTimeoutMs?: number
+}
+
+/** What a job run ended in, for metrics. */
+export interface JobOutcome {
+  kind: 'effect' | 'timer'
+  name: string
+  machine: string
+  outcome: 'ok' | 'retry' | 'failed' | 'rejected'
+  durationMs: number
+  error?: SafeError
+}
+
+type RunnableJob = LocalJob | (Omit<LocalJob, 'kind' | 'src' | 'input'> & { kind: 'timer'; event: EventObject })
+
+class EffectTimeout extends Error {
+  code = 'EFFECT_TIMEOUT'
+  retryable = true
+}
+
+async function runActor(logic: AnyActorLogic, input: unknown, timeoutMs: number): Promise<unknown> {
+  const actor = createActor(logic, { input })
+  const result = toPromise(actor)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new EffectTimeout(`effect did not finish within ${timeoutMs} ms`)), timeoutMs)
+  })
+  actor.start()
+  try {
+    return await Promise.race([result, timeout])
+  } finally {
+    clearTimeout(timer)
+    actor.stop() // aborts the effect's `signal` if it is still running
+  }
+}
+
+/**
+ * Runs effects and fires timers. Jobs this process just committed run at once (the fast path);
+ * the poll loop claims everything else that is due, including jobs whose runner died and whose
+ * lease ran out, with `for update skip locked`, so any number of processes can share the queue.
+ */
+export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
+  const pollMs = opts.pollMs ?? 1_000
+  const concurrency = opts.concurrency ?? 16
+  const inFlight = new Set<Promise<void>>()
+  const observers = new Set<(o: JobOutcome) => void>()
+  let stopping = false
+  let pollTimer: ReturnType<typeof setTimeout> | undefined
+  const wakeTimers = new Set<ReturnType<typeof setTimeout>>()
+
+  const policy = (machine: string): RetryPolicy => ({ ...defaultRetryPolicy, ...core.definition(machine).retry })
+  const report = (o: JobOutcome) => observers.forEach((fn) => fn(o))
+
+  async function runEffect(job: LocalJob) {
+    const def = core.definition(job.machine)
+    const logic = (def.machine.implementations.actors as Record<string, AnyActorLogic>)[job.src]
+    const started = core.now()
+    const source = `effect:${job.name}`
+    const elapsed = () => core.now().getTime() - started.getTime()
+    try {
+      if (!logic) throw Object.assign(new Error(`no actor ${job.src} is registered`), { code: 'EFFECT_UNKNOWN', retryable: false })
+      const output = await runActor(logic, job.input, opts.effectTimeoutMs ?? def.effectTimeoutMs ?? 30_000)
+      const r = await core.send(job.workflowId, { type: `xstate.done.actor.${job.name}`, output } as EventObject, {
+        source, job: { id: job.id, attempt: { attempt: job.attempts, outcome: 'ok', started_at: started, error: null } },
+      })
+      report({ kind: 'effect', name: job.src, machine: job.machine, outcome: r.accepted ? 'ok' : 'rejected', durationMs: elapsed() })
+    } catch (err) {
+      const error = toSafeError(err)
+      const retry = policy(job.machine)
+      const log = { workflowId: job.workflowId, jobId: job.id, effect: job.src, attempt: job.attempts, error }
+      if (error.retryable !== false && job.attempts < retry.maxAttempts) {
+        const runAt = new Date(core.now().getTime() + backoffDelay(job.attempts, retry, error.retryAfterMs))
+        core.log.warn({ ...log, retryAt: runAt }, 'effect failed; will retry')
+        await store.retryJob(core.sql, job.id, core.owner, runAt, core.now(), {
+          attempt: job.attempts, outcome: 'retry', started_at: started, error,
+        })
+        wakeAt(runAt)
+        report({ kind: 'effect', name: job.src, machine: job.machine, outcome: 'retry', durationMs: elapsed(), error })
+        return
+      }
+      core.log.warn(log, 'effect failed for good')
+      await core.send(job.workflowId, { type: `xstate.error.actor.${job.name}`, error: { ...error, attempts: job.attempts } } as EventObject, {
+        source, job: { id: job.id, attempt: { attempt: job.attempts, outcome: 'failed', started_at: started, error } },
+      })
+      report({ kind: 'effect', name: job.src, machine: job.machine, outcome: 'failed', durationMs: elapsed(), error })
+    }
+  }
+
+  async function fireTimer(job: Extract<RunnableJob, { kind: 'timer' }>) {
+    const started = core.now()
+    const r = await core.send(job.workflowId, job.event, {
+      source: 'timer', job: { id: job.id, attempt: { attempt: job.attempts, outcome: 'ok', started_at: started, error: null } },
+    })
+    report({ kind: 'timer', name: job.name, machine: job.machine, outcome: r.accepted ? 'ok' : 'rejected', durationMs: core.now().getTime() - started.getTime() })
+  }
+
+  function track(job: RunnableJob) {
+    const run = (job.kind === 'effect' ? runEffect(job) : fireTimer(job))
+      .catch((err) => {
+        // The lease stays: once it runs out, this job is claimed and run again.
+        core.log.error({ workflowId: job.workflowId, jobId: job.id, err: toSafeError(err) }, 'job run failed; lease left to expire')
+      })
+      .finally(() => inFlight.delete(run))
+    inFlight.add(run)
+  }
+
+  /** Claims due jobs up to the free capacity and starts them. Returns how many it claimed. */
+  async function tick(): Promise<number> {
+    if (stopping) return 0
+    const free = concurrency - inFlight.size
+    if (free <= 0) return 0
+    const at = core.now()
+    const rows = await store.claimJobs(core.sql, core.owner, at, new Date(at.getTime() + core.leaseMs), free)
+    for (const row of rows) {
+      const base = { id: row.id, workflowId: row.workflow_id, machine: row.machine, name: row.name, attempts: row.attempts }
+      if (row.kind === 'timer') track({ ...base, kind: 'timer', event: row.event as EventObject })
+      else track({ ...base, kind: 'effect', src: row.src!, input: JSON.parse(core.sealer.open(row.payload!)) })
+    }
+    return rows.length
+  }
+
+  function wakeAt(at: Date) {
+    if (stopping) return
+    const timer = setTimeout(() => {
+      wakeTimers.delete(timer)
+      tick().catch((err) => core.log.error({ err: toSafeError(err) }, 'job poll failed'))
+    }, Math.max(0, at.getTime() - Date.now()) + 5)
+    wakeTimers.add(timer)
+  }
+
+  function loop() {
+    pollTimer = setTimeout(async () => {
+      try {
+        // Keep claiming while there is a backlog; otherwise wait for the next poll.
+        while ((await tick()) > 0 && inFlight.size < concurrency);
+      } catch (err) {
+        core.log.error({ err: toSafeError(err) }, 'job poll failed')
+      }
+      if (!stopping) loop()
+    }, pollMs)
+  }
+
+  core.setLocalRunner((jobs) => {
+    for (const job of jobs) {
+      if (stopping) return
+      track(job)
+    }
+  })
+
+  return {
+    tick,
+    start() {
+      stopping = false
+      loop()
+    },
+    /** Lets running jobs finish (bounded), then hands this process's leases back. */
+    async stop(graceMs = 10_000) {
+      stopping = true
+      clearTimeout(pollTimer)
+      wakeTimers.forEach(clearTimeout)
+      wakeTimers.clear()
+      let grace: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([
+        Promise.allSettled([...inFlight]),
+        new Promise((r) => (grace = setTimeout(r, graceMs))),
+      ])
+      clearTimeout(grace)
+      const released = await store.releaseLeases(core.sql, core.owner, core.now())
+      if (released) core.log.info({ released }, 'released job leases for other instances')
+    },
+    /** Resolves when nothing is running in this process (tests). */
+    async idle() {
+      while (inFlight.size) await Promise.allSettled([...inFlight])
+    },
+    onOutcome(fn: (o: JobOutcome) => void) {
+      observers.add(fn)
+      return () => observers.delete(fn)
+    },
+  }
+}
+
+export type JobRunner = ReturnType<typeof createJobRunner>

@@ -1,0 +1,110 @@
+import type { Sql } from 'postgres'
+import type { InstallationContext, InstallationInput } from '../../machines/installation.ts'
+import type { Config } from '../config.ts'
+import { hashOAuthState, newOAuthState, safeEqual } from '../crypto/oauth-state.ts'
+import type { Engine, Workflow } from '../engine/index.ts'
+import { Errors } from '../errors.ts'
+import { findByStateHash } from './queries.ts'
+import type { TokenVault } from './token-vault.ts'
+
+/** Wix codes are valid 10 minutes: past that, an exchange can only fail. */
+export const CODE_TTL_MS = 10 * 60_000
+/** How long a browser sent on may take to come back before setup counts as begun anyway. */
+export const BROWSER_RETURN_TIMEOUT_MS = 15 * 60_000
+
+export type Destination =
+  | { kind: 'redirect'; url: string }
+  | { kind: 'pending' }
+  | { kind: 'failed'; failure: InstallationContext['failure'] }
+
+const context = (w: Workflow) => w.context as unknown as InstallationContext
+
+/**
+ * The browser-facing steps of the Wix flow, free of HTTP: routes parse and answer, this decides.
+ * Every check that fails throws a named 4xx before the installation or Wix is touched.
+ */
+export function createInstallFlow(deps: { engine: Engine; sql: Sql; config: Config; vault: TokenVault }) {
+  const { engine, sql, config, vault } = deps
+
+  /** Steps 1–2: a new installation, sent to the Wix installer with a fresh state. */
+  async function begin(origin: 'app-url' | 'platform', wixToken?: string) {
+    const state = newOAuthState()
+    const input: Omit<InstallationInput, 'id'> = {
+      origin,
+      stateHash: hashOAuthState(state),
+      closeWindow: config.closeWindow,
+      autoFinish: config.autoFinish,
+      consentTimeoutMs: config.consentTimeoutMs,
+      codeTtlMs: CODE_TTL_MS,
+      browserReturnTimeoutMs: BROWSER_RETURN_TIMEOUT_MS,
+    }
+    const installation = await engine.create('installation', input, {
+      source: origin === 'app-url' ? 'route:app-url' : 'route:install',
+      events: origin === 'app-url' ? [{ type: 'INSTALLER_REDIRECTED' }] : [],
+    })
+    const url = new URL(`${config.wix.wwwUrl}/installer/install`)
+    if (wixToken) url.searchParams.set('token', wixToken)
+    url.searchParams.set('appId', config.wix.appId)
+    url.searchParams.set('redirectUrl', config.redirectUrl)
+    url.searchParams.set('state', state)
+    return { installation, state, installerUrl: url.toString() }
+  }
+
+  /** Step 3's checks: the state matches this browser's cookie and a live installation. */
+  async function authorizingInstallation(state: string, cookieState: string | undefined) {
+    if (!cookieState) throw new Errors.STATE_COOKIE_MISSING()
+    if (!safeEqual(state, cookieState)) throw new Errors.STATE_MISMATCH()
+    const found = await findByStateHash(sql, hashOAuthState(state))
+    if (!found) throw new Errors.STATE_UNKNOWN()
+    return found.id
+  }
+
+  const refuse = (w: Workflow | undefined): never => {
+    if (w && (w.state === 'ConsentAbandoned' || w.state === 'Cancelled')) throw new Errors.STATE_EXPIRED()
+    throw new Errors.STATE_ALREADY_USED()
+  }
+
+  /** Step 3: the code arrives. Exactly one callback per state is ever accepted. */
+  async function callback(q: { code: string; state: string; instanceId: string }, cookieState: string | undefined) {
+    const id = await authorizingInstallation(q.state, cookieState)
+    const r = await engine.send(id, { type: 'CALLBACK', code: q.code, instanceId: q.instanceId }, { source: 'route:redirect' })
+    return r.accepted ? r.workflow : refuse(r.workflow)
+  }
+
+  /** Wix sent the browser back with an OAuth error instead of a code (consent declined). */
+  async function decline(q: { error: string; description?: string; state: string }, cookieState: string | undefined) {
+    const id = await authorizingInstallation(q.state, cookieState)
+    const r = await engine.send(id, { type: 'CONSENT_DECLINED', error: q.error, description: q.description }, { source: 'route:redirect' })
+    return r.accepted ? r.workflow : refuse(r.workflow)
+  }
+
+  /** Step 6: where the browser goes once the exchange is over. */
+  async function destination(w: Workflow): Promise<Destination> {
+    if (w.state === 'CodeReceived') return { kind: 'pending' }
+    if (!['Tokened', 'SetupIncomplete', 'Finished'].includes(w.state)) return { kind: 'failed', failure: context(w).failure }
+    const { instanceId, closeWindow } = context(w)
+    let url: string
+    if (closeWindow) {
+      const { accessToken } = await vault.accessToken(instanceId!)
+      const u = new URL(`${config.wix.wwwUrl}/installer/close-window`)
+      u.searchParams.set('access_token', accessToken)
+      url = u.toString()
+    } else {
+      const u = new URL(config.postInstallUrl)
+      u.searchParams.set('instanceId', instanceId!)
+      url = u.toString()
+    }
+    if (w.state === 'Tokened') {
+      await engine.send(w.id, { type: 'BROWSER_SENT_ON', destination: closeWindow ? 'close-window' : 'post-install' }, { source: 'route:redirect' })
+    }
+    return { kind: 'redirect', url }
+  }
+
+  /** Waits, bounded, for the code exchange to end. */
+  const settled = (id: string, timeoutMs: number) =>
+    engine.waitFor(id, (w) => w.state !== 'CodeReceived', timeoutMs)
+
+  return { begin, callback, decline, destination, settled }
+}
+
+export type InstallFlow = ReturnType<typeof createInstallFlow>

@@ -1,0 +1,108 @@
+import type { Sql } from 'postgres'
+import type { TokenCipher } from '../crypto/token-cipher.ts'
+
+/** Wix access tokens live 5 minutes and the answer carries no `expires_in`. */
+export const ACCESS_TOKEN_TTL_MS = 5 * 60_000
+
+export interface WixTokens {
+  accessToken: string
+  refreshToken: string
+}
+
+export interface TokenMinter {
+  refreshAccessToken(refreshToken: string, o?: { signal?: AbortSignal }): Promise<WixTokens>
+}
+
+export class TokenVaultError extends Error {
+  constructor(
+    readonly code: 'NO_TOKENS' | 'REFRESH_TOKEN_REJECTED',
+    message: string,
+    readonly retryable = false,
+  ) {
+    super(message)
+  }
+  toJSON() {
+    return { code: this.code, message: this.message, retryable: this.retryable }
+  }
+}
+
+export interface AccessToken {
+  accessToken: string
+  expiresAt: Date
+}
+
+/**
+ * Each Wix instance's tokens, encrypted at rest. A new flow for a known instance replaces them.
+ * Minting is single-flight per instance in this process: concurrent callers share one refresh.
+ */
+export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: TokenMinter; now: () => Date }) {
+  const { sql, cipher, wix, now } = opts
+  const minting = new Map<string, Promise<AccessToken>>()
+
+  async function save(instanceId: string, workflowId: string, tokens: WixTokens, obtainedAt = now()) {
+    const expiresAt = new Date(obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS)
+    await sql`
+      insert into instance_tokens (instance_id, workflow_id, refresh_token, access_token, access_token_expires_at, created_at, updated_at)
+      values (${instanceId}, ${workflowId}, ${cipher.encrypt(tokens.refreshToken)}, ${cipher.encrypt(tokens.accessToken)},
+              ${expiresAt}, ${obtainedAt}, ${obtainedAt})
+      on conflict (instance_id) do update set
+        workflow_id = excluded.workflow_id, refresh_token = excluded.refresh_token,
+        access_token = excluded.access_token, access_token_expires_at = excluded.access_token_expires_at,
+        updated_at = excluded.updated_at`
+  }
+
+  /** Whether this installation's code exchange already stored tokens (a re-run after a crash). */
+  async function exchangedBy(workflowId: string): Promise<boolean> {
+    const [row] = await sql`select 1 from instance_tokens where workflow_id = ${workflowId}`
+    return Boolean(row)
+  }
+
+  async function mint(instanceId: string, signal?: AbortSignal): Promise<AccessToken> {
+    const [row] = await sql<{ refresh_token: string }[]>`
+      select refresh_token from instance_tokens where instance_id = ${instanceId}`
+    if (!row) throw new TokenVaultError('NO_TOKENS', 'No tokens are stored for this instance')
+    const obtainedAt = now()
+    let tokens: WixTokens
+    try {
+      tokens = await wix.refreshAccessToken(cipher.decrypt(row.refresh_token), { signal })
+    } catch (err) {
+      const e = err as { code?: string; status?: number }
+      if (e.code === 'WIX_REJECTED' && (e.status === 400 || e.status === 401 || e.status === 403)) {
+        throw new TokenVaultError('REFRESH_TOKEN_REJECTED', `Wix rejected the refresh token (${e.status}); the app must be reinstalled`)
+      }
+      throw err
+    }
+    const expiresAt = new Date(obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS)
+    await sql`
+      update instance_tokens set access_token = ${cipher.encrypt(tokens.accessToken)},
+        refresh_token = ${cipher.encrypt(tokens.refreshToken)}, access_token_expires_at = ${expiresAt},
+        updated_at = ${obtainedAt}
+      where instance_id = ${instanceId}`
+    return { accessToken: tokens.accessToken, expiresAt }
+  }
+
+  /**
+   * An access token with at least `minRemainingMs` left: the stored one while it is comfortably
+   * alive, else a fresh one minted from the refresh token. `fresh` always mints.
+   */
+  async function accessToken(instanceId: string, o: { minRemainingMs?: number; fresh?: boolean; signal?: AbortSignal } = {}): Promise<AccessToken> {
+    if (!o.fresh) {
+      const [row] = await sql<{ access_token: string | null; access_token_expires_at: Date | null }[]>`
+        select access_token, access_token_expires_at from instance_tokens where instance_id = ${instanceId}`
+      if (!row) throw new TokenVaultError('NO_TOKENS', 'No tokens are stored for this instance')
+      const left = (row.access_token_expires_at?.getTime() ?? 0) - now().getTime()
+      if (row.access_token && left >= (o.minRemainingMs ?? 60_000)) {
+        return { accessToken: cipher.decrypt(row.access_token), expiresAt: row.access_token_expires_at! }
+      }
+    }
+    const pending = minting.get(instanceId)
+    if (pending) return pending
+    const p = mint(instanceId, o.signal).finally(() => minting.delete(instanceId))
+    minting.set(instanceId, p)
+    return p
+  }
+
+  return { save, exchangedBy, accessToken }
+}
+
+export type TokenVault = ReturnType<typeof createTokenVault>

@@ -1,0 +1,64 @@
+import { z } from 'zod'
+import type { InstallationContext } from '../../machines/installation.ts'
+import type { Workflow } from '../engine/index.ts'
+import type { HistoryEntry } from '../engine/store.ts'
+
+export const failureSchema = z.object({ reason: z.string(), detail: z.string() })
+export const effectErrorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  status: z.number().optional(),
+  wixRequestId: z.string().optional(),
+  attempts: z.number().optional(),
+})
+
+export const installationSchema = z.object({
+  id: z.uuid(),
+  instanceId: z.string().nullable(),
+  state: z.string().describe('Top-level state: AppUrlHit, Authorizing, CodeReceived, Tokened, SetupIncomplete, Finished, or a failure state'),
+  statePath: z.string().describe('The full state, e.g. SetupIncomplete.finishing'),
+  origin: z.enum(['app-url', 'platform']),
+  failure: failureSchema.nullable(),
+  lastError: effectErrorSchema.nullable(),
+  machineVersion: z.number(),
+  version: z.number().describe('How many events this installation has accepted'),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+})
+
+export const historyEntrySchema = z.object({
+  seq: z.number(),
+  event: z.string(),
+  data: z.record(z.string(), z.unknown()).describe('The event payload, secrets redacted'),
+  from: z.string().nullable(),
+  to: z.string(),
+  source: z.string().describe('What sent it: a route, timer, effect:<name>, admin'),
+  at: z.date(),
+})
+
+export const installationWithHistorySchema = installationSchema.extend({ history: z.array(historyEntrySchema) })
+
+/** An installation as the API shows it: never a secret (the context holds none). */
+export function installationView(w: Workflow): z.infer<typeof installationSchema> {
+  const c = w.context as unknown as InstallationContext
+  return {
+    id: w.id,
+    instanceId: c.instanceId,
+    state: w.state,
+    statePath: w.statePath,
+    origin: c.origin,
+    failure: c.failure,
+    lastError: c.lastError,
+    machineVersion: w.machineVersion,
+    version: w.version,
+    createdAt: w.createdAt,
+    updatedAt: w.updatedAt,
+  }
+}
+
+export function historyView(entries: HistoryEntry[]): z.infer<typeof historyEntrySchema>[] {
+  return entries.map((h) => {
+    const { type: _type, ...data } = h.event
+    return { seq: h.seq, event: h.event_type, data, from: h.from_state, to: h.to_state, source: h.source, at: h.at }
+  })
+}

@@ -1,0 +1,47 @@
+import { fromPromise } from 'xstate'
+import {
+  INSTALLATION_MACHINE_VERSION,
+  installationMachine,
+  type ExchangeInput,
+  type FinishInput,
+  type InstallationContext,
+} from '../../machines/installation.ts'
+import { defineWorkflow } from '../engine/index.ts'
+import type { TokenVault, WixTokens } from './token-vault.ts'
+
+export interface InstallationWix {
+  exchangeCode(code: string, o?: { signal?: AbortSignal }): Promise<WixTokens>
+  sendBiEvent(accessToken: string, o?: { signal?: AbortSignal }): Promise<void>
+}
+
+/** The installation machine with its effects bound to Wix and the token vault. */
+export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenVault; now: () => Date }) {
+  const { wix, vault, now } = deps
+  const machine = installationMachine.provide({
+    actors: {
+      exchangeCode: fromPromise<{ exchangedAt: string }, ExchangeInput>(async ({ input, signal }) => {
+        // A re-run after a crash finds the tokens its first run stored: the code is spent, so
+        // calling Wix again could only fail. This is what makes the exchange happen once.
+        if (!(await vault.exchangedBy(input.installationId))) {
+          const tokens = await wix.exchangeCode(input.code, { signal })
+          await vault.save(input.instanceId, input.installationId, tokens)
+        }
+        return { exchangedAt: now().toISOString() }
+      }),
+      finishSetup: fromPromise<{ finishedAt: string }, FinishInput>(async ({ input, signal }) => {
+        const { accessToken } = await vault.accessToken(input.instanceId, { fresh: true, signal })
+        await wix.sendBiEvent(accessToken, { signal })
+        return { finishedAt: now().toISOString() }
+      }),
+    },
+  })
+  return defineWorkflow({
+    name: 'installation',
+    version: INSTALLATION_MACHINE_VERSION,
+    machine,
+    project: (state) => {
+      const context = state.context as unknown as InstallationContext
+      return { key: context.instanceId, reason: context.failure?.reason ?? null }
+    },
+  })
+}

@@ -1,0 +1,44 @@
+import fp from 'fastify-plugin'
+import { createTokenCipher } from '../crypto/token-cipher.ts'
+import { createEngine, type Engine } from '../engine/index.ts'
+import { createTokenVault, type TokenVault } from '../installation/token-vault.ts'
+import { installationWorkflow } from '../installation/workflow.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    engine: Engine
+    vault: TokenVault
+  }
+}
+
+export interface EngineOptions {
+  /** Start the job poll loop (off in tests that drive `engine.runner.tick()` themselves). */
+  poll?: boolean
+  pollMs?: number
+  leaseMs?: number
+  owner?: string
+}
+
+/** The durable engine running the installation workflow, and the token vault its effects use. */
+export default fp<EngineOptions>(
+  async (app, opts) => {
+    const cipher = createTokenCipher(app.config.tokenKeys)
+    const vault = createTokenVault({ sql: app.sql, cipher, wix: app.wix, now: app.now })
+    const engine = createEngine({
+      sql: app.sql,
+      definitions: [installationWorkflow({ wix: app.wix, vault, now: app.now })],
+      sealer: { seal: cipher.encrypt, open: cipher.decrypt },
+      log: app.log,
+      now: app.now,
+      owner: opts.owner,
+      leaseMs: opts.leaseMs,
+      pollMs: opts.pollMs,
+    })
+    app.decorate('engine', engine)
+    app.decorate('vault', vault)
+    if (opts.poll !== false) app.addHook('onReady', async () => engine.runner.start())
+    // preClose runs before every onClose hook, so jobs finish while the database is still open.
+    app.addHook('preClose', async () => engine.runner.stop())
+  },
+  { name: 'engine', dependencies: ['config', 'database', 'wix-client'] },
+)

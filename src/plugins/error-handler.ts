@@ -1,0 +1,58 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import { EngineError } from '../engine/index.ts'
+import { Errors } from '../errors.ts'
+import { htmlPage } from '../routes/html.ts'
+
+interface ErrorBody {
+  statusCode: number
+  code: string
+  error: string
+  message: string
+}
+
+/** Browsers on the /wix pages get a readable page; API clients get JSON. */
+const wantsHtml = (request: FastifyRequest) =>
+  request.url.startsWith('/wix/') && (request.headers.accept ?? '').includes('text/html')
+
+function send(request: FastifyRequest, reply: FastifyReply, body: ErrorBody) {
+  if (reply.statusCode === 429 || body.statusCode === 503) reply.header('retry-after', '1')
+  reply.code(body.statusCode)
+  if (wantsHtml(request)) return reply.type('text/html; charset=utf-8').send(htmlPage(`Installation problem (${body.code})`, body.message))
+  return reply.send(body)
+}
+
+/**
+ * One error handler: 4xx answers show their named code and message; 5xx answers show neither,
+ * and are logged with the error (which by construction carries no secret).
+ */
+export default fp(
+  async (app) => {
+    app.setErrorHandler((err: FastifyError, request, reply) => {
+      if (hasZodFastifySchemaValidationErrors(err)) {
+        const issue = err.validation[0]
+        const where = `${err.validationContext ?? 'request'}${issue?.instancePath || ''}`.replace(/\//g, '.')
+        const e = new Errors.INVALID_REQUEST(`${where} ${issue?.message ?? 'is invalid'}`)
+        request.log.info({ code: e.code, message: e.message }, 'request rejected')
+        return send(request, reply, { statusCode: 400, code: e.code, error: 'Bad Request', message: e.message })
+      }
+      const status = err instanceof EngineError ? err.statusCode : (err.statusCode ?? 500)
+      if (status >= 500) {
+        request.log.error({ err: { code: err.code, message: err.message, stack: err.stack } }, 'request failed')
+        return send(request, reply, { statusCode: status, code: status === 503 ? 'UNAVAILABLE' : 'INTERNAL_ERROR', error: status === 503 ? 'Service Unavailable' : 'Internal Server Error', message: 'Something went wrong on our side; it has been logged.' })
+      }
+      const code = err.code?.startsWith('FST_') ? 'INVALID_REQUEST' : (err.code ?? 'BAD_REQUEST')
+      request.log.info({ code, message: err.message }, 'request rejected')
+      return send(request, reply, { statusCode: status, code, error: httpName(status), message: err.message })
+    })
+    app.setNotFoundHandler((request, reply) => {
+      const e = new Errors.NOT_FOUND(`${request.method} ${request.url.split('?')[0]}`)
+      return send(request, reply, { statusCode: 404, code: e.code, error: 'Not Found', message: e.message })
+    })
+  },
+  { name: 'error-handler' },
+)
+
+const httpName = (status: number) =>
+  ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>)[status] ?? 'Error'

@@ -1,0 +1,96 @@
+import t from 'tap'
+import { getShortestPaths, getSimplePaths } from 'xstate/graph'
+import {
+  FAILURE_STATES,
+  installationMachine,
+  type InstallationContext,
+  type InstallationInput,
+} from '../machines/installation.ts'
+
+/**
+ * Model-based tests: xstate/graph walks the machine with every event it can receive, and each
+ * generated path is checked against the contract in design.md.
+ */
+
+const input: InstallationInput = {
+  id: '00000000-0000-4000-8000-000000000001',
+  origin: 'app-url',
+  stateHash: 'h',
+  closeWindow: false,
+  autoFinish: false,
+  consentTimeoutMs: 1_800_000,
+  codeTtlMs: 600_000,
+  browserReturnTimeoutMs: 900_000,
+}
+
+const after = (delay: string, state: string) => ({ type: `xstate.after.${delay}.installation.${state}` })
+const events = [
+  { type: 'INSTALLER_REDIRECTED' },
+  { type: 'CALLBACK', code: 'c', instanceId: 'i' },
+  { type: 'CONSENT_DECLINED', error: 'access_denied' },
+  { type: 'xstate.done.actor.exchangeCode', output: {} },
+  { type: 'xstate.error.actor.exchangeCode', error: { code: 'WIX_REJECTED', message: 'bad code', retryable: false } },
+  { type: 'xstate.error.actor.exchangeCode', error: { code: 'WIX_UNAVAILABLE', message: '503', retryable: true, attempts: 8 } },
+  after('consentTimeout', 'Authorizing'),
+  after('codeDeadline', 'CodeReceived'),
+  after('browserReturnTimeout', 'Tokened'),
+  { type: 'BROWSER_SENT_ON', destination: 'post-install' },
+  { type: 'FINISH' },
+  { type: 'xstate.done.actor.finishSetup', output: {} },
+  { type: 'xstate.error.actor.finishSetup', error: { code: 'WIX_UNAVAILABLE', message: 'bi-event 503' } },
+  { type: 'xstate.error.actor.finishSetup', error: { code: 'REFRESH_TOKEN_REJECTED', message: 'rejected', retryable: false } },
+  { type: 'CANCEL' },
+  { type: 'UNINSTALLED' },
+  { type: 'REFRESH_REJECTED', detail: 'Wix said no' },
+] as never[]
+
+const topState = (value: unknown) => (typeof value === 'string' ? value : Object.keys(value as object)[0])
+const FAILURE_REASONS = ['exchange_refused', 'exchange_unavailable', 'code_expired', 'consent_declined', 'consent_abandoned', 'cancelled', 'uninstalled', 'reinstall_required']
+
+for (const origin of ['app-url', 'platform'] as const) {
+  t.test(`every shortest path from a ${origin} start`, async (t) => {
+    const paths = getShortestPaths(installationMachine, { input: { ...input, origin }, events })
+    const reached = new Set(paths.map((p) => topState(p.state.value)))
+    const happy = ['Authorizing', 'CodeReceived', 'Tokened', 'SetupIncomplete', 'Finished']
+    for (const s of happy) t.ok(reached.has(s), `${s} is reachable`)
+    for (const s of FAILURE_STATES) t.ok(reached.has(s), `failure state ${s} is reachable`)
+    t.equal(reached.has('AppUrlHit'), origin === 'app-url', 'only App URL starts pass through AppUrlHit')
+
+    for (const path of paths) {
+      const context = path.state.context as InstallationContext
+      const state = topState(path.state.value)
+      const steps = path.steps.map((s) => s.event.type).join(' → ') || '(start)'
+      if ((FAILURE_STATES as readonly string[]).includes(state)) {
+        t.ok(FAILURE_REASONS.includes(context.failure?.reason ?? ''), `${state} via ${steps} records a known reason`)
+        t.ok((context.failure?.detail.length ?? 0) > 10, `${state} via ${steps} records a readable detail`)
+      } else {
+        t.equal(context.failure, null, `${state} via ${steps} records no failure`)
+      }
+      if (['CodeReceived', 'Tokened', 'SetupIncomplete', 'Finished'].includes(state)) {
+        t.equal(context.instanceId, 'i', `${state} via ${steps} knows its instanceId`)
+      }
+    }
+  })
+}
+
+t.test('simple paths: failure reasons name what happened', async (t) => {
+  const paths = getSimplePaths(installationMachine, { input, events })
+  const reasonsByState = new Map<string, Set<string>>()
+  for (const path of paths) {
+    const state = topState(path.state.value)!
+    const reason = (path.state.context as InstallationContext).failure?.reason
+    if (reason) reasonsByState.set(state, (reasonsByState.get(state) ?? new Set()).add(reason))
+  }
+  t.same([...reasonsByState.get('ExchangeFailed')!].sort(), ['exchange_refused', 'exchange_unavailable'], 'a 4xx refusal and exhausted retries are told apart')
+  t.same([...reasonsByState.get('ConsentAbandoned')!].sort(), ['consent_abandoned', 'consent_declined'], 'declined and timed out at the consent screen are told apart')
+  t.same([...reasonsByState.get('CodeExpired')!], ['code_expired'], 'an expired code says so')
+  t.same([...reasonsByState.get('ReinstallRequired')!], ['reinstall_required'], 'a rejected refresh token asks for a reinstall')
+  t.ok(paths.length > 20, `walked ${paths.length} simple paths`)
+})
+
+t.test('every failure state is final except where the app can still act', async (t) => {
+  for (const s of FAILURE_STATES) {
+    t.equal(installationMachine.states[s]!.type, 'final', `${s} is terminal`)
+  }
+  t.not(installationMachine.states.Finished!.type, 'final', 'Finished can still learn of an uninstall or a rejected refresh token')
+})
