@@ -77,8 +77,6 @@ export interface Transition {
   job?: { id: string; attempt: AttemptRecord }
 }
 
-const json = (value: unknown) => JSON.stringify(value)
-
 export async function insertWorkflow(
   sql: Sql,
   w: Omit<WorkflowRow, 'created_at' | 'updated_at'> & { now: Date },
@@ -89,12 +87,12 @@ export async function insertWorkflow(
     with w as (
       insert into workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
       values (${w.id}, ${w.machine}, ${w.machine_version}, ${w.key}, ${w.state}, ${w.reason},
-              ${json(w.snapshot)}::jsonb, ${w.version}, ${w.now}, ${w.now})
+              ${sql.json(w.snapshot as never)}::jsonb, ${w.version}, ${w.now}, ${w.now})
       returning id
     ), h as (
       insert into workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
       select w.id, h.seq, h.event_type, h.event, h.from_state, h.to_state, h.source, ${w.now}
-      from w, jsonb_to_recordset(${json(history)}::jsonb)
+      from w, jsonb_to_recordset(${sql.json(history as never)}::jsonb)
         as h(seq int, event_type text, event jsonb, from_state text, to_state text, source text)
     )
     ${insertJobs(sql, jobs, w.now)}`
@@ -105,7 +103,7 @@ const insertJobs = (sql: Sql, jobs: NewJob[], now: Date) => sql`
                     lease_owner, lease_until, created_at, updated_at)
   select j.id, w.id, j.kind, j.name, j.src, j.payload, j.event, j.status, j.attempts, j.run_at,
          j.lease_owner, j.lease_until, ${now}, ${now}
-  from w, jsonb_to_recordset(${json(jobs)}::jsonb)
+  from w, jsonb_to_recordset(${sql.json(jobs as never)}::jsonb)
     as j(id uuid, kind text, name text, src text, payload text, event jsonb, status text,
          attempts int, run_at timestamptz, lease_owner text, lease_until timestamptz)`
 
@@ -123,13 +121,13 @@ export async function commitTransition(sql: Sql, t: Transition): Promise<boolean
   const rows = await sql`
     with w as (
       update workflows
-      set state = ${t.state}, key = ${t.key}, reason = ${t.reason}, snapshot = ${json(t.snapshot)}::jsonb,
+      set state = ${t.state}, key = ${t.key}, reason = ${t.reason}, snapshot = ${sql.json(t.snapshot as never)}::jsonb,
           version = version + 1, updated_at = ${t.now}
       where id = ${t.id} and version = ${t.version}
       returning id, version
     ), h as (
       insert into workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
-      select w.id, w.version, ${t.eventType}, ${json(t.event)}::jsonb, ${t.from}, ${t.to}, ${t.source}, ${t.now}
+      select w.id, w.version, ${t.eventType}, ${sql.json(t.event as never)}::jsonb, ${t.from}, ${t.to}, ${t.source}, ${t.now}
       from w
     ), done as (
       update jobs set status = 'done', lease_owner = null, lease_until = null, updated_at = ${t.now}
@@ -137,7 +135,7 @@ export async function commitTransition(sql: Sql, t: Transition): Promise<boolean
     ), attempt as (
       insert into job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
       select ${jobId}::uuid, a.attempt, w.id, a.outcome, a.started_at, ${t.now}, a.error
-      from w, jsonb_to_recordset(${json(attempts)}::jsonb)
+      from w, jsonb_to_recordset(${sql.json(attempts as never)}::jsonb)
         as a(attempt int, outcome text, started_at timestamptz, error jsonb)
     ), cancelled as (
       update jobs set status = 'cancelled', lease_owner = null, lease_until = null, updated_at = ${t.now}
@@ -178,13 +176,13 @@ export async function retryJob(sql: Sql, id: string, owner: string, runAt: Date,
   await sql`
     with j as (
       update jobs set status = 'pending', run_at = ${runAt}, lease_owner = null, lease_until = null,
-                      last_error = ${json(attempt.error)}::jsonb, updated_at = ${now}
+                      last_error = ${sql.json(attempt.error as never)}::jsonb, updated_at = ${now}
       where id = ${id} and status = 'running' and lease_owner = ${owner}
       returning id, workflow_id
     )
     insert into job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
     select j.id, ${attempt.attempt}, j.workflow_id, ${attempt.outcome}, ${attempt.started_at}, ${now},
-           ${json(attempt.error)}::jsonb
+           ${sql.json(attempt.error as never)}::jsonb
     from j`
 }
 

@@ -1,0 +1,387 @@
+import { Buffer } from 'node:buffer'
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+// Node's timers, not the global ones: on Deno only these have unref().
+import { clearTimeout, setTimeout } from 'node:timers'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { z } from 'zod'
+
+/**
+ * A fake of the Wix side of the legacy OAuth flow (installer pages, /oauth/access, the bi-event),
+ * faithful to design.md, with switches to make it fail. Serves sandbox mode and the tests.
+ */
+
+export interface FakeWixOptions {
+  appId: string
+  appSecret: string
+  now?: () => number
+  codeTtlMs?: number
+  accessTokenTtlMs?: number
+}
+
+export interface FakeWixFailure {
+  endpoint: 'oauth/access' | 'bi-event' | 'any'
+  grant?: 'authorization_code' | 'refresh_token'
+  /** e.g. 500, 503, 429, 400, 401 */
+  status?: number
+  retryAfterSeconds?: number
+  /** Answer late; then fail with `status`, or answer normally without one. */
+  delayMs?: number
+  /** Never answer, until the server closes (or 60 s pass). */
+  hang?: boolean
+  /** Default 1. */
+  times?: number
+  /** The error's `message`, to play a Wix that echoes what it was sent. */
+  message?: string
+}
+
+export interface RecordedRequest {
+  endpoint: string
+  method: string
+  headers: Record<string, string | string[] | undefined>
+  body: unknown
+  /** 0 while the request is still held by a delay or hang. */
+  status: number
+  at: number
+}
+
+export interface IssuedCode { instanceId: string; expiresAt: number; used: boolean }
+
+export interface FakeWix {
+  readonly appId: string
+  readonly appSecret: string
+  requests: RecordedRequest[]
+  issuedCodes: Map<string, IssuedCode>
+  failNext(f: FakeWixFailure): void
+  /** Forgets recorded requests and queued failures and releases held requests; issued tokens stay valid. */
+  reset(): void
+  /** Mints a code as the consent page's Approve would. */
+  issueCode(instanceId?: string): { code: string; instanceId: string }
+  /** How many token exchanges were attempted with this code, successful or not. */
+  countExchanges(code: string): number
+  isValidAccessToken(token: string): boolean
+  /** Later refreshes with this token get a 400, as after an uninstall. */
+  revokeRefreshToken(token: string): void
+  /** The instanceId a Wix install token maps to, minted on first use. */
+  instanceIdFor(installToken: string | undefined, forced?: string): string
+  /** The next queued failure for this call, consumed; undefined when there is none. */
+  takeFailure(endpoint: 'oauth/access' | 'bi-event', grant?: string): FakeWixFailure | undefined
+  /** Waits `ms` (Infinity = until released); every wait ends on `releaseAll()`. */
+  hold(ms: number): Promise<'elapsed' | 'released'>
+  releaseAll(): void
+  mintTokens(instanceId: string, refreshToken?: string): { access_token: string; refresh_token: string }
+  refreshTokens: Map<string, { instanceId: string; revoked: boolean }>
+  now(): number
+}
+
+const MAX_RECORDED = 1_000
+const MAX_HANG_MS = 60_000
+const REDACTED = '[redacted]'
+const secretBody = ['client_secret', 'code', 'refresh_token']
+
+const random = (prefix = '') => `${prefix}${randomBytes(24).toString('base64url')}`
+
+export function createFakeWix(opts: FakeWixOptions): FakeWix {
+  const now = opts.now ?? Date.now
+  const codeTtlMs = opts.codeTtlMs ?? 600_000
+  const accessTokenTtlMs = opts.accessTokenTtlMs ?? 300_000
+  const failures: Array<FakeWixFailure & { left: number }> = []
+  const installs = new Map<string, string>()
+  const accessTokens = new Map<string, { instanceId: string; expiresAt: number }>()
+  const held = new Set<() => void>()
+
+  const wix: FakeWix = {
+    appId: opts.appId,
+    appSecret: opts.appSecret,
+    requests: [],
+    issuedCodes: new Map(),
+    refreshTokens: new Map(),
+    now,
+    failNext(f) { failures.push({ ...f, left: f.times ?? 1 }) },
+    reset() {
+      wix.requests.length = 0
+      failures.length = 0
+      wix.releaseAll()
+    },
+    instanceIdFor(installToken, forced) {
+      const known = installToken ? installs.get(installToken) : undefined
+      const id = forced ?? known ?? randomUUID()
+      if (installToken) installs.set(installToken, id)
+      return id
+    },
+    issueCode(instanceId = randomUUID()) {
+      const code = random('OAUTH2.code.')
+      wix.issuedCodes.set(code, { instanceId, expiresAt: now() + codeTtlMs, used: false })
+      return { code, instanceId }
+    },
+    countExchanges(code) {
+      return wix.requests.filter((r) => r.endpoint === 'oauth/access' && (r.body as { code?: unknown })?.code === code).length
+    },
+    isValidAccessToken(token) {
+      const t = accessTokens.get(token)
+      return t !== undefined && now() < t.expiresAt
+    },
+    revokeRefreshToken(token) {
+      const t = wix.refreshTokens.get(token)
+      if (t) t.revoked = true
+    },
+    mintTokens(instanceId, refreshToken) {
+      const access_token = random('OAUTH2.')
+      accessTokens.set(access_token, { instanceId, expiresAt: now() + accessTokenTtlMs })
+      // Wix refresh tokens do not rotate: a refresh answers with the one it was given.
+      const refresh_token = refreshToken ?? random('OAUTH2.refresh.')
+      if (!refreshToken) wix.refreshTokens.set(refresh_token, { instanceId, revoked: false })
+      return { access_token, refresh_token }
+    },
+    takeFailure(endpoint, grant) {
+      const i = failures.findIndex((f) =>
+        (f.endpoint === 'any' || f.endpoint === endpoint) && (!f.grant || f.grant === grant))
+      if (i < 0) return undefined
+      const f = failures[i]!
+      if (--f.left <= 0) failures.splice(i, 1)
+      return f
+    },
+    hold(ms) {
+      return new Promise((resolve) => {
+        const release = () => { clearTimeout(timer); held.delete(release); resolve('released') }
+        const timer = setTimeout(() => { held.delete(release); resolve('elapsed') }, Math.min(ms, MAX_HANG_MS))
+        timer.unref()
+        held.add(release)
+      })
+    },
+    releaseAll() { for (const release of [...held]) release() },
+  }
+  return wix
+}
+
+// ---- inputs ---------------------------------------------------------------------------------
+
+const httpUrl = z.string().refine((s) => {
+  try { return ['http:', 'https:'].includes(new URL(s).protocol) } catch { return false }
+}, 'must be an absolute http(s) URL')
+
+const installQuery = z.object({
+  appId: z.string().min(1),
+  redirectUrl: httpUrl,
+  state: z.string().min(1),
+  token: z.string().min(1).optional(),
+  instanceId: z.uuid().optional(),
+})
+
+const accessBody = z.discriminatedUnion('grant_type', [
+  z.object({ grant_type: z.literal('authorization_code'), client_id: z.string(), client_secret: z.string(), code: z.string().min(1) }),
+  z.object({ grant_type: z.literal('refresh_token'), client_id: z.string(), client_secret: z.string(), refresh_token: z.string().min(1) }),
+])
+
+const failureBody = z.object({
+  endpoint: z.enum(['oauth/access', 'bi-event', 'any']),
+  grant: z.enum(['authorization_code', 'refresh_token']).optional(),
+  status: z.int().min(400).max(599).optional(),
+  retryAfterSeconds: z.int().min(0).optional(),
+  delayMs: z.int().min(0).max(MAX_HANG_MS).optional(),
+  hang: z.boolean().optional(),
+  times: z.int().min(1).optional(),
+  message: z.string().max(1000).optional(),
+})
+
+// ---- answers --------------------------------------------------------------------------------
+
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+
+const page = (title: string, body: string) =>
+  `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>` +
+  `<body><h1>${escapeHtml(title)}</h1>${body}</body></html>`
+
+const sendHtml = (reply: FastifyReply, status: number, html: string) =>
+  reply.code(status).type('text/html; charset=utf-8').send(html)
+
+const issuesOf = (e: z.ZodError) => e.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))
+
+function withParams(url: string, params: Record<string, string>): string {
+  const u = new URL(url)
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v)
+  return u.toString()
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+// ---- the plugin -----------------------------------------------------------------------------
+
+export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptions & { wix?: FakeWix }): Promise<void> {
+  const wix = opts.wix ?? createFakeWix(opts)
+  const records = new WeakMap<FastifyRequest, RecordedRequest>()
+
+  // Held requests must not keep a closing server open.
+  fastify.addHook('preClose', async () => wix.releaseAll())
+  fastify.addHook('onRequest', async (_req, reply) => { reply.header('x-wix-request-id', randomUUID()) })
+  // onSend, not 'finish': a request whose caller gave up still gets its status recorded.
+  fastify.addHook('onSend', async (req, reply) => {
+    const record = records.get(req)
+    if (record) record.status = reply.statusCode
+  })
+  fastify.setErrorHandler((error: { statusCode?: number; message: string }, _req, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
+    return reply.code(status).send({ message: status < 500 ? error.message : 'Internal error', details: {} })
+  })
+
+  // -- the installer, seen by the site owner's browser --
+
+  const installer = (req: FastifyRequest, reply: FastifyReply) => {
+    const q = installQuery.safeParse(req.query)
+    if (!q.success) {
+      const list = issuesOf(q.error).map((i) => `<li>${escapeHtml(`${i.path}: ${i.message}`)}</li>`).join('')
+      sendHtml(reply, 400, page('Invalid installation link', `<ul>${list}</ul>`))
+      return undefined
+    }
+    if (q.data.appId !== wix.appId) {
+      sendHtml(reply, 400, page('Unknown app', `<p>No app with id ${escapeHtml(q.data.appId)} exists.</p>`))
+      return undefined
+    }
+    return q.data
+  }
+
+  fastify.get('/installer/install', async (req, reply) => {
+    const q = installer(req, reply)
+    if (!q) return reply
+    const hidden = Object.entries(q).filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(String(v))}">`).join('')
+    // Relative actions, so the page works under any mount prefix.
+    return sendHtml(reply, 200, page('Install app on your site (fake Wix)',
+      `<p>The app <code>${escapeHtml(q.appId)}</code> asks for access to your site.</p>` +
+      `<form method="get" action="approve">${hidden}<button type="submit" id="approve">Approve</button></form>` +
+      `<form method="get" action="cancel">${hidden}<button type="submit" id="cancel">Cancel</button></form>`))
+  })
+
+  fastify.get('/installer/approve', async (req, reply) => {
+    const q = installer(req, reply)
+    if (!q) return reply
+    const { code, instanceId } = wix.issueCode(wix.instanceIdFor(q.token, q.instanceId))
+    return reply.redirect(withParams(q.redirectUrl, { code, state: q.state, instanceId }), 302)
+  })
+
+  fastify.get('/installer/cancel', async (req, reply) => {
+    const q = installer(req, reply)
+    if (!q) return reply
+    return reply.redirect(withParams(q.redirectUrl, {
+      error: 'access_denied', error_description: 'The site owner cancelled the installation', state: q.state,
+    }), 302)
+  })
+
+  fastify.get('/installer/close-window', async (req, reply) => {
+    const token = (req.query as { access_token?: unknown }).access_token
+    const note = typeof token !== 'string' ? 'No access token was given.'
+      : wix.isValidAccessToken(token) ? 'The access token is valid.' : 'The access token is not valid.'
+    return sendHtml(reply, 200, page('Installation complete',
+      `<p>Installation complete, you can close this window.</p><p id="token-status">${escapeHtml(note)}</p>`))
+  })
+
+  // -- the API, seen by our server --
+
+  /** Records the call, plays any queued failure; returns false when the failure answered. */
+  async function intercept(req: FastifyRequest, reply: FastifyReply, endpoint: 'oauth/access' | 'bi-event') {
+    const record: RecordedRequest = {
+      endpoint, method: req.method, headers: { ...req.headers }, body: req.body ?? null, status: 0, at: wix.now(),
+    }
+    wix.requests.push(record)
+    if (wix.requests.length > MAX_RECORDED) wix.requests.shift()
+    records.set(req, record)
+
+    const grant = (req.body as { grant_type?: unknown } | null)?.grant_type
+    const f = wix.takeFailure(endpoint, typeof grant === 'string' ? grant : undefined)
+    if (!f) return true
+    if (f.hang) {
+      await wix.hold(Infinity)
+      wixError(reply, 504, 'Fake Wix released a hanging request')
+      return false
+    }
+    if (f.delayMs) await wix.hold(f.delayMs)
+    if (!f.status) return true
+    if (f.status === 429) reply.header('retry-after', String(f.retryAfterSeconds ?? 1))
+    else if (f.retryAfterSeconds !== undefined) reply.header('retry-after', String(f.retryAfterSeconds))
+    wixError(reply, f.status, f.message ?? `Injected failure ${f.status}`, { injected: true })
+    return false
+  }
+
+  fastify.post('/oauth/access', async (req, reply) => {
+    if (!(await intercept(req, reply, 'oauth/access'))) return reply
+    const b = accessBody.safeParse(req.body)
+    if (!b.success) return wixError(reply, 400, 'Invalid request body', { issues: issuesOf(b.error) })
+    if (!safeEqual(b.data.client_id, wix.appId) || !safeEqual(b.data.client_secret, wix.appSecret)) {
+      return wixError(reply, 401, 'Invalid client credentials', { reason: 'INVALID_CLIENT' })
+    }
+    if (b.data.grant_type === 'refresh_token') {
+      const t = wix.refreshTokens.get(b.data.refresh_token)
+      if (!t || t.revoked) return wixError(reply, 400, 'Invalid refresh token', { reason: 'INVALID_REFRESH_TOKEN' })
+      return wix.mintTokens(t.instanceId, b.data.refresh_token)
+    }
+    const c = wix.issuedCodes.get(b.data.code)
+    if (!c) return wixError(reply, 400, 'Invalid authorization code', { reason: 'INVALID_CODE' })
+    if (c.used) return wixError(reply, 400, 'Authorization code was already used', { reason: 'CODE_USED' })
+    if (wix.now() >= c.expiresAt) return wixError(reply, 400, 'Authorization code expired', { reason: 'CODE_EXPIRED' })
+    c.used = true
+    return wix.mintTokens(c.instanceId)
+  })
+
+  fastify.post('/apps/v1/bi-event', async (req, reply) => {
+    if (!(await intercept(req, reply, 'bi-event'))) return reply
+    const auth = req.headers.authorization
+    if (!auth) return wixError(reply, 401, 'Missing Authorization header', { reason: 'UNAUTHENTICATED' })
+    if (/^bearer /i.test(auth)) {
+      return wixError(reply, 401, 'Authorization must be the raw access token, without "Bearer"', { reason: 'UNAUTHENTICATED' })
+    }
+    if (!wix.isValidAccessToken(auth)) return wixError(reply, 401, 'Invalid or expired access token', { reason: 'UNAUTHENTICATED' })
+    const b = z.object({ eventName: z.literal('APP_FINISHED_CONFIGURATION') }).safeParse(req.body)
+    if (!b.success) return wixError(reply, 400, 'Unsupported event', { issues: issuesOf(b.error) })
+    return {}
+  })
+
+  // -- switches for a human or another process --
+
+  fastify.post('/_control/fail', async (req, reply) => {
+    const f = failureBody.safeParse(req.body)
+    if (!f.success) return wixError(reply, 400, 'Invalid failure', { issues: issuesOf(f.error) })
+    wix.failNext(f.data)
+    return reply.code(204).send()
+  })
+
+  fastify.post('/_control/reset', async (_req, reply) => {
+    wix.reset()
+    return reply.code(204).send()
+  })
+
+  fastify.get('/_control/requests', async () => wix.requests.map(redactRequest))
+}
+
+function wixError(reply: FastifyReply, status: number, message: string, details: Record<string, unknown> = {}) {
+  return reply.code(status).send({ message, details })
+}
+
+function redactRequest(r: RecordedRequest): RecordedRequest {
+  const body = r.body && typeof r.body === 'object' && !Array.isArray(r.body)
+    ? Object.fromEntries(Object.entries(r.body).map(([k, v]) => [k, secretBody.includes(k) ? REDACTED : v]))
+    : r.body
+  const headers = { ...r.headers, ...(r.headers.authorization !== undefined && { authorization: REDACTED }) }
+  return { ...r, headers, body }
+}
+
+/** The fake alone on a real port, for tests and for pointing a separately run service at it. */
+export async function startFakeWix(opts: Partial<FakeWixOptions> & { port?: number } = {}) {
+  const wix = createFakeWix({
+    ...opts,
+    appId: opts.appId ?? randomUUID(),
+    appSecret: opts.appSecret ?? random('fake-secret-'),
+  })
+  const app = Fastify({ logger: false })
+  app.setNotFoundHandler((_req, reply) => wixError(reply, 404, 'Not found'))
+  await app.register(fakeWixPlugin, { appId: wix.appId, appSecret: wix.appSecret, wix })
+  const address = await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 })
+  return {
+    url: address.replace(/\/+$/, ''),
+    wix,
+    close: () => app.close(),
+  }
+}
