@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import { Writable } from 'node:stream'
+import { request } from 'undici'
+import { buildApp } from '../../src/app.ts'
+import { loadConfig } from '../../src/config.ts'
+import { loggerOptions } from '../../src/logging.ts'
+import type { EngineOptions } from '../../src/plugins/engine.ts'
+import { startFakeWix } from '../../src/sandbox/fake-wix.ts'
+import type { TestDatabase } from './database.ts'
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef'
+
+/** A port that was free a moment ago: PUBLIC_URL must be known before the app is built. */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const { port } = server.address() as { port: number }
+  await new Promise((r) => server.close(r))
+  return port
+}
+
+export type FakeWixServer = Awaited<ReturnType<typeof startFakeWix>>
+
+export interface ServiceOptions {
+  db: TestDatabase
+  env?: Record<string, string>
+  now?: () => Date
+  engine?: EngineOptions
+  fake?: FakeWixServer
+}
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** The whole service on a real port, against a fake Wix on another, with its logs captured. */
+export async function startService(t: Teardown, opts: ServiceOptions) {
+  const fake = opts.fake ?? (await startFakeWix({ appId: 'test-app', appSecret: `secret-${randomBytes(12).toString('hex')}` }))
+  if (!opts.fake) t.teardown(fake.close)
+  const port = await freePort()
+  const config = loadConfig({
+    WIX_APP_ID: fake.wix.appId,
+    WIX_APP_SECRET: fake.wix.appSecret,
+    WIX_WWW_URL: fake.url,
+    WIX_API_URL: fake.url,
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    ADMIN_TOKEN,
+    COOKIE_SECRET: randomBytes(32).toString('hex'),
+    TOKEN_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
+    ...opts.env,
+  })
+  const logs: string[] = []
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(String(chunk))
+      done()
+    },
+  })
+  const app = await buildApp({
+    config,
+    sql: opts.db.sql,
+    now: opts.now,
+    engine: { pollMs: 50, ...opts.engine },
+    logger: { ...loggerOptions('info'), stream },
+  })
+  await app.listen({ port, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const url = `http://127.0.0.1:${port}`
+
+  async function api(method: 'GET' | 'POST', path: string, o: { token?: string | null; body?: unknown } = {}) {
+    const token = o.token === undefined ? ADMIN_TOKEN : o.token
+    const res = await request(`${url}${path}`, {
+      method,
+      headers: {
+        ...(token !== null && { authorization: `Bearer ${token}` }),
+        ...(o.body !== undefined && { 'content-type': 'application/json' }),
+      },
+      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+    })
+    const text = await res.body.text()
+    let json: any
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    return { status: res.statusCode, headers: res.headers, json, text }
+  }
+
+  return { app, url, fake, wix: fake.wix, config, logs, api }
+}
+
+export type Service = Awaited<ReturnType<typeof startService>>
