@@ -1,8 +1,8 @@
 import cookie from '@fastify/cookie'
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Sql } from 'postgres'
-import type { Config } from './config.ts'
+import { SANDBOX_PREFIX, type Config } from './config.ts'
 import { loggerOptions } from './logging.ts'
 import { requireAdmin } from './plugins/admin-auth.ts'
 import configPlugin from './plugins/config.ts'
@@ -11,7 +11,9 @@ import engine, { type EngineOptions } from './plugins/engine.ts'
 import errorHandler from './plugins/error-handler.ts'
 import installFlow from './plugins/install-flow.ts'
 import wixClient from './plugins/wix-client.ts'
+import { fakeWixPlugin } from './sandbox/fake-wix.ts'
 import healthRoutes from './routes/health.ts'
+import homeRoutes from './routes/home.ts'
 import installationRoutes from './routes/installations.ts'
 import wixRoutes from './routes/wix.ts'
 
@@ -20,6 +22,7 @@ export interface AppOptions {
   /** A database client the caller owns; else one is opened from `databaseUrl`. */
   sql?: Sql
   databaseUrl?: string
+  databaseMax?: number
   now?: () => Date
   engine?: EngineOptions
   logger?: FastifyServerOptions['logger']
@@ -34,6 +37,11 @@ export async function buildApp(opts: AppOptions) {
     bodyLimit: 64 * 1024,
     requestIdHeader: 'x-request-id',
     trustProxy: true,
+    // Errors raised by the router before any hook (a malformed URL, an overlong parameter).
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const status = error.statusCode ?? 400
+      reply.code(status).send({ statusCode: status, code: 'INVALID_REQUEST', error: status === 414 ? 'URI Too Long' : 'Bad Request', message: 'The URL is malformed or too long' })
+    },
   }).withTypeProvider<ZodTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
@@ -42,12 +50,17 @@ export async function buildApp(opts: AppOptions) {
   await app.register(configPlugin, { config: opts.config, now: opts.now })
   await app.register(errorHandler)
   await app.register(cookie, { secret: opts.config.cookieSecrets })
-  await app.register(database, { sql: opts.sql, url: opts.databaseUrl ?? opts.config.databaseUrl })
+  await app.register(database, { sql: opts.sql, url: opts.databaseUrl ?? opts.config.databaseUrl, max: opts.databaseMax })
   await app.register(wixClient)
   await app.register(engine, opts.engine ?? {})
   await app.register(installFlow)
 
+  if (opts.config.sandbox) {
+    const { appId, appSecret } = opts.config.wix
+    await app.register(fakeWixPlugin, { prefix: SANDBOX_PREFIX, appId, appSecret })
+  }
   await app.register(healthRoutes)
+  await app.register(homeRoutes)
   await app.register(wixRoutes)
   await app.register(async (api) => {
     requireAdmin(api)

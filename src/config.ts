@@ -22,6 +22,8 @@ export interface Config {
   cookieSameSite: 'lax' | 'none'
   secureCookies: boolean
   consentTimeoutMs: number
+  /** How long the Redirect URL holds the browser for the code exchange before a waiting page. */
+  redirectWaitMs: number
   host: string
   port: number
   logLevel: string
@@ -51,6 +53,7 @@ const schema = z.object({
   AUTO_FINISH: z.preprocess(blankIsUnset, bool.default(false)),
   COOKIE_SAME_SITE: z.preprocess(blankIsUnset, z.enum(['lax', 'none'], { error: 'must be lax or none' }).default('lax')),
   CONSENT_TIMEOUT_MINUTES: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1).max(24 * 60).default(30)),
+  REDIRECT_WAIT_MS: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(60_000).default(10_000)),
   HOST: z.preprocess(blankIsUnset, z.string().default('127.0.0.1')),
   PORT: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(65535).default(3000)),
   LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
@@ -119,6 +122,7 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     cookieSameSite: e.COOKIE_SAME_SITE,
     secureCookies,
     consentTimeoutMs: e.CONSENT_TIMEOUT_MINUTES * 60_000,
+    redirectWaitMs: e.REDIRECT_WAIT_MS,
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,

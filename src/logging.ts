@@ -1,4 +1,4 @@
-import type { FastifyServerOptions } from 'fastify'
+import type { PinoLoggerOptions } from 'fastify/types/logger.js'
 
 /** Query parameters that carry credentials on our routes: the OAuth code and state, Wix's tokens. */
 const SECRET_PARAMS = ['code', 'state', 'token', 'access_token', 'refresh_token']
@@ -15,7 +15,7 @@ export function redactUrl(url: string): string {
 }
 
 /** JSON lines, a request id on each, secrets never written. */
-export function loggerOptions(level: string): NonNullable<FastifyServerOptions['logger']> {
+export function loggerOptions(level: string): PinoLoggerOptions {
   return {
     level,
     redact: {

@@ -52,7 +52,7 @@ export function createInstallFlow(deps: { engine: Engine; sql: Sql; config: Conf
 
   /** Step 3's checks: the state matches this browser's cookie and a live installation. */
   async function authorizingInstallation(state: string, cookieState: string | undefined) {
-    if (!cookieState) throw new Errors.STATE_COOKIE_MISSING()
+    if (cookieState === undefined) throw new Errors.STATE_COOKIE_MISSING()
     if (!safeEqual(state, cookieState)) throw new Errors.STATE_MISMATCH()
     const found = await findByStateHash(sql, hashOAuthState(state))
     if (!found) throw new Errors.STATE_UNKNOWN()

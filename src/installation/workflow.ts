@@ -39,6 +39,9 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
     name: 'installation',
     version: INSTALLATION_MACHINE_VERSION,
     machine,
+    // Enough attempts to outlast the 10-minute code deadline: while the code is valid, a down
+    // Wix is worth waiting for; the deadline, not the budget, ends a hopeless exchange.
+    retry: { maxAttempts: 30, baseDelayMs: 1_000, maxDelayMs: 60_000 },
     project: (state) => {
       const context = state.context as unknown as InstallationContext
       return { key: context.instanceId, reason: context.failure?.reason ?? null }

@@ -42,7 +42,7 @@ export default fp(
         request.log.error({ err: { code: err.code, message: err.message, stack: err.stack } }, 'request failed')
         return send(request, reply, { statusCode: status, code: status === 503 ? 'UNAVAILABLE' : 'INTERNAL_ERROR', error: status === 503 ? 'Service Unavailable' : 'Internal Server Error', message: 'Something went wrong on our side; it has been logged.' })
       }
-      const code = err.code?.startsWith('FST_') ? 'INVALID_REQUEST' : (err.code ?? 'BAD_REQUEST')
+      const code = err.code?.startsWith('FST_') ? (FASTIFY_CODES[err.code] ?? 'INVALID_REQUEST') : (err.code ?? 'BAD_REQUEST')
       request.log.info({ code, message: err.message }, 'request rejected')
       return send(request, reply, { statusCode: status, code, error: httpName(status), message: err.message })
     })
@@ -54,5 +54,11 @@ export default fp(
   { name: 'error-handler' },
 )
 
+/** Fastify's own 4xx codes, renamed into ours. */
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+}
+
 const httpName = (status: number) =>
-  ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>)[status] ?? 'Error'
+  ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>)[status] ?? 'Error'

@@ -9,8 +9,6 @@ import { htmlPage } from './html.ts'
 
 const STATE_COOKIE = 'wix_install_state'
 const FLOW_COOKIE = 'wix_install_flow'
-/** How long the Redirect URL holds the browser while the code is exchanged. */
-export const EXCHANGE_WAIT_MS = 10_000
 
 const errorReply = z.object({ statusCode: z.number(), code: z.string(), error: z.string(), message: z.string() })
 const errorReplies = { 400: errorReply, 403: errorReply, 409: errorReply, 410: errorReply }
@@ -26,7 +24,6 @@ const redirectQuery = z
     error: z.string().min(1).max(200).optional(),
     error_description: z.string().max(1000).optional(),
   })
-  .strict()
   .refine((q) => q.error !== undefined || (q.code !== undefined && q.instanceId !== undefined), {
     message: 'needs code and instanceId (or error)',
   })
@@ -88,7 +85,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.get('/wix/install', {
-    schema: { querystring: z.object({}).strict(), response: errorReplies },
+    schema: { querystring: z.object({}), response: errorReplies },
     handler: async (_request, reply) => begin(reply, 'platform'),
   })
 
@@ -105,7 +102,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
       const installation = await flow.callback({ code: q.code!, state: q.state, instanceId: q.instanceId! }, cookieState)
       reply.clearCookie(STATE_COOKIE, { path: '/wix' })
       reply.setCookie(FLOW_COOKIE, installation.id, cookie(15 * 60))
-      return sendOn(reply, await flow.settled(installation.id, EXCHANGE_WAIT_MS))
+      return sendOn(reply, await flow.settled(installation.id, config.redirectWaitMs))
     },
   })
 
@@ -116,7 +113,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
       if (!id) throw new Errors.FLOW_COOKIE_MISSING()
       const installation = await engine.get(id)
       if (!installation) throw new Errors.FLOW_COOKIE_MISSING()
-      return sendOn(reply, await flow.settled(id, EXCHANGE_WAIT_MS / 2))
+      return sendOn(reply, await flow.settled(id, config.redirectWaitMs / 2))
     },
   })
 }

@@ -61,7 +61,7 @@ export async function startService(t: Teardown, opts: ServiceOptions) {
     config,
     sql: opts.db.sql,
     now: opts.now,
-    engine: { pollMs: 50, ...opts.engine },
+    engine: { pollMs: 50, ...(opts.engine ?? {}) },
     logger: { ...loggerOptions('info'), stream },
   })
   await app.listen({ port, host: '127.0.0.1' })
