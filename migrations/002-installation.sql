@@ -18,3 +18,7 @@ create table instance_tokens (
   updated_at timestamptz not null
 );
 create index instance_tokens_workflow_idx on instance_tokens (workflow_id);
+
+-- The admin list filters by failure reason, newest-updated first.
+create index workflows_reason_idx on workflows (machine, reason, updated_at desc, id desc)
+  where reason is not null;

@@ -10,6 +10,7 @@ import database from './plugins/database.ts'
 import engine, { type EngineOptions } from './plugins/engine.ts'
 import errorHandler from './plugins/error-handler.ts'
 import installFlow from './plugins/install-flow.ts'
+import installationAdmin from './plugins/installation-admin.ts'
 import wixClient from './plugins/wix-client.ts'
 import { fakeWixPlugin } from './sandbox/fake-wix.ts'
 import healthRoutes from './routes/health.ts'
@@ -54,6 +55,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(wixClient)
   await app.register(engine, opts.engine ?? {})
   await app.register(installFlow)
+  await app.register(installationAdmin)
 
   if (opts.config.sandbox) {
     const { appId, appSecret } = opts.config.wix

@@ -73,6 +73,22 @@ export interface SendOptions {
 
 const MAX_WRITE_TRIES = 25
 
+/** A stored row as callers see it. */
+export const toWorkflow = (row: store.WorkflowRow): Workflow => ({
+  id: row.id,
+  machine: row.machine,
+  machineVersion: row.machine_version,
+  key: row.key,
+  state: row.state,
+  statePath: statePath(row.snapshot.value),
+  reason: row.reason,
+  status: row.snapshot.status,
+  context: row.snapshot.context,
+  version: row.version,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+})
+
 export function createEngineCore(opts: EngineOptions) {
   const { sql, sealer, log } = opts
   const owner = opts.owner ?? `${randomUUID().slice(0, 8)}`
@@ -88,21 +104,6 @@ export function createEngineCore(opts: EngineOptions) {
     if (!d) throw unknownMachine(name)
     return d
   }
-
-  const toWorkflow = (row: store.WorkflowRow): Workflow => ({
-    id: row.id,
-    machine: row.machine,
-    machineVersion: row.machine_version,
-    key: row.key,
-    state: row.state,
-    statePath: statePath(row.snapshot.value),
-    reason: row.reason,
-    status: row.snapshot.status,
-    context: row.snapshot.context,
-    version: row.version,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  })
 
   /** A stored snapshot as a live one, migrated if an older machine wrote it. */
   const load = (def: WorkflowDefinition, row: store.WorkflowRow): AnyMachineSnapshot => {

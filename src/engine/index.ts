@@ -5,6 +5,7 @@ export type { Workflow, SendResult, Logger, Sealer } from './engine.ts'
 export type { WorkflowDefinition, PersistedState } from './definition.ts'
 export { defineWorkflow } from './definition.ts'
 export { EngineError } from './errors.ts'
+export { toWorkflow } from './engine.ts'
 
 /** The durable engine: `create`/`send`/`get`/`waitFor`, plus `runner` for effects and timers. */
 export function createEngine(opts: EngineOptions & RunnerOptions) {

@@ -22,3 +22,67 @@ export async function findByStateHash(sql: Sql, stateHash: string) {
     where machine = 'installation' and snapshot -> 'context' ->> 'stateHash' = ${stateHash}`
   return row
 }
+
+export interface ListFilter {
+  state?: string
+  reason?: string
+  instanceId?: string
+  createdFrom?: Date
+  createdTo?: Date
+  updatedFrom?: Date
+  updatedTo?: Date
+  /** Where the previous page ended: newest-updated first, ties broken by id. */
+  after?: { updatedAt: Date; id: string }
+  limit: number
+}
+
+/** One page of installations, newest-updated first, by keyset (no offset: deep pages stay cheap). */
+export async function listInstallations(sql: Sql, f: ListFilter) {
+  return sql<WorkflowRow[]>`
+    select * from workflows
+    where machine = 'installation'
+      ${f.state ? sql`and state = ${f.state}` : sql``}
+      ${f.reason ? sql`and reason = ${f.reason}` : sql``}
+      ${f.instanceId ? sql`and key = ${f.instanceId}` : sql``}
+      ${f.createdFrom ? sql`and created_at >= ${f.createdFrom}` : sql``}
+      ${f.createdTo ? sql`and created_at < ${f.createdTo}` : sql``}
+      ${f.updatedFrom ? sql`and updated_at >= ${f.updatedFrom}` : sql``}
+      ${f.updatedTo ? sql`and updated_at < ${f.updatedTo}` : sql``}
+      ${f.after ? sql`and (updated_at, id) < (${f.after.updatedAt}, ${f.after.id}::uuid)` : sql``}
+    order by updated_at desc, id desc
+    limit ${f.limit}`
+}
+
+/** Installations by state, failures by reason, and the job queue's depth and oldest wait. */
+export async function installationStats(sql: Sql, now: Date) {
+  const [byState, byReason, [jobs]] = await Promise.all([
+    sql<{ state: string; n: number }[]>`
+      select state, count(*)::int as n from workflows where machine = 'installation' group by state`,
+    sql<{ reason: string; n: number }[]>`
+      select reason, count(*)::int as n from workflows
+      where machine = 'installation' and reason is not null group by reason`,
+    sql<{ waiting: number; running: number; oldest: Date | null }[]>`
+      select count(*) filter (where status = 'pending' and run_at <= ${now})::int as waiting,
+             count(*) filter (where status = 'running')::int as running,
+             min(run_at) filter (where status = 'pending' and run_at <= ${now}) as oldest
+      from jobs where status in ('pending', 'running')`,
+  ])
+  return { byState, byReason, jobs: jobs! }
+}
+
+/** The sealed input of an installation's latest exchange job: what a retry re-sends. */
+export async function lastExchangeInput(sql: Sql, workflowId: string) {
+  const [row] = await sql<{ payload: string; created_at: Date }[]>`
+    select payload, created_at from jobs
+    where workflow_id = ${workflowId} and kind = 'effect' and name = 'exchangeCode'
+    order by created_at desc limit 1`
+  return row
+}
+
+/** When the installation received its code: the start of the code's 10 minutes. */
+export async function codeReceivedAt(sql: Sql, workflowId: string): Promise<Date | undefined> {
+  const [row] = await sql<{ at: Date }[]>`
+    select at from workflow_history
+    where workflow_id = ${workflowId} and event_type = 'CALLBACK' order by seq desc limit 1`
+  return row?.at
+}

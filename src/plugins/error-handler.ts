@@ -38,6 +38,11 @@ export default fp(
         return send(request, reply, { statusCode: 400, code: e.code, error: 'Bad Request', message: e.message })
       }
       const status = err instanceof EngineError ? err.statusCode : (err.statusCode ?? 500)
+      if (status === 503 && err.code && !err.code.startsWith('FST_')) {
+        // Ours, and temporary: say what is unavailable and when to come back.
+        reply.header('retry-after', '5')
+        return send(request, reply, { statusCode: 503, code: err.code, error: 'Service Unavailable', message: err.message })
+      }
       if (status >= 500) {
         request.log.error({ err: { code: err.code, message: err.message, stack: err.stack } }, 'request failed')
         return send(request, reply, { statusCode: status, code: status === 503 ? 'UNAVAILABLE' : 'INTERNAL_ERROR', error: status === 503 ? 'Service Unavailable' : 'Internal Server Error', message: 'Something went wrong on our side; it has been logged.' })

@@ -1,36 +1,53 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { Errors } from '../errors.ts'
-import { findInstallationId } from '../installation/queries.ts'
 import { historyView, installationSchema, installationView, installationWithHistorySchema } from '../installation/view.ts'
+import { errorReply, idParams } from './admin-schemas.ts'
 
-/** How long the finish route holds the caller while the bi-event goes out. */
-const FINISH_WAIT_MS = 10_000
-
-const errorReply = z.object({ statusCode: z.number(), code: z.string(), error: z.string(), message: z.string() })
-const idParams = z.object({
-  id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an installation id or a Wix instanceId'),
+const listQuery = z.object({
+  state: z.string().regex(/^[A-Za-z]{1,40}$/, 'must be a state name').optional(),
+  reason: z.string().regex(/^[a-z_]{1,40}$/, 'must be a failure reason').optional(),
+  instanceId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a Wix instanceId').optional(),
+  createdFrom: z.coerce.date({ error: 'must be an ISO date' }).optional(),
+  createdTo: z.coerce.date({ error: 'must be an ISO date' }).optional(),
+  updatedFrom: z.coerce.date({ error: 'must be an ISO date' }).optional(),
+  updatedTo: z.coerce.date({ error: 'must be an ISO date' }).optional(),
+  limit: z.coerce.number({ error: 'must be a number' }).int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
 })
 
-/** Admin and app-backend routes on one installation. All of /api requires the admin token. */
+const stats = z.object({
+  installations: z.record(z.string(), z.number()).describe('Installations by top-level state'),
+  failures: z.record(z.string(), z.number()).describe('Failed installations by reason'),
+  jobs: z.object({
+    waiting: z.number().describe('Effects and timers due and not yet claimed'),
+    running: z.number(),
+    oldestWaitingSeconds: z.number().nullable(),
+  }),
+})
+
+/** Admin and app-backend routes on installations. All of /api requires the admin token. */
 const installationRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { engine, sql } = app
+  const { installations, engine } = app
+  const one = { params: idParams }
+  const conflict = { 401: errorReply, 404: errorReply, 409: errorReply }
 
-  const load = async (idOrInstanceId: string) => {
-    const id = await findInstallationId(sql, idOrInstanceId)
-    const installation = id && (await engine.get(id))
-    if (!installation) throw new Errors.INSTALLATION_NOT_FOUND(idOrInstanceId)
-    return installation
-  }
-
-  app.get('/api/installations/:id', {
+  app.get('/api/installations', {
     schema: {
-      summary: 'One installation with its whole history',
-      params: idParams,
-      response: { 200: installationWithHistorySchema, 401: errorReply, 404: errorReply },
+      summary: 'List installations, newest-updated first, with filters and keyset pagination',
+      querystring: listQuery,
+      response: { 200: z.object({ items: z.array(installationSchema), nextCursor: z.string().nullable() }), 400: errorReply, 401: errorReply },
     },
     handler: async (request) => {
-      const installation = await load(request.params.id)
+      const page = await installations.list(request.query)
+      return { items: page.items.map(installationView), nextCursor: page.nextCursor }
+    },
+  })
+
+  app.get('/api/installations/:id', {
+    schema: { summary: 'One installation (by id or instanceId) with its whole history', ...one, response: { 200: installationWithHistorySchema, 401: errorReply, 404: errorReply } },
+    handler: async (request) => {
+      const installation = await installations.find(request.params.id)
       return { ...installationView(installation), history: historyView(await engine.history(installation.id)) }
     },
   })
@@ -38,25 +55,11 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post('/api/installations/:id/finish', {
     schema: {
       summary: "The app's setup is done: send APP_FINISHED_CONFIGURATION and finish",
-      params: idParams,
-      response: {
-        200: installationSchema,
-        202: installationSchema.describe('Still finishing: poll the installation'),
-        401: errorReply,
-        404: errorReply,
-        409: errorReply,
-        502: errorReply.extend({ installation: installationSchema }),
-      },
+      ...one,
+      response: { 200: installationSchema, 202: installationSchema.describe('Still finishing: poll the installation'), ...conflict, 502: errorReply.extend({ installation: installationSchema }) },
     },
     handler: async (request, reply) => {
-      let installation = await load(request.params.id)
-      if (installation.statePath === 'SetupIncomplete.waiting') {
-        const r = await engine.send(installation.id, { type: 'FINISH' }, { source: 'route:finish' })
-        installation = r.workflow
-      }
-      if (installation.statePath === 'SetupIncomplete.finishing') {
-        installation = (await engine.waitFor(installation.id, (w) => w.statePath !== 'SetupIncomplete.finishing', FINISH_WAIT_MS))!
-      }
+      const installation = await installations.finish(request.params.id)
       const view = installationView(installation)
       if (installation.state === 'Finished') return view
       if (installation.statePath === 'SetupIncomplete.finishing') return reply.code(202).send(view)
@@ -67,6 +70,44 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
         })
       }
       throw new Errors.INSTALLATION_STATE_CONFLICT(`Installation is ${installation.statePath}; only an installation in SetupIncomplete can be finished`)
+    },
+  })
+
+  app.post('/api/installations/:id/retry', {
+    schema: { summary: 'Re-run the effect that exhausted its retries (bi-event, or an unanswered code exchange)', ...one, response: { 200: installationSchema, ...conflict } },
+    handler: async (request) => installationView(await installations.retry(request.params.id)),
+  })
+
+  app.post('/api/installations/:id/cancel', {
+    schema: { summary: 'End an installation in flight with reason cancelled', ...one, response: { 200: installationSchema, ...conflict } },
+    handler: async (request) => installationView(await installations.cancel(request.params.id)),
+  })
+
+  app.post('/api/installations/:id/access-token', {
+    schema: {
+      summary: "A fresh access token for the app's backend to call Wix APIs",
+      ...one,
+      response: { 200: z.object({ accessToken: z.string(), expiresAt: z.date() }), ...conflict, 503: errorReply },
+    },
+    handler: async (request, reply) => {
+      reply.header('cache-control', 'no-store')
+      return installations.accessToken(request.params.id)
+    },
+  })
+
+  app.get('/api/stats', {
+    schema: { summary: 'Installations by state, failures by reason, waiting effects and the oldest', response: { 200: stats, 401: errorReply } },
+    handler: async () => {
+      const s = await installations.stats()
+      return {
+        installations: Object.fromEntries(s.byState.map((r) => [r.state, r.n])),
+        failures: Object.fromEntries(s.byReason.map((r) => [r.reason, r.n])),
+        jobs: {
+          waiting: s.jobs.waiting,
+          running: s.jobs.running,
+          oldestWaitingSeconds: s.jobs.oldest ? Math.round((app.now().getTime() - s.jobs.oldest.getTime()) / 1000) : null,
+        },
+      }
     },
   })
 }

@@ -1,0 +1,120 @@
+import type { Sql } from 'postgres'
+import type { ExchangeInput, InstallationContext } from '../../machines/installation.ts'
+import type { Engine, Workflow } from '../engine/index.ts'
+import { toWorkflow } from '../engine/index.ts'
+import { Errors } from '../errors.ts'
+import { CODE_TTL_MS } from './flow.ts'
+import * as q from './queries.ts'
+import { TokenVaultError, type TokenVault } from './token-vault.ts'
+
+/** How long the finish route holds the caller while the bi-event goes out. */
+const FINISH_WAIT_MS = 10_000
+/** States an admin may cancel: before any token exists. */
+const CANCELLABLE = ['AppUrlHit', 'Authorizing', 'CodeReceived']
+const HAS_TOKENS = ['SetupIncomplete', 'Finished']
+
+const context = (w: Workflow) => w.context as unknown as InstallationContext
+
+/** A cursor is opaque to callers: where the last page ended, base64url-encoded. */
+export const encodeCursor = (w: { updatedAt: Date; id: string }) =>
+  Buffer.from(JSON.stringify([w.updatedAt.toISOString(), w.id])).toString('base64url')
+
+export function decodeCursor(cursor: string): { updatedAt: Date; id: string } {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string]
+    const updatedAt = new Date(at)
+    if (Number.isNaN(updatedAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new Error('bad cursor')
+    return { updatedAt, id }
+  } catch {
+    throw new Errors.INVALID_CURSOR()
+  }
+}
+
+/** What admins and the app's backend do to installations, free of HTTP. */
+export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault: TokenVault; now: () => Date }) {
+  const { engine, sql, vault, now } = deps
+
+  async function find(idOrInstanceId: string): Promise<Workflow> {
+    const id = await q.findInstallationId(sql, idOrInstanceId)
+    const installation = id && (await engine.get(id))
+    if (!installation) throw new Errors.INSTALLATION_NOT_FOUND(idOrInstanceId)
+    return installation
+  }
+
+  async function list(filter: Omit<q.ListFilter, 'after' | 'limit'> & { limit: number; cursor?: string }) {
+    const after = filter.cursor ? decodeCursor(filter.cursor) : undefined
+    const rows = await q.listInstallations(sql, { ...filter, after, limit: filter.limit + 1 })
+    const page = rows.slice(0, filter.limit).map(toWorkflow)
+    const last = page.at(-1)
+    return { items: page, nextCursor: rows.length > filter.limit && last ? encodeCursor(last) : null }
+  }
+
+  /** Sends FINISH if the installation waits for it, then waits (bounded) for the bi-event. */
+  async function finish(idOrInstanceId: string): Promise<Workflow> {
+    let installation = await find(idOrInstanceId)
+    if (installation.statePath === 'SetupIncomplete.waiting') {
+      installation = (await engine.send(installation.id, { type: 'FINISH' }, { source: 'route:finish' })).workflow
+    }
+    if (installation.statePath === 'SetupIncomplete.finishing') {
+      installation = (await engine.waitFor(installation.id, (w) => w.statePath !== 'SetupIncomplete.finishing', FINISH_WAIT_MS))!
+    }
+    return installation
+  }
+
+  /**
+   * Re-runs the effect that exhausted its retries: the bi-event of a waiting installation, or a
+   * code exchange Wix never answered, while its code can still be valid.
+   */
+  async function retry(idOrInstanceId: string): Promise<Workflow> {
+    const installation = await find(idOrInstanceId)
+    const c = context(installation)
+    if (installation.statePath === 'SetupIncomplete.waiting' && c.lastError) {
+      return (await engine.send(installation.id, { type: 'FINISH' }, { source: 'admin:retry' })).workflow
+    }
+    if (installation.state === 'ExchangeFailed' && c.failure?.reason === 'exchange_unavailable') {
+      const [receivedAt, job] = await Promise.all([q.codeReceivedAt(sql, installation.id), q.lastExchangeInput(sql, installation.id)])
+      const remainingMs = (receivedAt?.getTime() ?? 0) + CODE_TTL_MS - now().getTime()
+      if (!job || remainingMs <= 0) {
+        throw new Errors.INSTALLATION_STATE_CONFLICT('The authorization code has expired: the site owner must reinstall the app')
+      }
+      const input = JSON.parse(engine.sealer.open(job.payload)) as ExchangeInput
+      const r = await engine.send(installation.id, { type: 'RETRY_EXCHANGE', code: input.code, instanceId: input.instanceId, remainingMs }, { source: 'admin:retry' })
+      if (r.accepted) return r.workflow
+    }
+    throw new Errors.INSTALLATION_STATE_CONFLICT(
+      `Installation is ${installation.statePath}${c.failure ? ` (${c.failure.reason})` : ''}: there is no exhausted effect to retry`,
+    )
+  }
+
+  async function cancel(idOrInstanceId: string): Promise<Workflow> {
+    const installation = await find(idOrInstanceId)
+    if (CANCELLABLE.includes(installation.state)) {
+      const r = await engine.send(installation.id, { type: 'CANCEL' }, { source: 'admin:cancel' })
+      if (r.accepted) return r.workflow
+    }
+    throw new Errors.INSTALLATION_STATE_CONFLICT(
+      `Installation is ${installation.statePath}: only an installation before Tokened (${CANCELLABLE.join(', ')}) can be cancelled`,
+    )
+  }
+
+  /** A fresh-enough access token for the app's backend; a rejected refresh token marks the installation. */
+  async function accessToken(idOrInstanceId: string) {
+    const installation = await find(idOrInstanceId)
+    if (installation.state === 'ReinstallRequired') throw new Errors.REINSTALL_REQUIRED()
+    if (!HAS_TOKENS.includes(installation.state)) throw new Errors.NO_TOKENS(installation.statePath)
+    try {
+      return await vault.accessToken(context(installation).instanceId!, { minRemainingMs: 60_000 })
+    } catch (err) {
+      if (err instanceof TokenVaultError && err.code === 'REFRESH_TOKEN_REJECTED') {
+        await engine.send(installation.id, { type: 'REFRESH_REJECTED', detail: err.message }, { source: 'route:access-token' })
+        throw new Errors.REINSTALL_REQUIRED()
+      }
+      if ((err as { retryable?: boolean }).retryable) throw new Errors.WIX_UNAVAILABLE()
+      throw err
+    }
+  }
+
+  return { find, list, finish, retry, cancel, accessToken, stats: () => q.installationStats(sql, now()) }
+}
+
+export type InstallationAdmin = ReturnType<typeof createInstallationAdmin>

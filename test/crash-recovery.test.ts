@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import t from 'tap'
+import { request } from 'undici'
+import { startFakeWix } from '../src/sandbox/fake-wix.ts'
+import { freshDatabase } from './support/database.ts'
+import { testClock } from './support/engine.ts'
+import { siteOwner } from './support/flow.ts'
+import { ADMIN_TOKEN, freePort, startService } from './support/service.ts'
+
+/**
+ * kill -9 mid-exchange: a real server process is killed while Wix holds its code exchange; a
+ * second instance takes the job over once the lease runs out, and the installation completes.
+ */
+
+const db = await freshDatabase()
+t.teardown(db.drop)
+
+async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting until ${what}`)
+}
+
+t.test('an instance killed during the code exchange: another finishes the installation', async (t) => {
+  const fake = await startFakeWix({ appId: 'crash-app', appSecret: randomBytes(12).toString('hex') })
+  t.teardown(fake.close)
+  const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: {
+      ...process.env,
+      ...secrets,
+      DATABASE_URL: db.url,
+      WIX_APP_ID: fake.wix.appId,
+      WIX_APP_SECRET: fake.wix.appSecret,
+      WIX_WWW_URL: fake.url,
+      WIX_API_URL: fake.url,
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      PORT: String(port),
+      ADMIN_TOKEN,
+      REDIRECT_WAIT_MS: '100',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const exited = new Promise<string | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  const url = `http://127.0.0.1:${port}`
+  await waitUntil('the server answers', async () => {
+    try {
+      return (await request(`${url}/healthz`)).statusCode === 200
+    } catch {
+      return false
+    }
+  })
+
+  fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', hang: true })
+  const owner = siteOwner({ url } as never)
+  await owner.openAppUrl('crash-token')
+  const back = await owner.approve()
+  const page = await owner.callback(back)
+  t.equal(page.status, 202, 'the browser waits while Wix holds the exchange')
+  await waitUntil('Wix holds the exchange', () => fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0))
+
+  child.kill('SIGKILL')
+  t.equal(await exited, 'SIGKILL', 'the first instance is killed mid-exchange')
+  const [job] = await db.sql`select status, lease_owner from jobs where kind = 'effect'`
+  t.equal(job!.status, 'running', 'its exchange job is left leased to the dead instance')
+
+  const clock = testClock(new Date())
+  const survivor = await startService(t, { db, fake, now: clock.now, env: secrets })
+  await survivor.app.engine.runner.tick()
+  await survivor.app.engine.runner.idle()
+  const [stillLeased] = await db.sql`select status from jobs where kind = 'effect'`
+  t.equal(stillLeased!.status, 'running', 'the survivor leaves it alone while the lease runs')
+
+  clock.advance(61_000)
+  await survivor.app.engine.runner.tick()
+  await survivor.app.engine.runner.idle()
+  const next = await owner.browser.get(`${survivor.url}/wix/redirect/continue`)
+  t.equal(next.status, 302, "the browser's waiting page is sent on by the survivor")
+  const [installation] = await db.sql`select state, key from workflows`
+  t.equal(installation!.state, 'SetupIncomplete', 'and the installation completed')
+  const code = back.searchParams.get('code')
+  const answered = fake.wix.requests.filter((r) => (r.body as { code?: string }).code === code && r.status === 200)
+  t.equal(answered.length, 1, 'Wix exchanged the code exactly once')
+  const attempts = await db.sql`select attempt, outcome from job_attempts order by attempt`
+  t.same(attempts.map((a) => [a.attempt, a.outcome]), [[2, 'ok']], 'the second attempt, by the survivor, succeeded')
+})
