@@ -72,8 +72,6 @@ export type InstallationEvent =
   | { type: 'CANCEL'; detail?: string }
   | { type: 'UNINSTALLED' }
   | { type: 'REFRESH_REJECTED'; detail: string }
-  /** An admin re-runs an exchange that exhausted its retries, while the code may still be valid. */
-  | { type: 'RETRY_EXCHANGE'; code: string; instanceId: string; remainingMs: number }
 
 export interface ExchangeInput {
   installationId: string
@@ -132,7 +130,6 @@ export const installationMachine = setup({
   },
   guards: {
     startedFromPlatform: ({ context }) => context.origin === 'platform',
-    exchangeRetryable: ({ context }) => context.failure?.reason === 'exchange_unavailable',
     autoFinish: ({ context }) => context.autoFinish,
     errorIsFinal: ({ event }) => (event as { error?: EffectError }).error?.retryable === false,
     refreshRejected: ({ event }) =>
@@ -140,8 +137,7 @@ export const installationMachine = setup({
   },
   delays: {
     consentTimeout: ({ context }) => context.consentTimeoutMs,
-    // A retried exchange keeps the deadline of the code it retries.
-    codeDeadline: ({ context, event }) => (event.type === 'RETRY_EXCHANGE' ? event.remainingMs : context.codeTtlMs),
+    codeDeadline: ({ context }) => context.codeTtlMs,
     browserReturnTimeout: ({ context }) => context.browserReturnTimeoutMs,
   },
 }).createMachine({
@@ -201,7 +197,7 @@ export const installationMachine = setup({
         id: 'exchangeCode',
         src: 'exchangeCode',
         input: ({ context, event }) => {
-          if (event.type !== 'CALLBACK' && event.type !== 'RETRY_EXCHANGE') throw new Error(`CodeReceived entered by ${event.type}`)
+          if (event.type !== 'CALLBACK') throw new Error(`CodeReceived entered by ${event.type}`)
           return { installationId: context.id, instanceId: event.instanceId, code: event.code }
         },
         onDone: 'Tokened',
@@ -277,16 +273,7 @@ export const installationMachine = setup({
         },
       },
     },
-    ExchangeFailed: {
-      description: 'The code exchange was refused or Wix stayed unavailable.',
-      on: {
-        RETRY_EXCHANGE: {
-          guard: 'exchangeRetryable',
-          target: 'CodeReceived',
-          actions: assign({ failure: null, lastError: null }),
-        },
-      },
-    },
+    ExchangeFailed: { type: 'final', description: 'The code exchange was refused or Wix stayed unavailable.' },
     CodeExpired: { type: 'final', description: 'The code deadline passed before the exchange succeeded.' },
     ConsentAbandoned: { type: 'final', description: 'Declined or abandoned at the Wix consent screen.' },
     Cancelled: { type: 'final', description: 'Ended by an admin while in flight.' },

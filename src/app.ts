@@ -18,6 +18,12 @@ import homeRoutes from './routes/home.ts'
 import installationRoutes from './routes/installations.ts'
 import wixRoutes from './routes/wix.ts'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    routeList: { method: string; url: string }[]
+  }
+}
+
 export interface AppOptions {
   config: Config
   /** A database client the caller owns; else one is opened from `databaseUrl`. */
@@ -33,8 +39,8 @@ export interface AppOptions {
 export async function buildApp(opts: AppOptions) {
   const app = Fastify({
     logger: opts.logger ?? loggerOptions(opts.config.logLevel),
-    // Long enough for any id we take; longer path parameters get a 404 rather than a 5xx.
-    maxParamLength: 200,
+    // Long enough for any id we take; longer path parameters get a 414 rather than a 5xx.
+    routerOptions: { maxParamLength: 200 },
     bodyLimit: 64 * 1024,
     requestIdHeader: 'x-request-id',
     trustProxy: true,
@@ -44,6 +50,12 @@ export async function buildApp(opts: AppOptions) {
       reply.code(status).send({ statusCode: status, code: 'INVALID_REQUEST', error: status === 414 ? 'URI Too Long' : 'Bad Request', message: 'The URL is malformed or too long' })
     },
   }).withTypeProvider<ZodTypeProvider>()
+  // Every route, as registered: the auth test walks it so no future /api route skips the token.
+  const routes: { method: string; url: string }[] = []
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url })
+  })
+  app.decorate('routeList', routes)
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
 

@@ -48,6 +48,15 @@ export interface Workflow {
   updatedAt: Date
 }
 
+/** One accepted step, as its history row records it (`from` is null for the start). */
+export interface TransitionStep {
+  event: string
+  from: string | null
+  to: string
+}
+
+export type TransitionListener = (workflow: Workflow, steps: TransitionStep[]) => void
+
 export type SendResult = { accepted: true; workflow: Workflow } | { accepted: false; workflow: Workflow }
 
 /** A job this process inserted already leased to itself: run it right after commit. */
@@ -95,7 +104,7 @@ export function createEngineCore(opts: EngineOptions) {
   const now = opts.now ?? (() => new Date())
   const leaseMs = opts.leaseMs ?? 60_000
   const definitions = new Map(opts.definitions.map((d) => [d.name, d]))
-  const listeners = new Set<(w: Workflow) => void>()
+  const listeners = new Set<TransitionListener>()
   // Set by the job runner: receives effect jobs this process leased to itself.
   let runLocal: (jobs: LocalJob[]) => void = () => {}
 
@@ -139,8 +148,8 @@ export function createEngineCore(opts: EngineOptions) {
     return { local, rows }
   }
 
-  const committed = (workflow: Workflow, local: LocalJob[]) => {
-    for (const listener of listeners) listener(workflow)
+  const committed = (workflow: Workflow, local: LocalJob[], steps: TransitionStep[]) => {
+    for (const listener of listeners) listener(workflow, steps)
     if (local.length) runLocal(local)
   }
 
@@ -178,7 +187,7 @@ export function createEngineCore(opts: EngineOptions) {
     await store.insertWorkflow(sql, { ...row, now: at }, history, rows)
     const workflow = toWorkflow(row)
     log.info({ workflowId: id, machine, state: workflow.statePath, source: o.source }, 'workflow created')
-    committed(workflow, local)
+    committed(workflow, local, history.map((h) => ({ event: h.event_type, from: h.from_state, to: h.to_state })))
     return workflow
   }
 
@@ -218,7 +227,7 @@ export function createEngineCore(opts: EngineOptions) {
         status: state.status, context: state.context, version: row.version + 1, updatedAt: at,
       }
       log.info({ workflowId: id, event: event.type, from: current.statePath, to: workflow.statePath, source: o.source }, 'transition')
-      committed(workflow, local)
+      committed(workflow, local, [{ event: event.type, from: current.statePath, to: workflow.statePath }])
       return { accepted: true, workflow }
     }
     throw writeContention(id)
@@ -265,7 +274,8 @@ export function createEngineCore(opts: EngineOptions) {
     owner, now, leaseMs, log, sql, sealer,
     definition, create, send, get, waitFor,
     history: (id: string) => store.readHistory(sql, id),
-    onTransition(listener: (w: Workflow) => void) {
+    /** `listener(workflow, steps)` after every committed create/send in this process. */
+    onTransition(listener: TransitionListener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
     },

@@ -1,9 +1,8 @@
 import type { Sql } from 'postgres'
-import type { ExchangeInput, InstallationContext } from '../../machines/installation.ts'
+import type { InstallationContext } from '../../machines/installation.ts'
 import type { Engine, Workflow } from '../engine/index.ts'
 import { toWorkflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
-import { CODE_TTL_MS } from './flow.ts'
 import * as q from './queries.ts'
 import { TokenVaultError, type TokenVault } from './token-vault.ts'
 
@@ -62,24 +61,14 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
   }
 
   /**
-   * Re-runs the effect that exhausted its retries: the bi-event of a waiting installation, or a
-   * code exchange Wix never answered, while its code can still be valid.
+   * Re-runs the effect that exhausted its retries: the bi-event. (A code exchange is retried
+   * until the code's deadline passes; after that only a reinstall helps.)
    */
   async function retry(idOrInstanceId: string): Promise<Workflow> {
     const installation = await find(idOrInstanceId)
     const c = context(installation)
     if (installation.statePath === 'SetupIncomplete.waiting' && c.lastError) {
       return (await engine.send(installation.id, { type: 'FINISH' }, { source: 'admin:retry' })).workflow
-    }
-    if (installation.state === 'ExchangeFailed' && c.failure?.reason === 'exchange_unavailable') {
-      const [receivedAt, job] = await Promise.all([q.codeReceivedAt(sql, installation.id), q.lastExchangeInput(sql, installation.id)])
-      const remainingMs = (receivedAt?.getTime() ?? 0) + CODE_TTL_MS - now().getTime()
-      if (!job || remainingMs <= 0) {
-        throw new Errors.INSTALLATION_STATE_CONFLICT('The authorization code has expired: the site owner must reinstall the app')
-      }
-      const input = JSON.parse(engine.sealer.open(job.payload)) as ExchangeInput
-      const r = await engine.send(installation.id, { type: 'RETRY_EXCHANGE', code: input.code, instanceId: input.instanceId, remainingMs }, { source: 'admin:retry' })
-      if (r.accepted) return r.workflow
     }
     throw new Errors.INSTALLATION_STATE_CONFLICT(
       `Installation is ${installation.statePath}${c.failure ? ` (${c.failure.reason})` : ''}: there is no exhausted effect to retry`,

@@ -69,20 +69,3 @@ export async function installationStats(sql: Sql, now: Date) {
   ])
   return { byState, byReason, jobs: jobs! }
 }
-
-/** The sealed input of an installation's latest exchange job: what a retry re-sends. */
-export async function lastExchangeInput(sql: Sql, workflowId: string) {
-  const [row] = await sql<{ payload: string; created_at: Date }[]>`
-    select payload, created_at from jobs
-    where workflow_id = ${workflowId} and kind = 'effect' and name = 'exchangeCode'
-    order by created_at desc limit 1`
-  return row
-}
-
-/** When the installation received its code: the start of the code's 10 minutes. */
-export async function codeReceivedAt(sql: Sql, workflowId: string): Promise<Date | undefined> {
-  const [row] = await sql<{ at: Date }[]>`
-    select at from workflow_history
-    where workflow_id = ${workflowId} and event_type = 'CALLBACK' order by seq desc limit 1`
-  return row?.at
-}

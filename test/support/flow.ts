@@ -1,3 +1,5 @@
+import { hashOAuthState } from '../../src/crypto/oauth-state.ts'
+import { findByStateHash } from '../../src/installation/queries.ts'
 import type { Service } from './service.ts'
 import { createBrowser, type Page } from './browser.ts'
 
@@ -24,6 +26,10 @@ export function siteOwner(service: Service) {
     },
     get state() {
       return installerUrl!.searchParams.get('state')!
+    },
+    /** The installation this browser's flow created, found the way the callback finds it. */
+    async installationId(): Promise<string> {
+      return (await findByStateHash(service.app.sql, hashOAuthState(installerUrl!.searchParams.get('state')!)))!.id
     },
     /** The consent screen: Approve, and the URL Wix sends the browser back to (not followed). */
     async approve(instanceId?: string): Promise<URL> {

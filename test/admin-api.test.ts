@@ -1,0 +1,172 @@
+import t from 'tap'
+import { request } from 'undici'
+import { freshDatabase } from './support/database.ts'
+import { testClock } from './support/engine.ts'
+import { siteOwner } from './support/flow.ts'
+import { startService, type Service } from './support/service.ts'
+
+/** The admin API: authentication on every route, filters, pagination, tokens, retry and cancel. */
+
+const db = await freshDatabase()
+t.teardown(db.drop)
+
+async function install(service: Service, o: { finish?: boolean } = {}) {
+  const owner = siteOwner(service)
+  await owner.openAppUrl(`token-${Math.random()}`)
+  const id = await owner.installationId()
+  await owner.callback(await owner.approve())
+  await service.app.engine.waitFor(id, (w) => w.statePath === 'SetupIncomplete.waiting', 5_000)
+  if (o.finish) await service.api('POST', `/api/installations/${id}/finish`)
+  return (await service.api('GET', `/api/installations/${id}`)).json
+}
+
+t.test('every /api route demands the admin token', async (t) => {
+  const service = await startService(t, { db })
+  // Enumerated from the app itself, so a future route cannot skip authentication.
+  const routes = service.app.routeList
+    .filter((r) => r.url.startsWith('/api'))
+    .map((r) => [r.method, r.url.replace(':id', 'some-id')] as const)
+  t.ok(routes.length >= 7, `found ${routes.length} /api routes`)
+  for (const [method, path] of routes) {
+    for (const [label, header] of [['no token', undefined], ['a wrong token', 'Bearer not-the-admin-token-0123456789'], ['a malformed header', 'Basic abc']] as const) {
+      const res = await request(`${service.url}${path}`, { method, headers: header ? { authorization: header } : {} })
+      const body = (await res.body.json()) as { code: string }
+      t.equal(res.statusCode, 401, `${method} ${path} with ${label}: 401`)
+      t.equal(body.code, 'UNAUTHORIZED', `${method} ${path} with ${label}: UNAUTHORIZED`)
+    }
+  }
+})
+
+t.test('list: filters combine; the cursor visits each installation exactly once while others arrive', async (t) => {
+  const service = await startService(t, { db: await freshDatabaseFor(t) })
+  const finished = await install(service, { finish: true })
+  const waiting = await install(service)
+  for (let i = 0; i < 20; i++) await service.app.installFlow.begin('app-url', `t${i}`)
+  await service.api('POST', `/api/installations/${(await service.app.installFlow.begin('platform')).installation.id}/cancel`)
+
+  const list = async (query: string) => (await service.api('GET', `/api/installations?${query}`)).json
+  t.same((await list('state=Finished')).items.map((i: { id: string }) => i.id), [finished.id], 'state=Finished finds the finished one')
+  t.same((await list(`state=SetupIncomplete&instanceId=${waiting.instanceId}`)).items.map((i: { id: string }) => i.id), [waiting.id], 'state and instanceId combine')
+  t.equal((await list(`state=Finished&instanceId=${waiting.instanceId}`)).items.length, 0, 'contradictory filters find nothing')
+  t.equal((await list('reason=cancelled')).items.length, 1, 'reason=cancelled finds the cancelled one')
+  t.equal((await list('state=Authorizing')).items.length, 20, 'state=Authorizing finds the 20 waiting at consent')
+  const future = new Date(Date.now() + 3_600_000).toISOString()
+  t.equal((await list(`createdFrom=${future}`)).items.length, 0, 'createdFrom in the future finds nothing')
+  t.equal((await list(`updatedTo=${future}&state=Authorizing`)).items.length, 20, 'updatedTo combines with state')
+  const all = await list('limit=200')
+  const updated = all.items.map((i: { updatedAt: string }) => i.updatedAt)
+  t.same(updated, [...updated].sort().reverse(), 'newest-updated first')
+
+  const seen: string[] = []
+  let cursor: string | null = null
+  let pages = 0
+  do {
+    const page = await list(`limit=4${cursor ? `&cursor=${cursor}` : ''}`)
+    seen.push(...page.items.map((i: { id: string }) => i.id))
+    cursor = page.nextCursor
+    pages++
+    await service.app.installFlow.begin('app-url', `late-${pages}`) // arrives mid-walk
+  } while (cursor)
+  t.equal(seen.length, all.items.length, `${pages} pages visited ${seen.length} installations`)
+  t.equal(new Set(seen).size, seen.length, 'none twice')
+  t.same(new Set(seen), new Set(all.items.map((i: { id: string }) => i.id)), 'and none missed')
+
+  const bad = await service.api('GET', '/api/installations?cursor=garbage')
+  t.equal(bad.status, 400, 'a forged cursor is a 400')
+  t.equal(bad.json.code, 'INVALID_CURSOR', 'named INVALID_CURSOR')
+  t.equal((await service.api('GET', '/api/installations?limit=201')).status, 400, 'limit is capped at 200')
+})
+
+t.test('access tokens: 100 concurrent calls share one refresh', async (t) => {
+  const clock = testClock(new Date())
+  const service = await startService(t, { db, now: clock.now })
+  const installation = await install(service)
+  const path = `/api/installations/${installation.id}/access-token`
+  const refreshes = () => service.wix.requests.filter((r) => (r.body as { grant_type?: string }).grant_type === 'refresh_token').length
+
+  const cached = await service.api('POST', path)
+  t.equal(cached.status, 200, 'a token right after install')
+  t.ok(service.wix.isValidAccessToken(cached.json.accessToken), 'one Wix accepts')
+  t.equal(refreshes(), 0, 'reused from the exchange while comfortably alive')
+  t.equal(cached.headers['cache-control'], 'no-store', 'never cached by a proxy')
+
+  clock.advance(4.5 * 60_000) // less than a minute left: not comfortably alive
+  const answers = await Promise.all(Array.from({ length: 100 }, () => service.api('POST', path)))
+  t.ok(answers.every((a) => a.status === 200), '100 concurrent calls all get a token')
+  t.equal(refreshes(), 1, 'exactly one refresh reached Wix')
+  t.equal(new Set(answers.map((a) => a.json.accessToken)).size, 1, 'and they share its token')
+  t.ok(new Date(answers[0]!.json.expiresAt).getTime() - clock.now().getTime() >= 4 * 60_000, 'which has minutes left')
+})
+
+t.test('a refresh token Wix rejects: 409 and the installation marked for reinstall', async (t) => {
+  const clock = testClock(new Date())
+  const service = await startService(t, { db, now: clock.now })
+  const installation = await install(service, { finish: true })
+  for (const token of service.wix.refreshTokens.keys()) service.wix.revokeRefreshToken(token)
+  clock.advance(10 * 60_000)
+  const res = await service.api('POST', `/api/installations/${installation.id}/access-token`)
+  t.equal(res.status, 409, '409')
+  t.equal(res.json.code, 'REINSTALL_REQUIRED', 'named REINSTALL_REQUIRED')
+  const after = (await service.api('GET', `/api/installations/${installation.id}`)).json
+  t.equal(after.state, 'ReinstallRequired', 'the installation needs a reinstall')
+  t.equal(after.failure.reason, 'reinstall_required', 'and says why')
+  t.equal((await service.api('POST', `/api/installations/${installation.id}/access-token`)).json.code, 'REINSTALL_REQUIRED', 'later calls say so without asking Wix')
+})
+
+t.test('retry and cancel, where the machine allows them', async (t) => {
+  const clock = testClock(new Date())
+  const service = await startService(t, { db, now: clock.now, env: { REDIRECT_WAIT_MS: '100' } })
+
+  const inFlight = await service.app.installFlow.begin('app-url', 'to-cancel')
+  const cancelled = await service.api('POST', `/api/installations/${inFlight.installation.id}/cancel`)
+  t.equal(cancelled.status, 200, 'an installation at the consent screen can be cancelled')
+  t.equal(cancelled.json.failure.reason, 'cancelled', 'with reason cancelled')
+  const again = await service.api('POST', `/api/installations/${inFlight.installation.id}/cancel`)
+  t.equal(again.status, 409, 'cancelling twice is a 409')
+  t.match(again.json.message, /Cancelled/, 'that says what state it is in')
+
+  const done = await install(service)
+  t.equal((await service.api('POST', `/api/installations/${done.id}/cancel`)).status, 409, 'an installed one cannot be cancelled')
+  t.equal((await service.api('POST', `/api/installations/${done.id}/retry`)).status, 409, 'nor retried when nothing failed')
+
+  // Wix refuses the bi-event for good: the installation waits with lastError; retry re-runs it.
+  const failing = await install(service)
+  service.wix.failNext({ endpoint: 'bi-event', status: 400, message: 'not now' })
+  const refused = await service.api('POST', `/api/installations/${failing.id}/finish`)
+  t.equal(refused.status, 502, 'finish reports that Wix refused the bi-event')
+  t.equal(refused.json.code, 'WIX_FINISH_FAILED', 'named WIX_FINISH_FAILED')
+  t.equal(refused.json.installation.lastError.status, 400, 'with the error recorded on the installation')
+  const retried = await service.api('POST', `/api/installations/${failing.id}/retry`)
+  t.equal(retried.status, 200, 'retry re-runs the bi-event')
+  const finished = await service.app.engine.waitFor(failing.id, (w) => w.state === 'Finished', 5_000)
+  t.equal(finished?.state, 'Finished', 'which Wix now accepts')
+})
+
+t.test('stats and admin responses carry no secret', async (t) => {
+  const service = await startService(t, { db: await freshDatabaseFor(t) })
+  const installation = await install(service, { finish: true })
+  const stats = await service.api('GET', '/api/stats')
+  t.equal(stats.status, 200, 'stats answer')
+  t.equal(stats.json.installations.Finished, 1, 'counting installations by state')
+  t.same(stats.json.jobs, { waiting: 0, running: 0, oldestWaitingSeconds: null }, 'and the job queue')
+  const responses = [
+    stats.text,
+    (await service.api('GET', '/api/installations')).text,
+    (await service.api('GET', `/api/installations/${installation.id}`)).text,
+    service.logs.join('\n'),
+  ].join('\n')
+  const secrets = [
+    service.wix.appSecret,
+    ...[...service.wix.issuedCodes.keys()],
+    ...[...service.wix.refreshTokens.keys()],
+    ...service.wix.requests.map((r) => String(r.headers.authorization ?? '')).filter(Boolean),
+  ]
+  t.ok(secrets.length >= 4, `checked ${secrets.length} secrets`)
+  for (const secret of secrets) t.notOk(responses.includes(secret), 'no secret in an admin response or a log line')
+})
+
+async function freshDatabaseFor(t: { teardown(fn: () => unknown): void }) {
+  const own = await freshDatabase()
+  t.teardown(own.drop)
+  return own
+}
