@@ -11,6 +11,8 @@ import engine, { type EngineOptions } from './plugins/engine.ts'
 import errorHandler from './plugins/error-handler.ts'
 import installFlow from './plugins/install-flow.ts'
 import installationAdmin from './plugins/installation-admin.ts'
+import metrics from './plugins/metrics.ts'
+import openapi from './plugins/openapi.ts'
 import wixClient from './plugins/wix-client.ts'
 import { fakeWixPlugin } from './sandbox/fake-wix.ts'
 import healthRoutes from './routes/health.ts'
@@ -68,6 +70,9 @@ export async function buildApp(opts: AppOptions) {
   await app.register(engine, opts.engine ?? {})
   await app.register(installFlow)
   await app.register(installationAdmin)
+  await app.register(openapi)
+  // Before every route, so its onResponse hook counts them all.
+  await app.register(metrics)
 
   if (opts.config.sandbox) {
     const { appId, appSecret } = opts.config.wix

@@ -127,6 +127,7 @@ t.test('declining at the consent screen is a failure with a reason', async (t) =
   await owner.openAppUrl()
   const page = await owner.callback(await owner.cancel())
   t.equal(page.status, 200, 'the browser gets a page saying so')
+  t.match(page.body, /^<!doctype html>/, 'an HTML page, sent as it is')
   t.match(page.body, /cancelled/i, 'that the installation was cancelled')
   const one = (await service.api('GET', `/api/installations/${await latestInstallationId(service)}`)).json
   t.equal(one.state, 'ConsentAbandoned', 'the installation is ConsentAbandoned')

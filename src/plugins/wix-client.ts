@@ -11,7 +11,11 @@ declare module 'fastify' {
 export default fp(
   async (app) => {
     const { wix } = app.config
-    const client = createWixClient({ apiUrl: wix.apiUrl, appId: wix.appId, appSecret: wix.appSecret, log: app.log })
+    // Read at call time: the metrics plugin, when registered, comes after this one.
+    const client = createWixClient({
+      apiUrl: wix.apiUrl, appId: wix.appId, appSecret: wix.appSecret, log: app.log,
+      onCall: (info) => app.metrics?.wixCall(info),
+    })
     app.decorate('wix', client)
     app.addHook('onClose', async () => client.close())
   },

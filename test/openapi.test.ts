@@ -1,0 +1,45 @@
+import t from 'tap'
+import { freshDatabase } from './support/database.ts'
+import { startService } from './support/service.ts'
+
+/** /docs/json is a valid OpenAPI 3 document, generated from the route schemas, listing every route. */
+
+const db = await freshDatabase()
+t.teardown(db.drop)
+
+t.test('the OpenAPI document and its UI', async (t) => {
+  const service = await startService(t, { db })
+  const doc = await service.api('GET', '/docs/json', { token: null })
+  t.equal(doc.status, 200, '/docs/json answers without a token')
+  t.match(doc.json.openapi, /^3\./, 'an OpenAPI 3 document')
+  t.ok(doc.json.info?.title && doc.json.info?.version, 'with info')
+
+  const documented = new Set(
+    Object.entries(doc.json.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+    ),
+  )
+  const routes = service.app.routeList.filter((r) => !r.url.startsWith('/docs') && r.url !== '/' && !r.url.startsWith('/_sandbox'))
+  t.ok(routes.length >= 12, `the app has ${routes.length} routes to document`)
+  for (const r of routes) t.ok(documented.has(`${r.method} ${r.url}`), `${r.method} ${r.url} is documented`)
+
+  const list = doc.json.paths['/api/installations'].get
+  t.ok(list.parameters.some((p: { name: string; in: string }) => p.name === 'cursor' && p.in === 'query'), 'the list documents its cursor parameter, from its zod schema')
+  t.same(list.security, [{ admin: [] }], 'and that it needs the admin token')
+  const one = doc.json.paths['/api/installations/{id}'].get
+  t.ok(one.responses['200'].content['application/json'].schema, 'responses carry their schemas')
+  t.ok(one.responses['404'], 'every 4xx included')
+
+  // Structural validity: every $ref resolves, every operation has responses.
+  const refs = JSON.stringify(doc.json).match(/"\$ref":"#\/components\/schemas\/[^"]+"/g) ?? []
+  for (const ref of new Set(refs)) {
+    const name = ref.split('/').at(-1)!.replace('"', '')
+    t.ok(doc.json.components?.schemas?.[name], `${name} resolves`)
+  }
+
+  const ui = await service.api('GET', '/docs', { token: null })
+  t.equal(ui.status, 200, 'the browsable UI is served at /docs')
+  t.notMatch(ui.text, /https?:\/\/(cdn|unpkg|cdnjs|jsdelivr)/i, 'loading nothing from a CDN')
+  const bundle = await service.api('GET', '/docs/static/swagger-ui-bundle.js', { token: null })
+  t.equal(bundle.status, 200, 'its script comes from this service')
+})
