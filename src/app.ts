@@ -18,6 +18,7 @@ import { fakeWixPlugin } from './sandbox/fake-wix.ts'
 import healthRoutes from './routes/health.ts'
 import homeRoutes from './routes/home.ts'
 import installationRoutes from './routes/installations.ts'
+import machineRoutes from './routes/machines.ts'
 import wixRoutes from './routes/wix.ts'
 
 declare module 'fastify' {
@@ -84,6 +85,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(async (api) => {
     requireAdmin(api)
     await api.register(installationRoutes)
+    await api.register(machineRoutes)
   })
   return app
 }

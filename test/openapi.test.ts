@@ -43,3 +43,13 @@ t.test('the OpenAPI document and its UI', async (t) => {
   const bundle = await service.api('GET', '/docs/static/swagger-ui-bundle.js', { token: null })
   t.equal(bundle.status, 200, 'its script comes from this service')
 })
+
+t.test('the machine definition for visualisers', async (t) => {
+  const service = await startService(t, { db })
+  const res = await service.api('GET', '/api/machines/installation')
+  t.equal(res.status, 200, 'served to the admin')
+  t.equal(res.json.id, 'installation', 'the installation machine')
+  t.same(Object.keys(res.json.definition.states).slice(0, 6), ['AppUrlHit', 'Authorizing', 'CodeReceived', 'Tokened', 'SetupIncomplete', 'Finished'], 'its states by their contract names, in order')
+  t.equal(res.json.definition.states.CodeReceived.invoke[0].src, 'exchangeCode', 'effects by name')
+  t.equal((await service.api('GET', '/api/machines/installation', { token: null })).status, 401, 'and only to the admin')
+})
