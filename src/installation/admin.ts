@@ -49,8 +49,7 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
   }
 
   /** Sends FINISH if the installation waits for it, then waits (bounded) for the bi-event. */
-  async function finish(idOrInstanceId: string): Promise<Workflow> {
-    let installation = await find(idOrInstanceId)
+  async function finish(installation: Workflow): Promise<Workflow> {
     if (installation.statePath === 'SetupIncomplete.waiting') {
       installation = (await engine.send(installation.id, { type: 'FINISH' }, { source: 'route:finish' })).workflow
     }
@@ -64,8 +63,7 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
    * Re-runs the effect that exhausted its retries: the bi-event. (A code exchange is retried
    * until the code's deadline passes; after that only a reinstall helps.)
    */
-  async function retry(idOrInstanceId: string): Promise<Workflow> {
-    const installation = await find(idOrInstanceId)
+  async function retry(installation: Workflow): Promise<Workflow> {
     const c = context(installation)
     if (installation.statePath === 'SetupIncomplete.waiting' && c.lastError) {
       return (await engine.send(installation.id, { type: 'FINISH' }, { source: 'admin:retry' })).workflow
@@ -75,8 +73,7 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
     )
   }
 
-  async function cancel(idOrInstanceId: string): Promise<Workflow> {
-    const installation = await find(idOrInstanceId)
+  async function cancel(installation: Workflow): Promise<Workflow> {
     if (CANCELLABLE.includes(installation.state)) {
       const r = await engine.send(installation.id, { type: 'CANCEL' }, { source: 'admin:cancel' })
       if (r.accepted) return r.workflow
@@ -87,8 +84,7 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
   }
 
   /** A fresh-enough access token for the app's backend; a rejected refresh token marks the installation. */
-  async function accessToken(idOrInstanceId: string) {
-    const installation = await find(idOrInstanceId)
+  async function accessToken(installation: Workflow) {
     if (installation.state === 'ReinstallRequired') throw new Errors.REINSTALL_REQUIRED()
     if (!HAS_TOKENS.includes(installation.state)) throw new Errors.NO_TOKENS(installation.statePath)
     try {

@@ -1,8 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import type { Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
 import { historyView, installationSchema, installationView, installationWithHistorySchema } from '../installation/view.ts'
 import { errorReply, idParams } from './admin-schemas.ts'
+import { bindWorkflow } from './bind-log.ts'
 
 const listQuery = z.object({
   state: z.string().regex(/^[A-Za-z]{1,40}$/, 'must be a state name').optional(),
@@ -26,9 +28,26 @@ const stats = z.object({
   }),
 })
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    installation: Workflow | null
+  }
+}
+
 /** Admin and app-backend routes on installations. All of /api requires the admin token. */
 const installationRoutes: FastifyPluginAsyncZod = async (app) => {
   const { installations, engine } = app
+
+  // Every route on one installation resolves it first (by id or instanceId) and puts its id on
+  // every log line of the request.
+  app.decorateRequest('installation', null)
+  app.addHook('preHandler', async (request, reply) => {
+    const { id } = (request.params ?? {}) as { id?: string }
+    if (id === undefined) return
+    request.installation = await installations.find(id)
+    bindWorkflow(request, reply, request.installation.id)
+  })
+  const target = (request: { installation: Workflow | null }) => request.installation!
   const one = { params: idParams }
   const conflict = { 401: errorReply, 404: errorReply, 409: errorReply }
 
@@ -47,7 +66,7 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get('/api/installations/:id', {
     schema: { summary: 'One installation (by id or instanceId) with its whole history', ...one, response: { 200: installationWithHistorySchema, 401: errorReply, 404: errorReply } },
     handler: async (request) => {
-      const installation = await installations.find(request.params.id)
+      const installation = target(request)
       return { ...installationView(installation), history: historyView(await engine.history(installation.id)) }
     },
   })
@@ -59,7 +78,7 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: installationSchema, 202: installationSchema.describe('Still finishing: poll the installation'), ...conflict, 502: errorReply.extend({ installation: installationSchema }) },
     },
     handler: async (request, reply) => {
-      const installation = await installations.finish(request.params.id)
+      const installation = await installations.finish(target(request))
       const view = installationView(installation)
       if (installation.state === 'Finished') return view
       if (installation.statePath === 'SetupIncomplete.finishing') return reply.code(202).send(view)
@@ -75,12 +94,12 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post('/api/installations/:id/retry', {
     schema: { summary: 'Re-run the effect that exhausted its retries (bi-event, or an unanswered code exchange)', ...one, response: { 200: installationSchema, ...conflict } },
-    handler: async (request) => installationView(await installations.retry(request.params.id)),
+    handler: async (request) => installationView(await installations.retry(target(request))),
   })
 
   app.post('/api/installations/:id/cancel', {
     schema: { summary: 'End an installation in flight with reason cancelled', ...one, response: { 200: installationSchema, ...conflict } },
-    handler: async (request) => installationView(await installations.cancel(request.params.id)),
+    handler: async (request) => installationView(await installations.cancel(target(request))),
   })
 
   app.post('/api/installations/:id/access-token', {
@@ -91,7 +110,7 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     handler: async (request, reply) => {
       reply.header('cache-control', 'no-store')
-      return installations.accessToken(request.params.id)
+      return installations.accessToken(target(request))
     },
   })
 

@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { OAUTH_STATE_PATTERN } from '../crypto/oauth-state.ts'
 import type { Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
+import { bindWorkflow } from './bind-log.ts'
 import { htmlPage } from './html.ts'
 
 const STATE_COOKIE = 'wix_install_state'
@@ -56,8 +57,9 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
     return unsigned.valid && unsigned.value !== null ? unsigned.value : ''
   }
 
-  async function begin(reply: FastifyReply, origin: 'app-url' | 'platform', token?: string) {
+  async function begin(request: FastifyRequest, reply: FastifyReply, origin: 'app-url' | 'platform', token?: string) {
     const started = await flow.begin(origin, token)
+    bindWorkflow(request, reply, started.installation.id)
     reply.setCookie(STATE_COOKIE, started.state, cookie(config.consentTimeoutMs / 1000))
     return reply.redirect(started.installerUrl, 302)
   }
@@ -81,12 +83,12 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get('/wix/app-url', {
     schema: { querystring: z.object({ token: z.string().min(1).max(4096) }), response: errorReplies },
-    handler: async (request, reply) => begin(reply, 'app-url', request.query.token),
+    handler: async (request, reply) => begin(request, reply, 'app-url', request.query.token),
   })
 
   app.get('/wix/install', {
     schema: { querystring: z.object({}), response: errorReplies },
-    handler: async (_request, reply) => begin(reply, 'platform'),
+    handler: async (request, reply) => begin(request, reply, 'platform'),
   })
 
   app.get('/wix/redirect', {
@@ -95,11 +97,13 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
       const q = request.query
       const cookieState = readCookie(request, STATE_COOKIE)
       if (q.error !== undefined) {
-        await flow.decline({ error: q.error, description: q.error_description, state: q.state }, cookieState)
+        const declined = await flow.decline({ error: q.error, description: q.error_description, state: q.state }, cookieState)
+        bindWorkflow(request, reply, declined.id)
         reply.clearCookie(STATE_COOKIE, { path: '/wix' })
         return reply.type('text/html; charset=utf-8').send(htmlPage('Installation cancelled', 'The app was not installed. You can close this window.'))
       }
       const installation = await flow.callback({ code: q.code!, state: q.state, instanceId: q.instanceId! }, cookieState)
+      bindWorkflow(request, reply, installation.id)
       reply.clearCookie(STATE_COOKIE, { path: '/wix' })
       reply.setCookie(FLOW_COOKIE, installation.id, cookie(15 * 60))
       return sendOn(reply, await flow.settled(installation.id, config.redirectWaitMs))
@@ -113,6 +117,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
       if (!id) throw new Errors.FLOW_COOKIE_MISSING()
       const installation = await engine.get(id)
       if (!installation) throw new Errors.FLOW_COOKIE_MISSING()
+      bindWorkflow(request, reply, id)
       return sendOn(reply, await flow.settled(id, config.redirectWaitMs / 2))
     },
   })

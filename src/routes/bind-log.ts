@@ -1,0 +1,7 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+/** Puts the installation's id on every later log line of this request, the final one included. */
+export function bindWorkflow(request: FastifyRequest, reply: FastifyReply, workflowId: string) {
+  request.log = request.log.child({ workflowId })
+  reply.log = request.log
+}
