@@ -81,23 +81,32 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     return { accessToken: tokens.accessToken, expiresAt }
   }
 
+  async function cached(instanceId: string, minRemainingMs: number): Promise<AccessToken | undefined> {
+    const [row] = await sql<{ access_token: string | null; access_token_expires_at: Date | null }[]>`
+      select access_token, access_token_expires_at from instance_tokens where instance_id = ${instanceId}`
+    if (!row) throw new TokenVaultError('NO_TOKENS', 'No tokens are stored for this instance')
+    const left = (row.access_token_expires_at?.getTime() ?? 0) - now().getTime()
+    if (row.access_token && left >= minRemainingMs) {
+      return { accessToken: cipher.decrypt(row.access_token), expiresAt: row.access_token_expires_at! }
+    }
+  }
+
   /**
    * An access token with at least `minRemainingMs` left: the stored one while it is comfortably
-   * alive, else a fresh one minted from the refresh token. `fresh` always mints.
+   * alive, else a fresh one minted from the refresh token. `fresh` always mints. A caller that
+   * read a stale token while a mint was finishing looks at the store again before minting, so
+   * concurrent callers share one call to Wix.
    */
   async function accessToken(instanceId: string, o: { minRemainingMs?: number; fresh?: boolean; signal?: AbortSignal } = {}): Promise<AccessToken> {
+    const minRemainingMs = o.minRemainingMs ?? 60_000
     if (!o.fresh) {
-      const [row] = await sql<{ access_token: string | null; access_token_expires_at: Date | null }[]>`
-        select access_token, access_token_expires_at from instance_tokens where instance_id = ${instanceId}`
-      if (!row) throw new TokenVaultError('NO_TOKENS', 'No tokens are stored for this instance')
-      const left = (row.access_token_expires_at?.getTime() ?? 0) - now().getTime()
-      if (row.access_token && left >= (o.minRemainingMs ?? 60_000)) {
-        return { accessToken: cipher.decrypt(row.access_token), expiresAt: row.access_token_expires_at! }
-      }
+      const hit = await cached(instanceId, minRemainingMs)
+      if (hit) return hit
     }
     const pending = minting.get(instanceId)
     if (pending) return pending
-    const p = mint(instanceId, o.signal).finally(() => minting.delete(instanceId))
+    const p = (async () => (!o.fresh && (await cached(instanceId, minRemainingMs))) || mint(instanceId, o.signal))()
+      .finally(() => minting.delete(instanceId))
     minting.set(instanceId, p)
     return p
   }

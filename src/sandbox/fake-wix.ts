@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer'
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 // Node's timers, not the global ones: on Deno only these have unref().
 import { clearTimeout, setTimeout } from 'node:timers'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
@@ -58,17 +58,23 @@ export interface FakeWix {
   issueCode(instanceId?: string): { code: string; instanceId: string }
   /** How many token exchanges were attempted with this code, successful or not. */
   countExchanges(code: string): number
+  /** Signed by the fake's appSecret and unexpired: also true for tokens minted before a restart. */
   isValidAccessToken(token: string): boolean
-  /** Later refreshes with this token get a 400, as after an uninstall. */
+  /** The instance a refresh token was signed for; undefined when forged, malformed or revoked. */
+  verifyRefreshToken(token: string): string | undefined
+  /** Later refreshes with this token get a 400, as after an uninstall (until this process ends). */
   revokeRefreshToken(token: string): void
   /** The instanceId a Wix install token maps to, minted on first use. */
   instanceIdFor(installToken: string | undefined, forced?: string): string
   /** The next queued failure for this call, consumed; undefined when there is none. */
   takeFailure(endpoint: 'oauth/access' | 'bi-event', grant?: string): FakeWixFailure | undefined
+  /** Failures queued and not yet played, with how many times each is left. */
+  pendingFailures(): ReadonlyArray<FakeWixFailure & { left: number }>
   /** Waits `ms` (Infinity = until released); every wait ends on `releaseAll()`. */
   hold(ms: number): Promise<'elapsed' | 'released'>
   releaseAll(): void
   mintTokens(instanceId: string, refreshToken?: string): { access_token: string; refresh_token: string }
+  /** Refresh tokens this process issued or accepted; the tokens themselves need no memory. */
   refreshTokens: Map<string, { instanceId: string; revoked: boolean }>
   now(): number
 }
@@ -80,13 +86,46 @@ const secretBody = ['client_secret', 'code', 'refresh_token']
 
 const random = (prefix = '') => `${prefix}${randomBytes(24).toString('base64url')}`
 
+/*
+ * Tokens carry what they grant, signed with the app secret, so a sandbox restarted on the same
+ * DATA_DIR (same secret) still honours the tokens its previous run issued, as Wix would:
+ *   refresh: OAUTH2.R.<instanceId>.<nonce>.<mac>
+ *   access:  OAUTH2.A.<instanceId>.<expiresAtMs>.<nonce>.<mac>
+ */
+const REFRESH_PREFIX = 'OAUTH2.R.'
+const ACCESS_PREFIX = 'OAUTH2.A.'
+
+function tokenSigner(appSecret: string) {
+  const key = createHmac('sha256', appSecret).update('fake-wix token signing key').digest()
+  const mac = (payload: string) => createHmac('sha256', key).update(payload).digest('base64url')
+  return {
+    sign: (prefix: string, fields: string[]) => {
+      const payload = `${prefix}${[...fields, randomBytes(12).toString('base64url')].join('.')}`
+      return `${payload}.${mac(payload)}`
+    },
+    /** The signed fields (nonce dropped), or undefined for a forged or malformed token. */
+    open(prefix: string, token: string, count: number): string[] | undefined {
+      if (!token.startsWith(prefix)) return undefined
+      const dot = token.lastIndexOf('.')
+      const payload = token.slice(0, dot)
+      if (!safeEqual(token.slice(dot + 1), mac(payload))) return undefined
+      const parts = payload.slice(prefix.length).split('.')
+      parts.pop()
+      // The instanceId comes first and may itself hold dots: the other fields are counted from the end.
+      if (parts.length < count) return undefined
+      return [parts.slice(0, parts.length - count + 1).join('.'), ...parts.slice(parts.length - count + 1)]
+    },
+  }
+}
+
 export function createFakeWix(opts: FakeWixOptions): FakeWix {
   const now = opts.now ?? Date.now
   const codeTtlMs = opts.codeTtlMs ?? 600_000
   const accessTokenTtlMs = opts.accessTokenTtlMs ?? 300_000
   const failures: Array<FakeWixFailure & { left: number }> = []
   const installs = new Map<string, string>()
-  const accessTokens = new Map<string, { instanceId: string; expiresAt: number }>()
+  const revoked = new Set<string>()
+  const signer = tokenSigner(opts.appSecret)
   const held = new Set<() => void>()
 
   const wix: FakeWix = {
@@ -117,18 +156,24 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
       return wix.requests.filter((r) => r.endpoint === 'oauth/access' && (r.body as { code?: unknown })?.code === code).length
     },
     isValidAccessToken(token) {
-      const t = accessTokens.get(token)
-      return t !== undefined && now() < t.expiresAt
+      const fields = signer.open(ACCESS_PREFIX, token, 2)
+      return fields !== undefined && now() < Number(fields[1])
+    },
+    verifyRefreshToken(token) {
+      const instanceId = signer.open(REFRESH_PREFIX, token, 1)?.[0]
+      if (instanceId === undefined || revoked.has(token)) return undefined
+      if (!wix.refreshTokens.has(token)) wix.refreshTokens.set(token, { instanceId, revoked: false })
+      return instanceId
     },
     revokeRefreshToken(token) {
+      revoked.add(token)
       const t = wix.refreshTokens.get(token)
       if (t) t.revoked = true
     },
     mintTokens(instanceId, refreshToken) {
-      const access_token = random('OAUTH2.')
-      accessTokens.set(access_token, { instanceId, expiresAt: now() + accessTokenTtlMs })
+      const access_token = signer.sign(ACCESS_PREFIX, [instanceId, String(now() + accessTokenTtlMs)])
       // Wix refresh tokens do not rotate: a refresh answers with the one it was given.
-      const refresh_token = refreshToken ?? random('OAUTH2.refresh.')
+      const refresh_token = refreshToken ?? signer.sign(REFRESH_PREFIX, [instanceId])
       if (!refreshToken) wix.refreshTokens.set(refresh_token, { instanceId, revoked: false })
       return { access_token, refresh_token }
     },
@@ -140,6 +185,7 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
       if (--f.left <= 0) failures.splice(i, 1)
       return f
     },
+    pendingFailures: () => failures.map((f) => ({ ...f })),
     hold(ms) {
       return new Promise((resolve) => {
         const release = () => { clearTimeout(timer); held.delete(release); resolve('released') }
@@ -182,6 +228,17 @@ const failureBody = z.object({
   times: z.int().min(1).optional(),
   message: z.string().max(1000).optional(),
 })
+
+/** The panel's one-click failures; each plays the failure path its label names. */
+export const SANDBOX_SWITCHES: Record<string, { label: string; failure: FakeWixFailure }> = {
+  'exchange-503': { label: 'Next code exchange answers 503 (retried, then the install completes)', failure: { endpoint: 'oauth/access', grant: 'authorization_code', status: 503 } },
+  'exchange-429': { label: 'Next code exchange answers 429 with Retry-After: 1 (retried)', failure: { endpoint: 'oauth/access', grant: 'authorization_code', status: 429, retryAfterSeconds: 1 } },
+  'exchange-400': { label: 'Next code exchange answers 400 (refused: never retried, the install fails)', failure: { endpoint: 'oauth/access', grant: 'authorization_code', status: 400, message: 'Injected failure: the authorization code was refused' } },
+  'exchange-slow': { label: 'Next code exchange answers after 15 s (the browser sees the waiting page)', failure: { endpoint: 'oauth/access', grant: 'authorization_code', delayMs: 15_000 } },
+  'bi-event-500': { label: 'Next bi-event answers 500 (retried, then the install finishes)', failure: { endpoint: 'bi-event', status: 500 } },
+}
+
+const actionBody = z.object({ action: z.enum([...Object.keys(SANDBOX_SWITCHES), 'release', 'reset']) })
 
 // ---- answers --------------------------------------------------------------------------------
 
@@ -314,9 +371,9 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
       return wixError(reply, 401, 'Invalid client credentials', { reason: 'INVALID_CLIENT' })
     }
     if (b.data.grant_type === 'refresh_token') {
-      const t = wix.refreshTokens.get(b.data.refresh_token)
-      if (!t || t.revoked) return wixError(reply, 400, 'Invalid refresh token', { reason: 'INVALID_REFRESH_TOKEN' })
-      return wix.mintTokens(t.instanceId, b.data.refresh_token)
+      const instanceId = wix.verifyRefreshToken(b.data.refresh_token)
+      if (!instanceId) return wixError(reply, 400, 'Invalid refresh token', { reason: 'INVALID_REFRESH_TOKEN' })
+      return wix.mintTokens(instanceId, b.data.refresh_token)
     }
     const c = wix.issuedCodes.get(b.data.code)
     if (!c) return wixError(reply, 400, 'Invalid authorization code', { reason: 'INVALID_CODE' })
@@ -354,6 +411,52 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
   })
 
   fastify.get('/_control/requests', async () => wix.requests.map(redactRequest))
+
+  // -- the same switches as a page of plain forms, for a person showing the failure paths --
+
+  fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(String(body))))
+  })
+
+  fastify.get('/', async (req, reply) => {
+    const path = req.url.split('?')[0]!
+    // Relative form actions need the trailing slash (`/_sandbox/wix` → `/_sandbox/wix/`).
+    if (!path.endsWith('/')) return reply.redirect(`${path.slice(path.lastIndexOf('/') + 1)}/`, 302)
+    return sendHtml(reply, 200, controlPanel(wix))
+  })
+
+  fastify.post('/_control/action', async (req, reply) => {
+    const b = actionBody.safeParse(req.body)
+    if (!b.success) return sendHtml(reply, 400, page('Unknown action', '<p><a href="../">Back to the control panel</a></p>'))
+    const { action } = b.data
+    if (action === 'release') wix.releaseAll()
+    else if (action === 'reset') wix.reset()
+    else wix.failNext(SANDBOX_SWITCHES[action]!.failure)
+    // 303: the browser GETs the panel again, and a reload does not post twice.
+    return reply.redirect('../', 303)
+  })
+}
+
+function controlPanel(wix: FakeWix): string {
+  const count = (endpoint: string, grant?: string) => wix.requests.filter((r) =>
+    r.endpoint === endpoint && (!grant || (r.body as { grant_type?: unknown } | null)?.grant_type === grant)).length
+  const button = (action: string, label: string) =>
+    `<form method="post" action="_control/action"><input type="hidden" name="action" value="${escapeHtml(action)}">` +
+    `<button type="submit" id="${escapeHtml(action)}">${escapeHtml(label)}</button></form>`
+  const describe = (f: FakeWixFailure & { left: number }) =>
+    `${f.endpoint}${f.grant ? ` (${f.grant})` : ''}: ${f.hang ? 'hangs' : `${f.delayMs ? `after ${f.delayMs / 1000} s, ` : ''}${f.status ?? 'a normal answer'}`}, ${f.left} more time(s)`
+  const pending = wix.pendingFailures()
+  const recent = wix.requests.slice(-20).reverse().map((r) => {
+    const grant = (r.body as { grant_type?: unknown } | null)?.grant_type
+    return `<li>${escapeHtml(`${new Date(r.at).toISOString()} ${r.method} ${r.endpoint}${typeof grant === 'string' ? ` ${grant}` : ''} → ${r.status || 'held'}`)}</li>`
+  }).join('')
+  return page('Sandbox Wix control panel',
+    `<p id="calls">Recorded calls: ${wix.requests.length} (code exchanges: ${count('oauth/access', 'authorization_code')}, ` +
+    `refreshes: ${count('oauth/access', 'refresh_token')}, bi-events: ${count('bi-event')}).</p>` +
+    `<h2>Make the next call fail</h2>${Object.entries(SANDBOX_SWITCHES).map(([k, s]) => button(k, s.label)).join('')}` +
+    `<h2>Queued failures</h2>${pending.length ? `<ul id="pending">${pending.map((f) => `<li>${escapeHtml(describe(f))}</li>`).join('')}</ul>` : '<p id="pending">None.</p>'}` +
+    button('release', 'Answer held calls now') + button('reset', 'Clear queued failures and recorded calls') +
+    `<h2>Latest calls</h2>${recent ? `<ol>${recent}</ol>` : '<p>None yet.</p>'}`)
 }
 
 function wixError(reply: FastifyReply, status: number, message: string, details: Record<string, unknown> = {}) {
