@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { request } from 'undici'
 import { startFakeWix } from '../src/sandbox/fake-wix.ts'
 import { freshDatabase } from './support/database.ts'
 import { testClock } from './support/engine.ts'
 import { siteOwner } from './support/flow.ts'
+import { startServerProcess, waitUntil } from './support/process.ts'
 import { ADMIN_TOKEN, freePort, startService } from './support/service.ts'
 
 /**
@@ -16,49 +15,22 @@ import { ADMIN_TOKEN, freePort, startService } from './support/service.ts'
 const db = await freshDatabase()
 t.teardown(db.drop)
 
-async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
-
 t.test('an instance killed during the code exchange: another finishes the installation', async (t) => {
   const fake = await startFakeWix({ appId: 'crash-app', appSecret: randomBytes(12).toString('hex') })
   t.teardown(fake.close)
   const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: {
-      ...process.env,
-      ...secrets,
-      DATABASE_URL: db.url,
-      WIX_APP_ID: fake.wix.appId,
-      WIX_APP_SECRET: fake.wix.appSecret,
-      WIX_WWW_URL: fake.url,
-      WIX_API_URL: fake.url,
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      PORT: String(port),
-      ADMIN_TOKEN,
-      REDIRECT_WAIT_MS: '100',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  })
-  const exited = new Promise<string | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  const url = `http://127.0.0.1:${port}`
-  await waitUntil('the server answers', async () => {
-    try {
-      return (await request(`${url}/healthz`)).statusCode === 200
-    } catch {
-      return false
-    }
-  })
+  const { child, exited, url } = await startServerProcess(t, {
+    ...secrets,
+    DATABASE_URL: db.url,
+    WIX_APP_ID: fake.wix.appId,
+    WIX_APP_SECRET: fake.wix.appSecret,
+    WIX_WWW_URL: fake.url,
+    WIX_API_URL: fake.url,
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    ADMIN_TOKEN,
+    REDIRECT_WAIT_MS: '100',
+  }, port)
 
   fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', hang: true })
   const owner = siteOwner({ url } as never)
@@ -69,7 +41,7 @@ t.test('an instance killed during the code exchange: another finishes the instal
   await waitUntil('Wix holds the exchange', () => fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0))
 
   child.kill('SIGKILL')
-  t.equal(await exited, 'SIGKILL', 'the first instance is killed mid-exchange')
+  t.equal((await exited).signal, 'SIGKILL', 'the first instance is killed mid-exchange')
   const [job] = await db.sql`select status, lease_owner from jobs where kind = 'effect'`
   t.equal(job!.status, 'running', 'its exchange job is left leased to the dead instance')
 

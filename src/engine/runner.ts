@@ -29,8 +29,14 @@ class EffectTimeout extends Error {
   retryable = true
 }
 
-async function runActor(logic: AnyActorLogic, input: unknown, timeoutMs: number): Promise<unknown> {
+class EffectInterrupted extends Error {
+  code = 'EFFECT_INTERRUPTED'
+  retryable = true
+}
+
+async function runActor(logic: AnyActorLogic, input: unknown, timeoutMs: number, running: Set<{ stop(): void }>): Promise<unknown> {
   const actor = createActor(logic, { input })
+  running.add(actor)
   const result = toPromise(actor)
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<never>((_, reject) => {
@@ -38,9 +44,13 @@ async function runActor(logic: AnyActorLogic, input: unknown, timeoutMs: number)
   })
   actor.start()
   try {
-    return await Promise.race([result, timeout])
+    const output = await Promise.race([result, timeout])
+    // A stopped actor also "completes", with no output: only `done` is a success.
+    if (actor.getSnapshot().status !== 'done') throw new EffectInterrupted('effect was stopped before it finished')
+    return output
   } finally {
     clearTimeout(timer)
+    running.delete(actor)
     actor.stop() // aborts the effect's `signal` if it is still running
   }
 }
@@ -54,6 +64,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   const pollMs = opts.pollMs ?? 1_000
   const concurrency = opts.concurrency ?? 16
   const inFlight = new Set<Promise<void>>()
+  /** Effects running now, so a shutdown can abort the ones that outlive its grace period. */
+  const runningActors = new Set<{ stop(): void }>()
   const observers = new Set<(o: JobOutcome) => void>()
   let stopping = false
   let pollTimer: ReturnType<typeof setTimeout> | undefined
@@ -70,12 +82,17 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     const elapsed = () => core.now().getTime() - started.getTime()
     try {
       if (!logic) throw Object.assign(new Error(`no actor ${job.src} is registered`), { code: 'EFFECT_UNKNOWN', retryable: false })
-      const output = await runActor(logic, job.input, opts.effectTimeoutMs ?? def.effectTimeoutMs ?? 30_000)
+      const output = await runActor(logic, job.input, opts.effectTimeoutMs ?? def.effectTimeoutMs ?? 30_000, runningActors)
       const r = await core.send(job.workflowId, { type: `xstate.done.actor.${job.name}`, output } as EventObject, {
         source, job: { id: job.id, attempt: { attempt: job.attempts, outcome: 'ok', started_at: started, error: null } },
       })
       report({ kind: 'effect', name: job.src, machine: job.machine, outcome: r.accepted ? 'ok' : 'rejected', durationMs: elapsed() })
     } catch (err) {
+      if (stopping) {
+        // Interrupted by shutdown: not an attempt that failed. stop() hands the lease back.
+        core.log.info({ workflowId: job.workflowId, jobId: job.id, effect: job.src }, 'effect interrupted by shutdown')
+        return
+      }
       const error = toSafeError(err)
       const retry = policy(job.machine)
       const log = { workflowId: job.workflowId, jobId: job.id, effect: job.src, attempt: job.attempts, error }
@@ -164,18 +181,26 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       stopping = false
       loop()
     },
-    /** Lets running jobs finish (bounded), then hands this process's leases back. */
+    /**
+     * Lets running jobs finish within `graceMs`, aborts those that do not, then hands this
+     * process's leases back so another instance takes them at once, not after the lease.
+     */
     async stop(graceMs = 10_000) {
       stopping = true
       clearTimeout(pollTimer)
       wakeTimers.forEach(clearTimeout)
       wakeTimers.clear()
-      let grace: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([
-        Promise.allSettled([...inFlight]),
-        new Promise((r) => (grace = setTimeout(r, graceMs))),
-      ])
-      clearTimeout(grace)
+      const settled = async (ms: number) => {
+        let timer: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => (timer = setTimeout(r, ms)))])
+        clearTimeout(timer)
+      }
+      await settled(graceMs)
+      if (runningActors.size) {
+        core.log.warn({ effects: runningActors.size }, 'shutdown grace over: aborting running effects')
+        runningActors.forEach((actor) => actor.stop())
+        await settled(1_000)
+      }
       const released = await store.releaseLeases(core.sql, core.owner, core.now())
       if (released) core.log.info({ released }, 'released job leases for other instances')
     },

@@ -38,7 +38,7 @@ export default fp<EngineOptions>(
     app.decorate('vault', vault)
     if (opts.poll !== false) app.addHook('onReady', async () => engine.runner.start())
     // preClose runs before every onClose hook, so jobs finish while the database is still open.
-    app.addHook('preClose', async () => engine.runner.stop())
+    app.addHook('preClose', async () => engine.runner.stop(app.config.shutdownGraceMs))
   },
   { name: 'engine', dependencies: ['config', 'database', 'wix-client'] },
 )

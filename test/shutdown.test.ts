@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto'
+import t from 'tap'
+import { startFakeWix } from '../src/sandbox/fake-wix.ts'
+import { freshDatabase } from './support/database.ts'
+import { siteOwner } from './support/flow.ts'
+import { startServerProcess, waitUntil } from './support/process.ts'
+import { ADMIN_TOKEN, freePort, startService } from './support/service.ts'
+
+/** SIGTERM during an effect: the process exits cleanly, hands its work over, another finishes it. */
+
+const db = await freshDatabase()
+t.teardown(db.drop)
+
+t.test('SIGTERM while Wix holds the code exchange', async (t) => {
+  const fake = await startFakeWix({ appId: 'shutdown-app', appSecret: randomBytes(12).toString('hex') })
+  t.teardown(fake.close)
+  const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
+  const port = await freePort()
+  const server = await startServerProcess(t, {
+    ...secrets,
+    DATABASE_URL: db.url,
+    WIX_APP_ID: fake.wix.appId,
+    WIX_APP_SECRET: fake.wix.appSecret,
+    WIX_WWW_URL: fake.url,
+    WIX_API_URL: fake.url,
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    ADMIN_TOKEN,
+    REDIRECT_WAIT_MS: '100',
+    SHUTDOWN_GRACE_MS: '300',
+  }, port)
+
+  fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', hang: true })
+  const owner = siteOwner({ url: server.url } as never)
+  await owner.openAppUrl('shutdown-token')
+  const back = await owner.callback(await owner.approve())
+  t.equal(back.status, 202, 'the browser waits while Wix holds the exchange')
+  await waitUntil('Wix holds the exchange', () => fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0))
+
+  const started = Date.now()
+  server.child.kill('SIGTERM')
+  const exit = await server.exited
+  t.equal(exit.code, 0, 'SIGTERM ends the process with exit code 0')
+  t.ok(Date.now() - started < 10_000, 'within its grace period, not at a hard timeout')
+  const [job] = await db.sql`select status, lease_owner from jobs where kind = 'effect'`
+  t.same(job, { status: 'pending', lease_owner: null }, 'its unfinished exchange is handed back, not left leased')
+
+  const survivor = await startService(t, { db, fake, env: secrets })
+  const installationId = (await db.sql`select id from workflows`)[0]!.id as string
+  const done = await survivor.app.engine.waitFor(installationId, (w) => w.state !== 'CodeReceived', 10_000)
+  t.equal(done?.state, 'Tokened', 'another instance picks it up at once and completes the exchange')
+  const exchanged = fake.wix.requests.filter((r) => r.endpoint === 'oauth/access' && r.status === 200)
+  t.equal(exchanged.length, 1, 'Wix exchanged the code once')
+})

@@ -1,0 +1,34 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { request } from 'undici'
+
+export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting until ${what}`)
+}
+
+/** `src/server.ts` in a process of its own, as production runs it; resolves once it is healthy. */
+export async function startServerProcess(t: { teardown(fn: () => unknown): void }, env: Record<string, string>, port: number) {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(port) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  const url = `http://127.0.0.1:${port}`
+  await waitUntil('the server answers', async () => {
+    try {
+      return (await request(`${url}/healthz`)).statusCode === 200
+    } catch {
+      return false
+    }
+  })
+  return { child, exited, url }
+}
