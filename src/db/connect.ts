@@ -4,7 +4,26 @@ import postgres from 'postgres'
 export const PG = {
   /** unique_violation */
   UNIQUE_VIOLATION: '23505',
+  /** admin_shutdown: the server is restarting */
+  ADMIN_SHUTDOWN: '57P01',
+  /** crash_shutdown */
+  CRASH_SHUTDOWN: '57P02',
+  /** cannot_connect_now: the server is starting up */
+  CANNOT_CONNECT_NOW: '57P03',
 } as const
+
+/** Errors that mean "the database is not reachable right now", not "the query was wrong". */
+const UNAVAILABLE = new Set<string>([
+  PG.ADMIN_SHUTDOWN, PG.CRASH_SHUTDOWN, PG.CANNOT_CONNECT_NOW,
+  // postgres.js and Node socket errors
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND',
+])
+
+export const isDatabaseUnavailable = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && (UNAVAILABLE.has(code) || code.startsWith('08'))
+}
 
 export interface ConnectOptions {
   /** PGlite serves one session: the embedded database needs exactly one connection. */

@@ -1,4 +1,5 @@
 import { createActor, toPromise, type AnyActorLogic, type EventObject } from 'xstate'
+import { isDatabaseUnavailable } from '../db/connect.ts'
 import { backoffDelay, defaultRetryPolicy } from './backoff.ts'
 import type { RetryPolicy } from './definition.ts'
 import type { EngineCore, LocalJob } from './engine.ts'
@@ -126,7 +127,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     const run = (job.kind === 'effect' ? runEffect(job) : fireTimer(job))
       .catch((err) => {
         // The lease stays: once it runs out, this job is claimed and run again.
-        core.log.error({ workflowId: job.workflowId, jobId: job.id, err: toSafeError(err) }, 'job run failed; lease left to expire')
+        const level = isDatabaseUnavailable(err) ? 'warn' : 'error'
+        core.log[level]({ workflowId: job.workflowId, jobId: job.id, err: toSafeError(err) }, 'job run failed; lease left to expire')
       })
       .finally(() => inFlight.delete(run))
     inFlight.add(run)
@@ -147,11 +149,17 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     return rows.length
   }
 
+  /** A database outage is expected weather, not a bug: the next poll tries again. */
+  function pollFailed(err: unknown) {
+    if (isDatabaseUnavailable(err)) core.log.warn({ err: toSafeError(err) }, 'job poll failed: database unavailable')
+    else core.log.error({ err: toSafeError(err) }, 'job poll failed')
+  }
+
   function wakeAt(at: Date) {
     if (stopping) return
     const timer = setTimeout(() => {
       wakeTimers.delete(timer)
-      tick().catch((err) => core.log.error({ err: toSafeError(err) }, 'job poll failed'))
+      tick().catch(pollFailed)
     }, Math.max(0, at.getTime() - Date.now()) + 5)
     wakeTimers.add(timer)
   }
@@ -162,7 +170,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
         // Keep claiming while there is a backlog; otherwise wait for the next poll.
         while ((await tick()) > 0 && inFlight.size < concurrency);
       } catch (err) {
-        core.log.error({ err: toSafeError(err) }, 'job poll failed')
+        pollFailed(err)
       }
       if (!stopping) loop()
     }, pollMs)
@@ -201,8 +209,13 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
         runningActors.forEach((actor) => actor.stop())
         await settled(1_000)
       }
-      const released = await store.releaseLeases(core.sql, core.owner, core.now())
-      if (released) core.log.info({ released }, 'released job leases for other instances')
+      try {
+        const released = await store.releaseLeases(core.sql, core.owner, core.now())
+        if (released) core.log.info({ released }, 'released job leases for other instances')
+      } catch (err) {
+        // Without the database the leases simply run out; other instances take the jobs then.
+        core.log.warn({ err: toSafeError(err) }, 'could not release job leases')
+      }
     },
     /** Resolves when nothing is running in this process (tests). */
     async idle() {

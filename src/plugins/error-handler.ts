@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import { isDatabaseUnavailable } from '../db/connect.ts'
 import { EngineError } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
 import { htmlPage } from '../routes/html.ts'
@@ -36,6 +37,11 @@ export default fp(
         const e = new Errors.INVALID_REQUEST(`${where} ${issue?.message ?? 'is invalid'}`)
         request.log.info({ code: e.code, message: e.message }, 'request rejected')
         return send(request, reply, { statusCode: 400, code: e.code, error: 'Bad Request', message: e.message })
+      }
+      if (isDatabaseUnavailable(err)) {
+        request.log.warn({ code: err.code }, 'database unavailable')
+        reply.header('retry-after', '5')
+        return send(request, reply, { statusCode: 503, code: 'DATABASE_UNAVAILABLE', error: 'Service Unavailable', message: 'The database is unavailable; try again shortly' })
       }
       const status = err instanceof EngineError ? err.statusCode : (err.statusCode ?? 500)
       if (status === 503 && err.code && !err.code.startsWith('FST_')) {
