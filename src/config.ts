@@ -26,6 +26,8 @@ export interface Config {
   redirectWaitMs: number
   /** On SIGTERM, how long running effects may finish before they are aborted and handed over. */
   shutdownGraceMs: number
+  /** How long a claimed job is an instance's before others may take it (its runner presumed dead). */
+  jobLeaseMs: number
   host: string
   port: number
   logLevel: string
@@ -57,6 +59,7 @@ const schema = z.object({
   CONSENT_TIMEOUT_MINUTES: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1).max(24 * 60).default(30)),
   REDIRECT_WAIT_MS: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(60_000).default(10_000)),
   SHUTDOWN_GRACE_MS: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(120_000).default(10_000)),
+  JOB_LEASE_MS: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(5_000).max(3_600_000).default(60_000)),
   HOST: z.preprocess(blankIsUnset, z.string().default('127.0.0.1')),
   PORT: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(65535).default(3000)),
   LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
@@ -127,6 +130,7 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     consentTimeoutMs: e.CONSENT_TIMEOUT_MINUTES * 60_000,
     redirectWaitMs: e.REDIRECT_WAIT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    jobLeaseMs: e.JOB_LEASE_MS,
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,

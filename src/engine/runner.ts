@@ -83,7 +83,9 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     const elapsed = () => core.now().getTime() - started.getTime()
     try {
       if (!logic) throw Object.assign(new Error(`no actor ${job.src} is registered`), { code: 'EFFECT_UNKNOWN', retryable: false })
-      const output = await runActor(logic, job.input, opts.effectTimeoutMs ?? def.effectTimeoutMs ?? 30_000, runningActors)
+      // An effect must end well inside its lease, or another instance could start it again.
+      const timeoutMs = Math.min(opts.effectTimeoutMs ?? def.effectTimeoutMs ?? 30_000, core.leaseMs * 0.8)
+      const output = await runActor(logic, job.input, timeoutMs, runningActors)
       const r = await core.send(job.workflowId, { type: `xstate.done.actor.${job.name}`, output } as EventObject, {
         source, job: { id: job.id, attempt: { attempt: job.attempts, outcome: 'ok', started_at: started, error: null } },
       })

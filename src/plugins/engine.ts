@@ -31,7 +31,7 @@ export default fp<EngineOptions>(
       log: app.log,
       now: app.now,
       owner: opts.owner,
-      leaseMs: opts.leaseMs,
+      leaseMs: opts.leaseMs ?? app.config.jobLeaseMs,
       pollMs: opts.pollMs,
     })
     app.decorate('engine', engine)
