@@ -15,13 +15,23 @@ function readConfig(): Config {
   }
 }
 
+/** The embedded database; a DATA_DIR another process holds stops the start with one line. */
+async function startEmbedded(dataDir: string) {
+  // Loaded only when used: production never pays for the WASM Postgres.
+  const { DataDirLockedError, startEmbeddedPostgres } = await import('./db/embedded.ts')
+  try {
+    return await startEmbeddedPostgres({ dataDir })
+  } catch (err) {
+    if (!(err instanceof DataDirLockedError)) throw err
+    console.error(err.message)
+    process.exit(1)
+  }
+}
+
 /** Reads the environment, opens the database, listens, and shuts down gracefully on a signal. */
 async function serve() {
   const config = readConfig()
-  // Loaded only when used: production never pays for the WASM Postgres.
-  const embedded = config.databaseUrl
-    ? undefined
-    : await (await import('./db/embedded.ts')).startEmbeddedPostgres({ dataDir: config.dataDir })
+  const embedded = config.databaseUrl ? undefined : await startEmbedded(config.dataDir)
   const app = await buildApp({
     config,
     databaseUrl: embedded?.url ?? config.databaseUrl,
