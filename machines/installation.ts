@@ -127,9 +127,22 @@ export const installationMachine = setup({
   },
   actions: {
     fail: assign((_, failure: Failure) => ({ failure })),
+    refreshRejected: assign(({ event }) => {
+      const said = event.type === 'REFRESH_REJECTED' && typeof event.detail === 'string' ? event.detail.trim() : ''
+      return {
+        failure: {
+          reason: 'reinstall_required' as const,
+          detail: `Wix rejected the refresh token${said ? `: ${said}` : ''}. The site owner must reinstall the app.`,
+        },
+      }
+    }),
   },
   guards: {
     startedFromPlatform: ({ context }) => context.origin === 'platform',
+    live: ({ context }) => context.failure === null,
+    callbackComplete: ({ event }) =>
+      event.type === 'CALLBACK' && typeof event.code === 'string' && event.code !== '' &&
+      typeof event.instanceId === 'string' && event.instanceId !== '',
     autoFinish: ({ context }) => context.autoFinish,
     errorIsFinal: ({ event }) => (event as { error?: EffectError }).error?.retryable === false,
     refreshRejected: ({ event }) =>
@@ -151,6 +164,8 @@ export const installationMachine = setup({
   initial: 'AppUrlHit',
   on: {
     UNINSTALLED: {
+      // Failure states are final: an uninstall never rewrites why an installation failed.
+      guard: 'live',
       target: '.Uninstalled',
       actions: fail('uninstalled', 'The app was uninstalled from the site.'),
     },
@@ -174,6 +189,7 @@ export const installationMachine = setup({
       },
       on: {
         CALLBACK: {
+          guard: 'callbackComplete',
           target: 'CodeReceived',
           actions: assign({ instanceId: ({ event }) => event.instanceId }),
         },
@@ -258,19 +274,13 @@ export const installationMachine = setup({
         },
       },
       on: {
-        REFRESH_REJECTED: {
-          target: 'ReinstallRequired',
-          actions: assign({ failure: ({ event }) => ({ reason: 'reinstall_required' as const, detail: event.detail }) }),
-        },
+        REFRESH_REJECTED: { target: 'ReinstallRequired', actions: 'refreshRejected' },
       },
     },
     Finished: {
       description: 'APP_FINISHED_CONFIGURATION was accepted by Wix.',
       on: {
-        REFRESH_REJECTED: {
-          target: 'ReinstallRequired',
-          actions: assign({ failure: ({ event }) => ({ reason: 'reinstall_required' as const, detail: event.detail }) }),
-        },
+        REFRESH_REJECTED: { target: 'ReinstallRequired', actions: 'refreshRejected' },
       },
     },
     ExchangeFailed: { type: 'final', description: 'The code exchange was refused or Wix stayed unavailable.' },

@@ -200,7 +200,8 @@ export function createEngineCore(opts: EngineOptions) {
       const current = toWorkflow(row)
       const stale = o.job && row.job_status !== 'running' && row.job_status !== 'pending'
       const snapshot = load(def, row)
-      if (stale || !snapshot.can(event)) {
+      // A workflow that reached a final state takes no more events, whatever the machine says.
+      if (stale || snapshot.status !== 'active' || !snapshot.can(event)) {
         log.warn({ workflowId: id, event: event.type, state: current.statePath, source: o.source, staleJob: stale || undefined }, 'event rejected')
         if (o.job && !stale) await store.discardJob(sql, o.job.id, now())
         return { accepted: false, workflow: current }

@@ -4,6 +4,7 @@ import type { Engine, Workflow } from '../engine/index.ts'
 import { toWorkflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
 import * as q from './queries.ts'
+import { UUID } from './queries.ts'
 import { TokenVaultError, type TokenVault } from './token-vault.ts'
 
 /** How long the finish route holds the caller while the bi-event goes out. */
@@ -22,7 +23,8 @@ export function decodeCursor(cursor: string): { updatedAt: Date; id: string } {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string]
     const updatedAt = new Date(at)
-    if (Number.isNaN(updatedAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new Error('bad cursor')
+    const year = updatedAt.getUTCFullYear()
+    if (Number.isNaN(year) || year < 1 || year > 9999 || !UUID.test(id)) throw new Error('bad cursor')
     return { updatedAt, id }
   } catch {
     throw new Errors.INVALID_CURSOR()

@@ -1,7 +1,7 @@
 import type { Sql } from 'postgres'
 import type { WorkflowRow } from '../engine/store.ts'
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** An installation by its id or, the newest for it, by its Wix instanceId. */
 export async function findInstallationId(sql: Sql, idOrInstanceId: string): Promise<string | undefined> {

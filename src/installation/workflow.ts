@@ -44,7 +44,7 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
     retry: { maxAttempts: 30, baseDelayMs: 1_000, maxDelayMs: 60_000 },
     project: (state) => {
       const context = state.context as unknown as InstallationContext
-      return { key: context.instanceId, reason: context.failure?.reason ?? null }
+      return { key: context.instanceId ?? null, reason: context.failure?.reason ?? null }
     },
   })
 }

@@ -6,14 +6,20 @@ import { historyView, installationSchema, installationView, installationWithHist
 import { errorReply, idParams } from './admin-schemas.ts'
 import { bindWorkflow } from './bind-log.ts'
 
+/** A date Postgres can store: a JavaScript date outside years 1–9999 would be a 500 there. */
+const date = z.coerce
+  .date({ error: 'must be an ISO date' })
+  .min(new Date('0001-01-01T00:00:00Z'), 'must be after year 1')
+  .max(new Date('9999-12-31T23:59:59.999Z'), 'must be before year 10000')
+
 const listQuery = z.object({
   state: z.string().regex(/^[A-Za-z]{1,40}$/, 'must be a state name').optional(),
   reason: z.string().regex(/^[a-z_]{1,40}$/, 'must be a failure reason').optional(),
   instanceId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a Wix instanceId').optional(),
-  createdFrom: z.coerce.date({ error: 'must be an ISO date' }).optional(),
-  createdTo: z.coerce.date({ error: 'must be an ISO date' }).optional(),
-  updatedFrom: z.coerce.date({ error: 'must be an ISO date' }).optional(),
-  updatedTo: z.coerce.date({ error: 'must be an ISO date' }).optional(),
+  createdFrom: date.optional(),
+  createdTo: date.optional(),
+  updatedFrom: date.optional(),
+  updatedTo: date.optional(),
   limit: z.coerce.number({ error: 'must be a number' }).int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional(),
 })
