@@ -1,11 +1,46 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import postgres, { type Sql } from 'postgres'
 import { connect } from '../../src/db/connect.ts'
+import { startEmbeddedPostgres } from '../../src/db/embedded.ts'
 import { loadMigrations, migrate } from '../../src/db/migrate.ts'
 
-/** The server tests run on: TEST_DATABASE_URL, else DATABASE_URL, else the local Postgres. */
-export const serverUrl = () =>
-  process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+/**
+ * The Postgres server tests run on: TEST_DATABASE_URL, else DATABASE_URL, else none — and then
+ * every test file runs on an embedded PGlite of its own, so `npm test` needs no service at all.
+ */
+export const serverUrl = (): string | undefined => process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined
+
+/** True when tests run on embedded PGlite: one session, reached by one connection. */
+export const onEmbedded = () => serverUrl() === undefined
+
+/** The `skip` reason for a test that needs what only a real server has, or false on one. */
+export const needsRealPostgres = (why: string): string | false =>
+  onEmbedded() && `needs a real Postgres server (${why}); set TEST_DATABASE_URL to run it`
+
+export interface TestDatabase {
+  url: string
+  sql: Sql
+  drop(): Promise<void>
+}
+
+/** A fresh, migrated database of its own for one test file; dropped by `drop()`. */
+export async function freshDatabase(): Promise<TestDatabase> {
+  const server = serverUrl()
+  return server ? freshServerDatabase(server) : freshEmbeddedDatabase()
+}
+
+/** Named after the migrations, so a changed schema gets a new template. */
+async function schemaHash() {
+  const hash = createHash('sha256')
+  for (const m of await loadMigrations()) hash.update(m.name).update(m.sql)
+  return hash.digest('hex').slice(0, 12)
+}
+
+// ---- a real server: databases cloned from a migrated template database -------------------------
 
 const withDatabase = (url: string, name: string) => {
   const u = new URL(url)
@@ -13,23 +48,16 @@ const withDatabase = (url: string, name: string) => {
   return u.toString()
 }
 
-/** Named after the migrations, so a changed schema gets a new template. */
-async function templateName() {
-  const hash = createHash('sha256')
-  for (const m of await loadMigrations()) hash.update(m.name).update(m.sql)
-  return `wie_template_${hash.digest('hex').slice(0, 12)}`
-}
-
 /** Builds the migrated template once per schema; test files clone it in milliseconds. */
-export async function ensureTemplate(): Promise<string> {
-  const name = await templateName()
-  const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} })
+export async function ensureTemplate(server = serverUrl()!): Promise<string> {
+  const name = `wie_template_${await schemaHash()}`
+  const admin = postgres(server, { max: 1, onnotice: () => {} })
   try {
     await admin`select pg_advisory_lock(7406151002)`
     const [exists] = await admin`select 1 from pg_database where datname = ${name}`
     if (!exists) {
       await admin.unsafe(`create database ${name}`)
-      const sql = connect(withDatabase(serverUrl(), name), { max: 1 })
+      const sql = connect(withDatabase(server, name), { max: 1 })
       await migrate(sql)
       await sql.end()
       await admin.unsafe(`alter database ${name} with is_template true`)
@@ -41,19 +69,12 @@ export async function ensureTemplate(): Promise<string> {
   return name
 }
 
-export interface TestDatabase {
-  url: string
-  sql: Sql
-  drop(): Promise<void>
-}
-
-/** A fresh, migrated database of its own for one test file; dropped by `drop()`. */
-export async function freshDatabase(): Promise<TestDatabase> {
-  const template = await ensureTemplate()
+async function freshServerDatabase(server: string): Promise<TestDatabase> {
+  const template = await ensureTemplate(server)
   const name = `wie_test_${randomBytes(6).toString('hex')}`
-  const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} })
+  const admin = postgres(server, { max: 1, onnotice: () => {} })
   await admin.unsafe(`create database ${name} template ${template}`)
-  const url = withDatabase(serverUrl(), name)
+  const url = withDatabase(server, name)
   const sql = connect(url, { max: 10 })
   return {
     url,
@@ -64,4 +85,93 @@ export async function freshDatabase(): Promise<TestDatabase> {
       await admin.end()
     },
   }
+}
+
+// ---- embedded: PGlite on a copy of a migrated template data dir ---------------------------------
+
+const CACHE_DIR = fileURLToPath(new URL('../../node_modules/.cache/wix-install-engine/', import.meta.url))
+
+/**
+ * initdb in WASM takes seconds and writes ~40 MB, so the migrated data dir is built once per
+ * schema and copied per test file. Test files run in parallel processes: the first one to get the
+ * lock builds it into a scratch dir and renames it into place; the others wait for it.
+ */
+export async function ensureEmbeddedTemplate(): Promise<string> {
+  const dir = join(CACHE_DIR, `pglite-template-${await schemaHash()}`)
+  if (await exists(join(dir, 'pglite', 'PG_VERSION'))) return dir
+  await mkdir(CACHE_DIR, { recursive: true })
+  const lock = `${dir}.lock`
+  const deadline = Date.now() + 120_000
+  while (!(await tryLock(lock))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  try {
+    if (await exists(join(dir, 'pglite', 'PG_VERSION'))) return dir
+    // Only the lock holder builds, so one scratch name will do; a dead builder's leftover goes.
+    const scratch = `${dir}.build`
+    await rm(scratch, { recursive: true, force: true })
+    const pg = await startEmbeddedPostgres({ dataDir: scratch })
+    try {
+      const sql = connect(pg.url, { max: 1 })
+      await migrate(sql)
+      await sql.end()
+    } finally {
+      // A clean shutdown, so every copy starts without WAL recovery.
+      await pg.close()
+    }
+    await rename(scratch, dir)
+    return dir
+  } finally {
+    await rm(lock, { force: true })
+  }
+}
+
+/** Creates `lock` naming this process; takes over one left by a dead process. */
+async function tryLock(lock: string): Promise<boolean> {
+  try {
+    await writeFile(lock, `${process.pid}\n`, { flag: 'wx' })
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+  const pid = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10)
+  if (pid > 0 && !isAlive(pid)) await rm(lock, { force: true })
+  return false
+}
+
+function isAlive(pid: number) {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
+}
+
+async function freshEmbeddedDatabase(): Promise<TestDatabase> {
+  const template = await ensureEmbeddedTemplate()
+  const dataDir = await mkdtemp(join(tmpdir(), 'wie-test-'))
+  await cp(template, dataDir, { recursive: true })
+  const pg = await startEmbeddedPostgres({ dataDir })
+  // PGlite is one session: exactly one connection, shared by everything in this test file.
+  const sql = connect(pg.url, { max: 1 })
+  let dropping: Promise<void> | undefined
+  return {
+    url: pg.url,
+    sql,
+    drop: () =>
+      (dropping ??= (async () => {
+        await sql.end({ timeout: 1 })
+        await pg.close()
+        await rm(dataDir, { recursive: true, force: true })
+      })()),
+  }
+}
+
+async function exists(path: string) {
+  return stat(path).then(
+    () => true,
+    () => false,
+  )
 }
