@@ -5,7 +5,7 @@ import { freshDatabase } from './support/database.ts'
 import { testClock } from './support/engine.ts'
 import { siteOwner } from './support/flow.ts'
 import { startServerProcess, waitUntil } from './support/process.ts'
-import { ADMIN_TOKEN, freePort, startService } from './support/service.ts'
+import { freePort, startService, wixEnv } from './support/service.ts'
 
 /**
  * kill -9 mid-exchange: a real server process is killed while Wix holds its code exchange; a
@@ -22,13 +22,8 @@ t.test('an instance killed during the code exchange: another finishes the instal
   const port = await freePort()
   const { child, exited, url } = await startServerProcess(t, {
     ...secrets,
+    ...wixEnv(fake, port),
     DATABASE_URL: db.url,
-    WIX_APP_ID: fake.wix.appId,
-    WIX_APP_SECRET: fake.wix.appSecret,
-    WIX_WWW_URL: fake.url,
-    WIX_API_URL: fake.url,
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    ADMIN_TOKEN,
     REDIRECT_WAIT_MS: '100',
   }, port)
 

@@ -4,7 +4,7 @@ import { startFakeWix } from '../src/sandbox/fake-wix.ts'
 import { freshDatabase } from './support/database.ts'
 import { siteOwner } from './support/flow.ts'
 import { startServerProcess, waitUntil } from './support/process.ts'
-import { ADMIN_TOKEN, freePort, startService } from './support/service.ts'
+import { freePort, startService, wixEnv } from './support/service.ts'
 
 /** SIGTERM during an effect: the process exits cleanly, hands its work over, another finishes it. */
 
@@ -18,13 +18,8 @@ t.test('SIGTERM while Wix holds the code exchange', async (t) => {
   const port = await freePort()
   const server = await startServerProcess(t, {
     ...secrets,
+    ...wixEnv(fake, port),
     DATABASE_URL: db.url,
-    WIX_APP_ID: fake.wix.appId,
-    WIX_APP_SECRET: fake.wix.appSecret,
-    WIX_WWW_URL: fake.url,
-    WIX_API_URL: fake.url,
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    ADMIN_TOKEN,
     REDIRECT_WAIT_MS: '100',
     SHUTDOWN_GRACE_MS: '300',
   }, port)

@@ -34,18 +34,23 @@ interface Teardown {
   teardown(fn: () => unknown): void
 }
 
+/** The environment that points a service at a fake Wix, with the test admin token. */
+export const wixEnv = (fake: FakeWixServer, port: number) => ({
+  WIX_APP_ID: fake.wix.appId,
+  WIX_APP_SECRET: fake.wix.appSecret,
+  WIX_WWW_URL: fake.url,
+  WIX_API_URL: fake.url,
+  PUBLIC_URL: `http://127.0.0.1:${port}`,
+  ADMIN_TOKEN,
+})
+
 /** The whole service on a real port, against a fake Wix on another, with its logs captured. */
 export async function startService(t: Teardown, opts: ServiceOptions) {
   const fake = opts.fake ?? (await startFakeWix({ appId: 'test-app', appSecret: `secret-${randomBytes(12).toString('hex')}` }))
   if (!opts.fake) t.teardown(fake.close)
   const port = await freePort()
   const config = loadConfig({
-    WIX_APP_ID: fake.wix.appId,
-    WIX_APP_SECRET: fake.wix.appSecret,
-    WIX_WWW_URL: fake.url,
-    WIX_API_URL: fake.url,
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    ADMIN_TOKEN,
+    ...wixEnv(fake, port),
     COOKIE_SECRET: randomBytes(32).toString('hex'),
     TOKEN_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
     ...opts.env,
