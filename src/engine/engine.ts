@@ -173,10 +173,17 @@ export function createEngineCore(opts: EngineOptions) {
       allActions.push(...actions)
       history.push({ seq: history.length + 1, event_type: event.type, event: redactEvent(event), from_state: from, to_state: statePath(snapshot.value), source: o.source })
     }
-    // Timers set and cancelled within these steps cancel out; only what is still active counts.
+    // Nothing is stored yet, so only what is still set after the last step counts: a timer
+    // cancelled after it was set is dropped, one set again after a cancel is kept.
     const plan = planEffects(snapshot, allActions)
-    const cancelled = new Set(plan.cancelledTimers)
-    plan.timers = plan.timers.filter((t) => !cancelled.has(t.name))
+    const live = new Map<string, (typeof plan.timers)[number]>()
+    for (const action of allActions as { type: string; params?: unknown }[]) {
+      const p = (action.params ?? {}) as { id?: string; sendId?: string }
+      if (action.type === 'xstate.cancel') live.delete(String(p.sendId))
+      const timer = plan.timers.find((t) => t.name === p.id)
+      if (action.type === 'xstate.raise' && timer) live.set(timer.name, timer)
+    }
+    plan.timers = [...live.values()]
     plan.effects = plan.effects.filter((e) => plan.activeInvokes.includes(e.name))
     const state = persist(snapshot)
     const { local, rows } = jobsFor(id, machine, plan, at)
