@@ -10,6 +10,7 @@ import database from './plugins/database.ts'
 import engine, { type EngineOptions } from './plugins/engine.ts'
 import errorHandler from './plugins/error-handler.ts'
 import installFlow from './plugins/install-flow.ts'
+import inspector from './plugins/inspector.ts'
 import installationAdmin from './plugins/installation-admin.ts'
 import metrics from './plugins/metrics.ts'
 import openapi from './plugins/openapi.ts'
@@ -71,6 +72,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(engine, opts.engine ?? {})
   await app.register(installFlow)
   await app.register(installationAdmin)
+  await app.register(inspector)
   await app.register(openapi)
   // Before every route, so its onResponse hook counts them all.
   await app.register(metrics)

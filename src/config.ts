@@ -31,6 +31,8 @@ export interface Config {
   host: string
   port: number
   logLevel: string
+  /** Send transitions to the XState inspector: a ws:// URL, or `true` to start its server here. */
+  inspect: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -62,6 +64,7 @@ const schema = z.object({
   JOB_LEASE_MS: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(5_000).max(3_600_000).default(60_000)),
   HOST: z.preprocess(blankIsUnset, z.string().default('127.0.0.1')),
   PORT: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(65535).default(3000)),
+  INSPECT: z.preprocess(blankIsUnset, z.string().regex(/^(true|1|wss?:\/\/\S+)$/, 'must be true or a ws:// URL of an inspector').optional()),
   LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
 })
 
@@ -134,5 +137,6 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    inspect: e.INSPECT,
   }
 }

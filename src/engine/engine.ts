@@ -53,6 +53,8 @@ export interface TransitionStep {
   event: string
   from: string | null
   to: string
+  /** The event as history stores it: secret fields redacted. */
+  data: Record<string, unknown>
 }
 
 export type TransitionListener = (workflow: Workflow, steps: TransitionStep[]) => void
@@ -194,7 +196,7 @@ export function createEngineCore(opts: EngineOptions) {
     await store.insertWorkflow(sql, { ...row, now: at }, history, rows)
     const workflow = toWorkflow(row)
     log.info({ workflowId: id, machine, state: workflow.statePath, source: o.source }, 'workflow created')
-    committed(workflow, local, history.map((h) => ({ event: h.event_type, from: h.from_state, to: h.to_state })))
+    committed(workflow, local, history.map((h) => ({ event: h.event_type, from: h.from_state, to: h.to_state, data: h.event })))
     return workflow
   }
 
@@ -214,6 +216,7 @@ export function createEngineCore(opts: EngineOptions) {
         return { accepted: false, workflow: current }
       }
       const [next, actions] = transition(def.machine, snapshot, event)
+      const redacted = redactEvent(event)
       const at = now()
       const plan = planEffects(next, actions)
       const state = persist(next)
@@ -221,7 +224,7 @@ export function createEngineCore(opts: EngineOptions) {
       const projected = def.project(state)
       const ok = await store.commitTransition(sql, {
         id, version: row.version, state: stateName(state.value), ...projected, snapshot: state,
-        eventType: event.type, event: redactEvent(event), from: current.statePath, to: statePath(state.value),
+        eventType: event.type, event: redacted, from: current.statePath, to: statePath(state.value),
         source: o.source, now: at, jobs: rows, activeInvokes: plan.activeInvokes,
         respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
       })
@@ -235,7 +238,7 @@ export function createEngineCore(opts: EngineOptions) {
         status: state.status, context: state.context, version: row.version + 1, updatedAt: at,
       }
       log.info({ workflowId: id, event: event.type, from: current.statePath, to: workflow.statePath, source: o.source }, 'transition')
-      committed(workflow, local, [{ event: event.type, from: current.statePath, to: workflow.statePath }])
+      committed(workflow, local, [{ event: event.type, from: current.statePath, to: workflow.statePath, data: redacted }])
       return { accepted: true, workflow }
     }
     throw writeContention(id)

@@ -66,3 +66,7 @@ export function planEffects(next: AnyMachineSnapshot, actions: ExecutableAction[
   plan.activeInvokes = nodes.flatMap((node) => node.invoke.map((invoke) => invoke.id))
   return plan
 }
+
+/** A machine's definition as plain JSON (implementations dropped), for visualisers. */
+export const definitionJson = (machine: AnyStateMachine): Record<string, unknown> =>
+  JSON.parse(JSON.stringify(machine.definition, (_key, value) => (typeof value === 'function' ? undefined : value)))

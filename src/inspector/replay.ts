@@ -1,0 +1,39 @@
+import type { Sql } from 'postgres'
+import { initialTransition, transition, type AnyEventObject } from 'xstate'
+import { installationMachine, type InstallationContext, type InstallationInput } from '../../machines/installation.ts'
+import { persist, statePath } from '../engine/snapshot.ts'
+import { findInstallationId } from '../installation/queries.ts'
+
+export interface ReplayStep {
+  seq: number
+  event: AnyEventObject
+  from: string | null
+  to: string
+  snapshot: ReturnType<typeof persist>
+}
+
+/**
+ * An installation's stored history run again through the pure machine: the snapshot after each
+ * event, recomputed, never read from a log. The events are stored redacted; the machine never
+ * branches on the redacted values, so the replay ends where the installation is.
+ */
+export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
+  const id = await findInstallationId(sql, idOrInstanceId)
+  const [row] = id ? await sql<{ id: string; snapshot: { context: InstallationContext } }[]>`select id, snapshot from workflows where id = ${id}` : []
+  if (!row) return undefined
+  const history = await sql<{ seq: number; event_type: string; event: AnyEventObject; to_state: string }[]>`
+    select seq, event_type, event, to_state from workflow_history where workflow_id = ${row.id} order by seq`
+  const c = row.snapshot.context
+  const input: InstallationInput = {
+    id: c.id, origin: c.origin, stateHash: c.stateHash, closeWindow: c.closeWindow, autoFinish: c.autoFinish,
+    consentTimeoutMs: c.consentTimeoutMs, codeTtlMs: c.codeTtlMs, browserReturnTimeoutMs: c.browserReturnTimeoutMs,
+  }
+  let [snapshot] = initialTransition(installationMachine, input)
+  const steps: ReplayStep[] = [{ seq: 1, event: { type: 'xstate.init' }, from: null, to: statePath(snapshot.value), snapshot: persist(snapshot) }]
+  for (const h of history.slice(1)) {
+    const from = statePath(snapshot.value)
+    ;[snapshot] = transition(installationMachine, snapshot, h.event as never)
+    steps.push({ seq: h.seq, event: h.event, from, to: statePath(snapshot.value), snapshot: persist(snapshot) })
+  }
+  return { id: row.id, steps, storedState: history.at(-1)?.to_state }
+}
