@@ -34,6 +34,8 @@ export function connect(url: string, opts: ConnectOptions = {}) {
   return postgres(url, {
     max: opts.max ?? 10,
     onnotice: () => {},
+    // Fail fast while the database is away: callers answer 503 instead of hanging.
+    connect_timeout: 5,
     connection: { application_name: 'wix-install-engine' },
   })
 }
