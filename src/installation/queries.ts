@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres'
 import type { WorkflowRow } from '../engine/store.ts'
+import type { AttemptRow } from './view.ts'
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -68,4 +69,13 @@ export async function installationStats(sql: Sql, now: Date) {
       from jobs where status in ('pending', 'running')`,
   ])
   return { byState, byReason, jobs: jobs! }
+}
+
+/** Every run of every effect of one installation, oldest first. */
+export async function effectAttempts(sql: Sql, workflowId: string) {
+  return sql<AttemptRow[]>`
+    select coalesce(j.src, j.name) as effect, a.attempt, a.outcome, a.started_at, a.finished_at, a.error
+    from job_attempts a join jobs j on j.id = a.job_id
+    where a.workflow_id = ${workflowId} and j.kind = 'effect'
+    order by a.started_at, a.attempt`
 }

@@ -36,7 +36,43 @@ export const historyEntrySchema = z.object({
   at: z.date(),
 })
 
-export const installationWithHistorySchema = installationSchema.extend({ history: z.array(historyEntrySchema) })
+export const effectAttemptSchema = z.object({
+  effect: z.string().describe('The effect: exchangeCode, finishSetup'),
+  attempt: z.number(),
+  outcome: z.enum(['ok', 'retry', 'failed']),
+  startedAt: z.date(),
+  finishedAt: z.date(),
+  error: effectErrorSchema.extend({ retryable: z.boolean().optional(), endpoint: z.string().optional() }).nullable(),
+  wixRequestId: z.string().nullable().describe("Wix's x-wix-request-id of a failed call"),
+})
+
+export const installationWithHistorySchema = installationSchema.extend({
+  history: z.array(historyEntrySchema),
+  effectAttempts: z.array(effectAttemptSchema).describe('Every run of every effect, with its outcome'),
+})
+
+export interface AttemptRow {
+  effect: string
+  attempt: number
+  outcome: 'ok' | 'retry' | 'failed'
+  started_at: Date
+  finished_at: Date
+  error: (z.infer<typeof effectErrorSchema> & { retryable?: boolean; endpoint?: string }) | null
+}
+
+export const attemptsView = (rows: AttemptRow[]): z.infer<typeof effectAttemptSchema>[] =>
+  rows.map((r) => ({
+    effect: r.effect,
+    attempt: r.attempt,
+    outcome: r.outcome,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    error: r.error && {
+      code: r.error.code, message: r.error.message, status: r.error.status ?? undefined,
+      wixRequestId: r.error.wixRequestId ?? undefined, retryable: r.error.retryable, endpoint: r.error.endpoint,
+    },
+    wixRequestId: r.error?.wixRequestId ?? null,
+  }))
 
 /** An installation as the API shows it: never a secret (the context holds none). */
 export function installationView(w: Workflow): z.infer<typeof installationSchema> {

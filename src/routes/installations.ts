@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
-import { historyView, installationSchema, installationView, installationWithHistorySchema } from '../installation/view.ts'
+import { effectAttempts } from '../installation/queries.ts'
+import { attemptsView, historyView, installationSchema, installationView, installationWithHistorySchema } from '../installation/view.ts'
 import { errorReply, idParams } from './admin-schemas.ts'
 import { bindWorkflow } from './bind-log.ts'
 
@@ -73,7 +74,8 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: { summary: 'One installation (by id or instanceId) with its whole history', ...one, response: { 200: installationWithHistorySchema, 401: errorReply, 404: errorReply } },
     handler: async (request) => {
       const installation = target(request)
-      return { ...installationView(installation), history: historyView(await engine.history(installation.id)) }
+      const [history, attempts] = await Promise.all([engine.history(installation.id), effectAttempts(app.sql, installation.id)])
+      return { ...installationView(installation), history: historyView(history), effectAttempts: attemptsView(attempts) }
     },
   })
 
