@@ -19,7 +19,7 @@ export async function runChecks(sql: Sql, o: {
   seen: Observations
   outage: { from: number; to: number }
   logFile: string
-}): Promise<{ checks: Check[]; states: Record<string, number> }> {
+}) {
   const checks: Check[] = []
   const check = (name: string, passed: boolean, detail: string) => checks.push({ name, passed, detail })
 
@@ -62,5 +62,10 @@ export async function runChecks(sql: Sql, o: {
   const leaked = [...o.secrets, ...o.seen.states].filter((s) => s.length >= 16 && log.includes(s))
   check('no secret in any log line', leaked.length === 0,
     `${log.split('\n').length} log lines scanned for ${o.secrets.length + o.seen.states.length} secrets; ${leaked.length} found`)
-  return { checks, states }
+  const failures = await sql<{ reason: string; injected: number; spent: number; n: number }[]>`
+    select reason, count(*)::int as n,
+           count(*) filter (where snapshot -> 'context' -> 'failure' ->> 'detail' like '%Injected failure%')::int as injected,
+           count(*) filter (where snapshot -> 'context' -> 'failure' ->> 'detail' like '%already used%')::int as spent
+    from workflows where reason is not null group by reason`
+  return { checks, states, failures }
 }

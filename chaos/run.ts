@@ -76,7 +76,7 @@ try {
       DATABASE_URL: dbUrl, WIX_APP_ID: 'chaos-app', WIX_APP_SECRET: appSecret, WIX_WWW_URL: fakeUrl, WIX_API_URL: fakeUrl,
       ADMIN_TOKEN: randomBytes(18).toString('hex'), COOKIE_SECRET: randomBytes(32).toString('hex'),
       TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'), LOG_LEVEL: 'info', AUTO_FINISH: 'true',
-      REDIRECT_WAIT_MS: '2000', SHUTDOWN_GRACE_MS: '500', JOB_LEASE_MS: '8000',
+      REDIRECT_WAIT_MS: '2000', SHUTDOWN_GRACE_MS: '500', JOB_LEASE_MS: '15000',
     },
   })
   pool.startAll()
@@ -145,7 +145,7 @@ try {
   await sleep(2_000)
 
   const report = (await (await request(`${fakeUrl}/_chaos/report`)).body.json()) as { exchanges: Record<string, number[]>; secrets: string[] }
-  const { checks, states } = await runChecks(sql, { ...report, secrets: [...report.secrets, appSecret], seen, outage, logFile })
+  const { checks, states, failures } = await runChecks(sql, { ...report, secrets: [...report.secrets, appSecret], seen, outage, logFile })
   const outageCheck: Check = {
     name: 'the service answers 503 with Retry-After while Postgres is gone',
     // A process still starting (it waits for the database before it listens) cannot answer: 0.
@@ -156,6 +156,7 @@ try {
   await sql.end()
 
   say(`installations by state: ${JSON.stringify(states)}`)
+  say(`failures by reason: ${failures.map((f) => `${f.reason} ${f.n} (${f.injected} injected 400s, ${f.spent} codes Wix had already spent: an instance died between Wix's answer and storing the tokens)`).join(', ') || 'none'}`)
   say(`${kills} SIGKILLs, 1 Postgres restart, ${seen.networkErrors} network errors seen by browsers`)
   for (const c of checks) say(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`)
   exitCode = checks.every((c) => c.passed) ? 0 : 1
