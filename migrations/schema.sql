@@ -1,0 +1,120 @@
+CREATE TABLE public.instance_tokens (
+    instance_id text NOT NULL,
+    workflow_id uuid NOT NULL,
+    refresh_token text NOT NULL,
+    access_token text,
+    access_token_expires_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.job_attempts (
+    job_id uuid NOT NULL,
+    attempt integer NOT NULL,
+    workflow_id uuid NOT NULL,
+    outcome text NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone NOT NULL,
+    error jsonb,
+    CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['ok'::text, 'retry'::text, 'failed'::text])))
+);
+
+CREATE TABLE public.jobs (
+    id uuid NOT NULL,
+    workflow_id uuid NOT NULL,
+    kind text NOT NULL,
+    name text NOT NULL,
+    src text,
+    payload text,
+    event jsonb,
+    status text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    run_at timestamp with time zone NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    last_error jsonb,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT jobs_kind_check CHECK ((kind = ANY (ARRAY['effect'::text, 'timer'::text]))),
+    CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'failed'::text, 'cancelled'::text, 'discarded'::text])))
+);
+
+CREATE TABLE public.schema_migrations (
+    id integer NOT NULL,
+    name text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.workflow_history (
+    workflow_id uuid NOT NULL,
+    seq integer NOT NULL,
+    event_type text NOT NULL,
+    event jsonb NOT NULL,
+    from_state text,
+    to_state text NOT NULL,
+    source text NOT NULL,
+    at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.workflows (
+    id uuid NOT NULL,
+    machine text NOT NULL,
+    machine_version integer NOT NULL,
+    key text,
+    state text NOT NULL,
+    reason text,
+    snapshot jsonb NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
+
+ALTER TABLE ONLY public.instance_tokens
+    ADD CONSTRAINT instance_tokens_pkey PRIMARY KEY (instance_id);
+
+ALTER TABLE ONLY public.job_attempts
+    ADD CONSTRAINT job_attempts_pkey PRIMARY KEY (job_id, attempt);
+
+ALTER TABLE ONLY public.jobs
+    ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.workflow_history
+    ADD CONSTRAINT workflow_history_pkey PRIMARY KEY (workflow_id, seq);
+
+ALTER TABLE ONLY public.workflows
+    ADD CONSTRAINT workflows_pkey PRIMARY KEY (id);
+
+CREATE INDEX instance_tokens_workflow_idx ON public.instance_tokens USING btree (workflow_id);
+
+CREATE INDEX job_attempts_workflow_idx ON public.job_attempts USING btree (workflow_id);
+
+CREATE INDEX jobs_due_idx ON public.jobs USING btree (run_at) WHERE (status = 'pending'::text);
+
+CREATE INDEX jobs_leased_idx ON public.jobs USING btree (lease_until) WHERE (status = 'running'::text);
+
+CREATE INDEX jobs_workflow_idx ON public.jobs USING btree (workflow_id, kind, name) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text]));
+
+CREATE INDEX workflows_key_idx ON public.workflows USING btree (machine, key, created_at DESC) WHERE (key IS NOT NULL);
+
+CREATE INDEX workflows_reason_idx ON public.workflows USING btree (machine, reason, updated_at DESC, id DESC) WHERE (reason IS NOT NULL);
+
+CREATE INDEX workflows_state_hash_idx ON public.workflows USING btree ((((snapshot -> 'context'::text) ->> 'stateHash'::text))) WHERE (machine = 'installation'::text);
+
+CREATE INDEX workflows_state_idx ON public.workflows USING btree (machine, state, updated_at DESC, id DESC);
+
+CREATE INDEX workflows_updated_idx ON public.workflows USING btree (machine, updated_at DESC, id DESC);
+
+ALTER TABLE ONLY public.instance_tokens
+    ADD CONSTRAINT instance_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES public.workflows(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.job_attempts
+    ADD CONSTRAINT job_attempts_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.jobs
+    ADD CONSTRAINT jobs_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES public.workflows(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.workflow_history
+    ADD CONSTRAINT workflow_history_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES public.workflows(id) ON DELETE CASCADE;
