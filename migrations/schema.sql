@@ -97,6 +97,8 @@ CREATE INDEX jobs_leased_idx ON public.jobs USING btree (lease_until) WHERE (sta
 
 CREATE INDEX jobs_workflow_idx ON public.jobs USING btree (workflow_id, kind, name) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text]));
 
+CREATE INDEX workflows_created_idx ON public.workflows USING btree (machine, created_at DESC, id DESC);
+
 CREATE INDEX workflows_key_idx ON public.workflows USING btree (machine, key, created_at DESC) WHERE (key IS NOT NULL);
 
 CREATE INDEX workflows_reason_idx ON public.workflows USING btree (machine, reason, updated_at DESC, id DESC) WHERE (reason IS NOT NULL);
