@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto'
+import postgres, { type Sql } from 'postgres'
+import { runFlows, HOPS, type FlowTarget } from './flows.ts'
+import { cpuDelta, cpuMs, memory, median, postgresProcesses, round, sleep, startProcess, summary, freePort, type Child } from './lib.ts'
+import { diffCounts, startPgProxy } from './pg-proxy.ts'
+
+export interface FlowsOptions {
+  serverUrl: string
+  flows: number
+  concurrency: number
+  rounds: number
+  warmup: number
+  countFlows: number
+  keep: boolean
+}
+
+type Side = 'engine' | 'reference'
+const SIDES: Side[] = ['engine', 'reference']
+
+const withDatabase = (url: string, name: string) => {
+  const u = new URL(url)
+  u.pathname = `/${name}`
+  return u.toString()
+}
+const viaPort = (url: string, port: number) => {
+  const u = new URL(url)
+  u.hostname = '127.0.0.1'
+  u.port = String(port)
+  return u.toString()
+}
+
+/** What each statement is for, so the per-flow table reads as a list of reasons. */
+function label(q: string): string {
+  const rules: [RegExp, string][] = [
+    [/^select w\.\*, \(select status from jobs/, 'engine: fenced read (send/get)'],
+    [/^with w as \( update workflows/, 'engine: transition write (send)'],
+    [/^with w as \( insert into workflows/, 'engine: create write (app-url)'],
+    [/^with due as/, 'engine: job poll (claim)'],
+    [/stateHash/, 'flow: callback finds installation by state hash'],
+    [/^select id from workflows where id =/, 'admin: find by id'],
+    [/^select id from workflows where machine = 'installation' and key/, 'admin: find by instanceId'],
+    [/^select 1 from instance_tokens/, 'effect: exchange idempotency check'],
+    [/^insert into instance_tokens/, 'effect: store tokens'],
+    [/^select refresh_token from instance_tokens/, 'effect: read refresh token'],
+    [/^update instance_tokens/, 'effect: store refreshed token'],
+    [/^select access_token/, 'vault: cached access token'],
+    [/ref_installations/, 'reference'],
+  ]
+  return rules.find(([re]) => re.test(q))?.[1] ?? 'other'
+}
+
+export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: { appId: string; appSecret: string }, log: (s: string) => void) {
+  const admin = postgres(withDatabase(o.serverUrl, 'postgres'), { max: 1, onnotice: () => {} })
+  const tag = randomBytes(4).toString('hex')
+  const dbs: Record<Side, string> = { engine: `wie_bench_engine_${tag}`, reference: `wie_bench_ref_${tag}` }
+  for (const side of SIDES) await admin.unsafe(`create database ${dbs[side]}`)
+  const sideSql: Record<Side, Sql> = {
+    engine: postgres(withDatabase(o.serverUrl, dbs.engine), { max: 1, onnotice: () => {} }),
+    reference: postgres(withDatabase(o.serverUrl, dbs.reference), { max: 1, onnotice: () => {} }),
+  }
+  const adminToken = randomBytes(24).toString('hex')
+  const secrets = {
+    ADMIN_TOKEN: adminToken,
+    COOKIE_SECRET: randomBytes(32).toString('hex'),
+    TOKEN_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
+    WIX_APP_ID: fakeCreds.appId,
+    WIX_APP_SECRET: fakeCreds.appSecret,
+    WIX_WWW_URL: fakeUrl,
+    WIX_API_URL: fakeUrl,
+    LOG_LEVEL: 'warn',
+    AUTO_FINISH: 'false',
+  }
+  const start = async (side: Side, databaseUrl: string) => {
+    const port = await freePort()
+    const env = { ...secrets, DATABASE_URL: databaseUrl, PUBLIC_URL: `http://127.0.0.1:${port}` }
+    return side === 'engine'
+      ? startProcess('src/server.ts', env, port, '/healthz')
+      : startProcess('bench/reference/server.ts', env, port, '/healthz')
+  }
+  const target = (c: Child): FlowTarget => ({ url: c.url, adminToken })
+  const historyRows = async () => Number((await sideSql.engine`select count(*)::int as n from workflow_history`)[0]!.n)
+  const dbStats = async (side: Side) => {
+    // Backends flush their statistics at most once a second.
+    await sleep(1_200)
+    const [row] = await admin`select xact_commit::bigint as c, xact_rollback::bigint as r, tup_inserted + tup_updated + tup_deleted as w from pg_stat_database where datname = ${dbs[side]}`
+    return { commits: Number(row!.c), rollbacks: Number(row!.r), rowWrites: Number(row!.w) }
+  }
+  const backendPids = async (side: Side) =>
+    (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${dbs[side]} and application_name <> ''`).map((r) => r.pid)
+
+  try {
+    // ---- counting pass: each side through a wire-protocol proxy, not timed ----------------------
+    const counting: Record<string, unknown> = {}
+    const target5432 = new URL(o.serverUrl)
+    for (const side of SIDES) {
+      const proxy = await startPgProxy({ host: target5432.hostname, port: Number(target5432.port || 5432) })
+      const server = await start(side, viaPort(withDatabase(o.serverUrl, dbs[side]), proxy.port))
+      await runFlows(target(server), Math.min(100, o.countFlows), o.concurrency, `${side} (counting warm-up)`, true)
+      await sleep(300)
+      const before = proxy.snapshot()
+      const h0 = side === 'engine' ? await historyRows() : 0
+      const r = await runFlows(target(server), o.countFlows, o.concurrency, `${side} (counting)`)
+      await sleep(300)
+      const d = diffCounts(before, proxy.snapshot())
+      const events = side === 'engine' ? (await historyRows()) - h0 : 0
+      const flows = r.timings.flow.length
+      const statements = [...d.byStatement].sort((a, b) => b[1] - a[1])
+        .map(([sql, n]) => ({ what: label(sql), perFlow: round(n / flows, 3), sql }))
+      counting[side] = {
+        flows,
+        errors: r.timings.errors,
+        statementsPerFlow: round(d.statements / flows, 2),
+        roundTripsPerFlow: round(d.roundTrips / flows, 2),
+        ...(side === 'engine' && {
+          historyRowsPerFlow: round(events / flows, 2),
+          // xstate.init is written by the same statement as the first event: not an event of its own.
+          acceptedEventsPerFlow: round((events - flows) / flows, 2),
+          statementsPerAcceptedEvent: round(d.statements / (events - flows), 2),
+          roundTripsPerAcceptedEvent: round(d.roundTrips / (events - flows), 2),
+          hotPathRoundTripsPerAcceptedEvent: round(
+            statements.filter((s) => /^engine: (fenced read|transition write|create write)/.test(s.what)).reduce((a, s) => a + s.perFlow, 0) / ((events - flows) / flows), 2),
+        }),
+        statements,
+      }
+      await server.stop()
+      await proxy.close()
+      log(`${side}: ${d.statements / flows} statements, ${d.roundTrips / flows} round trips per flow`)
+    }
+
+    // ---- timed rounds: both servers up, rounds alternate which side goes first ---------------------
+    const servers = {} as Record<Side, Child>
+    const rss = {} as Record<Side, { startMb: number; afterWarmupMb: number; peakMb: number; afterMb: number }>
+    for (const side of SIDES) {
+      servers[side] = await start(side, withDatabase(o.serverUrl, dbs[side]))
+      await sleep(1_000)
+      rss[side] = { startMb: memory(servers[side].pid).rssMb, afterWarmupMb: 0, peakMb: 0, afterMb: 0 }
+    }
+    for (const side of SIDES) {
+      await runFlows(target(servers[side]), o.warmup, o.concurrency, `${side} warm-up`)
+      rss[side].afterWarmupMb = memory(servers[side].pid).rssMb
+    }
+    type RoundResult = ReturnType<typeof roundSummary>
+    const rounds: Record<Side, RoundResult[]> = { engine: [], reference: [] }
+    function roundSummary(r: Awaited<ReturnType<typeof runFlows>>, serverCpu: number, pgCpu: number, pgAllCpu: number, db: { commits: number; rowWrites: number }) {
+      const flows = r.timings.flow.length
+      return {
+        flows, errors: r.timings.errors, firstErrors: r.timings.firstErrors, seconds: round(r.seconds),
+        flowsPerSecond: round(r.flowsPerSecond),
+        flow: summary(r.timings.flow),
+        hops: Object.fromEntries(HOPS.map((h) => [h, summary(r.timings.hops[h])])),
+        serverCpuMsPerFlow: round(serverCpu / flows),
+        postgresCpuMsPerFlow: round(pgCpu / flows),
+        postgresAllProcessesCpuMsPerFlow: round(pgAllCpu / flows),
+        commitsPerFlow: round(db.commits / flows, 2),
+        rowWritesPerFlow: round(db.rowWrites / flows, 2),
+      }
+    }
+    for (let i = 0; i < o.rounds; i++) {
+      const order = i % 2 === 0 ? SIDES : [...SIDES].reverse()
+      for (const side of order) {
+        const s = servers[side]
+        const db0 = await dbStats(side)
+        const cpu0 = cpuMs(s.pid)!
+        const pg0 = postgresProcesses()
+        const r = await runFlows(target(s), o.flows, o.concurrency, `round ${i + 1}/${o.rounds} ${side}`)
+        const cpu1 = cpuMs(s.pid)!
+        const pg1 = postgresProcesses()
+        const pids = await backendPids(side)
+        const db1 = await dbStats(side)
+        rounds[side].push(roundSummary(r, cpu1 - cpu0, cpuDelta(pg0, pg1, pids), cpuDelta(pg0, pg1),
+          { commits: db1.commits - db0.commits, rowWrites: db1.rowWrites - db0.rowWrites }))
+        rss[side].peakMb = memory(s.pid).peakMb
+      }
+    }
+    log('idling 5 s before the last memory reading')
+    await sleep(5_000)
+    for (const side of SIDES) {
+      const m = memory(servers[side].pid)
+      rss[side].afterMb = m.rssMb
+      rss[side].peakMb = m.peakMb
+      for (const k of Object.keys(rss[side]) as (keyof (typeof rss)[Side])[]) rss[side][k] = round(rss[side][k], 1)
+    }
+    for (const side of SIDES) await servers[side].stop()
+
+    const med = (side: Side, f: (r: RoundResult) => number) => round(median(rounds[side].map(f)))
+    const sideSummary = (side: Side) => ({
+      flowsPerSecond: med(side, (r) => r.flowsPerSecond),
+      flow: { p50: med(side, (r) => r.flow.p50), p95: med(side, (r) => r.flow.p95), p99: med(side, (r) => r.flow.p99) },
+      hops: Object.fromEntries(HOPS.map((h) => [h, { p50: med(side, (r) => r.hops[h]!.p50), p95: med(side, (r) => r.hops[h]!.p95), p99: med(side, (r) => r.hops[h]!.p99) }])),
+      serverCpuMsPerFlow: med(side, (r) => r.serverCpuMsPerFlow),
+      postgresCpuMsPerFlow: med(side, (r) => r.postgresCpuMsPerFlow),
+      postgresAllProcessesCpuMsPerFlow: med(side, (r) => r.postgresAllProcessesCpuMsPerFlow),
+      commitsPerFlow: med(side, (r) => r.commitsPerFlow),
+      errors: rounds[side].reduce((a, r) => a + r.errors, 0),
+      rss: rss[side],
+    })
+    const engine = sideSummary('engine')
+    const reference = sideSummary('reference')
+    return {
+      options: o,
+      summary: { engine, reference, throughputRatio: round(engine.flowsPerSecond / reference.flowsPerSecond, 3) },
+      counting,
+      rounds,
+    }
+  } finally {
+    for (const side of SIDES) await sideSql[side].end({ timeout: 1 })
+    if (!o.keep) for (const side of SIDES) await admin.unsafe(`drop database if exists ${dbs[side]} with (force)`)
+    await admin.end()
+  }
+}
