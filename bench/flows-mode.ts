@@ -74,7 +74,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     const port = await freePort()
     const env = { ...secrets, DATABASE_URL: databaseUrl, PUBLIC_URL: `http://127.0.0.1:${port}` }
     return side === 'engine'
-      ? startProcess('src/server.ts', env, port, '/healthz')
+      ? startProcess('src/server.ts', env, port, '/healthz', (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean))
       : startProcess('bench/reference/server.ts', env, port, '/healthz')
   }
   const target = (c: Child): FlowTarget => ({ url: c.url, adminToken })
