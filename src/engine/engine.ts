@@ -83,6 +83,8 @@ export interface SendOptions {
 }
 
 const MAX_WRITE_TRIES = 25
+/** How many workflows' last rows a process keeps to skip the read before a write. */
+const RECENT_ROWS = 10_000
 
 /** A stored row as callers see it. */
 export const toWorkflow = (row: store.WorkflowRow): Workflow => ({
@@ -107,6 +109,14 @@ export function createEngineCore(opts: EngineOptions) {
   const leaseMs = opts.leaseMs ?? 60_000
   const definitions = new Map(opts.definitions.map((d) => [d.name, d]))
   const listeners = new Set<TransitionListener>()
+  /** Rows this process wrote or read last, newest last; bounded. See `send`. */
+  const recent = new Map<string, store.WorkflowRow>()
+  const remember = (row: store.WorkflowRow) => {
+    const { job_status: _ignored, ...plain } = row as store.WorkflowRow & { job_status?: unknown }
+    recent.delete(row.id)
+    recent.set(row.id, plain)
+    if (recent.size > RECENT_ROWS) recent.delete(recent.keys().next().value!)
+  }
   // Set by the job runner: receives effect jobs this process leased to itself.
   let runLocal: (jobs: LocalJob[]) => void = () => {}
 
@@ -194,6 +204,7 @@ export function createEngineCore(opts: EngineOptions) {
       snapshot: state, version: history.length, created_at: at, updated_at: at,
     }
     await store.insertWorkflow(sql, { ...row, now: at }, history, rows)
+    remember(row)
     const workflow = toWorkflow(row)
     log.info({ workflowId: id, machine, state: workflow.statePath, source: o.source }, 'workflow created')
     committed(workflow, local, history.map((h) => ({ event: h.event_type, from: h.from_state, to: h.to_state, data: h.event })))
@@ -202,15 +213,28 @@ export function createEngineCore(opts: EngineOptions) {
 
   /** Applies one event: fenced read, pure transition, one write; retried when a writer races us. */
   async function send(id: string, event: AnyEvent, o: SendOptions): Promise<SendResult> {
+    // This process's last view of the row saves the read on the hot path. It may be stale: the
+    // write is fenced by version (and by the job still being live), so a stale view only costs
+    // a write that matches nothing, after which we read and decide again. Nothing is rejected on
+    // a cached view alone.
+    let row: (store.WorkflowRow & { job_status?: string | null }) | undefined = recent.get(id)
+    let fresh = false
     for (let tries = 0; tries < MAX_WRITE_TRIES; tries++) {
-      const row = await store.readWorkflow(sql, id, o.job?.id)
-      if (!row) throw workflowNotFound(id)
+      if (!row) {
+        row = await store.readWorkflow(sql, id, o.job?.id)
+        if (!row) throw workflowNotFound(id)
+        fresh = true
+      }
       const def = definition(row.machine)
       const current = toWorkflow(row)
-      const stale = o.job && row.job_status !== 'running' && row.job_status !== 'pending'
+      const stale = fresh && o.job && row.job_status !== 'running' && row.job_status !== 'pending'
       const snapshot = load(def, row)
       // A workflow that reached a final state takes no more events, whatever the machine says.
       if (stale || snapshot.status !== 'active' || !snapshot.can(event)) {
+        if (!fresh) {
+          row = undefined
+          continue
+        }
         log.warn({ workflowId: id, event: event.type, state: current.statePath, source: o.source, staleJob: stale || undefined }, 'event rejected')
         if (o.job && !stale) await store.discardJob(sql, o.job.id, now())
         return { accepted: false, workflow: current }
@@ -222,17 +246,20 @@ export function createEngineCore(opts: EngineOptions) {
       const state = persist(next)
       const { local, rows } = jobsFor(id, row.machine, plan, at)
       const projected = def.project(state)
-      const ok = await store.commitTransition(sql, {
-        id, version: row.version, state: stateName(state.value), ...projected, snapshot: state,
+      const written = {
+        id, version: row.version, machineVersion: row.machine_version, writtenMachineVersion: def.version, state: stateName(state.value), ...projected, snapshot: state,
         eventType: event.type, event: redacted, from: current.statePath, to: statePath(state.value),
         source: o.source, now: at, jobs: rows, activeInvokes: plan.activeInvokes,
         respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
-      })
-      if (!ok) {
-        // Another writer moved the row on; decide again on what it wrote.
-        await new Promise((r) => setTimeout(r, Math.random() * 5 * (tries + 1)))
+      }
+      if (!(await store.commitTransition(sql, written))) {
+        // Another writer moved the row on (or our view was old); decide again on what it wrote.
+        recent.delete(id)
+        row = undefined
+        if (fresh) await new Promise((r) => setTimeout(r, Math.random() * 5 * (tries + 1)))
         continue
       }
+      remember({ ...row, machine_version: def.version, state: written.state, key: projected.key, reason: projected.reason, snapshot: state, version: row.version + 1, updated_at: at })
       const workflow: Workflow = {
         ...current, ...projected, state: stateName(state.value), statePath: statePath(state.value),
         status: state.status, context: state.context, version: row.version + 1, updatedAt: at,
@@ -246,6 +273,7 @@ export function createEngineCore(opts: EngineOptions) {
 
   async function get(id: string): Promise<Workflow | undefined> {
     const row = await store.readWorkflow(sql, id)
+    if (row) remember(row)
     return row && toWorkflow(row)
   }
 
@@ -254,7 +282,9 @@ export function createEngineCore(opts: EngineOptions) {
    * Local commits wake it at once; polling covers work finished by another process.
    */
   async function waitFor(id: string, done: (w: Workflow) => boolean, timeoutMs: number, pollMs = 250): Promise<Workflow | undefined> {
-    let latest = await get(id)
+    // This process's last view first: a caller usually waits right after its own send.
+    const known = recent.get(id)
+    let latest = known && done(toWorkflow(known)) ? toWorkflow(known) : await get(id)
     if (!latest || done(latest)) return latest
     return new Promise((resolve) => {
       let settled = false

@@ -59,6 +59,10 @@ export interface AttemptRecord {
 export interface Transition {
   id: string
   version: number
+  /** The machine version the snapshot was read with: a row migrated meanwhile is read again. */
+  machineVersion: number
+  /** The version the new snapshot belongs to (the running machine's, after any migration). */
+  writtenMachineVersion: number
   state: string
   key: string | null
   reason: string | null
@@ -122,8 +126,11 @@ export async function commitTransition(sql: Sql, t: Transition): Promise<boolean
     with w as (
       update workflows
       set state = ${t.state}, key = ${t.key}, reason = ${t.reason}, snapshot = ${sql.json(t.snapshot as never)}::jsonb,
+          machine_version = ${t.writtenMachineVersion},
           version = version + 1, updated_at = ${t.now}
-      where id = ${t.id} and version = ${t.version}
+      where id = ${t.id} and version = ${t.version} and machine_version = ${t.machineVersion}
+        -- an effect's result counts only while its job is live (not cancelled, not taken over)
+        and (${jobId}::uuid is null or exists (select 1 from jobs where id = ${jobId}::uuid and status in ('pending', 'running')))
       returning id, version
     ), h as (
       insert into workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)

@@ -36,10 +36,9 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
   const { engine, sql, vault, now } = deps
 
   async function find(idOrInstanceId: string): Promise<Workflow> {
-    const id = await q.findInstallationId(sql, idOrInstanceId)
-    const installation = id && (await engine.get(id))
-    if (!installation) throw new Errors.INSTALLATION_NOT_FOUND(idOrInstanceId)
-    return installation
+    const row = await q.findInstallation(sql, idOrInstanceId)
+    if (!row) throw new Errors.INSTALLATION_NOT_FOUND(idOrInstanceId)
+    return toWorkflow(row)
   }
 
   async function list(filter: Omit<q.ListFilter, 'after' | 'limit'> & { limit: number; cursor?: string }) {

@@ -4,7 +4,18 @@ import type { AttemptRow } from './view.ts'
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-/** An installation by its id or, the newest for it, by its Wix instanceId. */
+/** An installation by its id or, the newest for it, by its Wix instanceId: one statement. */
+export async function findInstallation(sql: Sql, ref: string): Promise<WorkflowRow | undefined> {
+  const id = UUID.test(ref) ? ref : null
+  const [row] = await sql<WorkflowRow[]>`
+    select * from workflows
+    where machine = 'installation' and (id = ${id}::uuid or key = ${ref})
+    order by (id = ${id}::uuid) is true desc, created_at desc
+    limit 1`
+  return row
+}
+
+/** An installation's id, by its id or, the newest for it, by its Wix instanceId. */
 export async function findInstallationId(sql: Sql, idOrInstanceId: string): Promise<string | undefined> {
   const byId = UUID.test(idOrInstanceId)
     ? await sql<{ id: string }[]>`select id from workflows where id = ${idOrInstanceId} and machine = 'installation'`
