@@ -7,6 +7,7 @@ import { loggerOptions } from './logging.ts'
 import { requireAdmin } from './plugins/admin-auth.ts'
 import configPlugin from './plugins/config.ts'
 import database from './plugins/database.ts'
+import databaseBreaker from './plugins/database-breaker.ts'
 import engine, { type EngineOptions } from './plugins/engine.ts'
 import errorHandler from './plugins/error-handler.ts'
 import installFlow from './plugins/install-flow.ts'
@@ -48,6 +49,8 @@ export async function buildApp(opts: AppOptions) {
     bodyLimit: 64 * 1024,
     requestIdHeader: 'x-request-id',
     trustProxy: true,
+    // The database plugin waits up to 60 s for a Postgres that is restarting: let it.
+    pluginTimeout: 90_000,
     // Errors raised by the router before any hook (a malformed URL, an overlong parameter).
     frameworkErrors: (error, _request, reply: FastifyReply) => {
       const status = error.statusCode ?? 400
@@ -68,6 +71,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(errorHandler)
   await app.register(cookie, { secret: opts.config.cookieSecrets })
   await app.register(database, { sql: opts.sql, url: opts.databaseUrl ?? opts.config.databaseUrl, max: opts.databaseMax })
+  await app.register(databaseBreaker)
   await app.register(wixClient)
   await app.register(engine, opts.engine ?? {})
   await app.register(installFlow)

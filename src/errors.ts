@@ -21,5 +21,6 @@ export const Errors = {
   INVALID_CURSOR: createError('INVALID_CURSOR', 'The cursor is not one this API issued', 400),
   REINSTALL_REQUIRED: createError('REINSTALL_REQUIRED', 'Wix rejected this installation\'s refresh token: the site owner must reinstall the app', 409),
   NO_TOKENS: createError('NO_TOKENS', 'Installation is %s: it has no tokens yet', 409),
+  DATABASE_UNAVAILABLE: createError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly', 503),
   WIX_UNAVAILABLE: createError('WIX_UNAVAILABLE', 'Wix did not answer the token refresh; try again shortly', 503),
 } as const

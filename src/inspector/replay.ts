@@ -9,6 +9,8 @@ export interface ReplayStep {
   event: AnyEventObject
   from: string | null
   to: string
+  /** Where history says this step went; differs from `to` only if the machine changed since. */
+  storedTo: string
   snapshot: ReturnType<typeof persist>
 }
 
@@ -21,19 +23,24 @@ export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
   const id = await findInstallationId(sql, idOrInstanceId)
   const [row] = id ? await sql<{ id: string; snapshot: { context: InstallationContext } }[]>`select id, snapshot from workflows where id = ${id}` : []
   if (!row) return undefined
-  const history = await sql<{ seq: number; event_type: string; event: AnyEventObject; to_state: string }[]>`
-    select seq, event_type, event, to_state from workflow_history where workflow_id = ${row.id} order by seq`
+  const history = await sql<{ seq: number; event: AnyEventObject; to_state: string }[]>`
+    select seq, event, to_state from workflow_history where workflow_id = ${row.id} order by seq`
+  // The input is the initial context minus what the machine derives; the stored context has it all.
   const c = row.snapshot.context
   const input: InstallationInput = {
     id: c.id, origin: c.origin, stateHash: c.stateHash, closeWindow: c.closeWindow, autoFinish: c.autoFinish,
     consentTimeoutMs: c.consentTimeoutMs, codeTtlMs: c.codeTtlMs, browserReturnTimeoutMs: c.browserReturnTimeoutMs,
   }
   let [snapshot] = initialTransition(installationMachine, input)
-  const steps: ReplayStep[] = [{ seq: 1, event: { type: 'xstate.init' }, from: null, to: statePath(snapshot.value), snapshot: persist(snapshot) }]
+  const init = history[0]
+  const steps: ReplayStep[] = [{
+    seq: init?.seq ?? 1, event: { type: 'xstate.init' }, from: null, to: statePath(snapshot.value),
+    storedTo: init?.to_state ?? statePath(snapshot.value), snapshot: persist(snapshot),
+  }]
   for (const h of history.slice(1)) {
     const from = statePath(snapshot.value)
     ;[snapshot] = transition(installationMachine, snapshot, h.event as never)
-    steps.push({ seq: h.seq, event: h.event, from, to: statePath(snapshot.value), snapshot: persist(snapshot) })
+    steps.push({ seq: h.seq, event: h.event, from, to: statePath(snapshot.value), storedTo: h.to_state, snapshot: persist(snapshot) })
   }
-  return { id: row.id, steps, storedState: history.at(-1)?.to_state }
+  return { id: row.id, machine: 'installation', steps }
 }

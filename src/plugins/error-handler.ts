@@ -18,7 +18,7 @@ const wantsHtml = (request: FastifyRequest) =>
   request.url.startsWith('/wix/') && (request.headers.accept ?? '').includes('text/html')
 
 function send(request: FastifyRequest, reply: FastifyReply, body: ErrorBody) {
-  if (reply.statusCode === 429 || body.statusCode === 503) reply.header('retry-after', '1')
+  if ((body.statusCode === 429 || body.statusCode === 503) && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
   reply.code(body.statusCode)
   if (wantsHtml(request)) return reply.type('text/html; charset=utf-8').send(htmlPage(`Installation problem (${body.code})`, body.message))
   return reply.send(body)
@@ -40,8 +40,10 @@ export default fp(
       }
       if (isDatabaseUnavailable(err)) {
         request.log.warn({ code: err.code }, 'database unavailable')
+        request.server.databaseDown?.()
         reply.header('retry-after', '5')
-        return send(request, reply, { statusCode: 503, code: 'DATABASE_UNAVAILABLE', error: 'Service Unavailable', message: 'The database is unavailable; try again shortly' })
+        const e = new Errors.DATABASE_UNAVAILABLE()
+        return send(request, reply, { statusCode: 503, code: e.code, error: 'Service Unavailable', message: e.message })
       }
       const status = err instanceof EngineError ? err.statusCode : (err.statusCode ?? 500)
       if (status === 503 && err.code && !err.code.startsWith('FST_')) {

@@ -1,32 +1,41 @@
 import fp from 'fastify-plugin'
-import { createInspectorServer } from '@statelyai/inspect/server'
-import { installationMachine } from '../../machines/installation.ts'
-import { definitionJson } from '../engine/snapshot.ts'
+import { localInspectorUrl, startLocalInspector } from '../inspector/local-server.ts'
 import { createWorkflowInspector } from '../inspector/workflow-inspector.ts'
-
-/** Where the Stately inspector's local server listens by default. */
-const LOCAL_INSPECTOR = 'ws://localhost:8080'
 
 /**
  * With INSPECT set, every transition this process commits goes to the Stately inspector:
- * `INSPECT=ws://host:port` sends to a running inspector server, `INSPECT=true` starts one here.
+ * `INSPECT=ws://host:port` sends to a running inspector server, `INSPECT=true` starts one here
+ * on :8080 (or uses the one already there). An absent inspector never stops the service: one
+ * warning, and transitions are dropped beyond a bounded buffer until it answers.
  */
 export default fp(
   async (app) => {
     const setting = app.config.inspect
     if (!setting) return
     let server: { stop(): void } | undefined
+    let url = setting
     if (!/^wss?:\/\//.test(setting)) {
-      server = createInspectorServer({ port: 8080, autoOpen: false })
-      app.log.info('Stately inspector server on port 8080: open http://localhost:8080 to watch installations')
+      url = localInspectorUrl()
+      server = await startLocalInspector()
+      if (server) app.log.info('Stately inspector server on port 8080: open http://localhost:8080 to watch installations')
+      else app.log.info('port 8080 is taken: sending transitions to the inspector server already there')
     }
-    const url = server ? LOCAL_INSPECTOR : setting
-    const inspector = createWorkflowInspector(url, { installation: JSON.stringify(definitionJson(installationMachine)) })
-    const unsubscribe = app.engine.onTransition((workflow, steps) => inspector.record(workflow, steps))
-    app.log.info({ inspector: url }, 'sending transitions to the XState inspector')
+    const inspector = createWorkflowInspector(url, {
+      machine: (name) => app.engine.definition(name).machine,
+      onDown: (reason) => app.log.warn({ inspector: url, reason }, 'XState inspector unreachable: transitions are buffered (the latest 1000) until it answers'),
+      onUp: () => app.log.info({ inspector: url }, 'connected to the XState inspector'),
+    })
+    // Listeners run inside the engine's send: whatever goes wrong here stays here.
+    const unsubscribe = app.engine.onTransition((workflow, steps) => {
+      try {
+        inspector.record(workflow, steps)
+      } catch (err) {
+        app.log.warn({ err, workflowId: workflow.id }, 'could not send a transition to the XState inspector')
+      }
+    })
     app.addHook('onClose', async () => {
       unsubscribe()
-      inspector.stop()
+      await inspector.stop()
       server?.stop()
     })
   },
