@@ -3,6 +3,8 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Sql } from 'postgres'
 import { replayInstallation } from '../src/inspector/replay.ts'
 import type { Observations } from './driver.ts'
+import type { ChaosReport } from './fake-wix-process.ts'
+import type { UnexpectedExit } from './servers.ts'
 
 export interface Check {
   name: string
@@ -10,34 +12,69 @@ export interface Check {
   detail: string
 }
 
-const STABLE = ['SetupIncomplete.waiting', 'Finished', 'ExchangeFailed', 'CodeExpired', 'ConsentAbandoned', 'Cancelled', 'Uninstalled', 'ReinstallRequired']
+const FAILED = ['ExchangeFailed', 'CodeExpired', 'ConsentAbandoned', 'Cancelled', 'Uninstalled', 'ReinstallRequired']
+/** Where an installation rests until someone acts: nothing needs to be scheduled for it. */
+const STABLE = ['SetupIncomplete.waiting', 'Finished', ...FAILED]
+/** States running an effect: only a live effect job moves them on (their timers are backstops). */
+const NEEDS_EFFECT = ['CodeReceived', 'SetupIncomplete.finishing']
+/** States waiting for the browser: their timer moves them on if it never comes back. */
+const NEEDS_TIMER = ['AppUrlHit', 'Authorizing', 'Tokened']
+const HOLDS_TOKENS = ['Tokened', 'SetupIncomplete', 'Finished']
+
+/** Secrets in the shape the fake Wix mints them, so even one it did not report is caught. */
+const SECRET_SHAPES = /OAUTH2\.(code|R|A)\.[\w-]{8}/
 
 /** The suite's verdict, from the database, the fake Wix's own counts and what the driver saw. */
 export async function runChecks(sql: Sql, o: {
-  exchanges: Record<string, number[]>
+  wix: ChaosReport
   secrets: string[]
   seen: Observations
   outage: { from: number; to: number }
   logFile: string
+  unexpectedExits: UnexpectedExit[]
 }) {
   const checks: Check[] = []
   const check = (name: string, passed: boolean, detail: string) => checks.push({ name, passed, detail })
+  const exchanges = Object.entries(o.wix.exchanges)
 
-  const twice = Object.entries(o.exchanges).filter(([, statuses]) => statuses.filter((s) => s === 200).length > 1)
-  const attempts = Object.values(o.exchanges).reduce((n, s) => n + s.length, 0)
+  const twice = exchanges.filter(([, e]) => e.statuses.filter((s) => s === 200).length > 1)
+  const attempts = exchanges.reduce((n, [, e]) => n + e.statuses.length, 0)
+  const afterSpent = exchanges.filter(([, e]) => e.statuses.indexOf(200) >= 0 && e.statuses.indexOf(200) < e.statuses.length - 1)
+  const toNobody = exchanges.reduce((n, [, e]) => n + e.answeredToNobody, 0)
   check('no code exchanged more than once', twice.length === 0,
-    `${Object.keys(o.exchanges).length} codes, ${attempts} exchange attempts, ${twice.length} codes exchanged twice`)
+    `${exchanges.length} codes, ${attempts} exchange attempts at Wix, ${twice.length} codes exchanged twice ` +
+    `(${afterSpent.length} codes sent again after Wix had answered 200, ${toNobody} of those 200s reached a caller that was gone)`)
 
-  const rows = await sql<{ id: string; state_path: string; live_jobs: number }[]>`
-    select w.id,
+  const rows = await sql<{ id: string; key: string | null; state: string; state_path: string; reason: string; detail: string | null; effects: number; timers: number }[]>`
+    select w.id, w.key, w.state, w.reason,
            coalesce(w.state || '.' || (w.snapshot -> 'value' ->> w.state), w.state) as state_path,
-           (select count(*)::int from jobs j where j.workflow_id = w.id and j.status in ('pending', 'running')) as live_jobs
-    from workflows w`
+           w.snapshot -> 'context' -> 'failure' ->> 'detail' as detail,
+           (select count(*)::int from jobs j where j.workflow_id = w.id and j.kind = 'effect' and j.status in ('pending', 'running')) as effects,
+           (select count(*)::int from jobs j where j.workflow_id = w.id and j.kind = 'timer' and j.status = 'pending' and j.run_at > now()) as timers
+    from workflows w where w.machine = 'installation'`
   const states: Record<string, number> = {}
   for (const r of rows) states[r.state_path] = (states[r.state_path] ?? 0) + 1
-  const stuck = rows.filter((r) => !STABLE.includes(r.state_path) && r.live_jobs === 0)
+  const stuck = rows.filter((r) => !STABLE.includes(r.state_path) &&
+    !(NEEDS_EFFECT.includes(r.state_path) && r.effects > 0) && !(NEEDS_TIMER.includes(r.state_path) && r.timers > 0))
+  const onTimer = rows.filter((r) => NEEDS_TIMER.includes(r.state_path) && r.timers > 0)
   check('no installation stuck without something scheduled to move it', stuck.length === 0,
-    `${rows.length} installations; ${stuck.length} stuck${stuck.length ? `: ${stuck.slice(0, 5).map((s) => `${s.id} ${s.state_path}`).join(', ')}` : ''}`)
+    `${rows.length} installations; ${rows.length - stuck.length - onTimer.length} at rest, ${onTimer.length} waiting on their timer for a browser that never came back, ` +
+    `${stuck.length} stuck${stuck.length ? `: ${stuck.slice(0, 5).map((s) => `${s.id} ${s.state_path} (effects ${s.effects}, timers ${s.timers})`).join(', ')}` : ''}`)
+
+  // Wix's side of the story must match ours: tokens only from a code Wix accepted, and every code
+  // Wix accepted either gave its installation tokens or was lost in the one known window.
+  const accepted = new Set(exchanges.filter(([, e]) => e.statuses.includes(200)).map(([, e]) => e.instanceId))
+  const byKey = new Map(rows.filter((r) => r.key).map((r) => [r.key!, r]))
+  const tokensWithoutExchange = rows.filter((r) => HOLDS_TOKENS.includes(r.state) && !accepted.has(r.key))
+  const spent = (r: { state: string; detail: string | null }) => r.state === 'ExchangeFailed' && /already used/.test(r.detail ?? '')
+  const spentWithoutExchange = rows.filter((r) => spent(r) && !accepted.has(r.key))
+  const lost = [...accepted].filter((k) => { const r = k ? byKey.get(k) : undefined; return !r || !(HOLDS_TOKENS.includes(r.state) || r.state === 'ReinstallRequired' || spent(r)) })
+  const finishedWithoutBiEvent = rows.filter((r) => r.state === 'Finished' && !o.wix.biEvents[r.key ?? ''])
+  check("the database agrees with Wix's own counts",
+    tokensWithoutExchange.length + spentWithoutExchange.length + lost.length + finishedWithoutBiEvent.length === 0,
+    `Wix accepted ${accepted.size} codes and ${Object.values(o.wix.biEvents).reduce((a, b) => a + b, 0)} bi-events for ${Object.keys(o.wix.biEvents).length} instances; ` +
+    `${tokensWithoutExchange.length} installations hold tokens Wix never issued, ${lost.length} accepted codes match no installation, ` +
+    `${spentWithoutExchange.length} "already used" failures for a code Wix never accepted, ${finishedWithoutBiEvent.length} Finished without a bi-event`)
 
   let mismatched = 0
   const examples: string[] = []
@@ -52,16 +89,26 @@ export async function runChecks(sql: Sql, o: {
   }
   check('every stored history replays through the machine to its stored state', mismatched === 0, `${rows.length} replayed, ${mismatched} differ${examples.length ? `: ${examples.slice(0, 3).join('; ')}` : ''}`)
 
+  // Connections cut by the restart surface for a moment after it: allow 3 s for the pools.
   const margin = 3_000
-  const outside = o.seen.responses.filter((r) => r.status >= 500 && (r.at < o.outage.from || r.at > o.outage.to + margin))
-  const during = o.seen.responses.filter((r) => r.status >= 500 && r.at >= o.outage.from && r.at <= o.outage.to + margin)
-  check('no 5xx outside the database outage', outside.length === 0,
+  const inOutage = (at: number) => at >= o.outage.from && at <= o.outage.to + margin
+  const outside = o.seen.responses.filter((r) => r.status >= 500 && !inOutage(r.at))
+  const during = o.seen.responses.filter((r) => r.status >= 500 && inOutage(r.at))
+  check('no 5xx outside the database outage', outside.length === 0 && during.every((r) => r.status === 503),
     `${o.seen.responses.length} answers; 5xx during the outage: ${during.length} (${[...new Set(during.map((r) => r.status))].join(', ') || 'none'}); outside: ${outside.length}${outside.length ? ` (${outside.slice(0, 5).map((r) => `${r.status} ${r.route}`).join(', ')})` : ''}`)
 
   const log = readFileSync(o.logFile, 'utf8')
-  const leaked = [...o.secrets, ...o.seen.states].filter((s) => s.length >= 16 && log.includes(s))
-  check('no secret in any log line', leaked.length === 0,
-    `${log.split('\n').length} log lines scanned for ${o.secrets.length + o.seen.states.length} secrets; ${leaked.length} found`)
+  const lines = log.split('\n')
+  const known = [...new Set([...o.secrets, ...o.wix.secrets, ...o.seen.states])].filter((s) => s.length >= 16)
+  const leaked = known.filter((s) => log.includes(s))
+  const shaped = lines.filter((l) => SECRET_SHAPES.test(l))
+  check('no secret in any log line', leaked.length === 0 && shaped.length === 0,
+    `${lines.length} log lines scanned for ${known.length} secrets and for anything shaped like a Wix code or token; ${leaked.length + shaped.length} found` +
+    `${shaped.length ? `: ${shaped.slice(0, 2).map((l) => l.slice(0, 200)).join(' | ')}` : ''}`)
+
+  check('no server process died on its own', o.unexpectedExits.length === 0,
+    `${o.unexpectedExits.length} exits the suite did not cause${o.unexpectedExits.length ? `: ${o.unexpectedExits.map((e) => `port ${e.port} code ${e.code} signal ${e.signal}`).join(', ')}` : ''}`)
+
   const failures = await sql<{ reason: string; injected: number; spent: number; n: number }[]>`
     select reason, count(*)::int as n,
            count(*) filter (where snapshot -> 'context' -> 'failure' ->> 'detail' like '%Injected failure%')::int as injected,

@@ -5,26 +5,32 @@ export interface Observations {
   responses: { at: number; status: number; route: string }[]
   networkErrors: number
   states: string[]
+  /** How each flow ended, as the browser saw it (`sent-on`, or the last status and error code). */
   outcomes: Record<string, number>
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** The error code our HTML error page names in its title (`Installation problem (CODE)`), or the failure page. */
+const errorCode = (html: string) =>
+  /Installation problem \(([A-Z_]+)\)/.exec(html)?.[1] ?? (html.includes('could not be completed') ? 'INSTALLATION_FAILED' : undefined)
+
 /**
  * One site owner's browser through the whole flow, while servers die under it: a request that
- * hits a dead process is sent again (to either instance), as a browser's reload would.
+ * hits a dead process is sent again (to either instance), as a browser's reload would. The owner
+ * takes a moment on Wix's consent screen, so flows overlap the chaos instead of racing it.
  */
 export async function drive(i: number, urls: string[], fakeUrl: string, seen: Observations, random: () => number) {
   const jar = new Map<string, string>()
   const pick = () => urls[Math.floor(random() * urls.length)]!
   const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
 
-  async function get(pathOrUrl: string, route: string, base?: string): Promise<{ status: number; location?: string }> {
+  async function get(pathOrUrl: string, route: string): Promise<{ status: number; location?: string; code?: string }> {
     for (let attempt = 0; attempt < 30; attempt++) {
-      const url = pathOrUrl.startsWith('http') ? pathOrUrl : `${base ?? pick()}${pathOrUrl}`
+      const url = pathOrUrl.startsWith('http') ? pathOrUrl : `${pick()}${pathOrUrl}`
       try {
         const res = await request(url, { headers: { cookie: cookie(), accept: 'text/html' }, headersTimeout: 30_000, bodyTimeout: 30_000 })
-        await res.body.dump()
+        const body = await res.body.text()
         seen.responses.push({ at: Date.now(), status: res.statusCode, route })
         for (const line of [res.headers['set-cookie'] ?? []].flat()) {
           const [pair] = line.split(';')
@@ -36,7 +42,7 @@ export async function drive(i: number, urls: string[], fakeUrl: string, seen: Ob
           await sleep(1_000)
           continue
         }
-        return { status: res.statusCode, location: res.headers.location as string | undefined }
+        return { status: res.statusCode, location: res.headers.location as string | undefined, code: errorCode(body) }
       } catch {
         seen.networkErrors++
         await sleep(300 + random() * 700)
@@ -46,11 +52,13 @@ export async function drive(i: number, urls: string[], fakeUrl: string, seen: Ob
   }
 
   const start = await get(`/wix/app-url?token=chaos-${i}`, 'app-url')
-  if (start.status !== 302 || !start.location) return 'app-url-failed'
+  if (start.status !== 302 || !start.location) return `app-url-${start.status}`
   const installer = new URL(start.location)
   seen.states.push(installer.searchParams.get('state')!)
+  await sleep(300 + random() * 2_200)
   const approve = await get(`${fakeUrl}/installer/approve${installer.search}`, 'approve')
-  if (!approve.location) return 'approve-failed'
+  if (!approve.location) return `approve-${approve.status}`
+  // Either instance may take the callback: the state cookie is signed with the shared secret.
   let page = await get(approve.location.replace(/^http:\/\/127\.0\.0\.1:\d+/, ''), 'redirect')
   // The callback may have landed before its process died; the flow cookie then carries on.
   for (let polls = 0; polls < 90 && (page.status === 202 || page.status === 409 || page.status === 0); polls++) {
@@ -58,5 +66,5 @@ export async function drive(i: number, urls: string[], fakeUrl: string, seen: Ob
     await sleep(1_000)
     page = await get('/wix/redirect/continue', 'continue')
   }
-  return page.status === 302 ? 'sent-on' : `ended-${page.status}`
+  return page.status === 302 ? 'sent-on' : `ended-${page.status}${page.code ? `-${page.code}` : ''}`
 }

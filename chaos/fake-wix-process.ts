@@ -1,38 +1,89 @@
 // The fake Wix in a process of its own, misbehaving at random (seeded): 5xx, 429 with
 // Retry-After, slow replies, hangs past the client's timeout, 400 on some code exchanges.
-// It counts every code exchange and remembers every secret it handed out, for the checks.
-import Fastify from 'fastify'
+// It counts every code exchange per code, every bi-event per instance, and remembers every
+// secret it handed out or was sent, for the checks (GET /_chaos/report).
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { createFakeWix, fakeWixPlugin } from '../src/sandbox/fake-wix.ts'
 import { prng } from './prng.ts'
+
+export interface ExchangeRecord {
+  instanceId: string | null
+  /** Every answer to an exchange of this code, in order. */
+  statuses: number[]
+  /** 200s that went to a caller that had already hung up (it died or timed out). */
+  answeredToNobody: number
+}
+
+export interface ChaosReport {
+  exchanges: Record<string, ExchangeRecord>
+  /** 200 answers to APP_FINISHED_CONFIGURATION, per instance. */
+  biEvents: Record<string, number>
+  injected: Record<string, number>
+  secrets: string[]
+}
 
 const port = Number(process.env.PORT)
 const random = prng(Number(process.env.SEED ?? 1))
 const wix = createFakeWix({ appId: process.env.APP_ID!, appSecret: process.env.APP_SECRET! })
-const exchanges = new Map<string, number[]>()
-const secrets = new Set<string>()
+const exchanges = new Map<string, ExchangeRecord>()
+const biEvents = new Map<string, number>()
+const injected: Record<string, number> = {}
+const secrets = new Set<string>([wix.appSecret])
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+type Body = { grant_type?: string; code?: string; refresh_token?: string } | undefined
+const endpointOf = (request: FastifyRequest) =>
+  request.url.endsWith('/oauth/access') ? 'oauth/access' : request.url.endsWith('/bi-event') ? 'bi-event' : undefined
+
+const fail = (reply: FastifyReply, kind: string, status: number, message = `Injected failure ${status}`) => {
+  injected[kind] = (injected[kind] ?? 0) + 1
+  return reply.code(status).send({ message, details: { injected: true } })
+}
 
 const app = Fastify({ logger: false })
-app.addHook('onRequest', async (request) => {
-  const endpoint = request.url.endsWith('/oauth/access') ? 'oauth/access' : request.url.endsWith('/bi-event') ? 'bi-event' : undefined
+// Decided per call, before the fake's own handler runs (so a refused or hung exchange never
+// spends the code, as with Wix): ~10% 5xx, ~5% 429, ~5% slow, ~2% hang, ~3% of exchanges 400.
+app.addHook('preHandler', async (request, reply) => {
+  const endpoint = endpointOf(request)
   if (!endpoint) return
+  const body = request.body as Body
   const roll = random()
-  if (roll < 0.1) wix.failNext({ endpoint, status: random() < 0.5 ? 500 : 503 })
-  else if (roll < 0.15) wix.failNext({ endpoint, status: 429, retryAfterSeconds: 1 })
-  else if (roll < 0.2) wix.failNext({ endpoint, delayMs: 500 + Math.floor(random() * 1500) })
-  else if (roll < 0.22) wix.failNext({ endpoint, hang: true })
-})
-app.addHook('preHandler', async (request) => {
-  const body = request.body as { grant_type?: string; code?: string } | undefined
-  // A few exchanges are refused outright: the code is bad, as far as Wix is concerned.
-  if (body?.grant_type === 'authorization_code' && body.code && !exchanges.has(body.code) && random() < 0.03) {
-    wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', status: 400 })
+  if (roll < 0.1) return fail(reply, '5xx', random() < 0.5 ? 500 : 503)
+  if (roll < 0.15) {
+    reply.header('retry-after', String(1 + Math.floor(random() * 2)))
+    return fail(reply, '429', 429)
+  }
+  if (roll < 0.2) {
+    injected.slow = (injected.slow ?? 0) + 1
+    await sleep(1_000 + random() * 2_000)
+    return
+  }
+  if (roll < 0.22) {
+    injected.hang = (injected.hang ?? 0) + 1
+    // Past the client's 10 s timeout; released when this process closes.
+    await wix.hold(30_000)
+    return fail(reply, 'hang', 504, 'Fake Wix released a hanging request')
+  }
+  // A few codes are refused outright, on their first try: bad, as far as Wix is concerned.
+  if (body?.grant_type === 'authorization_code' && body.code && !exchanges.has(body.code) && roll < 0.25) {
+    return fail(reply, '400', 400, 'Injected failure: the authorization code was refused')
   }
 })
 app.addHook('onSend', async (request, reply, payload) => {
-  const body = request.body as { grant_type?: string; code?: string } | undefined
-  if (body?.code) {
-    secrets.add(body.code)
-    if (body.grant_type === 'authorization_code') exchanges.set(body.code, [...(exchanges.get(body.code) ?? []), reply.statusCode])
+  const endpoint = endpointOf(request)
+  const body = request.body as Body
+  if (body?.code) secrets.add(body.code)
+  if (body?.refresh_token) secrets.add(body.refresh_token)
+  if (endpoint === 'oauth/access' && body?.grant_type === 'authorization_code' && body.code) {
+    const record = exchanges.get(body.code) ?? { instanceId: wix.issuedCodes.get(body.code)?.instanceId ?? null, statuses: [], answeredToNobody: 0 }
+    record.statuses.push(reply.statusCode)
+    if (reply.statusCode === 200 && request.raw.socket?.destroyed) record.answeredToNobody++
+    exchanges.set(body.code, record)
+  }
+  if (endpoint === 'bi-event' && reply.statusCode === 200) {
+    // Access tokens read OAUTH2.A.<instanceId>.<expiry>.<nonce>.<mac>.
+    const instanceId = String(request.headers.authorization ?? '').split('.')[2] ?? '?'
+    biEvents.set(instanceId, (biEvents.get(instanceId) ?? 0) + 1)
   }
   if (typeof payload === 'string' && payload.includes('_token')) {
     const tokens = JSON.parse(payload) as { access_token?: string; refresh_token?: string }
@@ -40,8 +91,12 @@ app.addHook('onSend', async (request, reply, payload) => {
   }
   return payload
 })
-app.get('/_chaos/report', async () => ({ exchanges: Object.fromEntries(exchanges), secrets: [...secrets] }))
+app.get('/_chaos/report', async (): Promise<ChaosReport> => ({
+  exchanges: Object.fromEntries(exchanges), biEvents: Object.fromEntries(biEvents), injected, secrets: [...secrets],
+}))
 await app.register(fakeWixPlugin, { appId: wix.appId, appSecret: wix.appSecret, wix })
 await app.listen({ port, host: '127.0.0.1' })
 console.log(`fake wix ready on ${port}`)
-process.on('SIGTERM', () => app.close().then(() => process.exit(0)))
+const close = () => app.close().then(() => process.exit(0))
+process.on('SIGTERM', close)
+process.on('SIGINT', close)

@@ -1,9 +1,10 @@
-// npm run test:chaos [-- --installs 300 --seed 7]: hundreds of concurrent installs on two server
-// processes sharing one throwaway Postgres, while processes are SIGKILLed and restarted, Postgres
-// restarts once, and the fake Wix misbehaves. Then the checks; exit 1 if any fails.
-import { spawn } from 'node:child_process'
+// npm run test:chaos [-- --installs 300 --seed 7 --concurrency 40]: hundreds of concurrent
+// installs on two server processes sharing one throwaway Postgres, while processes are SIGKILLed
+// and restarted, Postgres restarts once, and the fake Wix misbehaves. Then the checks, from the
+// database and Wix's own counts; exit 1 if any fails.
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -14,6 +15,7 @@ import { freePort } from '../test/support/service.ts'
 import { runChecks, type Check } from './checks.ts'
 import { throwawayCluster } from './cluster.ts'
 import { drive, type Observations } from './driver.ts'
+import type { ChaosReport } from './fake-wix-process.ts'
 import { prng } from './prng.ts'
 import { serverPool } from './servers.ts'
 
@@ -24,23 +26,49 @@ const concurrency = Number(values.concurrency)
 const random = prng(seed)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const say = (line: string) => console.log(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}`)
+const began = Date.now()
 
 const work = mkdtempSync(join(tmpdir(), 'wie-chaos-'))
 const [pgPort, wixPort, portA, portB] = [await freePort(), await freePort(), await freePort(), await freePort()]
 const cluster = throwawayCluster(pgPort!)
 const appSecret = randomBytes(16).toString('hex')
-let fake: ReturnType<typeof spawn> | undefined
+const adminToken = randomBytes(18).toString('hex')
+const cookieSecret = randomBytes(32).toString('hex')
+const tokenKey = randomBytes(32).toString('base64')
+let fake: ChildProcess | undefined
 let pool: ReturnType<typeof serverPool> | undefined
 
-async function healthy(url: string) {
+// Nothing may outlive the suite: not on success, not on failure, not on Ctrl-C or a CI timeout.
+let cleaned = false
+function cleanUp() {
+  if (cleaned) return
+  cleaned = true
+  pool?.killAll()
+  fake?.kill('SIGKILL')
+  cluster.destroy()
+}
+process.on('exit', cleanUp)
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping the servers, the fake Wix and Postgres; logs kept in ${work}`)
+    cleanUp()
+    process.exit(130)
+  })
+}
+
+/** One request; `status` 0 with `failure` when nothing answered (refused: not listening yet). */
+async function probe(url: string, headers: Record<string, string> = {}, timeoutMs = 6_000) {
+  const started = Date.now()
   try {
-    const res = await request(`${url}/healthz`)
+    const res = await request(url, { headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
     await res.body.dump()
-    return { status: res.statusCode, retryAfter: res.headers['retry-after'] }
-  } catch {
-    return { status: 0, retryAfter: undefined }
+    return { status: res.statusCode, retryAfter: res.headers['retry-after'], ms: Date.now() - started }
+  } catch (err) {
+    const failure = (err as { code?: string }).code === 'ECONNREFUSED' ? 'refused' : 'timeout'
+    return { status: 0, retryAfter: undefined, ms: Date.now() - started, failure }
   }
 }
+const healthy = (url: string) => probe(`${url}/healthz`)
 
 async function until(what: string, ok: () => Promise<boolean>, ms: number) {
   const end = Date.now() + ms
@@ -53,7 +81,7 @@ let exitCode = 1
 try {
   say(`seed ${seed}, ${installs} installs at concurrency ${concurrency}; work dir ${work}`)
   cluster.init()
-  cluster.start()
+  await cluster.start()
   const admin = connect(cluster.url, { max: 1 })
   await admin.unsafe('create database chaos')
   await admin.end()
@@ -61,9 +89,9 @@ try {
   const sql = connect(dbUrl, { max: 4 })
   await migrate(sql)
 
-  fake = spawn(process.execPath, ['--import', 'tsx', 'chaos/fake-wix-process.ts'], {
-    env: { ...process.env, PORT: String(wixPort), SEED: String(seed), APP_ID: 'chaos-app', APP_SECRET: appSecret },
-    stdio: ['ignore', 'inherit', 'inherit'],
+  fake = spawn(process.execPath, ['--import', 'tsx', '--import', './chaos/orphan-guard.ts', 'chaos/fake-wix-process.ts'], {
+    env: { ...process.env, PORT: String(wixPort), SEED: String(seed), APP_ID: 'chaos-app', APP_SECRET: appSecret, CHAOS_REAP: JSON.stringify(cluster.reap) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const fakeUrl = `http://127.0.0.1:${wixPort}`
   await until('the fake Wix answers', async () => (await healthy(fakeUrl)).status !== 0, 20_000)
@@ -74,9 +102,10 @@ try {
     logFile,
     env: {
       DATABASE_URL: dbUrl, WIX_APP_ID: 'chaos-app', WIX_APP_SECRET: appSecret, WIX_WWW_URL: fakeUrl, WIX_API_URL: fakeUrl,
-      ADMIN_TOKEN: randomBytes(18).toString('hex'), COOKIE_SECRET: randomBytes(32).toString('hex'),
-      TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'), LOG_LEVEL: 'info', AUTO_FINISH: 'true',
-      REDIRECT_WAIT_MS: '2000', SHUTDOWN_GRACE_MS: '500', JOB_LEASE_MS: '15000',
+      ADMIN_TOKEN: adminToken, COOKIE_SECRET: cookieSecret, TOKEN_ENCRYPTION_KEY: `k1:${tokenKey}`, LOG_LEVEL: 'info',
+      AUTO_FINISH: 'true', REDIRECT_WAIT_MS: '2000', SHUTDOWN_GRACE_MS: '500',
+      // A killed instance's jobs go to the other one after the lease, not after the default 60 s.
+      JOB_LEASE_MS: '15000',
     },
   })
   pool.startAll()
@@ -95,35 +124,41 @@ try {
     }
   })
 
-  // Chaos: kill a random server every few seconds; restart Postgres once, mid-run.
+  // Chaos from the first second: a random server SIGKILLed every 0.5–2 s and restarted 0.5–2 s
+  // later; Postgres restarted once, a third of the way through, while the browsers keep coming.
   const outage = { from: 0, to: 0 }
-  const probes: { status: number; retryAfter: unknown }[] = []
+  const probes: { route: string; status: number; retryAfter: unknown; ms: number; failure?: string }[] = []
   let running = true
   let kills = 0
   let restarted = false
   const restartPostgres = async () => {
     restarted = true
-    say('restarting Postgres')
+    say(`restarting Postgres (${done}/${installs} flows done)`)
     outage.from = Date.now()
-    cluster.stop()
-    await sleep(500)
-    for (const url of pool!.urls) probes.push(await healthy(url))
-    await sleep(2_000)
-    cluster.start()
+    await cluster.stop()
+    // While it is gone: a probe's answer, and a route that needs the database, on both instances.
+    for (let round = 0; round < 2; round++) {
+      await sleep(700)
+      await Promise.all(pool!.urls.flatMap((url) => [
+        healthy(url).then((p) => probes.push({ route: '/healthz', ...p })),
+        probe(`${url}/api/installations?limit=1`, { authorization: `Bearer ${adminToken}` }).then((p) => probes.push({ route: '/api/installations', ...p })),
+      ]))
+    }
+    await sleep(1_000)
+    await cluster.start()
     outage.to = Date.now()
-    say('Postgres is back')
+    say(`Postgres is back after ${((outage.to - outage.from) / 1000).toFixed(1)} s`)
   }
   const chaos = (async () => {
     while (running) {
       await sleep(500 + random() * 1_500)
       if (!running) break
-      if (!restarted && done >= installs * 0.4) {
+      if (!restarted && done >= installs / 3) {
         await restartPostgres()
         continue
       }
       const port = [portA!, portB!][Math.floor(random() * 2)]!
-      kills++
-      await pool!.crash(port, 500 + random() * 1_500)
+      if (await pool!.crash(port, 500 + random() * 1_500)) kills++
     }
   })()
   const progress = setInterval(() => say(`${done}/${installs} flows done, ${kills} kills, ${seen.networkErrors} network errors`), 5_000)
@@ -132,8 +167,9 @@ try {
   await chaos
   if (!restarted) await restartPostgres() // a run too short to reach it mid-way still gets one
   clearInterval(progress)
-  say(`all ${installs} flows driven: ${JSON.stringify(seen.outcomes)}`)
+  say(`all ${installs} flows driven in ${((Date.now() - began) / 1000).toFixed(0)} s; as the browsers saw them: ${JSON.stringify(seen.outcomes)}`)
 
+  // Recovery is the service's own: nobody restarts anything for it now.
   for (const url of pool.urls) await until(`${url} is healthy again`, async () => (await healthy(url)).status === 200, 30_000)
   // Settle: leases of killed processes run out, retries finish. Timers far ahead may stay.
   await until('every effect has run and no timer is due', async () => {
@@ -141,31 +177,39 @@ try {
       select count(*)::int as open from jobs
       where (kind = 'effect' and status in ('pending', 'running')) or (kind = 'timer' and status = 'pending' and run_at <= now())`
     return row!.open === 0
-  }, 240_000)
-  await sleep(2_000)
+  }, 180_000)
+  await sleep(1_000)
 
-  const report = (await (await request(`${fakeUrl}/_chaos/report`)).body.json()) as { exchanges: Record<string, number[]>; secrets: string[] }
-  const { checks, states, failures } = await runChecks(sql, { ...report, secrets: [...report.secrets, appSecret], seen, outage, logFile })
+  const wix = (await (await request(`${fakeUrl}/_chaos/report`)).body.json()) as ChaosReport
+  const { checks, states, failures } = await runChecks(sql, {
+    wix, secrets: [appSecret, adminToken, cookieSecret, tokenKey], seen, outage, logFile, unexpectedExits: pool.unexpected,
+  })
+  // A process still starting (it waits for the database before it listens) cannot answer; one
+  // that listens must answer at once, not leave the caller hanging.
+  const listening = probes.filter((p) => p.failure !== 'refused')
   const outageCheck: Check = {
     name: 'the service answers 503 with Retry-After while Postgres is gone',
-    // A process still starting (it waits for the database before it listens) cannot answer: 0.
-    passed: probes.some((p) => p.status !== 0) && probes.filter((p) => p.status !== 0).every((p) => p.status === 503 && p.retryAfter !== undefined),
-    detail: `probes during the outage: ${probes.map((p) => `${p.status}${p.retryAfter ? ' retry-after ' + String(p.retryAfter) : ''}`).join(', ')}; both instances healthy again by themselves`,
+    passed: listening.length > 0 && listening.every((p) => p.status === 503 && p.retryAfter !== undefined),
+    detail: `probes during the outage: ${probes.map((p) => `${p.route} ${p.status || p.failure} in ${p.ms} ms${p.retryAfter ? ` (retry-after ${String(p.retryAfter)})` : ''}`).join(', ')}; both instances healthy again by themselves`,
   }
   checks.unshift(outageCheck)
   await sql.end()
 
   say(`installations by state: ${JSON.stringify(states)}`)
   say(`failures by reason: ${failures.map((f) => `${f.reason} ${f.n} (${f.injected} injected 400s, ${f.spent} codes Wix had already spent: an instance died between Wix's answer and storing the tokens)`).join(', ') || 'none'}`)
+  say(`Wix misbehaved ${Object.values(wix.injected).reduce((a, b) => a + b, 0)} times: ${JSON.stringify(wix.injected)}`)
   say(`${kills} SIGKILLs, 1 Postgres restart, ${seen.networkErrors} network errors seen by browsers`)
   for (const c of checks) say(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`)
   exitCode = checks.every((c) => c.passed) ? 0 : 1
-  say(exitCode === 0 ? 'all checks passed' : 'some checks failed')
+  say(`${exitCode === 0 ? 'all checks passed' : 'some checks failed'} in ${((Date.now() - began) / 1000).toFixed(0)} s`)
 } catch (err) {
-  say(`aborted: ${(err as Error).message}`)
+  say(`aborted: ${(err as Error).stack ?? String(err)}`)
 } finally {
-  await pool?.stopAll()
+  await pool?.stopAll(5_000)
   fake?.kill('SIGTERM')
-  cluster.destroy()
+  cleanUp()
 }
+// The servers' logs are kept when something failed, for whoever looks into it.
+if (exitCode === 0) rmSync(work, { recursive: true, force: true })
+else say(`logs kept in ${work}`)
 process.exit(exitCode)
