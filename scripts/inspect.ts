@@ -1,61 +1,86 @@
 // npm run inspect -- <installation id or instanceId>: replays one installation's stored history
-// into the XState inspector (INSPECT=ws://… or the default local inspector server).
+// into the XState inspector (INSPECT=ws://…, else the local inspector server on :8080, started
+// here when none runs). Reads DATABASE_URL, else the embedded database under DATA_DIR.
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Sql } from 'postgres'
+import { installationMachine } from '../machines/installation.ts'
 import { connect } from '../src/db/connect.ts'
-import { actorId, createWorkflowInspector, valueOf } from '../src/inspector/workflow-inspector.ts'
+import { localInspectorUrl, startLocalInspector } from '../src/inspector/local-server.ts'
 import { replayInstallation } from '../src/inspector/replay.ts'
+import { actorId, createWorkflowInspector, valueOf } from '../src/inspector/workflow-inspector.ts'
 
-const ref = process.argv[2]
-const url = process.env.INSPECT && /^wss?:\/\//.test(process.env.INSPECT) ? process.env.INSPECT : 'ws://localhost:8080'
+const CONNECT_MS = 3_000
+
+class Failure extends Error {}
 const fail = (message: string): never => {
-  console.error(`inspect: ${message}`)
-  process.exit(1)
+  throw new Failure(message)
 }
-if (!ref) fail('usage: npm run inspect -- <installation id or instanceId>')
 
-let close = async () => {}
-let sql
-if (process.env.DATABASE_URL) {
-  sql = connect(process.env.DATABASE_URL, { max: 1 })
-  close = () => sql!.end({ timeout: 2 })
-} else {
-  const { startEmbeddedPostgres } = await import('../src/db/embedded.ts')
-  const embedded = await startEmbeddedPostgres({ dataDir: process.env.DATA_DIR || './.data' }).catch((err: Error) =>
-    fail(`${err.message} (the embedded database can be read only while the service is stopped)`),
+async function openDatabase(): Promise<{ sql: Sql; close(): Promise<void> }> {
+  if (process.env.DATABASE_URL) {
+    const sql = connect(process.env.DATABASE_URL, { max: 1 })
+    return { sql, close: () => sql.end({ timeout: 2 }) }
+  }
+  const dataDir = process.env.DATA_DIR || './.data'
+  // Opening an empty directory would create a database there: say what is missing instead.
+  if (!existsSync(join(dataDir, 'pglite', 'PG_VERSION'))) fail(`no embedded database under DATA_DIR ${dataDir}; set DATABASE_URL or DATA_DIR`)
+  const { DataDirLockedError, startEmbeddedPostgres } = await import('../src/db/embedded.ts')
+  const embedded = await startEmbeddedPostgres({ dataDir }).catch((err: Error) =>
+    fail(err instanceof DataDirLockedError ? `${err.message} (the embedded database can be read only while the service is stopped)` : err.message),
   )
-  sql = connect(embedded.url, { max: 1 })
-  close = async () => {
-    await sql!.end({ timeout: 2 })
-    await embedded.close()
+  const sql = connect(embedded.url, { max: 1 })
+  return {
+    sql,
+    async close() {
+      await sql.end({ timeout: 2 })
+      await embedded.close()
+    },
   }
 }
 
-const replay = await replayInstallation(sql, ref!)
-if (!replay) {
-  await close()
-  fail(`no installation ${ref}`)
-}
-const { id, steps } = replay!
-const inspector = createWorkflowInspector(url)
-const workflow = { id, machine: 'installation' }
-for (const step of steps) {
-  inspector.record({ ...workflow, context: step.snapshot.context, status: step.snapshot.status }, [
-    { event: step.event.type, from: step.from, to: step.to, data: step.event },
-  ])
-  console.log(`${String(step.seq).padStart(3)}  ${step.event.type}  → ${step.to}`)
-}
-// The inspector sends once its socket is open: give it a moment, then say how it went.
-const { connected } = await waitForSocket(inspector, 5_000)
-await new Promise((r) => setTimeout(r, 300))
-inspector.stop()
-await close()
-if (!connected) fail(`could not reach the inspector at ${url}`)
-console.log(`replayed ${steps.length} events of installation ${id} into ${url} as actor ${actorId(workflow)} (ends in ${JSON.stringify(valueOf(steps.at(-1)!.to))})`)
+async function main(ref: string | undefined) {
+  if (!ref || ref.startsWith('-')) fail('usage: npm run inspect -- <installation id or instanceId>')
+  const explicit = process.env.INSPECT && /^wss?:\/\//.test(process.env.INSPECT) ? process.env.INSPECT : undefined
+  const db = await openDatabase()
+  const replay = await replayInstallation(db.sql, ref!).finally(() => db.close())
+  if (!replay) return fail(`no installation ${ref}`)
 
-async function waitForSocket(i: { isOpen(): boolean }, ms: number) {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (i.isOpen()) return { connected: true }
-    await new Promise((r) => setTimeout(r, 50))
+  const url = explicit ?? localInspectorUrl()
+  const open = () => createWorkflowInspector(url, { machine: () => installationMachine, retryMs: { min: 200, max: 1_000 } })
+  let inspector = open()
+  let server: { stop(): void } | undefined
+  if (!(await inspector.whenOpen(CONNECT_MS))) {
+    await inspector.stop()
+    if (explicit) fail(`could not reach the inspector at ${url}`)
+    // Nothing on :8080 (the service that would host it is stopped to free the embedded database).
+    server = (await startLocalInspector()) ?? fail(`could not reach the inspector at ${url}, and its port is taken`)
+    inspector = open()
+    if (!(await inspector.whenOpen(CONNECT_MS))) fail(`could not reach the inspector at ${url}`)
   }
-  return { connected: false }
+
+  const workflow = { id: replay.id, machine: replay.machine }
+  for (const step of replay.steps) {
+    inspector.record({ ...workflow, context: step.snapshot.context, status: step.snapshot.status }, [
+      { event: step.event.type, from: step.from, to: step.to, data: step.event },
+    ])
+    const drift = step.to === step.storedTo ? '' : `  (history says ${step.storedTo}: the machine changed since)`
+    console.log(`${String(step.seq).padStart(3)}  ${step.event.type}  ${step.from ?? '·'} → ${step.to}${drift}`)
+  }
+  await inspector.stop(5_000)
+  const end = JSON.stringify(valueOf(replay.steps.at(-1)!.to))
+  console.log(`replayed ${replay.steps.length} events of installation ${replay.id} into ${url} as actor ${actorId(workflow)} (ends in ${end})`)
+  if (server) {
+    console.log('Stately inspector server on port 8080: open http://localhost:8080 to watch the replay; Ctrl-C to stop')
+    await new Promise((resolve) => process.once('SIGINT', resolve))
+    server.stop()
+  }
+}
+
+try {
+  await main(process.argv[2])
+  process.exit(0)
+} catch (err) {
+  console.error(`inspect: ${err instanceof Failure ? err.message : (err as Error).message || String(err)}`)
+  process.exit(1)
 }

@@ -1,7 +1,12 @@
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createServer, type Socket } from 'node:net'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { WebSocketServer } from 'ws'
+import WebSocket, { WebSocketServer } from 'ws'
+import { installationMachine } from '../machines/installation.ts'
+import { startLocalInspector } from '../src/inspector/local-server.ts'
+import { createWorkflowInspector } from '../src/inspector/workflow-inspector.ts'
 import { freshDatabase } from './support/database.ts'
 import { siteOwner } from './support/flow.ts'
 import { freePort, startService } from './support/service.ts'
@@ -11,69 +16,206 @@ import { waitUntil } from './support/process.ts'
 
 const db = await freshDatabase()
 t.teardown(db.drop)
+const run = promisify(execFile)
 
 interface Inspection {
   type: string
   sessionId: string
+  name?: string
+  definition?: string
   event?: { type: string }
-  snapshot?: { value: unknown; context: Record<string, unknown> }
+  snapshot?: { value: unknown; context: Record<string, unknown>; status: string }
 }
 
-async function fakeInspector(t: { teardown(fn: () => unknown): void }) {
-  const port = await freePort()
+async function fakeInspector(t: { teardown(fn: () => unknown): void }, port?: number) {
+  port ??= await freePort()
   const server = new WebSocketServer({ port, host: '127.0.0.1' })
+  await new Promise((r) => server.once('listening', r))
   const received: Inspection[] = []
   const raw: string[] = []
   server.on('connection', (socket) => socket.on('message', (data) => {
     raw.push(String(data))
     received.push(JSON.parse(String(data)) as Inspection)
   }))
-  t.teardown(() => new Promise((r) => server.close(r)))
-  return { url: `ws://127.0.0.1:${port}`, received, raw }
+  const close = () => new Promise<void>((r) => {
+    for (const client of server.clients) client.terminate()
+    server.close(() => r())
+  })
+  t.teardown(close)
+  return { url: `ws://127.0.0.1:${port}`, port, received, raw, close }
 }
+
+const ofType = (received: Inspection[], type: string) => received.filter((e) => e.type === type)
+const eventTypes = (received: Inspection[]) => ofType(received, '@xstate.event').map((e) => e.event!.type)
+const snapshots = (received: Inspection[]) => ofType(received, '@xstate.snapshot').map((e) => e.snapshot!)
 
 t.test('INSPECT: a whole flow under one stable actor, no secret', async (t) => {
   const inspector = await fakeInspector(t)
   const service = await startService(t, { db, env: { INSPECT: inspector.url } })
   const owner = siteOwner(service)
-  await owner.openAppUrl()
+  const wixToken = `wix-token-${randomBytes(8).toString('hex')}`
+  await owner.openAppUrl(wixToken)
   const id = await owner.installationId()
   const back = await owner.approve()
+  const instanceId = back.searchParams.get('instanceId')!
   await owner.callback(back)
-  await service.api('POST', `/api/installations/${id}/finish`)
-  await waitUntil('the inspector has the Finished snapshot', () =>
-    inspector.received.some((e) => e.type === '@xstate.snapshot' && e.snapshot?.value === 'Finished'))
+  const finish = await service.api('POST', `/api/installations/${id}/finish`)
+  t.equal(finish.json.state, 'Finished', 'the flow runs to the end')
+  await waitUntil('the inspector has the Finished snapshot', () => snapshots(inspector.received).some((s) => s.value === 'Finished'))
 
-  const actorIds = new Set(inspector.received.map((e) => e.sessionId))
-  t.same([...actorIds], [`installation:${id}`], 'everything arrives under one actor id, named after the installation')
-  t.equal(inspector.received.filter((e) => e.type === '@xstate.actor').length, 1, 'announced once, not per request')
-  const events = inspector.received.filter((e) => e.type === '@xstate.event').map((e) => e.event!.type)
+  t.same([...new Set(inspector.received.map((e) => e.sessionId))], [`installation:${id}`], 'everything arrives under one actor id, named after the installation')
+  const actors = ofType(inspector.received, '@xstate.actor')
+  t.equal(actors.length, 1, 'announced once, not per request')
+  t.equal(inspector.received[0]!.type, '@xstate.actor', 'before anything else about it')
+  const definition = JSON.parse(actors[0]!.definition ?? 'null') as { id: string; states: Record<string, unknown> } | null
+  t.equal(definition?.id, 'installation', 'with the machine, so the inspector can draw it')
+  t.same(Object.keys(definition?.states ?? {}).sort(), Object.keys(installationMachine.config.states!).sort(), 'all its states')
+
+  const events = eventTypes(inspector.received)
   t.same(events, [
     'xstate.init', 'INSTALLER_REDIRECTED', 'CALLBACK', 'xstate.done.actor.exchangeCode', 'BROWSER_SENT_ON', 'FINISH', 'xstate.done.actor.finishSetup',
   ], 'every event of the flow, in order')
-  const values = inspector.received.filter((e) => e.type === '@xstate.snapshot').map((e) => JSON.stringify(e.snapshot!.value))
-  t.same(values, ['"AppUrlHit"', '"Authorizing"', '"CodeReceived"', '"Tokened"', '{"SetupIncomplete":"waiting"}', '{"SetupIncomplete":"finishing"}', '"Finished"'], 'and a snapshot after each')
+  const after = snapshots(inspector.received)
+  t.same(after.map((s) => s.value), ['AppUrlHit', 'Authorizing', 'CodeReceived', 'Tokened', { SetupIncomplete: 'waiting' }, { SetupIncomplete: 'finishing' }, 'Finished'], 'and the state after each')
+  t.same(after.map((s) => s.context.instanceId), [null, null, instanceId, instanceId, instanceId, instanceId, instanceId], 'the context learns the instanceId at the callback')
+  const [row] = await db.sql<{ snapshot: { context: Record<string, unknown> } }[]>`select snapshot from workflows where id = ${id}`
+  t.same(after.at(-1)!.context, row!.snapshot.context, 'the last snapshot carries the stored context, whole')
+  t.equal(ofType(inspector.received, '@xstate.event')[2]!.event!.type, 'CALLBACK', 'the callback is there')
+  t.same((ofType(inspector.received, '@xstate.event')[2]!.event as { code?: string }).code, '[redacted]', 'with its code redacted')
 
-  const everything = inspector.raw.join('\n')
-  const secrets = [service.wix.appSecret, back.searchParams.get('code')!, owner.state, ...service.wix.refreshTokens.keys(),
+  // Every secret of the flow, each of which passed through this process.
+  const accessToken = (await service.api('POST', `/api/installations/${id}/access-token`)).json.accessToken as string
+  const secrets = [service.wix.appSecret, back.searchParams.get('code')!, owner.state, wixToken, accessToken, ...service.wix.refreshTokens.keys(),
     ...service.wix.requests.map((r) => String(r.headers.authorization ?? '')).filter(Boolean)]
-  t.ok(secrets.length >= 5, `checked ${secrets.length} secrets`)
-  for (const s of secrets) t.notOk(everything.includes(s), 'no secret reaches the inspector')
+  t.ok(secrets.length >= 7 && secrets.every((s) => s.length >= 16), `checked ${secrets.length} secrets`)
+  const everything = inspector.raw.join('\n')
+  t.same(secrets.filter((s) => everything.includes(s)), [], 'no secret reaches the inspector')
+  t.notOk(service.logs.some((l) => l.includes('inspector unreachable')), 'and nothing was lost on the way')
 
   await t.test('npm run inspect replays the stored history under the same actor', async (t) => {
     const replayTo = await fakeInspector(t)
-    const run = promisify(execFile)
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', back.searchParams.get('instanceId')!], {
-      env: { ...process.env, DATABASE_URL: db.url, INSPECT: replayTo.url },
-    })
-    t.match(stdout, `replayed 7 events of installation ${id}`, 'it says what it replayed')
+    const env = { ...process.env, DATABASE_URL: db.url, INSPECT: replayTo.url }
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', instanceId], { env })
+    const lines = stdout.trim().split('\n')
+    t.equal(lines.length, 8, 'a line per event and one at the end')
+    t.match(lines[2], /CALLBACK {2}Authorizing → CodeReceived$/, 'each saying what happened')
+    t.equal(lines.at(-1), `replayed 7 events of installation ${id} into ${replayTo.url} as actor installation:${id} (ends in "Finished")`, 'and the last what was replayed')
     t.same([...new Set(replayTo.received.map((e) => e.sessionId))], [`installation:${id}`], 'under the same actor id')
-    t.same(replayTo.received.filter((e) => e.type === '@xstate.event').map((e) => e.event!.type), events, 'the same events')
-    t.same(replayTo.received.filter((e) => e.type === '@xstate.snapshot').map((e) => JSON.stringify(e.snapshot!.value)), values, 'recomputing the same states')
-    for (const s of secrets) t.notOk(replayTo.raw.join('\n').includes(s), 'and no secret')
+    t.equal(ofType(replayTo.received, '@xstate.actor').length, 1, 'announced once')
+    t.equal(ofType(replayTo.received, '@xstate.actor')[0]!.definition, actors[0]!.definition, 'with the same machine')
+    t.same(eventTypes(replayTo.received), events, 'the same events')
+    t.same(snapshots(replayTo.received), after, 'recomputing the same snapshots: values, contexts, statuses')
+    t.same(secrets.filter((s) => replayTo.raw.join('\n').includes(s)), [], 'and no secret')
 
-    const missing = await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', 'nope'], { env: { ...process.env, DATABASE_URL: db.url, INSPECT: replayTo.url } }).catch((e) => e)
+    const missing = await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', 'nope'], { env }).catch((e) => e)
     t.equal(missing.code, 1, 'an unknown installation exits 1')
     t.equal(missing.stderr.trim(), 'inspect: no installation nope', 'with one line that says so')
+
+    const nobody = `ws://127.0.0.1:${await freePort()}`
+    const unreachable = await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', id], { env: { ...env, INSPECT: nobody } }).catch((e) => e)
+    t.equal(unreachable.code, 1, 'an unreachable inspector exits 1')
+    t.equal(unreachable.stderr.trim(), `inspect: could not reach the inspector at ${nobody}`, 'with one line that says so')
+    t.equal(unreachable.stdout, '', 'having claimed to replay nothing')
   })
+})
+
+t.test('no inspector listening: the service runs on, and says so once', async (t) => {
+  const nobody = `ws://127.0.0.1:${await freePort()}`
+  const service = await startService(t, { db, env: { INSPECT: nobody } })
+  const owner = siteOwner(service)
+  await owner.openAppUrl()
+  const id = await owner.installationId()
+  await owner.callback(await owner.approve())
+  const finish = await service.api('POST', `/api/installations/${id}/finish`)
+  t.equal(finish.status, 200, 'the flow runs to the end')
+  t.equal(finish.json.state, 'Finished', 'Finished')
+  const warnings = service.logs.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.msg.includes('inspector unreachable'))
+  t.equal(warnings.length, 1, 'one log line says the inspector is unreachable')
+  t.equal(warnings[0]!.level, 40, 'at warn')
+  await service.app.close()
+})
+
+const step = (n: number) => [{ event: `E${n}`, from: `S${n - 1}`, to: `S${n}`, data: { type: `E${n}` } }]
+const workflow = { id: 'w1', machine: 'm', context: {}, status: 'active' as const }
+
+t.test('an inspector that restarts gets what it missed, once', async (t) => {
+  const first = await fakeInspector(t)
+  let outages = 0
+  const inspector = createWorkflowInspector(first.url, { retryMs: { min: 20, max: 50 }, onDown: () => outages++ })
+  t.teardown(() => inspector.stop())
+  inspector.record(workflow, step(1))
+  await waitUntil('the first inspector has step 1', () => first.received.length === 3)
+  await first.close()
+  // What is written into a connection in its last moments is lost with it: no acks in this protocol.
+  await waitUntil('the inspector noticed', () => outages === 1)
+  inspector.record(workflow, step(2))
+  inspector.record(workflow, step(3))
+  const second = await fakeInspector(t, first.port)
+  await waitUntil('the second inspector has steps 2 and 3', () => second.received.length >= 4)
+  await new Promise((r) => setTimeout(r, 100))
+  t.same(eventTypes(second.received), ['E2', 'E3'], 'what was sent while it was away arrives, and nothing twice')
+})
+
+t.test('while unreachable, the newest messages are kept, up to a bound', async (t) => {
+  const port = await freePort()
+  const inspector = createWorkflowInspector(`ws://127.0.0.1:${port}`, { retryMs: { min: 20, max: 50 }, maxBuffered: 10 })
+  t.teardown(() => inspector.stop())
+  for (let n = 1; n <= 20; n++) inspector.record(workflow, step(n))
+  t.equal(inspector.dropped(), 31, 'the actor and 30 older messages were dropped')
+  const late = await fakeInspector(t, port)
+  await waitUntil('the late inspector has the buffer', () => late.received.length >= 10)
+  await new Promise((r) => setTimeout(r, 100))
+  t.same(eventTypes(late.received), ['E16', 'E17', 'E18', 'E19', 'E20'], 'it receives the last ten messages')
+})
+
+t.test('a stopped inspector stops trying', async (t) => {
+  let attempts = 0
+  const sockets: Socket[] = []
+  const refuser = createServer((s) => {
+    attempts++
+    sockets.push(s)
+    s.destroy()
+  })
+  await new Promise<void>((r) => refuser.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise((r) => refuser.close(r)))
+  const warnings: string[] = []
+  const inspector = createWorkflowInspector(`ws://127.0.0.1:${(refuser.address() as { port: number }).port}`, {
+    retryMs: { min: 10, max: 20 },
+    onDown: (reason) => warnings.push(reason),
+  })
+  await waitUntil('it has tried a few times', () => attempts >= 3)
+  t.equal(warnings.length, 1, 'reporting the outage once, however many tries')
+  await inspector.stop()
+  const tried = attempts
+  await new Promise((r) => setTimeout(r, 200))
+  t.equal(attempts, tried, 'and no more tries after stop')
+})
+
+t.test('INSPECT=true: the local inspector server, or the one already there', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((r) => taken.listen(0, r))
+  t.teardown(() => new Promise((r) => taken.close(r)))
+  t.equal(await startLocalInspector((taken.address() as { port: number }).port), undefined, 'a taken port is left alone, and nothing crashes')
+
+  const port = await freePort()
+  const server = await startLocalInspector(port)
+  t.ok(server, 'a free port gets the server')
+  t.teardown(() => server?.stop())
+  await waitUntil('it listens', async () => {
+    const probe = new WebSocket(`ws://127.0.0.1:${port}`)
+    return new Promise<boolean>((r) => {
+      probe.once('open', () => (probe.close(), r(true)))
+      probe.once('error', () => r(false))
+    })
+  })
+  const viewer = new WebSocket(`ws://127.0.0.1:${port}`)
+  const seen: Inspection[] = []
+  viewer.on('message', (d) => seen.push(JSON.parse(String(d))))
+  await new Promise((r) => viewer.once('open', r))
+  t.teardown(() => viewer.terminate())
+  const inspector = createWorkflowInspector(`ws://127.0.0.1:${port}`)
+  t.teardown(() => inspector.stop())
+  inspector.record(workflow, step(1))
+  await waitUntil('the viewer sees the step', () => seen.length >= 3)
+  t.same(seen.map((e) => e.type), ['@xstate.actor', '@xstate.event', '@xstate.snapshot'], 'and relays what inspectors send to whoever watches')
 })
