@@ -36,6 +36,11 @@ export function connect(url: string, opts: ConnectOptions = {}) {
     onnotice: () => {},
     // Fail fast while the database is away: callers answer 503 instead of hanging.
     connect_timeout: 5,
+    // postgres.js waits 3^n/100 s (up to 20 s) before reconnecting after the pool's n-th failed
+    // connection, n counted across the pool: after an outage the service would answer 503 for
+    // seconds after Postgres is back. The breaker already keeps requests off a dead database,
+    // so reconnect within a second.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2),
     connection: { application_name: 'wix-install-engine' },
   })
 }
