@@ -1,3 +1,4 @@
+import { createServer, connect as netConnect, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { connect } from '../src/db/connect.ts'
 import { freshDatabase } from './support/database.ts'
@@ -21,4 +22,36 @@ t.test('the database goes away', async (t) => {
   const res = await service.api('GET', '/api/installations')
   t.equal(res.json.code, 'DATABASE_UNAVAILABLE', 'named DATABASE_UNAVAILABLE')
   t.notMatch(service.logs.join(''), /"level":50/, 'and not logged as a server error')
+})
+
+t.test('the database comes back: the pool reconnects within seconds, however long it was gone', async (t) => {
+  // A free port where nothing listens (connections refused) until it forwards to the database.
+  const target = new URL(db.url)
+  const gate = createServer((client) => {
+    const upstream = netConnect(Number(target.port || 5432), target.hostname)
+    client.pipe(upstream).pipe(client)
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => gate.listen(0, '127.0.0.1', resolve))
+  const port = (gate.address() as AddressInfo).port
+  await new Promise((resolve) => gate.close(resolve))
+  const url = new URL(db.url)
+  url.host = `127.0.0.1:${port}`
+  const sql = connect(url.toString(), { max: 2 })
+  t.teardown(async () => {
+    await sql.end({ timeout: 1 })
+    gate.close()
+  })
+
+  // Many refused connections: postgres.js's own backoff would now wait 10–20 s to reconnect.
+  for (let i = 0; i < 10; i++) await sql`select 1`.catch(() => {})
+  await new Promise<void>((resolve) => gate.listen(port, '127.0.0.1', resolve))
+  const backAt = Date.now()
+  let answered = false
+  while (!answered && Date.now() - backAt < 5_000) {
+    answered = await sql`select 1`.then(() => true, () => false)
+    if (!answered) await new Promise((r) => setTimeout(r, 100))
+  }
+  t.ok(answered, 'a query succeeds within 5 s of the database being reachable again')
 })
