@@ -72,12 +72,17 @@ function listSql(q: URLSearchParams): { text: string; params: unknown[] } {
   if (q.get('createdTo')) where.push(`created_at < ${p(q.get('createdTo'))}::timestamptz`)
   if (q.get('updatedFrom')) where.push(`updated_at >= ${p(q.get('updatedFrom'))}::timestamptz`)
   if (q.get('updatedTo')) where.push(`updated_at < ${p(q.get('updatedTo'))}::timestamptz`)
+  // With a created-at filter the list is newest-created first, else newest-updated first.
+  const created = Boolean(q.get('createdFrom') || q.get('createdTo'))
+  const column = created ? 'created_at' : 'updated_at'
+  const end = q.get(created ? 'createdTo' : 'updatedTo')
   const cursor = q.get('cursor')
   if (cursor) {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string]
-    where.push(`(updated_at, id) < (${p(at)}::timestamptz, ${p(id)}::uuid)`)
+    const [, at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string, string]
+    // As the query drops a cursor at or past the window's end.
+    if (!(end && new Date(at) >= new Date(end))) where.push(`(${column}, id) < (${p(at)}::timestamptz, ${p(id)}::uuid)`)
   }
-  return { text: `select * from workflows where ${where.join(' and ')} order by updated_at desc, id desc limit ${Number(q.get('limit') ?? 50) + 1}`, params }
+  return { text: `select * from workflows where ${where.join(' and ')} order by ${column} desc, id desc limit ${Number(q.get('limit') ?? 50) + 1}`, params }
 }
 
 export async function runListMode(o: ListOptions, log: (s: string) => void) {
@@ -133,10 +138,15 @@ export async function runListMode(o: ListOptions, log: (s: string) => void) {
       select updated_at, id from (
         select updated_at, id, row_number() over (order by updated_at desc, id desc) as rn from workflows where machine = 'installation'
       ) x where rn = any(${depths}::bigint[])`
-    const deepCursors = deep.map((r) => encodeCursor({ updatedAt: r.updated_at, id: r.id }))
+    const deepCursors = deep.map((r) => encodeCursor('updated', { createdAt: r.updated_at, updatedAt: r.updated_at, id: r.id }))
     const deepFinished = (await sql<{ updated_at: Date; id: string }[]>`
       select updated_at, id from workflows where machine = 'installation' and state = 'Finished'
-      order by updated_at, id limit 20 offset 1000`).map((r) => encodeCursor({ updatedAt: r.updated_at, id: r.id }))
+      order by updated_at, id limit 20 offset 1000`).map((r) => encodeCursor('updated', { createdAt: r.updated_at, updatedAt: r.updated_at, id: r.id }))
+    // A created-at filter pages newest-created first: its cursors are positions in that order.
+    const deepCreated = (await sql<{ created_at: Date; id: string }[]>`
+      select created_at, id from (
+        select created_at, id, row_number() over (order by created_at desc, id desc) as rn from workflows where machine = 'installation'
+      ) x where rn = any(${depths}::bigint[])`).map((r) => encodeCursor('created', { createdAt: r.created_at, updatedAt: r.created_at, id: r.id }))
 
     const cases: Record<string, () => URLSearchParams> = {
       'no filter': () => new URLSearchParams(),
@@ -157,7 +167,10 @@ export async function runListMode(o: ListOptions, log: (s: string) => void) {
       'deep cursor, limit=200': () => new URLSearchParams({ cursor: pick(deepCursors), limit: '200' }),
       'state=Finished + deep cursor': () => new URLSearchParams({ state: 'Finished', cursor: pick(deepFinished) }),
       'reason=code_expired + deep cursor': () => new URLSearchParams({ reason: 'code_expired', cursor: pick(deepCursors) }),
-      'created 30-day window + deep cursor': () => { const [f, t] = windowAt(30); return new URLSearchParams({ createdFrom: f, createdTo: t, cursor: pick(deepCursors) }) },
+      'updated 30-day window + deep cursor': () => { const [f, t] = windowAt(30); return new URLSearchParams({ updatedFrom: f, updatedTo: t, cursor: pick(deepCursors) }) },
+      'reason=code_expired (1%) + created 30-day window': () => { const [f, t] = windowAt(30); return new URLSearchParams({ reason: 'code_expired', createdFrom: f, createdTo: t }) },
+      'created 30-day window + deep cursor': () => { const [f, t] = windowAt(30); return new URLSearchParams({ createdFrom: f, createdTo: t, cursor: pick(deepCreated) }) },
+      'createdTo only + deep cursor': () => new URLSearchParams({ createdTo: new Date(span!.hi.getTime() - 365 * 864e5).toISOString(), cursor: pick(deepCreated) }),
     }
     const results: Record<string, { p50: number; p95: number; max: number; meanItems: number; meetsTarget: boolean; explain?: string[] }> = {}
     for (const [label, make] of Object.entries(cases)) {
@@ -200,6 +213,7 @@ export async function runListMode(o: ListOptions, log: (s: string) => void) {
     await walk('walk 200 pages × 200, no filter', {}, 200)
     await walk('walk 200 pages × 200, state=Finished', { state: 'Finished' }, 200)
     await walk('walk 100 pages × 200, reason=consent_declined', { reason: 'consent_declined' }, 100)
+    await walk('walk 200 pages × 200, createdTo older than a year', { createdTo: new Date(span!.hi.getTime() - 365 * 864e5).toISOString() }, 200)
 
     await server.stop()
     await sleep(200)

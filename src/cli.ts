@@ -52,11 +52,11 @@ async function list(sql: Sql, values: Record<string, unknown>, json: boolean) {
     state: values.state as string | undefined,
     reason: values.reason as string | undefined,
     instanceId: values['instance-id'] as string | undefined,
-    after: values.cursor ? decodeCursor(values.cursor as string) : undefined,
+    after: values.cursor ? decodeCursor(values.cursor as string, 'updated') : undefined,
     limit: limit + 1,
   })
   const items = rows.slice(0, limit).map((r) => installationView(toWorkflow(r)))
-  const next = rows.length > limit ? encodeCursor(items.at(-1)!) : null
+  const next = rows.length > limit ? encodeCursor('updated', items.at(-1)!) : null
   if (json) return console.log(JSON.stringify({ items, nextCursor: next }, null, 2))
   console.log([pad('id', 37), pad('instanceId', 37), pad('state', 18), pad('reason', 20), 'updatedAt'].join(''))
   for (const i of items) {

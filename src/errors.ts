@@ -18,7 +18,7 @@ export const Errors = {
 
   INSTALLATION_NOT_FOUND: createError('INSTALLATION_NOT_FOUND', 'No installation %s', 404),
   INSTALLATION_STATE_CONFLICT: createError('INSTALLATION_STATE_CONFLICT', '%s', 409),
-  INVALID_CURSOR: createError('INVALID_CURSOR', 'The cursor is not one this API issued', 400),
+  INVALID_CURSOR: createError('INVALID_CURSOR', 'The cursor is not one this API issued for a list in this order: keep created-at filters present (or absent) across pages', 400),
   REINSTALL_REQUIRED: createError('REINSTALL_REQUIRED', 'Wix rejected this installation\'s refresh token: the site owner must reinstall the app', 409),
   NO_TOKENS: createError('NO_TOKENS', 'Installation is %s: it has no tokens yet', 409),
   DATABASE_UNAVAILABLE: createError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly', 503),

@@ -77,6 +77,88 @@ t.test('list: filters combine; the cursor visits each installation exactly once 
   t.equal((await service.api('GET', '/api/installations?limit=201')).status, 400, 'limit is capped at 200')
 })
 
+t.test('list with a created-at window: newest-created first, each match once across pages; cursors keep their order', async (t) => {
+  const clock = testClock(new Date('2026-03-01T00:00:00Z'))
+  const service = await startService(t, { db: await freshDatabaseFor(t), now: clock.now })
+  // 14 installations, two per minute (same created_at: the id breaks the tie).
+  const created: { id: string; createdAt: Date }[] = []
+  for (let minute = 0; minute < 7; minute++) {
+    for (let k = 0; k < 2; k++) {
+      const { installation } = await service.app.installFlow.begin('app-url', `w${minute}-${k}`)
+      created.push({ id: installation.id, createdAt: installation.createdAt })
+    }
+    clock.advance(60_000)
+  }
+  // Update the oldest ones last, so newest-updated and newest-created orders differ.
+  for (const { id } of created.slice(0, 6)) {
+    clock.advance(1_000)
+    t.equal((await service.api('POST', `/api/installations/${id}/cancel`)).status, 200, 'cancelled, updated later')
+  }
+  const list = async (query: string) => service.api('GET', `/api/installations?${query}`)
+  const ids = (page: { json: { items: { id: string }[] } }) => page.json.items.map((i) => i.id)
+
+  t.same(ids(await list('limit=6')).sort(), created.slice(0, 6).map((i) => i.id).sort(), 'without a created filter: newest-updated first (the cancelled ones)')
+
+  // The window: minutes 1 to 5, ten installations.
+  const from = created[2]!.createdAt.toISOString()
+  const to = created[12]!.createdAt.toISOString()
+  const expected = created
+    .slice(2, 12)
+    .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1))
+    .map((i) => i.id)
+  const seen: string[] = []
+  let cursor: string | null = null
+  let pages = 0
+  do {
+    const page = await list(`createdFrom=${from}&createdTo=${to}&limit=3${cursor ? `&cursor=${cursor}` : ''}`)
+    t.equal(page.status, 200, `page ${pages + 1}`)
+    seen.push(...ids(page))
+    cursor = page.json.nextCursor
+    pages++
+    await service.app.installFlow.begin('app-url', `late-${pages}`) // created now, outside the window
+  } while (cursor && pages < 10)
+  t.equal(pages, 4, 'ten matches in pages of three: four pages')
+  t.same(seen, expected, 'every installation in the window exactly once, newest-created first (ties by id desc)')
+  const createdAts = (await list(`createdTo=${to}&limit=200`)).json.items.map((i: { createdAt: string }) => i.createdAt)
+  t.same(createdAts, [...createdAts].sort().reverse(), 'createdTo alone is newest-created first too')
+
+  // Filters combine with the created order.
+  t.same(ids(await list(`createdFrom=${from}&createdTo=${to}&state=Cancelled`)), expected.filter((id) => created.slice(0, 6).some((c) => c.id === id)), 'state + created window')
+
+  // A cursor belongs to its order: adding or dropping the created filters between pages is a 400.
+  const updatedCursor = (await list('limit=2')).json.nextCursor as string
+  const createdCursor = (await list(`createdFrom=${from}&limit=2`)).json.nextCursor as string
+  t.ok(updatedCursor && createdCursor, 'both orders issue cursors')
+  for (const [label, query] of [
+    ['an unfiltered cursor with createdFrom', `createdFrom=${from}&cursor=${updatedCursor}`],
+    ['an unfiltered cursor with createdTo and state', `createdTo=${to}&state=Authorizing&cursor=${updatedCursor}`],
+    ['a created-window cursor without the window', `cursor=${createdCursor}`],
+    ['a created-window cursor with only an updated window', `updatedFrom=${from}&cursor=${createdCursor}`],
+  ] as const) {
+    const res = await list(query)
+    t.equal(res.status, 400, `${label}: 400`)
+    t.equal(res.json.code, 'INVALID_CURSOR', `${label}: INVALID_CURSOR`)
+  }
+  // A cursor past the window's end (the query drops it) starts the window from its first row.
+  t.same(ids(await list(`createdFrom=${from}&createdTo=${to}&limit=3&cursor=${createdCursor}`)), expected.slice(0, 3), 'a created cursor with another created window is fine: same order')
+  const updatedTo = new Date(created[13]!.createdAt.getTime() + 60_000).toISOString() // before every cancel and late arrival
+  t.same(ids(await list(`updatedTo=${updatedTo}&cursor=${updatedCursor}`)), ids(await list(`updatedTo=${updatedTo}`)), 'so is an updated cursor past an updatedTo')
+  t.equal(ids(await list(`updatedTo=${updatedTo}`)).length, 8, 'which holds the eight never updated')
+
+  // A cursor from before cursors named their order, [iso, id], is of the updated order.
+  const updated = ids(await list('limit=200'))
+  const last = (await list('limit=2')).json.items[1] as { id: string; updatedAt: string }
+  const legacy = Buffer.from(JSON.stringify([last.updatedAt, last.id])).toString('base64url')
+  const rest = await list(`limit=200&cursor=${legacy}`)
+  t.equal(rest.status, 200, 'an old two-element cursor still pages the updated order')
+  t.same(ids(rest), updated.slice(2), 'from where it ended')
+  t.equal((await list(`createdFrom=${from}&cursor=${legacy}`)).json.code, 'INVALID_CURSOR', 'and is no cursor of the created order')
+  for (const forged of [['x', last.updatedAt, last.id], ['c', last.updatedAt, 'not-a-uuid'], ['c', 42, last.id], { a: 1 }, ['c', last.updatedAt, last.id, 'extra']]) {
+    const res = await list(`createdFrom=${from}&cursor=${Buffer.from(JSON.stringify(forged)).toString('base64url')}`)
+    t.equal(res.status, 400, `forged ${JSON.stringify(forged)}: 400`)
+  }
+})
+
 t.test('access tokens: 100 concurrent calls share one refresh', async (t) => {
   const clock = testClock(new Date())
   const service = await startService(t, { db, now: clock.now })

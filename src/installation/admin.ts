@@ -15,17 +15,31 @@ const HAS_TOKENS = ['SetupIncomplete', 'Finished']
 
 const context = (w: Workflow) => w.context as unknown as InstallationContext
 
-/** A cursor is opaque to callers: where the last page ended, base64url-encoded. */
-export const encodeCursor = (w: { updatedAt: Date; id: string }) =>
-  Buffer.from(JSON.stringify([w.updatedAt.toISOString(), w.id])).toString('base64url')
+/** How a cursor names the order it belongs to. */
+const ORDER_TAG = { created: 'c', updated: 'u' } as const satisfies Record<q.ListOrder, string>
 
-export function decodeCursor(cursor: string): { updatedAt: Date; id: string } {
+/**
+ * A cursor is opaque to callers: the order it belongs to, and where the last page ended in it
+ * (that installation's created_at or updated_at, and its id), as base64url JSON `[tag, iso, id]`.
+ */
+export const encodeCursor = (order: q.ListOrder, w: { createdAt: Date; updatedAt: Date; id: string }) =>
+  Buffer.from(JSON.stringify([ORDER_TAG[order], (order === 'created' ? w.createdAt : w.updatedAt).toISOString(), w.id])).toString('base64url')
+
+/**
+ * Where a page starts, for a list in `order`. A cursor of the other order (the created-at filters
+ * were added or dropped between pages) would skip or repeat installations: it is rejected like a
+ * forged one. Cursors issued before they named their order, `[iso, id]`, are of the updated order.
+ */
+export function decodeCursor(cursor: string, order: q.ListOrder): { at: Date; id: string } {
   try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string]
-    const updatedAt = new Date(at)
-    const year = updatedAt.getUTCFullYear()
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+    if (!Array.isArray(parsed) || (parsed.length !== 2 && parsed.length !== 3)) throw new Error('bad cursor')
+    const [tag, iso, id] = parsed.length === 2 ? [ORDER_TAG.updated, ...parsed] : parsed
+    if (tag !== ORDER_TAG[order] || typeof iso !== 'string' || typeof id !== 'string') throw new Error('bad cursor')
+    const at = new Date(iso)
+    const year = at.getUTCFullYear()
     if (Number.isNaN(year) || year < 1 || year > 9999 || !UUID.test(id)) throw new Error('bad cursor')
-    return { updatedAt, id }
+    return { at, id }
   } catch {
     throw new Errors.INVALID_CURSOR()
   }
@@ -42,11 +56,12 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
   }
 
   async function list(filter: Omit<q.ListFilter, 'after' | 'limit'> & { limit: number; cursor?: string }) {
-    const after = filter.cursor ? decodeCursor(filter.cursor) : undefined
+    const order = q.listOrder(filter)
+    const after = filter.cursor ? decodeCursor(filter.cursor, order) : undefined
     const rows = await q.listInstallations(sql, { ...filter, after, limit: filter.limit + 1 })
     const page = rows.slice(0, filter.limit).map(toWorkflow)
     const last = page.at(-1)
-    return { items: page, nextCursor: rows.length > filter.limit && last ? encodeCursor(last) : null }
+    return { items: page, nextCursor: rows.length > filter.limit && last ? encodeCursor(order, last) : null }
   }
 
   /** Sends FINISH if the installation waits for it, then waits (bounded) for the bi-event. */

@@ -43,13 +43,27 @@ export interface ListFilter {
   createdTo?: Date
   updatedFrom?: Date
   updatedTo?: Date
-  /** Where the previous page ended: newest-updated first, ties broken by id. */
-  after?: { updatedAt: Date; id: string }
+  /** Where the previous page ended, in `listOrder(filter)`: its created_at or updated_at, and its id. */
+  after?: { at: Date; id: string }
   limit: number
 }
 
-/** One page of installations, newest-updated first, by keyset (no offset: deep pages stay cheap). */
+/**
+ * The order a list is paged in. With a created-at filter, newest-created first: the window is a
+ * range of workflows_created_idx, read in order, however many rows it holds. Otherwise
+ * newest-updated first (workflows_updated_idx, or the state and reason indexes). Ties by id.
+ */
+export type ListOrder = 'created' | 'updated'
+export const listOrder = (f: Pick<ListFilter, 'createdFrom' | 'createdTo'>): ListOrder =>
+  f.createdFrom || f.createdTo ? 'created' : 'updated'
+
+/** One page of installations in `listOrder(f)`, by keyset (no offset: deep pages stay cheap). */
 export async function listInstallations(sql: Sql, f: ListFilter) {
+  const created = listOrder(f) === 'created'
+  // A cursor at or past the window's end excludes nothing more, but as a row comparison Postgres
+  // would start the index scan from it, reading every entry between it and the window: drop it.
+  const end = created ? f.createdTo : f.updatedTo
+  const after = f.after && !(end && f.after.at >= end) ? f.after : undefined
   return sql<WorkflowRow[]>`
     select * from workflows
     where machine = 'installation'
@@ -60,8 +74,10 @@ export async function listInstallations(sql: Sql, f: ListFilter) {
       ${f.createdTo ? sql`and created_at < ${f.createdTo}` : sql``}
       ${f.updatedFrom ? sql`and updated_at >= ${f.updatedFrom}` : sql``}
       ${f.updatedTo ? sql`and updated_at < ${f.updatedTo}` : sql``}
-      ${f.after ? sql`and (updated_at, id) < (${f.after.updatedAt}, ${f.after.id}::uuid)` : sql``}
-    order by updated_at desc, id desc
+      ${!after ? sql``
+        : created ? sql`and (created_at, id) < (${after.at}, ${after.id}::uuid)`
+        : sql`and (updated_at, id) < (${after.at}, ${after.id}::uuid)`}
+    ${created ? sql`order by created_at desc, id desc` : sql`order by updated_at desc, id desc`}
     limit ${f.limit}`
 }
 

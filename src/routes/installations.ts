@@ -17,12 +17,12 @@ const listQuery = z.object({
   state: z.string().regex(/^[A-Za-z]{1,40}$/, 'must be a state name').optional(),
   reason: z.string().regex(/^[a-z_]{1,40}$/, 'must be a failure reason').optional(),
   instanceId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a Wix instanceId').optional(),
-  createdFrom: date.optional(),
-  createdTo: date.optional(),
+  createdFrom: date.optional().describe('Created at or after; with createdTo or alone, the list is newest-created first'),
+  createdTo: date.optional().describe('Created before; with createdFrom or alone, the list is newest-created first'),
   updatedFrom: date.optional(),
   updatedTo: date.optional(),
   limit: z.coerce.number({ error: 'must be a number' }).int().min(1).max(200).default(50),
-  cursor: z.string().max(200).optional(),
+  cursor: z.string().max(200).optional().describe("The previous page's nextCursor, opaque. It belongs to its page's order: used after adding or dropping the created-at filters, it is a 400 INVALID_CURSOR"),
 })
 
 const stats = z.object({
@@ -60,7 +60,11 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get('/api/installations', {
     schema: {
-      summary: 'List installations, newest-updated first, with filters and keyset pagination',
+      summary: 'List installations, newest first, with filters and keyset pagination',
+      description:
+        'Newest-updated first; with a created-at filter (createdFrom and/or createdTo), newest-created first, '
+        + 'so that any created-at window is read in index order. Ties are broken by id. Follow nextCursor '
+        + 'with the same created-at filters (or none) to walk every match exactly once.',
       querystring: listQuery,
       response: { 200: z.object({ items: z.array(installationSchema), nextCursor: z.string().nullable() }), 400: errorReply, 401: errorReply },
     },
