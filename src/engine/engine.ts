@@ -83,8 +83,12 @@ export interface SendOptions {
 }
 
 const MAX_WRITE_TRIES = 25
-/** How many workflows' last rows a process keeps to skip the read before a write. */
-const RECENT_ROWS = 10_000
+/**
+ * How many workflows' last rows a process keeps to skip the read before a write. A flow's
+ * events come close together, so the few hundred flows in flight are what matters; a miss
+ * costs one read, while every row kept costs memory for as long as the process lives.
+ */
+const RECENT_ROWS = 1_000
 
 /** A stored row as callers see it. */
 export const toWorkflow = (row: store.WorkflowRow): Workflow => ({
@@ -282,9 +286,11 @@ export function createEngineCore(opts: EngineOptions) {
    * Local commits wake it at once; polling covers work finished by another process.
    */
   async function waitFor(id: string, done: (w: Workflow) => boolean, timeoutMs: number, pollMs = 250): Promise<Workflow | undefined> {
-    // This process's last view first: a caller usually waits right after its own send.
+    // A caller usually waits right after its own send, for an effect this process runs: its
+    // commit wakes us, so this process's last view saves a read. Another process's progress
+    // shows at the first poll.
     const known = recent.get(id)
-    let latest = known && done(toWorkflow(known)) ? toWorkflow(known) : await get(id)
+    let latest = known ? toWorkflow(known) : await get(id)
     if (!latest || done(latest)) return latest
     return new Promise((resolve) => {
       let settled = false
