@@ -77,6 +77,8 @@ export interface ExchangeInput {
   installationId: string
   instanceId: string
   code: string
+  /** Which run of the exchange this is, added by the engine (1: the first). */
+  attempt?: number
 }
 export interface FinishInput {
   installationId: string

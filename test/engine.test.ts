@@ -9,13 +9,16 @@ import { testClock, silentLog, identitySealer } from './support/engine.ts'
  * engine knows about installations.
  */
 let deliverCalls = 0
+/** The `attempt` the engine added to each run's input. */
+let deliverAttempts: unknown[] = []
 let deliverBehaviour: () => Promise<{ signedBy: string }> = async () => ({ signedBy: 'Ada' })
 
 const parcel = setup({
   types: { input: {} as { id: string }, context: {} as { id: string; signedBy: string | null; why: string | null } },
   actors: {
-    deliver: fromPromise<{ signedBy: string }, { address: string }>(async () => {
+    deliver: fromPromise<{ signedBy: string }, { address: string; attempt?: number }>(async ({ input }) => {
       deliverCalls++
+      deliverAttempts.push(input.attempt)
       return deliverBehaviour()
     }),
   },
@@ -58,6 +61,7 @@ t.test('the engine, on a real Postgres', async (t) => {
 
   t.beforeEach(() => {
     deliverCalls = 0
+    deliverAttempts = []
     deliverBehaviour = async () => ({ signedBy: 'Ada' })
   })
 
@@ -128,6 +132,7 @@ t.test('the engine, on a real Postgres', async (t) => {
     t.equal((await a.get(w.id))?.context.signedBy, 'Grace', 'the third attempt succeeded')
     const attempts = await db.sql`select attempt, outcome from job_attempts where workflow_id = ${w.id} order by attempt`
     t.same(attempts.map((r) => [r.attempt, r.outcome]), [[1, 'retry'], [2, 'retry'], [3, 'ok']], 'each attempt is recorded with its outcome')
+    t.same(deliverAttempts, [1, 2, 3], 'each run is told which attempt it is')
   })
 
   await t.test('a final failure goes straight to the machine; exhausted retries too', async (t) => {

@@ -35,6 +35,14 @@ class EffectInterrupted extends Error {
   retryable = true
 }
 
+/**
+ * An effect's input as the machine gave it, plus which run this is: 1 right after the transition
+ * that started it, more after a retry, a crash or a shutdown. A first run may skip checks for
+ * work an earlier run left behind.
+ */
+const withAttempt = (input: unknown, attempt: number) =>
+  input && typeof input === 'object' && !Array.isArray(input) ? { ...input, attempt } : input
+
 async function runActor(logic: AnyActorLogic, input: unknown, timeoutMs: number, running: Set<{ stop(): void }>): Promise<unknown> {
   const actor = createActor(logic, { input })
   running.add(actor)
@@ -85,7 +93,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       if (!logic) throw Object.assign(new Error(`no actor ${job.src} is registered`), { code: 'EFFECT_UNKNOWN', retryable: false })
       // An effect must end well inside its lease, or another instance could start it again.
       const timeoutMs = Math.min(opts.effectTimeoutMs ?? def.effectTimeoutMs ?? 30_000, core.leaseMs * 0.8)
-      const output = await runActor(logic, job.input, timeoutMs, runningActors)
+      const output = await runActor(logic, withAttempt(job.input, job.attempts), timeoutMs, runningActors)
       const r = await core.send(job.workflowId, { type: `xstate.done.actor.${job.name}`, output } as EventObject, {
         source, job: { id: job.id, attempt: { attempt: job.attempts, outcome: 'ok', started_at: started, error: null } },
       })

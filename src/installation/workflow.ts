@@ -32,9 +32,11 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
   const machine = installationMachine.provide({
     actors: {
       exchangeCode: fromPromise<{ exchangedAt: string }, ExchangeInput>(async ({ input, signal }) => {
-        // A re-run after a crash finds the tokens its first run stored: the code is spent, so
-        // calling Wix again could only fail. This is what makes the exchange happen once.
-        if (!(await vault.exchangedBy(input.installationId))) {
+        // A re-run (after a crash, a retry, a shutdown) finds the tokens an earlier run stored:
+        // the code is spent, so calling Wix again could only fail. This is what makes the
+        // exchange happen once. The first run has no earlier run to look for.
+        const rerun = input.attempt === undefined || input.attempt > 1
+        if (!rerun || !(await vault.exchangedBy(input.installationId))) {
           const tokens = await wix.exchangeCode(input.code, { signal })
           // The code is spent now: these tokens exist nowhere else. Ride out a database blip
           // rather than lose them to a retry that Wix would refuse.
