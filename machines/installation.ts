@@ -1,4 +1,4 @@
-import { assign, fromPromise, setup } from 'xstate'
+import { and, assign, fromPromise, setup } from 'xstate'
 
 /**
  * One Wix app installation, from the App URL hit to the APP_FINISHED_CONFIGURATION bi-event.
@@ -65,8 +65,9 @@ export interface InstallationContext extends Omit<InstallationInput, 'id'> {
 
 export type InstallationEvent =
   | { type: 'INSTALLER_REDIRECTED' }
-  | { type: 'CALLBACK'; code: string; instanceId: string }
-  | { type: 'CONSENT_DECLINED'; error: string; description?: string }
+  /** `stateHash`: the hash of the OAuth state the browser came back with. */
+  | { type: 'CALLBACK'; code: string; instanceId: string; stateHash: string }
+  | { type: 'CONSENT_DECLINED'; error: string; description?: string; stateHash: string }
   | { type: 'BROWSER_SENT_ON'; destination: 'close-window' | 'post-install' }
   | { type: 'FINISH' }
   | { type: 'CANCEL'; detail?: string }
@@ -83,6 +84,14 @@ export interface ExchangeInput {
 export interface FinishInput {
   installationId: string
   instanceId: string
+}
+
+/** Two hex hashes equal, compared in time independent of where they differ. */
+function sameHash(a: unknown, b: string): boolean {
+  if (typeof a !== 'string' || a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return diff === 0
 }
 
 const unbound = (name: string) => async () => {
@@ -142,6 +151,8 @@ export const installationMachine = setup({
   guards: {
     startedFromPlatform: ({ context }) => context.origin === 'platform',
     live: ({ context }) => context.failure === null,
+    /** The browser came back with the state this installation issued (compared in constant time). */
+    stateMatches: ({ context, event }) => 'stateHash' in event && sameHash(event.stateHash, context.stateHash),
     callbackComplete: ({ event }) =>
       event.type === 'CALLBACK' && typeof event.code === 'string' && event.code !== '' &&
       typeof event.instanceId === 'string' && event.instanceId !== '',
@@ -191,11 +202,12 @@ export const installationMachine = setup({
       },
       on: {
         CALLBACK: {
-          guard: 'callbackComplete',
+          guard: and(['stateMatches', 'callbackComplete']),
           target: 'CodeReceived',
           actions: assign({ instanceId: ({ event }) => event.instanceId }),
         },
         CONSENT_DECLINED: {
+          guard: 'stateMatches',
           target: 'ConsentAbandoned',
           actions: assign({
             failure: ({ event }) => ({

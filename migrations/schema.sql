@@ -103,8 +103,6 @@ CREATE INDEX workflows_key_idx ON public.workflows USING btree (machine, key, cr
 
 CREATE INDEX workflows_reason_idx ON public.workflows USING btree (machine, reason, updated_at DESC, id DESC) WHERE (reason IS NOT NULL);
 
-CREATE INDEX workflows_state_hash_idx ON public.workflows USING btree ((((snapshot -> 'context'::text) ->> 'stateHash'::text))) WHERE (machine = 'installation'::text);
-
 CREATE INDEX workflows_state_idx ON public.workflows USING btree (machine, state, updated_at DESC, id DESC);
 
 CREATE INDEX workflows_updated_idx ON public.workflows USING btree (machine, updated_at DESC, id DESC);

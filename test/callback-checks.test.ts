@@ -46,9 +46,28 @@ t.test('each state-check error is distinct and changes nothing', async (t) => {
   await t.test('a state that is not this browser’s', async (t) => {
     await expectRefusal(t, 'state mismatch', async (owner, back) => {
       const forged = new URL(back)
-      forged.searchParams.set('state', 'A'.repeat(43))
+      forged.searchParams.set('state', `${owner.state.split('.')[0]}.${'A'.repeat(43)}`)
       return owner.callback(forged)
     }, 403, 'STATE_MISMATCH')
+  })
+
+  // Only a cookie signed with our secret gets this far: a leaked COOKIE_SECRET, or a state
+  // another deployment issued. The installation it names must still have issued it.
+  const withSignedState = (owner: ReturnType<typeof siteOwner>, back: URL, state: string) => {
+    owner.browser.jar.get('wix_install_state')!.value = encodeURIComponent(service.app.signCookie(state))
+    const forged = new URL(back)
+    forged.searchParams.set('state', state)
+    return owner.callback(forged)
+  }
+
+  await t.test('a signed state naming this installation, with other random bits', async (t) => {
+    await expectRefusal(t, 'forged random part', async (owner, back) =>
+      withSignedState(owner, back, `${owner.state.split('.')[0]}.${randomBytes(32).toString('base64url')}`), 403, 'STATE_UNKNOWN')
+  })
+
+  await t.test('a signed state naming no installation', async (t) => {
+    await expectRefusal(t, 'unknown installation', async (owner, back) =>
+      withSignedState(owner, back, `00000000-0000-4000-8000-000000000000.${randomBytes(32).toString('base64url')}`), 403, 'STATE_UNKNOWN')
   })
 
   await t.test('a tampered cookie', async (t) => {

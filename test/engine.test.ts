@@ -100,6 +100,14 @@ t.test('the engine, on a real Postgres', async (t) => {
     t.equal(row!.version, 1, 'the version did not move')
   })
 
+  await t.test('an event meant for another machine does not reach this one', async (t) => {
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await t.rejects(a.send(w.id, { type: 'SHIP' }, { source: 'test', machine: 'installation' }), { code: 'WORKFLOW_NOT_FOUND' }, 'reads as not found')
+    const [row] = await db.sql`select state, version from workflows where id = ${w.id}`
+    t.match(row, { state: 'packed', version: 1 }, 'the parcel did not move')
+    t.equal((await a.send(w.id, { type: 'SHIP' }, { source: 'test', machine: 'parcel' })).accepted, true, 'its own machine name passes')
+  })
+
   await t.test('20 concurrent identical events: exactly one accepted, one effect run', async (t) => {
     const w = await a.create('parcel', {}, { source: 'test' })
     const b = engine('b')

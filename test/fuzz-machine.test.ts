@@ -76,10 +76,14 @@ const effectError = fc.oneof(
   fc.constantFrom(null, undefined, 'boom', 42, true, [] as unknown[]),
 )
 
+/** The state hash every generated installation issued; events carry it, or now and then a forged one. */
+const ISSUED = 'a'.repeat(64)
+const stateHashArb = fc.oneof({ weight: 5, arbitrary: fc.constant(ISSUED) }, { weight: 1, arbitrary: fc.stringMatching(/^[0-9a-f]{64}$/) })
+
 const input: fc.Arbitrary<InstallationInput> = fc.record({
   id: uuid,
   origin: fc.constantFrom('app-url' as const, 'platform' as const),
-  stateHash: fc.stringMatching(/^[0-9a-f]{64}$/),
+  stateHash: fc.constant(ISSUED),
   closeWindow: fc.boolean(),
   autoFinish: fc.boolean(),
   consentTimeoutMs: fc.integer({ min: 1, max: 3_600_000 }),
@@ -92,8 +96,8 @@ type Ev = { type: string } & Record<string, unknown>
 /** Every event the machine knows, by type, with well-formed payloads as the routes and the runner send them. */
 const byType: Record<string, fc.Arbitrary<Ev>> = {
   INSTALLER_REDIRECTED: fc.constant({ type: 'INSTALLER_REDIRECTED' }),
-  CALLBACK: fc.record({ type: fc.constant('CALLBACK'), code: fc.string({ minLength: 1, maxLength: 64 }), instanceId: instanceIdArb }),
-  CONSENT_DECLINED: fc.record({ type: fc.constant('CONSENT_DECLINED'), error: fc.string({ minLength: 1, maxLength: 40 }), description: fc.option(text, { nil: undefined }) }),
+  CALLBACK: fc.record({ type: fc.constant('CALLBACK'), code: fc.string({ minLength: 1, maxLength: 64 }), instanceId: instanceIdArb, stateHash: stateHashArb }),
+  CONSENT_DECLINED: fc.record({ type: fc.constant('CONSENT_DECLINED'), error: fc.string({ minLength: 1, maxLength: 40 }), description: fc.option(text, { nil: undefined }), stateHash: stateHashArb }, { requiredKeys: ['type', 'error', 'stateHash'] }),
   BROWSER_SENT_ON: fc.record({ type: fc.constant('BROWSER_SENT_ON'), destination: fc.constantFrom('close-window', 'post-install') }),
   FINISH: fc.constant({ type: 'FINISH' }),
   CANCEL: fc.record({ type: fc.constant('CANCEL'), detail: fc.option(text, { nil: undefined }) }, { requiredKeys: ['type'] }),
@@ -134,7 +138,8 @@ const sequence = fc.array(item, { minLength: 0, maxLength: 30, size: 'max' })
 /** A representative of every event type (and error shape) for the can() comparison. */
 const CATALOG: Ev[] = [
   ...EVENT_TYPES.map((type) => ({ type })),
-  { type: 'CALLBACK', code: 'c', instanceId: '8a3f1c1e-2b4d-4c6e-8f00-0123456789ab' },
+  { type: 'CALLBACK', code: 'c', instanceId: '8a3f1c1e-2b4d-4c6e-8f00-0123456789ab', stateHash: ISSUED },
+  { type: 'CONSENT_DECLINED', error: 'access_denied', stateHash: ISSUED },
   { type: 'xstate.error.actor.exchangeCode', error: { code: 'X', message: 'm', retryable: false } },
   { type: 'xstate.error.actor.finishSetup', error: { code: 'REFRESH_TOKEN_REJECTED', message: 'm', retryable: false } },
   { type: 'xstate.error.actor.finishSetup', error: { code: 'WIX_UNAVAILABLE', message: 'm', retryable: true } },

@@ -313,7 +313,8 @@ t.test('every route, fuzzed: never a 5xx, never a secret, nothing changed', asyn
   function redirectArb(): fc.Arbitrary<Req> {
     const stateValue = encoded(fc.oneof(
       { weight: 3, arbitrary: fc.constantFrom(p.states.authorizing, p.states.setup, p.states.finished) },
-      { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9_-]{43}$/) },
+      // Well-shaped forgeries: an unknown installation, or a real one with a guessed random part.
+      { weight: 1, arbitrary: fc.tuple(fc.oneof(fc.uuid({ version: 4 }), fc.constantFrom(...Object.values(p.ids))), fc.stringMatching(/^[A-Za-z0-9_-]{43}$/)).map(([id, random]) => `${id}.${random}`) },
       { weight: 1, arbitrary: fc.constantFrom(`${p.states.authorizing} `, p.states.authorizing.slice(1), `${p.states.authorizing}=`) },
     ))
     const values: Record<string, fc.Arbitrary<Value>> = {

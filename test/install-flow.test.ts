@@ -19,7 +19,7 @@ t.test('App URL → consent → callback → SetupIncomplete → finish → Fini
   t.equal(installer.searchParams.get('token'), 'install-token-1', "with Wix's token")
   t.equal(installer.searchParams.get('appId'), service.wix.appId, 'our app id')
   t.equal(installer.searchParams.get('redirectUrl'), `${service.url}/wix/redirect`, 'our Redirect URL')
-  t.match(owner.state, /^[A-Za-z0-9_-]{43}$/, 'and a 256-bit state')
+  t.match(owner.state, /^[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/, 'and a state: the installation, then 256 random bits')
   const setCookie = String(first.headers['set-cookie'])
   t.match(setCookie, /HttpOnly/, 'the state cookie is HttpOnly')
   t.match(setCookie, /SameSite=Lax/, 'and SameSite=Lax, so it survives the top-level redirect back')

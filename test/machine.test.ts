@@ -1,4 +1,5 @@
 import t from 'tap'
+import { initialTransition, transition } from 'xstate'
 import { getShortestPaths, getSimplePaths } from 'xstate/graph'
 import {
   FAILURE_STATES,
@@ -26,8 +27,10 @@ const input: InstallationInput = {
 const after = (delay: string, state: string) => ({ type: `xstate.after.${delay}.installation.${state}` })
 const events = [
   { type: 'INSTALLER_REDIRECTED' },
-  { type: 'CALLBACK', code: 'c', instanceId: 'i' },
-  { type: 'CONSENT_DECLINED', error: 'access_denied' },
+  { type: 'CALLBACK', code: 'c', instanceId: 'i', stateHash: 'h' },
+  { type: 'CALLBACK', code: 'c', instanceId: 'i', stateHash: 'forged' },
+  { type: 'CONSENT_DECLINED', error: 'access_denied', stateHash: 'h' },
+  { type: 'CONSENT_DECLINED', error: 'access_denied', stateHash: 'forged' },
   { type: 'xstate.done.actor.exchangeCode', output: {} },
   { type: 'xstate.error.actor.exchangeCode', error: { code: 'WIX_REJECTED', message: 'bad code', retryable: false } },
   { type: 'xstate.error.actor.exchangeCode', error: { code: 'WIX_UNAVAILABLE', message: '503', retryable: true, attempts: 8 } },
@@ -93,4 +96,17 @@ t.test('every failure state is final except where the app can still act', async 
     t.equal(installationMachine.states[s]!.type, 'final', `${s} is terminal`)
   }
   t.not(installationMachine.states.Finished!.type, 'final', 'Finished can still learn of an uninstall or a rejected refresh token')
+})
+
+t.test('a callback or a decline counts only with the state the installation issued', async (t) => {
+  const [start] = initialTransition(installationMachine, input)
+  const [authorizing] = transition(installationMachine, start, { type: 'INSTALLER_REDIRECTED' })
+  for (const event of [
+    { type: 'CALLBACK', code: 'c', instanceId: 'i', stateHash: 'forged' },
+    { type: 'CALLBACK', code: 'c', instanceId: 'i' },
+    { type: 'CONSENT_DECLINED', error: 'access_denied', stateHash: 'hh' },
+  ] as const) {
+    t.notOk(authorizing.can(event as never), `${event.type} with ${'stateHash' in event ? `stateHash ${event.stateHash}` : 'no stateHash'} is refused`)
+  }
+  t.ok(authorizing.can({ type: 'CALLBACK', code: 'c', instanceId: 'i', stateHash: 'h' }), 'with the issued state it is taken')
 })

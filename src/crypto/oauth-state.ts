@@ -1,7 +1,14 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
-/** 256 random bits, URL-safe: the OAuth `state` sent through Wix and back. */
-export const newOAuthState = () => randomBytes(32).toString('base64url')
+/**
+ * The OAuth `state` sent through Wix and back: the installation's id, a dot, 256 random bits
+ * (URL-safe). The id takes the callback straight to its installation, with no lookup; the random
+ * part is what no one can guess. The installation keeps only the whole state's hash.
+ */
+export const newOAuthState = (installationId: string) => `${installationId}.${randomBytes(32).toString('base64url')}`
+
+/** The installation a state (of OAUTH_STATE_PATTERN's shape) belongs to. */
+export const installationIdOf = (state: string) => state.slice(0, state.indexOf('.'))
 
 /** What the server keeps of a state: its hash, so a database read cannot replay it. */
 export const hashOAuthState = (state: string) => createHash('sha256').update(state).digest('hex')
@@ -14,4 +21,4 @@ export function safeEqual(a: string, b: string): boolean {
 }
 
 /** The shape of a state we issue; anything else is rejected before a database read. */
-export const OAUTH_STATE_PATTERN = /^[A-Za-z0-9_-]{43}$/
+export const OAUTH_STATE_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[A-Za-z0-9_-]{43}$/

@@ -80,6 +80,8 @@ export interface SendOptions {
   /** Who sent it: a route, `timer`, `effect:<name>`, `admin`. Stored in history. */
   source: string
   job?: { id: string; attempt: store.AttemptRecord }
+  /** Only a workflow of this machine takes the event; any other reads as not found. */
+  machine?: string
 }
 
 const MAX_WRITE_TRIES = 25
@@ -229,6 +231,7 @@ export function createEngineCore(opts: EngineOptions) {
         if (!row) throw workflowNotFound(id)
         fresh = true
       }
+      if (o.machine !== undefined && row.machine !== o.machine) throw workflowNotFound(id)
       const def = definition(row.machine)
       const current = toWorkflow(row)
       const stale = fresh && o.job && row.job_status !== 'running' && row.job_status !== 'pending'

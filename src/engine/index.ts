@@ -1,7 +1,7 @@
 import { createEngineCore, type EngineOptions } from './engine.ts'
 import { createJobRunner, type RunnerOptions } from './runner.ts'
 
-export type { Workflow, SendResult, Logger, Sealer } from './engine.ts'
+export type { Workflow, SendResult, Logger, Sealer, AnyEvent } from './engine.ts'
 export type { WorkflowDefinition, PersistedState } from './definition.ts'
 export { defineWorkflow } from './definition.ts'
 export { EngineError } from './errors.ts'

@@ -1,10 +1,9 @@
-import type { Sql } from 'postgres'
 import type { InstallationContext, InstallationInput } from '../../machines/installation.ts'
 import type { Config } from '../config.ts'
-import { hashOAuthState, newOAuthState, safeEqual } from '../crypto/oauth-state.ts'
-import type { Engine, Workflow } from '../engine/index.ts'
+import { randomUUID } from 'node:crypto'
+import { hashOAuthState, installationIdOf, newOAuthState, safeEqual } from '../crypto/oauth-state.ts'
+import { EngineError, type AnyEvent, type Engine, type Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
-import { findByStateHash } from './queries.ts'
 import type { TokenVault } from './token-vault.ts'
 
 /** Wix codes are valid 10 minutes: past that, an exchange can only fail. */
@@ -23,12 +22,13 @@ const context = (w: Workflow) => w.context as unknown as InstallationContext
  * The browser-facing steps of the Wix flow, free of HTTP: routes parse and answer, this decides.
  * Every check that fails throws a named 4xx before the installation or Wix is touched.
  */
-export function createInstallFlow(deps: { engine: Engine; sql: Sql; config: Config; vault: TokenVault }) {
-  const { engine, sql, config, vault } = deps
+export function createInstallFlow(deps: { engine: Engine; config: Config; vault: TokenVault }) {
+  const { engine, config, vault } = deps
 
   /** Steps 1–2: a new installation, sent to the Wix installer with a fresh state. */
   async function begin(origin: 'app-url' | 'platform', wixToken?: string) {
-    const state = newOAuthState()
+    const id = randomUUID()
+    const state = newOAuthState(id)
     const input: Omit<InstallationInput, 'id'> = {
       origin,
       stateHash: hashOAuthState(state),
@@ -38,7 +38,7 @@ export function createInstallFlow(deps: { engine: Engine; sql: Sql; config: Conf
       codeTtlMs: CODE_TTL_MS,
       browserReturnTimeoutMs: BROWSER_RETURN_TIMEOUT_MS,
     }
-    const installation = await engine.create('installation', input, {
+    const installation = await engine.create('installation', { ...input, id }, {
       source: origin === 'app-url' ? 'route:app-url' : 'route:install',
       events: origin === 'app-url' ? [{ type: 'INSTALLER_REDIRECTED' }] : [],
     })
@@ -50,33 +50,33 @@ export function createInstallFlow(deps: { engine: Engine; sql: Sql; config: Conf
     return { installation, state, installerUrl: url.toString() }
   }
 
-  /** Step 3's checks: the state matches this browser's cookie and a live installation. */
-  async function authorizingInstallation(state: string, cookieState: string | undefined) {
+  /**
+   * Step 3: the state must match this browser's cookie (checked here) and the installation it
+   * names (checked by the machine, against the hash it keeps, as it takes the event). Exactly one
+   * event per state is ever accepted.
+   */
+  async function answer(state: string, cookieState: string | undefined, event: AnyEvent) {
     if (cookieState === undefined) throw new Errors.STATE_COOKIE_MISSING()
     if (!safeEqual(state, cookieState)) throw new Errors.STATE_MISMATCH()
-    const found = await findByStateHash(sql, hashOAuthState(state))
-    if (!found) throw new Errors.STATE_UNKNOWN()
-    return found.id
-  }
-
-  const refuse = (w: Workflow | undefined): never => {
-    if (w && (w.state === 'ConsentAbandoned' || w.state === 'Cancelled')) throw new Errors.STATE_EXPIRED()
+    const stateHash = hashOAuthState(state)
+    const r = await engine.send(installationIdOf(state), { ...event, stateHash }, { source: 'route:redirect', machine: 'installation' }).catch((err: unknown) => {
+      if (err instanceof EngineError && err.code === 'WORKFLOW_NOT_FOUND') throw new Errors.STATE_UNKNOWN()
+      throw err
+    })
+    if (r.accepted) return r.workflow
+    const w = r.workflow
+    if (context(w).stateHash !== stateHash) throw new Errors.STATE_UNKNOWN()
+    if (w.state === 'ConsentAbandoned' || w.state === 'Cancelled') throw new Errors.STATE_EXPIRED()
     throw new Errors.STATE_ALREADY_USED()
   }
 
-  /** Step 3: the code arrives. Exactly one callback per state is ever accepted. */
-  async function callback(q: { code: string; state: string; instanceId: string }, cookieState: string | undefined) {
-    const id = await authorizingInstallation(q.state, cookieState)
-    const r = await engine.send(id, { type: 'CALLBACK', code: q.code, instanceId: q.instanceId }, { source: 'route:redirect' })
-    return r.accepted ? r.workflow : refuse(r.workflow)
-  }
+  /** Step 3: the code arrives. */
+  const callback = (q: { code: string; state: string; instanceId: string }, cookieState: string | undefined) =>
+    answer(q.state, cookieState, { type: 'CALLBACK', code: q.code, instanceId: q.instanceId })
 
   /** Wix sent the browser back with an OAuth error instead of a code (consent declined). */
-  async function decline(q: { error: string; description?: string; state: string }, cookieState: string | undefined) {
-    const id = await authorizingInstallation(q.state, cookieState)
-    const r = await engine.send(id, { type: 'CONSENT_DECLINED', error: q.error, description: q.description }, { source: 'route:redirect' })
-    return r.accepted ? r.workflow : refuse(r.workflow)
-  }
+  const decline = (q: { error: string; description?: string; state: string }, cookieState: string | undefined) =>
+    answer(q.state, cookieState, { type: 'CONSENT_DECLINED', error: q.error, description: q.description })
 
   /** Step 6: where the browser goes once the exchange is over. */
   async function destination(w: Workflow): Promise<Destination> {

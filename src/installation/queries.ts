@@ -27,14 +27,6 @@ export async function findInstallationId(sql: Sql, idOrInstanceId: string): Prom
   return byKey?.id
 }
 
-/** The installation that issued an OAuth state, found by the state's hash. */
-export async function findByStateHash(sql: Sql, stateHash: string) {
-  const [row] = await sql<Pick<WorkflowRow, 'id' | 'state'>[]>`
-    select id, state from workflows
-    where machine = 'installation' and snapshot -> 'context' ->> 'stateHash' = ${stateHash}`
-  return row
-}
-
 export interface ListFilter {
   state?: string
   reason?: string

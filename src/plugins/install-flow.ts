@@ -9,7 +9,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    app.decorate('installFlow', createInstallFlow({ engine: app.engine, sql: app.sql, config: app.config, vault: app.vault }))
+    app.decorate('installFlow', createInstallFlow({ engine: app.engine, config: app.config, vault: app.vault }))
   },
   { name: 'install-flow', dependencies: ['engine'] },
 )

@@ -1,5 +1,4 @@
-import { hashOAuthState } from '../../src/crypto/oauth-state.ts'
-import { findByStateHash } from '../../src/installation/queries.ts'
+import { installationIdOf } from '../../src/crypto/oauth-state.ts'
 import type { Service } from './service.ts'
 import { createBrowser, type Page } from './browser.ts'
 
@@ -29,7 +28,7 @@ export function siteOwner(service: Service) {
     },
     /** The installation this browser's flow created, found the way the callback finds it. */
     async installationId(): Promise<string> {
-      return (await findByStateHash(service.app.sql, hashOAuthState(installerUrl!.searchParams.get('state')!)))!.id
+      return installationIdOf(installerUrl!.searchParams.get('state')!)
     },
     /** The consent screen: Approve, and the URL Wix sends the browser back to (not followed). */
     async approve(instanceId?: string): Promise<URL> {
