@@ -10,7 +10,7 @@ interface SideSummary {
   postgresAllProcessesCpuMsPerFlow: number
   commitsPerFlow: number
   errors: number
-  rss: { startMb: number; afterWarmupMb: number; peakMb: number; afterMb: number }
+  rss: { startMb: number; afterWarmupMb: number; peakMb: number; afterMb: number; after60sMb: number; secondsToWithin20Mb: number | null }
 }
 interface Machine { cpus: number; cpuModel: string; ramGb: number; kernel: string; node: string; postgres: string; loadAverageAtStart: number[]; loadAverageAtEnd?: number[]; postgresSettings: Record<string, string> }
 interface Latest {
@@ -45,7 +45,8 @@ export function markdown(r: Latest): string {
       `| commits / flow (pg_stat_database) | ${e.commitsPerFlow} | ${ref.commitsPerFlow} | |`,
       `| statements / flow (wire count) | ${c.engine!.statementsPerFlow} | ${c.reference!.statementsPerFlow} | |`,
       `| round trips / flow (wire count) | ${c.engine!.roundTripsPerFlow} | ${c.reference!.roundTripsPerFlow} | |`,
-      `| server RSS MB start → peak → after | ${e.rss.startMb} → ${e.rss.peakMb} → ${e.rss.afterMb} | ${ref.rss.startMb} → ${ref.rss.peakMb} → ${ref.rss.afterMb} | |`,
+      `| server RSS MB start → peak → 5 s / 60 s idle after | ${e.rss.startMb} → ${e.rss.peakMb} → ${e.rss.afterMb} / ${e.rss.after60sMb} | ${ref.rss.startMb} → ${ref.rss.peakMb} → ${ref.rss.afterMb} / ${ref.rss.after60sMb} | |`,
+      `| seconds idle until RSS is within 20 MB of start | ${e.rss.secondsToWithin20Mb ?? 'not in 60'} | ${ref.rss.secondsToWithin20Mb ?? 'not in 60'} | |`,
       `| errors | ${e.errors} | ${ref.errors} | |`, '',
       `Engine per accepted event (${c.engine!.acceptedEventsPerFlow} events per flow, \`xstate.init\` not counted): ` +
       `${c.engine!.statementsPerAcceptedEvent} statements and ${c.engine!.roundTripsPerAcceptedEvent} round trips in all; ` +
