@@ -87,13 +87,29 @@ t.test('each state-check error is distinct and changes nothing', async (t) => {
     t.equal(first.status, 302, 'the first callback succeeds')
     const before = await snapshotOf(id)
     const calls = service.wix.requests.length
-    // The replay brings the same state and a cookie that matches it.
+    // The replay brings the same state and a cookie that matches it, as a browser does that never
+    // got the first answer (so it has no flow cookie either).
     owner.browser.jar.set('wix_install_state', { value: service.app.signCookie(owner.state), path: '/wix', attributes: '' })
+    owner.browser.jar.delete('wix_install_flow')
     const replay = await owner.callback(back)
     t.equal(replay.status, 409, 'a replay answers 409')
     t.match(replay.body, 'STATE_ALREADY_USED', 'naming STATE_ALREADY_USED')
     t.same(await snapshotOf(id), before, 'the installation is untouched')
     t.equal(service.wix.requests.length, calls, 'and the code was not exchanged again')
+    // It is this browser's own state: its page moves on to where the installation got to.
+    t.match(replay.body, `url=${service.url}/wix/redirect/continue`, 'the page refreshes to the continue route')
+    t.notOk(owner.browser.jar.has('wix_install_state'), 'the spent state cookie is cleared')
+    const onward = await owner.browser.get(`${service.url}/wix/redirect/continue`)
+    t.equal(onward.status, 302, 'the continue route sends the browser on')
+    t.equal(onward.location, first.location, 'to where the first answer sent it')
+    const json = await owner.callback(back).catch(() => undefined)
+    t.equal(json?.status, 400, 'a third try, with no state cookie left, is refused outright')
+
+    // The same replay as an API client sees it: JSON, no page to move on.
+    owner.browser.jar.set('wix_install_state', { value: service.app.signCookie(owner.state), path: '/wix', attributes: '' })
+    const api = await owner.browser.get(back.toString(), { accept: 'application/json' })
+    t.equal(api.status, 409, 'still 409')
+    t.same(JSON.parse(api.body), { statusCode: 409, code: 'STATE_ALREADY_USED', error: 'Conflict', message: 'This state has already been used: the callback was replayed' }, 'the named error, nothing more')
   })
 })
 

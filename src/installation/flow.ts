@@ -67,7 +67,9 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
     const w = r.workflow
     if (context(w).stateHash !== stateHash) throw new Errors.STATE_UNKNOWN()
     if (w.state === 'ConsentAbandoned' || w.state === 'Cancelled') throw new Errors.STATE_EXPIRED()
-    throw new Errors.STATE_ALREADY_USED()
+    // Cookie and hash both match: this browser's own state, come back (a reload, or a retry
+    // after an answer it never got). Still a replay, but the browser may follow its installation.
+    throw Object.assign(new Errors.STATE_ALREADY_USED(), { installationId: w.id })
   }
 
   /** Step 3: the code arrives. */

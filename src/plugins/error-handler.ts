@@ -17,10 +17,14 @@ interface ErrorBody {
 const wantsHtml = (request: FastifyRequest) =>
   request.url.startsWith('/wix/') && (request.headers.accept ?? '').includes('text/html')
 
-function send(request: FastifyRequest, reply: FastifyReply, body: ErrorBody) {
+/** `continueTo`: where a browser's page moves on to by itself, when there is somewhere to go. */
+function send(request: FastifyRequest, reply: FastifyReply, body: ErrorBody, continueTo?: string) {
   if ((body.statusCode === 429 || body.statusCode === 503) && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
   reply.code(body.statusCode)
-  if (wantsHtml(request)) return reply.type('text/html; charset=utf-8').send(htmlPage(`Installation problem (${body.code})`, body.message))
+  if (wantsHtml(request)) {
+    const message = continueTo ? `${body.message}. Your installation goes on: this page moves on by itself.` : body.message
+    return reply.type('text/html; charset=utf-8').send(htmlPage(`Installation problem (${body.code})`, message, continueTo ? { refreshTo: continueTo } : {}))
+  }
   return reply.send(body)
 }
 
@@ -57,7 +61,8 @@ export default fp(
       }
       const code = err.code?.startsWith('FST_') ? (FASTIFY_CODES[err.code] ?? 'INVALID_REQUEST') : (err.code ?? 'BAD_REQUEST')
       request.log.info({ code, message: err.message }, 'request rejected')
-      return send(request, reply, { statusCode: status, code, error: httpName(status), message: err.message })
+      const continueTo = (err as { continueTo?: unknown }).continueTo
+      return send(request, reply, { statusCode: status, code, error: httpName(status), message: err.message }, typeof continueTo === 'string' ? continueTo : undefined)
     })
     app.setNotFoundHandler((request, reply) => {
       const e = new Errors.NOT_FOUND(`${request.method} ${request.url.split('?')[0]}`)

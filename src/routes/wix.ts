@@ -102,7 +102,16 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
         reply.clearCookie(STATE_COOKIE, { path: '/wix' })
         return reply.type('text/html; charset=utf-8').send(htmlPage('Installation cancelled', 'The app was not installed. You can close this window.'))
       }
-      const installation = await flow.callback({ code: q.code!, state: q.state, instanceId: q.instanceId! }, cookieState)
+      const installation = await flow.callback({ code: q.code!, state: q.state, instanceId: q.instanceId! }, cookieState).catch((err: unknown) => {
+        // This browser's own callback again: the answer stays 409, and the page (for a browser)
+        // moves on to wherever its installation got to, as the first answer would have.
+        if (err instanceof Errors.STATE_ALREADY_USED && 'installationId' in err) {
+          reply.clearCookie(STATE_COOKIE, { path: '/wix' })
+          reply.setCookie(FLOW_COOKIE, String(err.installationId), cookie(15 * 60))
+          Object.assign(err, { continueTo: `${config.publicUrl}/wix/redirect/continue` })
+        }
+        throw err
+      })
       bindWorkflow(request, reply, installation.id)
       reply.clearCookie(STATE_COOKIE, { path: '/wix' })
       reply.setCookie(FLOW_COOKIE, installation.id, cookie(15 * 60))
