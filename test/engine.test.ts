@@ -106,6 +106,7 @@ t.test('the engine, on a real Postgres', async (t) => {
     const [row] = await db.sql`select state, version from workflows where id = ${w.id}`
     t.match(row, { state: 'packed', version: 1 }, 'the parcel did not move')
     t.equal((await a.send(w.id, { type: 'SHIP' }, { source: 'test', machine: 'parcel' })).accepted, true, 'its own machine name passes')
+    await a.runner.idle() // the delivery it started ends here, not in the next test
   })
 
   await t.test('20 concurrent identical events: exactly one accepted, one effect run', async (t) => {
