@@ -1,6 +1,6 @@
+import { randomUUID } from 'node:crypto'
 import type { InstallationContext, InstallationInput } from '../../machines/installation.ts'
 import type { Config } from '../config.ts'
-import { randomUUID } from 'node:crypto'
 import { hashOAuthState, installationIdOf, newOAuthState, safeEqual } from '../crypto/oauth-state.ts'
 import { EngineError, type AnyEvent, type Engine, type Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
