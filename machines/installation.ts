@@ -86,14 +86,6 @@ export interface FinishInput {
   instanceId: string
 }
 
-/** Two hex hashes equal, compared in time independent of where they differ. */
-function sameHash(a: unknown, b: string): boolean {
-  if (typeof a !== 'string' || a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
-  return diff === 0
-}
-
 const unbound = (name: string) => async () => {
   throw new Error(`effect ${name} is not bound: provide it with machine.provide({ actors })`)
 }
@@ -151,8 +143,11 @@ export const installationMachine = setup({
   guards: {
     startedFromPlatform: ({ context }) => context.origin === 'platform',
     live: ({ context }) => context.failure === null,
-    /** The browser came back with the state this installation issued (compared in constant time). */
-    stateMatches: ({ context, event }) => 'stateHash' in event && sameHash(event.stateHash, context.stateHash),
+    /**
+     * The browser came back with the state this installation issued. Plain equality is safe on
+     * SHA-256 hashes: how long the comparison takes says nothing about the state behind them.
+     */
+    stateMatches: ({ context, event }) => 'stateHash' in event && event.stateHash === context.stateHash,
     callbackComplete: ({ event }) =>
       event.type === 'CALLBACK' && typeof event.code === 'string' && event.code !== '' &&
       typeof event.instanceId === 'string' && event.instanceId !== '',

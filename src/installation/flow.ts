@@ -65,7 +65,7 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
     })
     if (r.accepted) return r.workflow
     const w = r.workflow
-    if (!safeEqual(String(context(w).stateHash), stateHash)) throw new Errors.STATE_UNKNOWN()
+    if (context(w).stateHash !== stateHash) throw new Errors.STATE_UNKNOWN()
     if (w.state === 'ConsentAbandoned' || w.state === 'Cancelled') throw new Errors.STATE_EXPIRED()
     // Cookie and hash both match: this browser's own state, come back (a reload, or a retry
     // after an answer it never got). Still a replay, but the browser may follow its installation.
