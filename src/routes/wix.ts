@@ -57,6 +57,15 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
     return unsigned.valid && unsigned.value !== null ? unsigned.value : ''
   }
 
+  /** Where a browser waiting on its installation checks again. */
+  const continueUrl = `${config.publicUrl}/wix/redirect/continue`
+
+  /** The state is spent: from here this browser follows its installation by the flow cookie. */
+  function followInstallation(reply: FastifyReply, installationId: string) {
+    reply.clearCookie(STATE_COOKIE, { path: '/wix' })
+    reply.setCookie(FLOW_COOKIE, installationId, cookie(15 * 60))
+  }
+
   async function begin(request: FastifyRequest, reply: FastifyReply, origin: 'app-url' | 'platform', token?: string) {
     const started = await flow.begin(origin, token)
     bindWorkflow(request, reply, started.installation.id)
@@ -71,7 +80,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
     if (destination.kind === 'pending') {
       return reply.code(202).type('text/html; charset=utf-8').send(
         htmlPage('Finishing the installation…', 'Wix is taking a moment to confirm the installation. This page moves on by itself.', {
-          refreshTo: `${config.publicUrl}/wix/redirect/continue`,
+          refreshTo: continueUrl,
         }),
       )
     }
@@ -106,15 +115,13 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
         // This browser's own callback again: the answer stays 409, and the page (for a browser)
         // moves on to wherever its installation got to, as the first answer would have.
         if (err instanceof Errors.STATE_ALREADY_USED && 'installationId' in err) {
-          reply.clearCookie(STATE_COOKIE, { path: '/wix' })
-          reply.setCookie(FLOW_COOKIE, String(err.installationId), cookie(15 * 60))
-          Object.assign(err, { continueTo: `${config.publicUrl}/wix/redirect/continue` })
+          followInstallation(reply, String(err.installationId))
+          Object.assign(err, { continueTo: continueUrl })
         }
         throw err
       })
       bindWorkflow(request, reply, installation.id)
-      reply.clearCookie(STATE_COOKIE, { path: '/wix' })
-      reply.setCookie(FLOW_COOKIE, installation.id, cookie(15 * 60))
+      followInstallation(reply, installation.id)
       return sendOn(reply, await flow.settled(installation.id, config.redirectWaitMs))
     },
   })
