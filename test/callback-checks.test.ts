@@ -46,7 +46,7 @@ t.test('each state-check error is distinct and changes nothing', async (t) => {
   await t.test('a state that is not this browser’s', async (t) => {
     await expectRefusal(t, 'state mismatch', async (owner, back) => {
       const forged = new URL(back)
-      forged.searchParams.set('state', `${owner.state.split('.')[0]}.${'A'.repeat(43)}`)
+      forged.searchParams.set('state', `${await owner.installationId()}.${'A'.repeat(43)}`)
       return owner.callback(forged)
     }, 403, 'STATE_MISMATCH')
   })
@@ -62,7 +62,7 @@ t.test('each state-check error is distinct and changes nothing', async (t) => {
 
   await t.test('a signed state naming this installation, with other random bits', async (t) => {
     await expectRefusal(t, 'forged random part', async (owner, back) =>
-      withSignedState(owner, back, `${owner.state.split('.')[0]}.${randomBytes(32).toString('base64url')}`), 403, 'STATE_UNKNOWN')
+      withSignedState(owner, back, `${await owner.installationId()}.${randomBytes(32).toString('base64url')}`), 403, 'STATE_UNKNOWN')
   })
 
   await t.test('a signed state naming no installation', async (t) => {

@@ -29,7 +29,8 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
   async function begin(origin: 'app-url' | 'platform', wixToken?: string) {
     const id = randomUUID()
     const state = newOAuthState(id)
-    const input: Omit<InstallationInput, 'id'> = {
+    const input: InstallationInput = {
+      id,
       origin,
       stateHash: hashOAuthState(state),
       closeWindow: config.closeWindow,
@@ -38,7 +39,7 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
       codeTtlMs: CODE_TTL_MS,
       browserReturnTimeoutMs: BROWSER_RETURN_TIMEOUT_MS,
     }
-    const installation = await engine.create('installation', { ...input, id }, {
+    const installation = await engine.create('installation', { ...input }, {
       source: origin === 'app-url' ? 'route:app-url' : 'route:install',
       events: origin === 'app-url' ? [{ type: 'INSTALLER_REDIRECTED' }] : [],
     })
