@@ -178,21 +178,19 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     // keeps the heap it grew under load until its idle-time collector shrinks it, so a reading
     // right after the load says little about growth.
     log(`idling ${SETTLE_SECONDS} s, reading memory each second`)
-    const settled = {} as Record<Side, { after5sMb: number; after60sMb: number; secondsToWithin20Mb: number | null }>
-    for (const side of SIDES) settled[side] = { after5sMb: 0, after60sMb: 0, secondsToWithin20Mb: null }
+    const settled = {} as Record<Side, { after60sMb: number; secondsToWithin20Mb: number | null }>
+    for (const side of SIDES) settled[side] = { after60sMb: 0, secondsToWithin20Mb: null }
     for (let second = 1; second <= SETTLE_SECONDS; second++) {
       await sleep(1_000)
       for (const side of SIDES) {
         const { rssMb } = memory(servers[side].pid)
-        if (second === 5) settled[side].after5sMb = round(rssMb, 1)
+        if (second === 5) rss[side].afterMb = rssMb
         if (second === SETTLE_SECONDS) settled[side].after60sMb = round(rssMb, 1)
         if (settled[side].secondsToWithin20Mb === null && rssMb - rss[side].startMb <= 20) settled[side].secondsToWithin20Mb = second
       }
     }
     for (const side of SIDES) {
-      const m = memory(servers[side].pid)
-      rss[side].afterMb = settled[side].after5sMb
-      rss[side].peakMb = m.peakMb
+      rss[side].peakMb = memory(servers[side].pid).peakMb
       for (const k of Object.keys(rss[side]) as (keyof (typeof rss)[Side])[]) rss[side][k] = round(rss[side][k], 1)
     }
     for (const side of SIDES) await servers[side].stop()
