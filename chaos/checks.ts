@@ -46,7 +46,8 @@ export async function runChecks(sql: Sql, o: {
     `(${afterSpent.length} codes sent again after Wix had answered 200, ${toNobody} of those 200s reached a caller that was gone)`)
 
   const rows = await sql<{ id: string; key: string | null; state: string; state_path: string; reason: string; detail: string | null; effects: number; timers: number }[]>`
-    select w.id, w.key, w.state, w.reason,
+    -- A failed exchange has no key (Wix never confirmed whose the tokens were): its claim stands in.
+    select w.id, coalesce(w.key, w.snapshot -> 'context' ->> 'claimedInstanceId') as key, w.state, w.reason,
            coalesce(w.state || '.' || (w.snapshot -> 'value' ->> w.state), w.state) as state_path,
            w.snapshot -> 'context' -> 'failure' ->> 'detail' as detail,
            (select count(*)::int from jobs j where j.workflow_id = w.id and j.kind = 'effect' and j.status in ('pending', 'running')) as effects,

@@ -6,8 +6,12 @@ import { and, assign, fromPromise, setup } from 'xstate'
  * with `machine.provide({ actors })`; delays are persisted as timer rows by the engine.
  */
 
-/** Bump on any change that makes stored snapshots mean something else. */
-export const INSTALLATION_MACHINE_VERSION = 1
+/**
+ * Bump on any change that makes stored snapshots mean something else.
+ * 2: AppUrlHit has substates (webhook-started installs confirm there); the instance id is only
+ * taken from Wix's answer, the Redirect URL's claim is kept apart as `claimedInstanceId`.
+ */
+export const INSTALLATION_MACHINE_VERSION = 2
 
 export const FAILURE_STATES = [
   'ExchangeFailed',
@@ -43,11 +47,21 @@ export interface EffectError {
   attempts?: number
 }
 
+/**
+ * How the installation began: Wix's App URL, the app's own platform (both the legacy OAuth flow),
+ * or Wix's signed `AppInstalled` webhook (new apps: no browser, no code, client credentials).
+ */
+export type InstallationOrigin = 'app-url' | 'platform' | 'webhook'
+
 export interface InstallationInput {
   id: string
-  origin: 'app-url' | 'platform'
-  /** sha256 (hex) of the OAuth `state` sent to Wix: finds this installation at the callback. */
-  stateHash: string
+  origin: InstallationOrigin
+  /** sha256 (hex) of the OAuth `state` sent to Wix: checked at the callback. Null for webhooks. */
+  stateHash: string | null
+  /** Known from the start only when a signed webhook named it. */
+  instanceId?: string
+  /** The site this one was cloned from (`AppInstalled`'s originInstanceId). */
+  originInstanceId?: string | null
   closeWindow: boolean
   autoFinish: boolean
   consentTimeoutMs: number
@@ -55,9 +69,13 @@ export interface InstallationInput {
   browserReturnTimeoutMs: number
 }
 
-export interface InstallationContext extends Omit<InstallationInput, 'id'> {
+export interface InstallationContext extends Omit<InstallationInput, 'id' | 'instanceId' | 'originInstanceId'> {
   id: string
+  /** The instance Wix says this installation's tokens belong to; null until Wix has said so. */
   instanceId: string | null
+  /** The instance the Redirect URL named: a claim anyone can edit, kept for the record only. */
+  claimedInstanceId: string | null
+  originInstanceId: string | null
   failure: Failure | null
   /** The last effect failure that did not end the installation (a finish to try again). */
   lastError: EffectError | null
@@ -76,12 +94,24 @@ export type InstallationEvent =
 
 export interface ExchangeInput {
   installationId: string
-  instanceId: string
+  /** What the Redirect URL said; the tokens decide. */
+  claimedInstanceId: string
   code: string
   /** Which run of the exchange this is, added by the engine (1: the first). */
   attempt?: number
 }
+export interface ExchangeOutput {
+  exchangedAt: string
+  /** The instance Wix says the tokens belong to, and the only one they are stored under. */
+  instanceId: string
+  /** Set when the Redirect URL named another instance than the tokens': what happened, in words. */
+  mismatch?: string
+}
 export interface FinishInput {
+  installationId: string
+  instanceId: string
+}
+export interface ConfirmInput {
   installationId: string
   instanceId: string
 }
@@ -125,7 +155,8 @@ export const installationMachine = setup({
     events: {} as InstallationEvent,
   },
   actors: {
-    exchangeCode: fromPromise<{ exchangedAt: string }, ExchangeInput>(unbound('exchangeCode')),
+    exchangeCode: fromPromise<ExchangeOutput, ExchangeInput>(unbound('exchangeCode')),
+    confirmInstall: fromPromise<{ confirmedAt: string }, ConfirmInput>(unbound('confirmInstall')),
     finishSetup: fromPromise<{ finishedAt: string }, FinishInput>(unbound('finishSetup')),
   },
   actions: {
@@ -142,6 +173,7 @@ export const installationMachine = setup({
   },
   guards: {
     startedFromPlatform: ({ context }) => context.origin === 'platform',
+    startedByWebhook: ({ context }) => context.origin === 'webhook',
     live: ({ context }) => context.failure === null,
     /**
      * The browser came back with the state this installation issued. Plain equality is safe on
@@ -152,6 +184,10 @@ export const installationMachine = setup({
       event.type === 'CALLBACK' && typeof event.code === 'string' && event.code !== '' &&
       typeof event.instanceId === 'string' && event.instanceId !== '',
     autoFinish: ({ context }) => context.autoFinish,
+    exchangeNamesInstance: ({ event }) => {
+      const id = (event as { output?: Partial<ExchangeOutput> }).output?.instanceId
+      return typeof id === 'string' && id !== ''
+    },
     errorIsFinal: ({ event }) => (event as { error?: EffectError }).error?.retryable === false,
     refreshRejected: ({ event }) =>
       (event as { error?: EffectError }).error?.code === 'REFRESH_TOKEN_REJECTED',
@@ -165,7 +201,9 @@ export const installationMachine = setup({
   id: 'installation',
   context: ({ input }) => ({
     ...input,
-    instanceId: null,
+    instanceId: input.instanceId ?? null,
+    claimedInstanceId: null,
+    originInstanceId: input.originInstanceId ?? null,
     failure: null,
     lastError: null,
   }),
@@ -180,10 +218,40 @@ export const installationMachine = setup({
   },
   states: {
     AppUrlHit: {
-      description: 'Wix opened the App URL; the browser is about to go to the installer.',
-      always: { guard: 'startedFromPlatform', target: 'Authorizing' },
+      description: 'The install has begun: a browser on its way to the Wix installer, or a webhook being confirmed.',
+      initial: 'redirecting',
+      states: {
+        redirecting: {
+          description: 'Wix opened the App URL; the browser is about to go to the installer.',
+          always: [
+            { guard: 'startedFromPlatform', target: '#installation.Authorizing' },
+            { guard: 'startedByWebhook', target: 'confirming' },
+          ],
+          on: { INSTALLER_REDIRECTED: '#installation.Authorizing' },
+        },
+        confirming: {
+          description: 'Wix reported the install by webhook; a client-credentials token proves it.',
+          invoke: {
+            id: 'confirmInstall',
+            src: 'confirmInstall',
+            input: ({ context }) => ({ installationId: context.id, instanceId: context.instanceId! }),
+            onDone: '#installation.Tokened',
+            onError: {
+              target: '#installation.ExchangeFailed',
+              actions: assign({
+                failure: ({ event }) => ({
+                  reason: (event.error as EffectError | undefined)?.retryable === false
+                    ? ('exchange_refused' as const)
+                    : ('exchange_unavailable' as const),
+                  detail: `Wix did not grant a client-credentials token for this instance: ${describeError(event.error)}.`,
+                }),
+                lastError: ({ event }) => toEffectError(event.error),
+              }),
+            },
+          },
+        },
+      },
       on: {
-        INSTALLER_REDIRECTED: 'Authorizing',
         CANCEL: { target: 'Cancelled', actions: fail('cancelled', 'Cancelled by an admin.') },
       },
     },
@@ -199,7 +267,7 @@ export const installationMachine = setup({
         CALLBACK: {
           guard: and(['stateMatches', 'callbackComplete']),
           target: 'CodeReceived',
-          actions: assign({ instanceId: ({ event }) => event.instanceId }),
+          actions: assign({ claimedInstanceId: ({ event }) => event.instanceId }),
         },
         CONSENT_DECLINED: {
           guard: 'stateMatches',
@@ -223,9 +291,14 @@ export const installationMachine = setup({
         src: 'exchangeCode',
         input: ({ context, event }) => {
           if (event.type !== 'CALLBACK') throw new Error(`CodeReceived entered by ${event.type}`)
-          return { installationId: context.id, instanceId: event.instanceId, code: event.code }
+          return { installationId: context.id, claimedInstanceId: event.instanceId, code: event.code }
         },
-        onDone: 'Tokened',
+        // Only an exchange that says whose tokens it stored moves on: the instance id is Wix's.
+        onDone: {
+          guard: 'exchangeNamesInstance',
+          target: 'Tokened',
+          actions: assign({ instanceId: ({ event }) => (event.output as ExchangeOutput).instanceId }),
+        },
         onError: {
           target: 'ExchangeFailed',
           actions: assign({
@@ -250,7 +323,8 @@ export const installationMachine = setup({
       },
     },
     Tokened: {
-      description: 'Tokens are stored; the browser is being sent on (close-window or post-install page).',
+      description: 'Tokens are stored; the browser is being sent on (close-window or post-install page). '
+        + 'A webhook-started install has no browser and moves on at once.',
       after: { browserReturnTimeout: toSetup },
       on: { BROWSER_SENT_ON: toSetup },
     },

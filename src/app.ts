@@ -15,12 +15,14 @@ import inspector from './plugins/inspector.ts'
 import installationAdmin from './plugins/installation-admin.ts'
 import metrics from './plugins/metrics.ts'
 import openapi from './plugins/openapi.ts'
+import webhooks from './plugins/webhooks.ts'
 import wixClient from './plugins/wix-client.ts'
 import { fakeWixPlugin } from './sandbox/fake-wix.ts'
 import healthRoutes from './routes/health.ts'
 import homeRoutes from './routes/home.ts'
 import installationRoutes from './routes/installations.ts'
 import machineRoutes from './routes/machines.ts'
+import webhookRoutes from './routes/webhooks.ts'
 import wixRoutes from './routes/wix.ts'
 
 declare module 'fastify' {
@@ -76,18 +78,20 @@ export async function buildApp(opts: AppOptions) {
   await app.register(engine, opts.engine ?? {})
   await app.register(installFlow)
   await app.register(installationAdmin)
+  await app.register(webhooks)
   await app.register(inspector)
   await app.register(openapi)
   // Before every route, so its onResponse hook counts them all.
   await app.register(metrics)
 
   if (opts.config.sandbox) {
-    const { appId, appSecret } = opts.config.wix
-    await app.register(fakeWixPlugin, { prefix: SANDBOX_PREFIX, appId, appSecret })
+    const { wix: { appId, appSecret }, redirectUrl, webhookUrl, sandboxWebhookKey } = opts.config
+    await app.register(fakeWixPlugin, { prefix: SANDBOX_PREFIX, appId, appSecret, redirectUrl, webhookUrl, webhookPrivateKey: sandboxWebhookKey })
   }
   await app.register(healthRoutes)
   await app.register(homeRoutes)
   await app.register(wixRoutes)
+  await app.register(webhookRoutes)
   await app.register(async (api) => {
     requireAdmin(api)
     await api.register(installationRoutes)

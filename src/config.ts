@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { z } from 'zod'
 import { parseCipherKeys, type CipherKey } from './crypto/token-cipher.ts'
 
@@ -10,6 +11,12 @@ export interface Config {
   wix: { appId: string; appSecret: string; wwwUrl: string; apiUrl: string }
   publicUrl: string
   redirectUrl: string
+  /** Where Wix posts webhooks: `${publicUrl}/wix/webhooks`. */
+  webhookUrl: string
+  /** The app's public key (SPKI PEM) that verifies webhook JWTs; unset: webhooks answer 503. */
+  wixPublicKey: string | undefined
+  /** Sandbox only: the fake Wix's webhook signing key (PKCS#8 PEM), the pair of `wixPublicKey`. */
+  sandboxWebhookKey: string | undefined
   postInstallUrl: string
   closeWindow: boolean
   autoFinish: boolean
@@ -64,6 +71,7 @@ const schema = z.object({
   JOB_LEASE_MS: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(5_000).max(3_600_000).default(60_000)),
   HOST: z.preprocess(blankIsUnset, z.string().default('127.0.0.1')),
   PORT: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(65535).default(3000)),
+  WIX_PUBLIC_KEY: z.preprocess(blankIsUnset, z.string().optional()),
   INSPECT: z.preprocess(blankIsUnset, z.string().regex(/^(true|1|wss?:\/\/\S+)$/, 'must be true or a ws:// URL of an inspector').optional()),
   LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
 })
@@ -74,10 +82,32 @@ export interface SandboxSecrets {
   cookieSecret: string
   tokenEncryptionKey: string
   appSecret: string
+  /** The sandbox Wix's webhook signing key (PKCS#8 PEM). */
+  webhookPrivateKey: string
 }
 
 const fail = (name: string, problem: string): never => {
   throw new ConfigError(`Invalid configuration: ${name} ${problem}`)
+}
+
+/**
+ * The app's public key as the Wix dashboard shows it: a PEM, or that PEM base64-encoded on one
+ * line (both as Wix's own SDK takes it). Returned as a normalised SPKI PEM of an RSA key.
+ */
+export function parsePublicKey(value: string): string {
+  const text = value.trim()
+  const pem = text.startsWith('-----BEGIN') ? text : Buffer.from(text, 'base64').toString('utf8').trim()
+  if (!pem.startsWith('-----BEGIN PUBLIC KEY-----')) {
+    return fail('WIX_PUBLIC_KEY', 'must be the public key PEM from the Wix app dashboard (or that PEM base64-encoded)')
+  }
+  let key
+  try {
+    key = createPublicKey(pem.replace(/\\n/g, '\n'))
+  } catch {
+    return fail('WIX_PUBLIC_KEY', 'is not a readable public key PEM')
+  }
+  if (key.asymmetricKeyType !== 'rsa') fail('WIX_PUBLIC_KEY', `must be an RSA key (Wix signs webhooks with RS256), not ${key.asymmetricKeyType}`)
+  return key.export({ type: 'spki', format: 'pem' }).toString()
 }
 
 /**
@@ -113,6 +143,10 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
   if (e.COOKIE_SAME_SITE === 'none' && !secureCookies) fail('COOKIE_SAME_SITE', 'none needs an https PUBLIC_URL (browsers drop SameSite=None cookies without Secure)')
 
   const sandboxWix = `${e.PUBLIC_URL}${SANDBOX_PREFIX}`
+  const sandboxWebhookKey = sandbox ? generated?.webhookPrivateKey : undefined
+  const wixPublicKey = e.WIX_PUBLIC_KEY !== undefined
+    ? parsePublicKey(e.WIX_PUBLIC_KEY)
+    : sandboxWebhookKey && createPublicKey(createPrivateKey(sandboxWebhookKey)).export({ type: 'spki', format: 'pem' }).toString()
   return {
     sandbox,
     wix: sandbox
@@ -120,6 +154,9 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
       : { appId: e.WIX_APP_ID!, appSecret: e.WIX_APP_SECRET!, wwwUrl: e.WIX_WWW_URL, apiUrl: e.WIX_API_URL },
     publicUrl: e.PUBLIC_URL,
     redirectUrl: `${e.PUBLIC_URL}/wix/redirect`,
+    webhookUrl: `${e.PUBLIC_URL}/wix/webhooks`,
+    wixPublicKey: wixPublicKey || undefined,
+    sandboxWebhookKey,
     postInstallUrl: e.POST_INSTALL_URL ?? `${e.PUBLIC_URL}/`,
     closeWindow: e.CLOSE_WINDOW,
     autoFinish: e.AUTO_FINISH,

@@ -16,11 +16,17 @@ export const Errors = {
   STATE_ALREADY_USED: createError('STATE_ALREADY_USED', 'This state has already been used: the callback was replayed', 409),
   FLOW_COOKIE_MISSING: createError('FLOW_COOKIE_MISSING', 'This browser has no installation in progress', 400),
 
+  WEBHOOK_MALFORMED: createError('WEBHOOK_MALFORMED', 'The webhook is malformed: %s', 400),
+  WEBHOOK_SIGNATURE_INVALID: createError('WEBHOOK_SIGNATURE_INVALID', 'The webhook signature is not valid for this app\'s public key', 401),
+  WEBHOOKS_NOT_CONFIGURED: createError('WEBHOOKS_NOT_CONFIGURED', 'Webhooks are not configured: set WIX_PUBLIC_KEY to the public key from the Wix app dashboard', 503),
+
   INSTALLATION_NOT_FOUND: createError('INSTALLATION_NOT_FOUND', 'No installation %s', 404),
   INSTALLATION_STATE_CONFLICT: createError('INSTALLATION_STATE_CONFLICT', '%s', 409),
   INVALID_CURSOR: createError('INVALID_CURSOR', 'The cursor is not one this API issued for a list in this order: keep created-at filters present (or absent) across pages', 400),
   REINSTALL_REQUIRED: createError('REINSTALL_REQUIRED', 'Wix rejected this installation\'s refresh token: the site owner must reinstall the app', 409),
   NO_TOKENS: createError('NO_TOKENS', 'Installation is %s: it has no tokens yet', 409),
+  UNINSTALLED: createError('UNINSTALLED', 'The app was uninstalled from this site: its tokens are erased', 409),
+  WIX_CREDENTIALS_REJECTED: createError('WIX_CREDENTIALS_REJECTED', 'Wix refused this app\'s client credentials: check WIX_APP_ID and WIX_APP_SECRET', 502),
   DATABASE_UNAVAILABLE: createError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly', 503),
   WIX_UNAVAILABLE: createError('WIX_UNAVAILABLE', 'Wix did not answer the token refresh; try again shortly', 503),
 } as const

@@ -180,11 +180,12 @@ t.test('access tokens: 100 concurrent calls share one refresh', async (t) => {
   t.ok(new Date(answers[0]!.json.expiresAt).getTime() - clock.now().getTime() >= 4 * 60_000, 'which has minutes left')
 })
 
-t.test('a refresh token Wix rejects: 409 and the installation marked for reinstall', async (t) => {
+t.test('a refresh token Wix rejects, and a client-credentials token too: 409 and the installation marked for reinstall', async (t) => {
   const clock = testClock(new Date())
   const service = await startService(t, { db, now: clock.now })
   const installation = await install(service, { finish: true })
   for (const token of service.wix.refreshTokens.keys()) service.wix.revokeRefreshToken(token)
+  service.wix.failNext({ endpoint: 'oauth2/token', status: 400, message: 'The app is not installed on this instance' })
   clock.advance(10 * 60_000)
   const res = await service.api('POST', `/api/installations/${installation.id}/access-token`)
   t.equal(res.status, 409, '409')

@@ -8,6 +8,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
+import { loadSandboxSecrets } from '../src/sandbox/secrets.ts'
 import { freshDatabase } from './support/database.ts'
 import { freePort } from './support/service.ts'
 
@@ -28,12 +29,7 @@ if (!existsSync(CHROMIUM)) {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const adminToken = randomBytes(18).toString('base64url')
-  const config = loadConfig({ PUBLIC_URL: url, DATA_DIR: dir }, () => ({
-    adminToken,
-    cookieSecret: randomBytes(32).toString('base64url'),
-    tokenEncryptionKey: `sandbox:${randomBytes(32).toString('base64')}`,
-    appSecret: randomBytes(18).toString('base64url'),
-  }))
+  const config = loadConfig({ PUBLIC_URL: url, DATA_DIR: dir }, () => ({ ...loadSandboxSecrets(dir), adminToken }))
   const app = await buildApp({ config, sql: db.sql, engine: { pollMs: 50 }, logger: false })
   await app.listen({ host: '127.0.0.1', port })
   t.teardown(() => app.close())
@@ -76,7 +72,8 @@ if (!existsSync(CHROMIUM)) {
     const one = await api(`/api/installations/${instanceId}`)
     t.equal(one.status, 200, 'the installation is found by the instanceId in the URL')
     t.equal(one.json.state, 'SetupIncomplete', 'and is SetupIncomplete, waiting for the app to finish')
-    t.same(await wixCalls(), ['oauth/access authorization_code 200'], 'the sandbox Wix exchanged the code once')
+    t.same(await wixCalls(), ['oauth/access authorization_code 200', 'apps/v1/instance  200'],
+      'the sandbox Wix exchanged the code once, and was asked whose the tokens are')
     t.notOk((await context.cookies()).some((c) => c.name === 'wix_install_state'), 'the spent state cookie is gone from the browser')
 
     const shot = join(dir, 'installed.png')

@@ -29,8 +29,11 @@ const ENGINE_RUNS = Number(process.env.FUZZ_ENGINE_RUNS ?? 30)
 t.comment(`fast-check seed ${seed} (rerun with FUZZ_SEED=${seed})`)
 
 const FAILURE_REASONS = ['exchange_refused', 'exchange_unavailable', 'code_expired', 'consent_declined', 'consent_abandoned', 'cancelled', 'uninstalled', 'reinstall_required']
-/** States after the callback: design.md says the installation is keyed by instanceId from then on. */
-const KEYED_STATES = ['CodeReceived', 'Tokened', 'SetupIncomplete', 'Finished']
+/**
+ * States after Wix said whose tokens these are: keyed by instanceId from then on. Before that,
+ * CodeReceived knows only the Redirect URL's claim (design.md: never trust it).
+ */
+const KEYED_STATES = ['Tokened', 'SetupIncomplete', 'Finished']
 const isFailureState = (top: string) => (FAILURE_STATES as readonly string[]).includes(top)
 const topState = (value: unknown) => (typeof value === 'string' ? value : Object.keys(value as object)[0]!)
 
@@ -80,7 +83,7 @@ const effectError = fc.oneof(
 const ISSUED = 'a'.repeat(64)
 const stateHashArb = fc.oneof({ weight: 5, arbitrary: fc.constant(ISSUED) }, { weight: 1, arbitrary: fc.stringMatching(/^[0-9a-f]{64}$/) })
 
-const input: fc.Arbitrary<InstallationInput> = fc.record({
+const input: fc.Arbitrary<InstallationInput> = fc.oneof(fc.record({
   id: uuid,
   origin: fc.constantFrom('app-url' as const, 'platform' as const),
   stateHash: fc.constant(ISSUED),
@@ -89,7 +92,19 @@ const input: fc.Arbitrary<InstallationInput> = fc.record({
   consentTimeoutMs: fc.integer({ min: 1, max: 3_600_000 }),
   codeTtlMs: fc.integer({ min: 1, max: 600_000 }),
   browserReturnTimeoutMs: fc.integer({ min: 1, max: 900_000 }),
-})
+}), fc.record({
+  // Started by a signed AppInstalled: the instance is known, there is no state and no browser.
+  id: uuid,
+  origin: fc.constant('webhook' as const),
+  stateHash: fc.constant(null),
+  instanceId: uuid,
+  originInstanceId: fc.option(uuid, { nil: null }),
+  closeWindow: fc.boolean(),
+  autoFinish: fc.boolean(),
+  consentTimeoutMs: fc.integer({ min: 1, max: 3_600_000 }),
+  codeTtlMs: fc.integer({ min: 1, max: 600_000 }),
+  browserReturnTimeoutMs: fc.integer({ min: 1, max: 900_000 }),
+}))
 
 type Ev = { type: string } & Record<string, unknown>
 
@@ -103,8 +118,11 @@ const byType: Record<string, fc.Arbitrary<Ev>> = {
   CANCEL: fc.record({ type: fc.constant('CANCEL'), detail: fc.option(text, { nil: undefined }) }, { requiredKeys: ['type'] }),
   UNINSTALLED: fc.constant({ type: 'UNINSTALLED' }),
   REFRESH_REJECTED: fc.record({ type: fc.constant('REFRESH_REJECTED'), detail: fc.string({ minLength: 1, maxLength: 80 }) }),
-  ...Object.fromEntries(['exchangeCode', 'finishSetup'].flatMap((id) => [
-    [`xstate.done.actor.${id}`, fc.record({ type: fc.constant(`xstate.done.actor.${id}`), output: fc.oneof(fc.constant({}), fc.record({ at: fc.integer().map(String) })) })],
+  ...Object.fromEntries(['exchangeCode', 'confirmInstall', 'finishSetup'].flatMap((id) => [
+    [`xstate.done.actor.${id}`, fc.record({
+      type: fc.constant(`xstate.done.actor.${id}`),
+      output: fc.oneof(fc.constant({}), fc.record({ at: fc.integer().map(String) }), fc.record({ instanceId: uuid, exchangedAt: fc.constant('2026-01-01T00:00:00.000Z') })),
+    })],
     [`xstate.error.actor.${id}`, fc.record({ type: fc.constant(`xstate.error.actor.${id}`), error: effectError })],
   ])),
   ...Object.fromEntries(AFTER_EVENTS.map((type) => [type, fc.constant({ type })])),
@@ -204,7 +222,10 @@ function checkInvariants(prev: AnyMachineSnapshot | undefined, snapshot: AnyMach
     throw new Error(`${path} is not a failure state but records ${JSON.stringify(context.failure)}`)
   }
   if (KEYED_STATES.includes(top) && (typeof context.instanceId !== 'string' || context.instanceId === '')) {
-    throw new Error(`${path} comes after the callback but has no instanceId: ${JSON.stringify(context.instanceId)}`)
+    throw new Error(`${path} comes after Wix confirmed the install but has no instanceId: ${JSON.stringify(context.instanceId)}`)
+  }
+  if (top === 'CodeReceived' && context.instanceId !== null) {
+    throw new Error(`CodeReceived took an instanceId before Wix confirmed it: ${JSON.stringify(context.instanceId)}`)
   }
   if (!prev) return
   const before = prev.context as InstallationContext
@@ -301,7 +322,7 @@ t.test('random event sequences through the real engine on Postgres', async (t) =
     throw new Error('effects never run in this test')
   }
   const definition = installationWorkflow({
-    wix: { exchangeCode: never, sendBiEvent: never },
+    wix: { exchangeCode: never, instanceOf: never, clientCredentials: never, sendBiEvent: never },
     vault: {} as never,
     now: () => new Date(),
   })

@@ -76,8 +76,9 @@ t.test('INSPECT: a whole flow under one stable actor, no secret', async (t) => {
     'xstate.init', 'INSTALLER_REDIRECTED', 'CALLBACK', 'xstate.done.actor.exchangeCode', 'BROWSER_SENT_ON', 'FINISH', 'xstate.done.actor.finishSetup',
   ], 'every event of the flow, in order')
   const after = snapshots(inspector.received)
-  t.same(after.map((s) => s.value), ['AppUrlHit', 'Authorizing', 'CodeReceived', 'Tokened', { SetupIncomplete: 'waiting' }, { SetupIncomplete: 'finishing' }, 'Finished'], 'and the state after each')
-  t.same(after.map((s) => s.context.instanceId), [null, null, instanceId, instanceId, instanceId, instanceId, instanceId], 'the context learns the instanceId at the callback')
+  t.same(after.map((s) => s.value), [{ AppUrlHit: 'redirecting' }, 'Authorizing', 'CodeReceived', 'Tokened', { SetupIncomplete: 'waiting' }, { SetupIncomplete: 'finishing' }, 'Finished'], 'and the state after each')
+  t.same(after.map((s) => s.context.claimedInstanceId), [null, null, instanceId, instanceId, instanceId, instanceId, instanceId], 'the context keeps the callback\'s claim')
+  t.same(after.map((s) => s.context.instanceId), [null, null, null, instanceId, instanceId, instanceId, instanceId], 'and learns the instanceId once Wix confirms it')
   const [row] = await db.sql<{ snapshot: { context: Record<string, unknown> } }[]>`select snapshot from workflows where id = ${id}`
   t.same(after.at(-1)!.context, row!.snapshot.context, 'the last snapshot carries the stored context, whole')
   t.equal(ofType(inspector.received, '@xstate.event')[2]!.event!.type, 'CALLBACK', 'the callback is there')

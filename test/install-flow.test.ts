@@ -49,10 +49,13 @@ t.test('App URL → consent → callback → SetupIncomplete → finish → Fini
   const calls = service.wix.requests
   t.same(calls.map((c) => `${c.endpoint} ${(c.body as { grant_type?: string }).grant_type ?? ''}`.trim()), [
     'oauth/access authorization_code',
+    'apps/v1/instance',
     'oauth/access refresh_token',
     'bi-event',
-  ], 'Wix received exactly: the code exchange, a refresh, the bi-event')
-  const [exchange, refresh, bi] = calls
+  ], 'Wix received exactly: the code exchange, the instance lookup, a refresh, the bi-event')
+  const [exchange, lookup, refresh, bi] = calls
+  t.equal(lookup!.method, 'GET', 'the instance is asked of Wix with the new access token')
+  t.notMatch(String(lookup!.headers.authorization), /^Bearer /, 'sent raw, as on every Wix call')
   const code = back.searchParams.get('code')
   t.same(exchange!.body, { grant_type: 'authorization_code', client_id: service.wix.appId, client_secret: service.wix.appSecret, code }, 'the exchange body is as design.md says')
   const refreshToken = (refresh!.body as { refresh_token: string }).refresh_token
@@ -64,11 +67,11 @@ t.test('App URL → consent → callback → SetupIncomplete → finish → Fini
 
   const again = await service.api('POST', `/api/installations/${id}/finish`)
   t.equal(again.status, 200, 'finishing again is harmless')
-  t.equal(service.wix.requests.length, 3, 'and calls Wix no more')
+  t.equal(service.wix.requests.length, 4, 'and calls Wix no more')
 
   const history = (await service.api('GET', `/api/installations/${id}`)).json.history
   t.same(history.map((h: { to: string }) => h.to), [
-    'AppUrlHit', 'Authorizing', 'CodeReceived', 'Tokened', 'SetupIncomplete.waiting', 'SetupIncomplete.finishing', 'Finished',
+    'AppUrlHit.redirecting', 'Authorizing', 'CodeReceived', 'Tokened', 'SetupIncomplete.waiting', 'SetupIncomplete.finishing', 'Finished',
   ], 'history walks every state in order')
   t.equal(history[2].data.code, '[redacted]', 'the code never reaches history')
 

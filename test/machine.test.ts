@@ -27,11 +27,15 @@ const input: InstallationInput = {
 const after = (delay: string, state: string) => ({ type: `xstate.after.${delay}.installation.${state}` })
 const events = [
   { type: 'INSTALLER_REDIRECTED' },
-  { type: 'CALLBACK', code: 'c', instanceId: 'i', stateHash: 'h' },
-  { type: 'CALLBACK', code: 'c', instanceId: 'i', stateHash: 'forged' },
+  // The Redirect URL claims an instance; Wix's answer to the exchange says whose the tokens are.
+  { type: 'CALLBACK', code: 'c', instanceId: 'claimed', stateHash: 'h' },
+  { type: 'CALLBACK', code: 'c', instanceId: 'claimed', stateHash: 'forged' },
   { type: 'CONSENT_DECLINED', error: 'access_denied', stateHash: 'h' },
   { type: 'CONSENT_DECLINED', error: 'access_denied', stateHash: 'forged' },
   { type: 'xstate.done.actor.exchangeCode', output: {} },
+  { type: 'xstate.done.actor.exchangeCode', output: { exchangedAt: 'now', instanceId: 'i' } },
+  { type: 'xstate.done.actor.confirmInstall', output: { confirmedAt: 'now' } },
+  { type: 'xstate.error.actor.confirmInstall', error: { code: 'WIX_REJECTED', message: 'not installed', retryable: false } },
   { type: 'xstate.error.actor.exchangeCode', error: { code: 'WIX_REJECTED', message: 'bad code', retryable: false } },
   { type: 'xstate.error.actor.exchangeCode', error: { code: 'WIX_UNAVAILABLE', message: '503', retryable: true, attempts: 8 } },
   after('consentTimeout', 'Authorizing'),
@@ -58,6 +62,7 @@ for (const origin of ['app-url', 'platform'] as const) {
     for (const s of happy) t.ok(reached.has(s), `${s} is reachable`)
     for (const s of FAILURE_STATES) t.ok(reached.has(s), `failure state ${s} is reachable`)
     t.equal(reached.has('AppUrlHit'), origin === 'app-url', 'only App URL starts pass through AppUrlHit')
+    t.notOk(paths.some((p) => JSON.stringify(p.state.value).includes('confirming')), 'and none confirms by client credentials')
 
     for (const path of paths) {
       const context = path.state.context as InstallationContext
@@ -69,12 +74,35 @@ for (const origin of ['app-url', 'platform'] as const) {
       } else {
         t.equal(context.failure, null, `${state} via ${steps} records no failure`)
       }
-      if (['CodeReceived', 'Tokened', 'SetupIncomplete', 'Finished'].includes(state)) {
-        t.equal(context.instanceId, 'i', `${state} via ${steps} knows its instanceId`)
+      if (state === 'CodeReceived') {
+        t.equal(context.instanceId, null, `${state} via ${steps} does not take the Redirect URL's instanceId`)
+        t.equal(context.claimedInstanceId, 'claimed', 'but keeps the claim for the record')
+      }
+      if (['Tokened', 'SetupIncomplete', 'Finished'].includes(state)) {
+        t.equal(context.instanceId, 'i', `${state} via ${steps} knows the instanceId Wix gave`)
       }
     }
   })
 }
+
+t.test('every shortest path from an AppInstalled webhook start', async (t) => {
+  const webhook = { ...input, origin: 'webhook' as const, stateHash: null, instanceId: 'w', originInstanceId: 'o', browserReturnTimeoutMs: 0 }
+  const paths = getShortestPaths(installationMachine, { input: webhook, events })
+  const reached = new Set(paths.map((p) => topState(p.state.value)))
+  for (const s of ['AppUrlHit', 'Tokened', 'SetupIncomplete', 'Finished']) t.ok(reached.has(s), `${s} is reachable`)
+  for (const s of ['Authorizing', 'CodeReceived', 'ConsentAbandoned', 'CodeExpired']) {
+    t.notOk(reached.has(s), `${s} is not: no browser, no consent screen, no code`)
+  }
+  const tokened = paths.find((p) => topState(p.state.value) === 'Tokened')!
+  t.same(tokened.steps.map((s) => s.event.type), ['xstate.init', 'xstate.done.actor.confirmInstall'],
+    'a client-credentials token proves the install and reaches Tokened')
+  for (const path of paths) {
+    t.equal((path.state.context as InstallationContext).instanceId, 'w', 'the signed webhook named the instance from the start')
+    t.equal((path.state.context as InstallationContext).originInstanceId, 'o', 'and the site it was cloned from')
+  }
+  const refused = paths.find((p) => topState(p.state.value) === 'ExchangeFailed')!
+  t.equal((refused.state.context as InstallationContext).failure?.reason, 'exchange_refused', 'Wix refusing the token fails it readably')
+})
 
 t.test('simple paths: failure reasons name what happened', async (t) => {
   const paths = getSimplePaths(installationMachine, { input, events })
@@ -100,7 +128,7 @@ t.test('every failure state is final except where the app can still act', async 
 
 t.test('a callback or a decline counts only with the state the installation issued', async (t) => {
   const [start] = initialTransition(installationMachine, input)
-  const [authorizing] = transition(installationMachine, start, { type: 'INSTALLER_REDIRECTED' })
+  const [authorizing] = transition(installationMachine, start, { type: 'INSTALLER_REDIRECTED' } as never)
   for (const event of [
     { type: 'CALLBACK', code: 'c', instanceId: 'i', stateHash: 'forged' },
     { type: 'CALLBACK', code: 'c', instanceId: 'i' },

@@ -92,7 +92,7 @@ t.test('one complete install and finish move every counter by what happened', as
   const delta = (name: string, labels: Record<string, string>) => after.value(name, labels) - before.value(name, labels)
   t.equal(delta('wix_install_transitions_total', { machine: 'installation', from: 'Authorizing', to: 'CodeReceived' }), 1, 'one Authorizing → CodeReceived transition')
   t.equal(delta('wix_install_transitions_total', { machine: 'installation', from: 'SetupIncomplete.finishing', to: 'Finished' }), 1, 'one → Finished transition')
-  t.equal(delta('wix_install_transitions_total', { machine: 'installation', from: '', to: 'AppUrlHit' }), 1, 'one workflow started')
+  t.equal(delta('wix_install_transitions_total', { machine: 'installation', from: '', to: 'AppUrlHit.redirecting' }), 1, 'one workflow started')
   t.equal(delta('wix_install_effect_runs_total', { effect: 'exchangeCode', outcome: 'ok' }), 1, 'one successful code exchange')
   t.equal(delta('wix_install_effect_runs_total', { effect: 'finishSetup', outcome: 'ok' }), 1, 'one successful finish')
   t.equal(delta('wix_install_effect_duration_seconds_count', { effect: 'exchangeCode', outcome: 'ok' }), 1, 'its latency observed once')

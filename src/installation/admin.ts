@@ -11,7 +11,7 @@ import { TokenVaultError, type TokenVault } from './token-vault.ts'
 const FINISH_WAIT_MS = 10_000
 /** States an admin may cancel: before any token exists. */
 const CANCELLABLE = ['AppUrlHit', 'Authorizing', 'CodeReceived']
-const HAS_TOKENS = ['SetupIncomplete', 'Finished']
+const HAS_TOKENS = ['Tokened', 'SetupIncomplete', 'Finished']
 
 const context = (w: Workflow) => w.context as unknown as InstallationContext
 
@@ -102,6 +102,8 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
   /** A fresh-enough access token for the app's backend; a rejected refresh token marks the installation. */
   async function accessToken(installation: Workflow) {
     if (installation.state === 'ReinstallRequired') throw new Errors.REINSTALL_REQUIRED()
+    // The tokens were erased with the uninstall: nothing to mint, and no reason to ask Wix.
+    if (installation.state === 'Uninstalled') throw new Errors.UNINSTALLED()
     if (!HAS_TOKENS.includes(installation.state)) throw new Errors.NO_TOKENS(installation.statePath)
     try {
       return await vault.accessToken(context(installation).instanceId!, { minRemainingMs: 60_000 })
@@ -110,6 +112,8 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
         await engine.send(installation.id, { type: 'REFRESH_REJECTED', detail: err.message }, { source: 'route:access-token' })
         throw new Errors.REINSTALL_REQUIRED()
       }
+      if (err instanceof TokenVaultError && err.code === 'NO_TOKENS') throw new Errors.NO_TOKENS(installation.statePath)
+      if ((err as { code?: string }).code === 'WIX_CLIENT_REJECTED') throw new Errors.WIX_CREDENTIALS_REJECTED()
       if ((err as { retryable?: boolean }).retryable) throw new Errors.WIX_UNAVAILABLE()
       throw err
     }

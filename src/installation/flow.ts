@@ -14,6 +14,8 @@ export const BROWSER_RETURN_TIMEOUT_MS = 15 * 60_000
 export type Destination =
   | { kind: 'redirect'; url: string }
   | { kind: 'pending' }
+  /** Installed, and this browser was sent on before: nothing more to hand it. */
+  | { kind: 'installed' }
   | { kind: 'failed'; failure: InstallationContext['failure'] }
 
 const context = (w: Workflow) => w.context as unknown as InstallationContext
@@ -81,26 +83,28 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
   const decline = (q: { error: string; description?: string; state: string }, cookieState: string | undefined) =>
     answer(q.state, cookieState, { type: 'CONSENT_DECLINED', error: q.error, description: q.description })
 
-  /** Step 6: where the browser goes once the exchange is over. */
+  /**
+   * Step 6: where the browser goes once the exchange is over. The close-window URL carries an
+   * access token, so it is handed out once, by the request whose BROWSER_SENT_ON was accepted, and
+   * only the token this installation itself stored: a replayed flow cookie gets no token, and
+   * never one that a later installation of the same instance obtained.
+   */
   async function destination(w: Workflow): Promise<Destination> {
     if (w.state === 'CodeReceived') return { kind: 'pending' }
     if (!['Tokened', 'SetupIncomplete', 'Finished'].includes(w.state)) return { kind: 'failed', failure: context(w).failure }
     const { instanceId, closeWindow } = context(w)
-    let url: string
-    if (closeWindow) {
-      const { accessToken } = await vault.accessToken(instanceId!)
-      const u = new URL(`${config.wix.wwwUrl}/installer/close-window`)
-      u.searchParams.set('access_token', accessToken)
-      url = u.toString()
-    } else {
+    const sentOn = w.state === 'Tokened' && (await engine.send(w.id,
+      { type: 'BROWSER_SENT_ON', destination: closeWindow ? 'close-window' : 'post-install' }, { source: 'route:redirect' })).accepted
+    if (!closeWindow) {
       const u = new URL(config.postInstallUrl)
       u.searchParams.set('instanceId', instanceId!)
-      url = u.toString()
+      return { kind: 'redirect', url: u.toString() }
     }
-    if (w.state === 'Tokened') {
-      await engine.send(w.id, { type: 'BROWSER_SENT_ON', destination: closeWindow ? 'close-window' : 'post-install' }, { source: 'route:redirect' })
-    }
-    return { kind: 'redirect', url }
+    const token = sentOn ? await vault.accessTokenOf(w.id) : undefined
+    if (!token) return { kind: 'installed' }
+    const u = new URL(`${config.wix.wwwUrl}/installer/close-window`)
+    u.searchParams.set('access_token', token.accessToken)
+    return { kind: 'redirect', url: u.toString() }
   }
 
   /** Waits, bounded, for the code exchange to end. */

@@ -98,3 +98,24 @@ export async function effectAttempts(sql: Sql, workflowId: string) {
     where a.workflow_id = ${workflowId} and j.kind = 'effect'
     order by a.started_at, a.attempt`
 }
+
+/**
+ * An instance's live installations (not in a final state), newest first: those its key names,
+ * and those still exchanging a code whose Redirect URL claimed it (no key until Wix confirms).
+ */
+export async function liveInstallations(sql: Sql, instanceId: string) {
+  return sql<{ id: string; state: string }[]>`
+    select id, state from workflows
+    where machine = 'installation' and snapshot ->> 'status' = 'active'
+      and (key = ${instanceId}
+        or (state = 'CodeReceived' and snapshot -> 'context' ->> 'claimedInstanceId' = ${instanceId}))
+    order by created_at desc`
+}
+
+/** The newest installation of an instance, in any state. */
+export async function newestInstallationId(sql: Sql, instanceId: string): Promise<string | undefined> {
+  const [row] = await sql<{ id: string }[]>`
+    select id from workflows where machine = 'installation' and key = ${instanceId}
+    order by created_at desc limit 1`
+  return row?.id
+}

@@ -1,8 +1,10 @@
 import type { Sql } from 'postgres'
 import type { TokenCipher } from '../crypto/token-cipher.ts'
 
-/** Wix access tokens live 5 minutes and the answer carries no `expires_in`. */
+/** Wix access tokens from `/oauth/access` live 5 minutes and the answer carries no `expires_in`. */
 export const ACCESS_TOKEN_TTL_MS = 5 * 60_000
+/** A client-credentials token is used until this long before the `expires_in` Wix stated. */
+const EXPIRY_MARGIN_MS = 60_000
 
 export interface WixTokens {
   accessToken: string
@@ -11,11 +13,12 @@ export interface WixTokens {
 
 export interface TokenMinter {
   refreshAccessToken(refreshToken: string, o?: { signal?: AbortSignal }): Promise<WixTokens>
+  clientCredentials(instanceId: string, o?: { signal?: AbortSignal }): Promise<{ accessToken: string; expiresInMs: number }>
 }
 
 export class TokenVaultError extends Error {
   constructor(
-    readonly code: 'NO_TOKENS' | 'REFRESH_TOKEN_REJECTED',
+    readonly code: 'NO_TOKENS' | 'REFRESH_TOKEN_REJECTED' | 'TOKENS_SUPERSEDED',
     message: string,
     readonly retryable = false,
   ) {
@@ -31,55 +34,107 @@ export interface AccessToken {
   expiresAt: Date
 }
 
+/** Tokens to store: a refresh token where the legacy flow gave one, else none (client credentials). */
+export interface NewTokens {
+  accessToken: string
+  refreshToken: string | null
+  expiresAt: Date
+}
+
+/** Wix refused the grant itself (a spent code, a dead refresh token, an instance without the app). */
+const grantRejected = (err: unknown) => {
+  const e = err as { code?: string; status?: number }
+  return e.code === 'WIX_REJECTED' && (e.status === 400 || e.status === 401 || e.status === 403 || e.status === 404)
+}
+
 /**
- * Each Wix instance's tokens, encrypted at rest. A new flow for a known instance replaces them.
- * Minting is single-flight per instance in this process: concurrent callers share one refresh.
+ * Each Wix instance's tokens, encrypted at rest, stored by the installation that obtained them.
+ * A newer installation of an instance replaces them; an older one never overwrites a newer one's.
+ * Minting is single-flight per instance in this process: concurrent callers share one call to Wix.
  */
-export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: TokenMinter; now: () => Date }) {
+export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: TokenMinter; now: () => Date; log?: { warn(o: object, m: string): void } }) {
   const { sql, cipher, wix, now } = opts
   const minting = new Map<string, Promise<AccessToken>>()
 
-  async function save(instanceId: string, workflowId: string, tokens: WixTokens, obtainedAt = now()) {
-    const expiresAt = new Date(obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS)
-    await sql`
+  /**
+   * Stores `tokens` as `instanceId`'s, obtained by installation `workflowId` while it is in one of
+   * the `awaiting` states. False when they were not stored: the installation has moved on (a
+   * cancel, a deadline, an uninstall), or a newer installation of the instance holds its tokens.
+   */
+  async function save(instanceId: string, workflowId: string, tokens: NewTokens, awaiting: string[]): Promise<boolean> {
+    const at = now()
+    const refresh = tokens.refreshToken === null ? null : cipher.encrypt(tokens.refreshToken)
+    const rows = await sql`
       insert into instance_tokens (instance_id, workflow_id, refresh_token, access_token, access_token_expires_at, created_at, updated_at)
-      values (${instanceId}, ${workflowId}, ${cipher.encrypt(tokens.refreshToken)}, ${cipher.encrypt(tokens.accessToken)},
-              ${expiresAt}, ${obtainedAt}, ${obtainedAt})
+      select ${instanceId}, ${workflowId}, ${refresh}, ${cipher.encrypt(tokens.accessToken)}, ${tokens.expiresAt}, ${at}, ${at}
+      where exists (select 1 from workflows where id = ${workflowId} and state = any(${awaiting}::text[]))
       on conflict (instance_id) do update set
         workflow_id = excluded.workflow_id, refresh_token = excluded.refresh_token,
         access_token = excluded.access_token, access_token_expires_at = excluded.access_token_expires_at,
-        updated_at = excluded.updated_at`
+        updated_at = excluded.updated_at
+      where instance_tokens.workflow_id = excluded.workflow_id
+         or (select created_at from workflows where id = instance_tokens.workflow_id)
+            <= (select created_at from workflows where id = excluded.workflow_id)
+      returning instance_id`
+    return rows.length === 1
   }
 
-  /** Whether this installation's code exchange already stored tokens (a re-run after a crash). */
-  async function exchangedBy(workflowId: string): Promise<boolean> {
-    const [row] = await sql`select 1 from instance_tokens where workflow_id = ${workflowId}`
-    return Boolean(row)
+  /** The instance whose tokens this installation's exchange stored, if it did (a re-run after a crash). */
+  async function exchangedBy(workflowId: string): Promise<string | undefined> {
+    const [row] = await sql<{ instance_id: string }[]>`select instance_id from instance_tokens where workflow_id = ${workflowId}`
+    return row?.instance_id
   }
 
+  /** Forgets an instance's tokens (the app was removed from the site): rows gone, not flagged. */
+  async function erase(instanceId: string): Promise<number> {
+    const rows = await sql`delete from instance_tokens where instance_id = ${instanceId} returning instance_id`
+    return rows.length
+  }
+
+  /**
+   * A new access token: from the refresh token where the legacy flow left one, else by client
+   * credentials. A refresh token Wix rejects gets one client-credentials attempt (Wix's own
+   * fallback) and is dropped when that works; when both are rejected the installation needs a
+   * reinstall. A refusal of the app's own credentials (WIX_CLIENT_REJECTED) passes through as it is:
+   * it says nothing about this instance.
+   */
   async function mint(instanceId: string, signal?: AbortSignal): Promise<AccessToken> {
-    const [row] = await sql<{ refresh_token: string }[]>`
-      select refresh_token from instance_tokens where instance_id = ${instanceId}`
+    const [row] = await sql<{ refresh_token: string | null; workflow_id: string }[]>`
+      select refresh_token, workflow_id from instance_tokens where instance_id = ${instanceId}`
     if (!row) throw new TokenVaultError('NO_TOKENS', 'No tokens are stored for this instance')
     const obtainedAt = now()
-    let tokens: WixTokens
-    try {
-      tokens = await wix.refreshAccessToken(cipher.decrypt(row.refresh_token), { signal })
-    } catch (err) {
-      const e = err as { code?: string; status?: number }
-      if (e.code === 'WIX_REJECTED' && (e.status === 400 || e.status === 401 || e.status === 403)) {
-        throw new TokenVaultError('REFRESH_TOKEN_REJECTED', `Wix rejected the refresh token (${e.status}); the app must be reinstalled`)
+    let refreshRejected = false
+    if (row.refresh_token !== null) {
+      try {
+        const tokens = await wix.refreshAccessToken(cipher.decrypt(row.refresh_token), { signal })
+        const expiresAt = new Date(obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS)
+        await store(instanceId, row.workflow_id, tokens.accessToken, expiresAt, cipher.encrypt(tokens.refreshToken))
+        return { accessToken: tokens.accessToken, expiresAt }
+      } catch (err) {
+        if (!grantRejected(err)) throw err
+        refreshRejected = true
+        opts.log?.warn({ instanceId, status: (err as { status?: number }).status }, 'Wix rejected the refresh token; trying client credentials once')
       }
-      throw err
     }
-    const expiresAt = new Date(obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS)
-    await sql`
-      update instance_tokens set access_token = ${cipher.encrypt(tokens.accessToken)},
-        refresh_token = ${cipher.encrypt(tokens.refreshToken)}, access_token_expires_at = ${expiresAt},
-        updated_at = ${obtainedAt}
-      where instance_id = ${instanceId}`
-    return { accessToken: tokens.accessToken, expiresAt }
+    let minted: { accessToken: string; expiresInMs: number }
+    try {
+      minted = await wix.clientCredentials(instanceId, { signal })
+    } catch (err) {
+      if (!grantRejected(err)) throw err
+      throw new TokenVaultError('REFRESH_TOKEN_REJECTED', refreshRejected
+        ? `Wix rejected the refresh token and a client-credentials token (${(err as { status?: number }).status}); the app must be reinstalled`
+        : `Wix refused a client-credentials token for this instance (${(err as { status?: number }).status}); the app must be reinstalled`)
+    }
+    const expiresAt = new Date(obtainedAt.getTime() + Math.max(0, minted.expiresInMs - EXPIRY_MARGIN_MS))
+    await store(instanceId, row.workflow_id, minted.accessToken, expiresAt, refreshRejected ? null : row.refresh_token)
+    return { accessToken: minted.accessToken, expiresAt }
   }
+
+  /** Keeps a minted token, unless the row changed hands meanwhile (a reinstall, an uninstall). */
+  const store = (instanceId: string, workflowId: string, access: string, expiresAt: Date, refresh: string | null) => sql`
+    update instance_tokens set access_token = ${cipher.encrypt(access)}, refresh_token = ${refresh},
+      access_token_expires_at = ${expiresAt}, updated_at = ${now()}
+    where instance_id = ${instanceId} and workflow_id = ${workflowId}`
 
   async function cached(instanceId: string, minRemainingMs: number): Promise<AccessToken | undefined> {
     const [row] = await sql<{ access_token: string | null; access_token_expires_at: Date | null }[]>`
@@ -93,9 +148,8 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
 
   /**
    * An access token with at least `minRemainingMs` left: the stored one while it is comfortably
-   * alive, else a fresh one minted from the refresh token. `fresh` always mints. A caller that
-   * read a stale token while a mint was finishing looks at the store again before minting, so
-   * concurrent callers share one call to Wix.
+   * alive, else a fresh one. `fresh` always mints. A caller that read a stale token while a mint
+   * was finishing looks at the store again before minting, so concurrent callers share one call.
    */
   async function accessToken(instanceId: string, o: { minRemainingMs?: number; fresh?: boolean; signal?: AbortSignal } = {}): Promise<AccessToken> {
     const minRemainingMs = o.minRemainingMs ?? 60_000
@@ -111,7 +165,18 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     return p
   }
 
-  return { save, exchangedBy, accessToken }
+  /**
+   * The access token installation `workflowId` itself stored, while its tokens are still the
+   * instance's; undefined once a newer installation (or an uninstall) took them over.
+   */
+  async function accessTokenOf(workflowId: string): Promise<AccessToken | undefined> {
+    const instanceId = await exchangedBy(workflowId)
+    if (!instanceId) return undefined
+    const token = await accessToken(instanceId, { minRemainingMs: 30_000 })
+    return (await exchangedBy(workflowId)) === instanceId ? token : undefined
+  }
+
+  return { save, exchangedBy, erase, accessToken, accessTokenOf }
 }
 
 export type TokenVault = ReturnType<typeof createTokenVault>

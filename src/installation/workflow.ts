@@ -2,25 +2,55 @@ import { fromPromise } from 'xstate'
 import {
   INSTALLATION_MACHINE_VERSION,
   installationMachine,
+  type ConfirmInput,
   type ExchangeInput,
+  type ExchangeOutput,
   type FinishInput,
   type InstallationContext,
 } from '../../machines/installation.ts'
 import { isDatabaseUnavailable } from '../db/connect.ts'
-import { defineWorkflow } from '../engine/index.ts'
-import type { TokenVault, WixTokens } from './token-vault.ts'
+import { defineWorkflow, type PersistedState } from '../engine/index.ts'
+import { ACCESS_TOKEN_TTL_MS, TokenVaultError, type TokenVault, type WixTokens } from './token-vault.ts'
 
 export interface InstallationWix {
   exchangeCode(code: string, o?: { signal?: AbortSignal }): Promise<WixTokens>
+  instanceOf(accessToken: string, o?: { signal?: AbortSignal }): Promise<string>
+  clientCredentials(instanceId: string, o?: { signal?: AbortSignal }): Promise<{ accessToken: string; expiresInMs: number }>
   sendBiEvent(accessToken: string, o?: { signal?: AbortSignal }): Promise<void>
 }
 
-async function persistently(write: () => Promise<void>, attempts = 8) {
+const superseded = (instanceId: string) => new TokenVaultError('TOKENS_SUPERSEDED',
+  `the tokens were not stored: a newer installation of instance ${instanceId} holds its tokens, or this one has ended`)
+
+/**
+ * Version 1 kept the Redirect URL's instance id as the instance's; version 2 takes it only from
+ * Wix. An installation still exchanging keeps the claim apart (its exchange verifies it).
+ */
+function migrate(state: PersistedState, from: number): PersistedState {
+  if (from !== 1) throw new Error(`no migration from installation machine version ${from}`)
+  const context = state.context as Record<string, unknown>
+  const exchanging = state.value === 'CodeReceived'
+  return {
+    ...state,
+    value: state.value === 'AppUrlHit' ? { AppUrlHit: 'redirecting' } : state.value,
+    context: {
+      ...context,
+      claimedInstanceId: exchanging ? context.instanceId : null,
+      instanceId: exchanging ? null : context.instanceId,
+      originInstanceId: null,
+    },
+  }
+}
+
+/** A Wix call that failed in a way worth repeating (network, 5xx, 429). */
+const isWixBlip = (err: unknown) => (err as { retryable?: boolean }).retryable === true
+
+async function persistently<T>(write: () => Promise<T>, attempts = 8, isBlip: (err: unknown) => boolean = isDatabaseUnavailable): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await write()
     } catch (err) {
-      if (attempt >= attempts || !isDatabaseUnavailable(err)) throw err
+      if (attempt >= attempts || !isBlip(err)) throw err
       await new Promise((r) => setTimeout(r, 250 * attempt))
     }
   }
@@ -31,18 +61,43 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
   const { wix, vault, now } = deps
   const machine = installationMachine.provide({
     actors: {
-      exchangeCode: fromPromise<{ exchangedAt: string }, ExchangeInput>(async ({ input, signal }) => {
+      exchangeCode: fromPromise<ExchangeOutput, ExchangeInput>(async ({ input, signal }) => {
+        // Snapshots of machine version 1 named the claim `instanceId`.
+        const claimed = input.claimedInstanceId ?? (input as { instanceId?: string }).instanceId ?? ''
         // A re-run (after a crash, a retry, a shutdown) finds the tokens an earlier run stored:
         // the code is spent, so calling Wix again could only fail. This is what makes the
         // exchange happen once. The first run has no earlier run to look for.
         const rerun = input.attempt === undefined || input.attempt > 1
-        if (!rerun || !(await vault.exchangedBy(input.installationId))) {
+        let instanceId = rerun ? await vault.exchangedBy(input.installationId) : undefined
+        if (!instanceId) {
+          const obtainedAt = now()
           const tokens = await wix.exchangeCode(input.code, { signal })
-          // The code is spent now: these tokens exist nowhere else. Ride out a database blip
-          // rather than lose them to a retry that Wix would refuse.
-          await persistently(() => vault.save(input.instanceId, input.installationId, tokens))
+          // The browser's instanceId is a claim anyone can edit: the tokens say whose they are.
+          // The code is spent now and these tokens exist nowhere else, so both this lookup and
+          // the write ride out a blip rather than lose them to a retry that Wix would refuse.
+          instanceId = await persistently(() => wix.instanceOf(tokens.accessToken, { signal }), 4, isWixBlip)
+          const stored = { ...tokens, expiresAt: new Date(obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS) }
+          const saved = await persistently(() => vault.save(instanceId!, input.installationId, stored, ['CodeReceived']))
+          if (!saved) throw superseded(instanceId)
         }
-        return { exchangedAt: now().toISOString() }
+        return {
+          exchangedAt: now().toISOString(),
+          instanceId,
+          ...(claimed.toLowerCase() !== instanceId && {
+            mismatch: `The Redirect URL named instance ${claimed || '(none)'}, but Wix says the tokens belong to instance ${instanceId}: they were stored under ${instanceId} only.`,
+          }),
+        }
+      }),
+      confirmInstall: fromPromise<{ confirmedAt: string }, ConfirmInput>(async ({ input, signal }) => {
+        // Wix grants a client-credentials token for an instance only while the app is installed
+        // there: the token is the proof, and the first one is kept for the app's backend.
+        const obtainedAt = now()
+        const token = await wix.clientCredentials(input.instanceId, { signal })
+        const expiresAt = new Date(obtainedAt.getTime() + Math.max(0, token.expiresInMs - 60_000))
+        const saved = await persistently(() => vault.save(input.instanceId, input.installationId,
+          { accessToken: token.accessToken, refreshToken: null, expiresAt }, ['AppUrlHit']))
+        if (!saved) throw superseded(input.instanceId)
+        return { confirmedAt: now().toISOString() }
       }),
       finishSetup: fromPromise<{ finishedAt: string }, FinishInput>(async ({ input, signal }) => {
         const { accessToken } = await vault.accessToken(input.instanceId, { fresh: true, signal })
@@ -58,6 +113,7 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
     // Enough attempts to outlast the 10-minute code deadline: while the code is valid, a down
     // Wix is worth waiting for; the deadline, not the budget, ends a hopeless exchange.
     retry: { maxAttempts: 30, baseDelayMs: 1_000, maxDelayMs: 60_000 },
+    migrate,
     project: (state) => {
       const context = state.context as unknown as InstallationContext
       return { key: context.instanceId ?? null, reason: context.failure?.reason ?? null }

@@ -23,7 +23,7 @@ export interface EngineOptions {
 export default fp<EngineOptions>(
   async (app, opts) => {
     const cipher = createTokenCipher(app.config.tokenKeys)
-    const vault = createTokenVault({ sql: app.sql, cipher, wix: app.wix, now: app.now })
+    const vault = createTokenVault({ sql: app.sql, cipher, wix: app.wix, now: app.now, log: app.log })
     const engine = createEngine({
       sql: app.sql,
       definitions: [installationWorkflow({ wix: app.wix, vault, now: app.now })],

@@ -57,6 +57,7 @@ export default fp(
     const jobsWaiting = new Gauge({ name: 'wix_install_jobs_waiting', help: 'Outbox depth: pending and running jobs by kind', labelNames: ['kind'] as const, registers })
     const oldestWaiting = new Gauge({ name: 'wix_install_oldest_waiting_job_seconds', help: 'How long the longest-waiting due job has been claimable (0 if none)', registers })
     const timerLag = new Gauge({ name: 'wix_install_timer_lag_seconds', help: 'How long the most overdue timer has been due without firing (0 if none)', registers })
+    const clientRejections = new Counter({ name: 'wix_install_wix_client_rejections_total', help: 'Token calls Wix refused for the app\'s own client id/secret (a configuration fault, never an installation\'s)', registers })
     const httpRequests = new Counter({ name: 'wix_install_http_requests_total', help: 'HTTP requests by method, route pattern and status', labelNames: ['method', 'route', 'status'] as const, registers })
 
     const setInstallations = snapshotGauge(installations)
@@ -125,6 +126,7 @@ export default fp(
       registry,
       wixCall: safely((info: WixCallInfo) => {
         wixCalls.inc({ endpoint: info.endpoint, status: info.status === null ? 'no_response' : String(info.status) })
+        if (info.code === 'WIX_CLIENT_REJECTED') clientRejections.inc()
         wixDuration.observe({ endpoint: info.endpoint }, seconds(info.durationMs))
       }),
     } satisfies Metrics)

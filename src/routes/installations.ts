@@ -33,6 +33,12 @@ const stats = z.object({
     running: z.number(),
     oldestWaitingSeconds: z.number().nullable(),
   }),
+  wixCredentials: z.object({
+    status: z.enum(['ok', 'rejected', 'unknown']).describe("rejected: Wix's last word on WIX_APP_ID/WIX_APP_SECRET was a refusal"),
+    lastRejectedAt: z.date().nullable(),
+    lastAcceptedAt: z.date().nullable(),
+    rejections: z.number().describe('Refusals of the app credentials this process has seen'),
+  }).describe("This process's view of the app's own credentials: a wrong secret fails every installation alike"),
 })
 
 declare module 'fastify' {
@@ -138,6 +144,7 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
           running: s.jobs.running,
           oldestWaitingSeconds: s.jobs.oldest ? Math.round((app.now().getTime() - s.jobs.oldest.getTime()) / 1000) : null,
         },
+        wixCredentials: app.wixCredentials.status(),
       }
     },
   })

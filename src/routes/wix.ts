@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { OAUTH_STATE_PATTERN } from '../crypto/oauth-state.ts'
 import type { Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
+import { normalizeInstanceId, WIX_GUID } from '../wix/ids.ts'
 import { bindWorkflow } from './bind-log.ts'
 import { htmlPage } from './html.ts'
 
@@ -21,7 +22,7 @@ const redirectQuery = z
   .object({
     code: z.string().min(1).max(2048).optional(),
     state,
-    instanceId: z.uuid({ error: 'must be a Wix instance id (a UUID)' }).optional(),
+    instanceId: z.string().regex(WIX_GUID, 'must be a Wix instance id (a GUID)').transform(normalizeInstanceId).optional(),
     error: z.string().min(1).max(200).optional(),
     error_description: z.string().max(1000).optional(),
   })
@@ -47,6 +48,20 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
     reply.header('cross-origin-opener-policy', 'unsafe-none')
     reply.header('cache-control', 'no-store')
     reply.header('referrer-policy', 'no-referrer')
+  })
+
+  // Fastify's query parser keeps a malformed escape (`%zz`, `%E0%A4%A`) or invalid UTF-8 (`%ff`)
+  // as literal text; a value nobody sent is refused before it can spend a state or start a flow.
+  app.addHook('onRequest', async (request) => {
+    const query = request.url.indexOf('?')
+    if (query < 0) return
+    for (const part of request.url.slice(query + 1).split('&')) {
+      try {
+        decodeURIComponent(part.replace(/\+/g, ' '))
+      } catch {
+        throw new Errors.INVALID_REQUEST('the query string holds a malformed percent-encoding or invalid UTF-8')
+      }
+    }
   })
 
   const readCookie = (request: FastifyRequest, name: string) => {
@@ -77,6 +92,10 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   async function sendOn(reply: FastifyReply, installation: Workflow | undefined) {
     const destination = await flow.destination(installation!)
     if (destination.kind === 'redirect') return reply.redirect(destination.url, 302)
+    if (destination.kind === 'installed') {
+      reply.clearCookie(FLOW_COOKIE, { path: '/wix' })
+      return reply.type('text/html; charset=utf-8').send(htmlPage('Installation complete', 'The app is installed. You can close this window.'))
+    }
     if (destination.kind === 'pending') {
       return reply.code(202).type('text/html; charset=utf-8').send(
         htmlPage('Finishing the installation…', 'Wix is taking a moment to confirm the installation. This page moves on by itself.', {

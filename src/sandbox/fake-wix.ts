@@ -1,26 +1,47 @@
 import { Buffer } from 'node:buffer'
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 // Node's timers, not the global ones: on Deno only these have unref().
 import { clearTimeout, setTimeout } from 'node:timers'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { SignJWT } from 'jose'
+import { request } from 'undici'
 import { z } from 'zod'
 
 /**
- * A fake of the Wix side of the legacy OAuth flow (installer pages, /oauth/access, the bi-event),
+ * A fake of the Wix side of an app's life (installer pages, /oauth/access, client credentials on
+ * /oauth2/token, the instance lookup, the bi-event, and signed AppInstalled/AppRemoved webhooks),
  * faithful to design.md, with switches to make it fail. Serves sandbox mode and the tests.
  */
 
 export interface FakeWixOptions {
   appId: string
   appSecret: string
+  /** The app's webhook signing key (PKCS#8 PEM); one is generated when none is given. */
+  webhookPrivateKey?: string
+  /** The app's registered Redirect URL and webhook URL, when known at start (see `register`). */
+  redirectUrl?: string
+  webhookUrl?: string
   now?: () => number
   codeTtlMs?: number
   accessTokenTtlMs?: number
 }
 
+/** Client-credentials tokens live 4 hours, as Wix's `expires_in: 14400` says. */
+export const APP_TOKEN_TTL_SECONDS = 14_400
+
+type FakeEndpoint = 'oauth/access' | 'oauth2/token' | 'apps/v1/instance' | 'bi-event'
+
+export interface SentWebhook {
+  eventType: string
+  instanceId: string
+  /** The app's answer; 0 when it could not be reached. */
+  status: number
+  at: number
+}
+
 export interface FakeWixFailure {
-  endpoint: 'oauth/access' | 'bi-event' | 'any'
-  grant?: 'authorization_code' | 'refresh_token'
+  endpoint: FakeEndpoint | 'any'
+  grant?: 'authorization_code' | 'refresh_token' | 'client_credentials'
   /** e.g. 500, 503, 429, 400, 401 */
   status?: number
   retryAfterSeconds?: number
@@ -49,7 +70,30 @@ export interface IssuedCode { instanceId: string; expiresAt: number; used: boole
 export interface FakeWix {
   readonly appId: string
   readonly appSecret: string
+  /** The public half of the webhook signing key, as the app dashboard shows it (SPKI PEM). */
+  readonly publicKeyPem: string
   requests: RecordedRequest[]
+  webhooksSent: SentWebhook[]
+  /** Sets the app's registered Redirect URL (the installer refuses any other) and webhook URL. */
+  register(urls: { redirectUrl?: string; webhookUrl?: string }): void
+  readonly redirectUrl: string | undefined
+  readonly webhookUrl: string | undefined
+  /** A webhook body as Wix sends it: an RS256 JWT whose `data` is the event as a JSON string. */
+  signWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>): Promise<string>
+  /** Signs and posts a webhook to the registered webhook URL; resolves with the app's status. */
+  sendWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>): Promise<number>
+  /** Installs the app on a site with no redirect flow (a new Wix app): AppInstalled is sent. */
+  installApp(o?: { instanceId?: string; originInstanceId?: string }): Promise<{ instanceId: string; status: number }>
+  /** Removes the app from a site: its tokens stop working, AppRemoved is sent. */
+  uninstallApp(instanceId: string): Promise<{ status: number }>
+  /** Sites the app is installed on (by code or by installApp), newest first. */
+  installedInstances(): string[]
+  /** Whether the app is on this site: unknown sites count as installed (a restarted sandbox forgets). */
+  isInstalled(instanceId: string): boolean
+  /** A client-credentials access token for an instance. */
+  mintAppToken(instanceId: string): string
+  /** The instance a valid access token belongs to; undefined for an invalid or expired one. */
+  instanceOfToken(token: string): string | undefined
   issuedCodes: Map<string, IssuedCode>
   failNext(f: FakeWixFailure): void
   /** Forgets recorded requests and queued failures and releases held requests; issued tokens stay valid. */
@@ -67,7 +111,7 @@ export interface FakeWix {
   /** The instanceId a Wix install token maps to, minted on first use. */
   instanceIdFor(installToken: string | undefined, forced?: string): string
   /** The next queued failure for this call, consumed; undefined when there is none. */
-  takeFailure(endpoint: 'oauth/access' | 'bi-event', grant?: string): FakeWixFailure | undefined
+  takeFailure(endpoint: FakeEndpoint, grant?: string): FakeWixFailure | undefined
   /** Failures queued and not yet played, with how many times each is left. */
   pendingFailures(): ReadonlyArray<FakeWixFailure & { left: number }>
   /** Waits `ms` (Infinity = until released); every wait ends on `releaseAll()`. */
@@ -80,6 +124,7 @@ export interface FakeWix {
 }
 
 const MAX_RECORDED = 1_000
+const MAX_SENT = 200
 const MAX_HANG_MS = 60_000
 const REDACTED = '[redacted]'
 const secretBody = ['client_secret', 'code', 'refresh_token']
@@ -90,7 +135,7 @@ const random = (prefix = '') => `${prefix}${randomBytes(24).toString('base64url'
  * Tokens carry what they grant, signed with the app secret, so a sandbox restarted on the same
  * DATA_DIR (same secret) still honours the tokens its previous run issued, as Wix would:
  *   refresh: OAUTH2.R.<instanceId>.<nonce>.<mac>
- *   access:  OAUTH2.A.<instanceId>.<expiresAtMs>.<nonce>.<mac>
+ *   access:  OAUTH2.A.<instanceId>.<issuedAtMs>.<expiresAtMs>.<nonce>.<mac>
  */
 const REFRESH_PREFIX = 'OAUTH2.R.'
 const ACCESS_PREFIX = 'OAUTH2.A.'
@@ -127,10 +172,65 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
   const revoked = new Set<string>()
   const signer = tokenSigner(opts.appSecret)
   const held = new Set<() => void>()
+  const signingKey = opts.webhookPrivateKey
+    ? createPrivateKey(opts.webhookPrivateKey)
+    : generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+  /** Instance → when the app was last installed there / removed from there. */
+  const installedAt = new Map<string, number>()
+  const removedAt = new Map<string, number>()
+  let urls: { redirectUrl?: string; webhookUrl?: string } = { redirectUrl: opts.redirectUrl, webhookUrl: opts.webhookUrl }
+  const markInstalled = (instanceId: string) => {
+    installedAt.delete(instanceId)
+    installedAt.set(instanceId, now())
+  }
+  /** Unknown instances count as installed: a sandbox restarted on its DATA_DIR forgets whom it served. */
+  const isInstalled = (instanceId: string) => (installedAt.get(instanceId) ?? Infinity) > (removedAt.get(instanceId) ?? -Infinity)
 
   const wix: FakeWix = {
     appId: opts.appId,
     appSecret: opts.appSecret,
+    publicKeyPem: createPublicKey(signingKey).export({ type: 'spki', format: 'pem' }).toString(),
+    webhooksSent: [],
+    register(u) { urls = { ...urls, ...u } },
+    get redirectUrl() { return urls.redirectUrl },
+    get webhookUrl() { return urls.webhookUrl },
+    async signWebhook(eventType, instanceId, data = {}) {
+      const event = { eventType, instanceId, data: JSON.stringify(data) }
+      return new SignJWT({ data: JSON.stringify(event) })
+        .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
+        .setIssuedAt(Math.floor(now() / 1000))
+        // Each delivery is signed once; a retry of it is the same bytes.
+        .setJti(randomUUID())
+        .sign(signingKey)
+    },
+    async sendWebhook(eventType, instanceId, data = {}) {
+      const sent: SentWebhook = { eventType, instanceId, status: 0, at: now() }
+      wix.webhooksSent.push(sent)
+      if (wix.webhooksSent.length > MAX_SENT) wix.webhooksSent.shift()
+      if (!urls.webhookUrl) return 0
+      const body = await wix.signWebhook(eventType, instanceId, data)
+      try {
+        const res = await request(urls.webhookUrl, { method: 'POST', headers: { 'content-type': 'text/plain' }, body, headersTimeout: 5_000, bodyTimeout: 5_000 })
+        await res.body.dump()
+        sent.status = res.statusCode
+      } catch { /* the app is down: Wix would retry later; the status stays 0 */ }
+      return sent.status
+    },
+    async installApp(o = {}) {
+      const instanceId = o.instanceId ?? randomUUID()
+      markInstalled(instanceId)
+      const status = await wix.sendWebhook('AppInstalled', instanceId, { appId: wix.appId, originInstanceId: o.originInstanceId ?? '' })
+      return { instanceId, status }
+    },
+    async uninstallApp(instanceId) {
+      removedAt.set(instanceId, now())
+      for (const [token, t] of wix.refreshTokens) if (t.instanceId === instanceId) wix.revokeRefreshToken(token)
+      return { status: await wix.sendWebhook('AppRemoved', instanceId, {}) }
+    },
+    installedInstances: () => [...installedAt.keys()].filter(isInstalled).reverse(),
+    isInstalled,
+    mintAppToken: (instanceId) => signer.sign(ACCESS_PREFIX, [instanceId, String(now()), String(now() + APP_TOKEN_TTL_SECONDS * 1000)]),
+    instanceOfToken: (token) => (wix.isValidAccessToken(token) ? signer.open(ACCESS_PREFIX, token, 3)![0] : undefined),
     requests: [],
     issuedCodes: new Map(),
     refreshTokens: new Map(),
@@ -148,6 +248,7 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
       return id
     },
     issueCode(instanceId = randomUUID()) {
+      markInstalled(instanceId)
       const code = random('OAUTH2.code.')
       wix.issuedCodes.set(code, { instanceId, expiresAt: now() + codeTtlMs, used: false })
       return { code, instanceId }
@@ -156,12 +257,14 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
       return wix.requests.filter((r) => r.endpoint === 'oauth/access' && (r.body as { code?: unknown })?.code === code).length
     },
     isValidAccessToken(token) {
-      const fields = signer.open(ACCESS_PREFIX, token, 2)
-      return fields !== undefined && now() < Number(fields[1])
+      const fields = signer.open(ACCESS_PREFIX, token, 3)
+      if (fields === undefined || now() >= Number(fields[2])) return false
+      // Removing the app kills the tokens issued before.
+      return Number(fields[1]) > (removedAt.get(fields[0]!) ?? -Infinity)
     },
     verifyRefreshToken(token) {
       const instanceId = signer.open(REFRESH_PREFIX, token, 1)?.[0]
-      if (instanceId === undefined || revoked.has(token)) return undefined
+      if (instanceId === undefined || revoked.has(token) || !isInstalled(instanceId)) return undefined
       if (!wix.refreshTokens.has(token)) wix.refreshTokens.set(token, { instanceId, revoked: false })
       return instanceId
     },
@@ -171,7 +274,7 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
       if (t) t.revoked = true
     },
     mintTokens(instanceId, refreshToken) {
-      const access_token = signer.sign(ACCESS_PREFIX, [instanceId, String(now() + accessTokenTtlMs)])
+      const access_token = signer.sign(ACCESS_PREFIX, [instanceId, String(now()), String(now() + accessTokenTtlMs)])
       // Wix refresh tokens do not rotate: a refresh answers with the one it was given.
       const refresh_token = refreshToken ?? signer.sign(REFRESH_PREFIX, [instanceId])
       if (!refreshToken) wix.refreshTokens.set(refresh_token, { instanceId, revoked: false })
@@ -205,12 +308,21 @@ const httpUrl = z.string().refine((s) => {
   try { return ['http:', 'https:'].includes(new URL(s).protocol) } catch { return false }
 }, 'must be an absolute http(s) URL')
 
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
+
 const installQuery = z.object({
   appId: z.string().min(1),
   redirectUrl: httpUrl,
   state: z.string().min(1),
   token: z.string().min(1).optional(),
-  instanceId: z.uuid().optional(),
+  instanceId: z.string().regex(GUID).optional(),
+})
+
+const clientCredentialsBody = z.object({
+  grant_type: z.literal('client_credentials'),
+  client_id: z.string(),
+  client_secret: z.string(),
+  instance_id: z.string().regex(GUID),
 })
 
 const accessBody = z.discriminatedUnion('grant_type', [
@@ -219,8 +331,8 @@ const accessBody = z.discriminatedUnion('grant_type', [
 ])
 
 const failureBody = z.object({
-  endpoint: z.enum(['oauth/access', 'bi-event', 'any']),
-  grant: z.enum(['authorization_code', 'refresh_token']).optional(),
+  endpoint: z.enum(['oauth/access', 'oauth2/token', 'apps/v1/instance', 'bi-event', 'any']),
+  grant: z.enum(['authorization_code', 'refresh_token', 'client_credentials']).optional(),
   status: z.int().min(400).max(599).optional(),
   retryAfterSeconds: z.int().min(0).optional(),
   delayMs: z.int().min(0).max(MAX_HANG_MS).optional(),
@@ -238,7 +350,10 @@ export const SANDBOX_SWITCHES: Record<string, { label: string; failure: FakeWixF
   'bi-event-500': { label: 'Next bi-event answers 500 (retried, then the install finishes)', failure: { endpoint: 'bi-event', status: 500 } },
 }
 
-const actionBody = z.object({ action: z.enum([...Object.keys(SANDBOX_SWITCHES), 'release', 'reset']) })
+const actionBody = z.object({
+  action: z.enum([...Object.keys(SANDBOX_SWITCHES), 'release', 'reset', 'install-new-app', 'uninstall']),
+  instanceId: z.string().regex(GUID).optional(),
+})
 
 // ---- answers --------------------------------------------------------------------------------
 
@@ -298,6 +413,11 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
       sendHtml(reply, 400, page('Unknown app', `<p>No app with id ${escapeHtml(q.data.appId)} exists.</p>`))
       return undefined
     }
+    // Wix sends codes only to the Redirect URL registered in the app dashboard.
+    if (wix.redirectUrl !== undefined && q.data.redirectUrl !== wix.redirectUrl) {
+      sendHtml(reply, 400, page('Redirect URL not registered', '<p>The redirectUrl is not the one registered for this app.</p>'))
+      return undefined
+    }
     return q.data
   }
 
@@ -339,9 +459,9 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
   // -- the API, seen by our server --
 
   /** Records the call, plays any queued failure; returns false when the failure answered. */
-  async function intercept(req: FastifyRequest, reply: FastifyReply, endpoint: 'oauth/access' | 'bi-event') {
+  async function intercept(req: FastifyRequest, reply: FastifyReply, endpoint: FakeEndpoint) {
     const record: RecordedRequest = {
-      endpoint, method: req.method, headers: { ...req.headers }, body: req.body ?? null, status: 0, at: wix.now(),
+      endpoint, method: req.method, headers: { ...req.headers }, body: req.body ?? {}, status: 0, at: wix.now(),
     }
     wix.requests.push(record)
     if (wix.requests.length > MAX_RECORDED) wix.requests.shift()
@@ -381,6 +501,36 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
     if (wix.now() >= c.expiresAt) return wixError(reply, 400, 'Authorization code expired', { reason: 'CODE_EXPIRED' })
     c.used = true
     return wix.mintTokens(c.instanceId)
+  })
+
+  fastify.post('/oauth2/token', async (req, reply) => {
+    if (!(await intercept(req, reply, 'oauth2/token'))) return reply
+    const b = clientCredentialsBody.safeParse(req.body)
+    if (!b.success) return wixError(reply, 400, 'Invalid request body', { issues: issuesOf(b.error) })
+    if (!safeEqual(b.data.client_id, wix.appId) || !safeEqual(b.data.client_secret, wix.appSecret)) {
+      return wixError(reply, 401, 'Invalid client credentials', { reason: 'INVALID_CLIENT' })
+    }
+    const instanceId = b.data.instance_id.toLowerCase()
+    if (!wix.isInstalled(instanceId)) return wixError(reply, 400, 'The app is not installed on this instance', { reason: 'APP_NOT_INSTALLED' })
+    return { access_token: wix.mintAppToken(instanceId), token_type: 'Bearer', expires_in: APP_TOKEN_TTL_SECONDS }
+  })
+
+  /** The instance a raw access token (no `Bearer`, as on every Wix API call) belongs to. */
+  const tokenInstance = (token: unknown) => {
+    if (typeof token !== 'string' || /^bearer /i.test(token)) return undefined
+    return wix.instanceOfToken(token)
+  }
+
+  fastify.get('/apps/v1/instance', async (req, reply) => {
+    if (!(await intercept(req, reply, 'apps/v1/instance'))) return reply
+    const instanceId = tokenInstance(req.headers.authorization)
+    if (!instanceId) return wixError(reply, 401, 'Invalid or expired access token', { reason: 'UNAUTHENTICATED' })
+    return { instance: { instanceId, appName: 'Sandbox app', isFree: true }, site: { siteDisplayName: 'Sandbox site', locale: 'en' } }
+  })
+
+  fastify.post('/oauth2/token-info', async (req) => {
+    const instanceId = tokenInstance((req.body as { token?: unknown } | null)?.token)
+    return instanceId ? { active: true, instanceId, clientId: wix.appId } : { active: false }
   })
 
   fastify.post('/apps/v1/bi-event', async (req, reply) => {
@@ -428,10 +578,14 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
   fastify.post('/_control/action', async (req, reply) => {
     const b = actionBody.safeParse(req.body)
     if (!b.success) return sendHtml(reply, 400, page('Unknown action', '<p><a href="../">Back to the control panel</a></p>'))
-    const { action } = b.data
+    const { action, instanceId } = b.data
     if (action === 'release') wix.releaseAll()
     else if (action === 'reset') wix.reset()
-    else wix.failNext(SANDBOX_SWITCHES[action]!.failure)
+    else if (action === 'install-new-app') await wix.installApp()
+    else if (action === 'uninstall') {
+      if (!instanceId) return sendHtml(reply, 400, page('Choose a site', '<p><a href="../">Back to the control panel</a></p>'))
+      await wix.uninstallApp(instanceId.toLowerCase())
+    } else wix.failNext(SANDBOX_SWITCHES[action]!.failure)
     // 303: the browser GETs the panel again, and a reload does not post twice.
     return reply.redirect('../', 303)
   })
@@ -446,6 +600,15 @@ function controlPanel(wix: FakeWix): string {
   const describe = (f: FakeWixFailure & { left: number }) =>
     `${f.endpoint}${f.grant ? ` (${f.grant})` : ''}: ${f.hang ? 'hangs' : `${f.delayMs ? `after ${f.delayMs / 1000} s, ` : ''}${f.status ?? 'a normal answer'}`}, ${f.left} more time(s)`
   const pending = wix.pendingFailures()
+  const sites = wix.installedInstances().slice(0, 50)
+  const uninstall = sites.length
+    ? `<form method="post" action="_control/action"><input type="hidden" name="action" value="uninstall">` +
+      `<label for="instanceId">Site (instance id)</label> <select name="instanceId" id="instanceId">` +
+      sites.map((id) => `<option value="${escapeHtml(id)}">${escapeHtml(id)}</option>`).join('') +
+      `</select> <button type="submit" id="uninstall">Uninstall the app from this site (sends AppRemoved)</button></form>`
+    : '<p id="uninstall">No site has the app installed yet.</p>'
+  const sent = wix.webhooksSent.slice(-10).reverse().map((w) =>
+    `<li>${escapeHtml(`${new Date(w.at).toISOString()} ${w.eventType} ${w.instanceId} → ${w.status || 'not delivered'}`)}</li>`).join('')
   const recent = wix.requests.slice(-20).reverse().map((r) => {
     const grant = (r.body as { grant_type?: unknown } | null)?.grant_type
     return `<li>${escapeHtml(`${new Date(r.at).toISOString()} ${r.method} ${r.endpoint}${typeof grant === 'string' ? ` ${grant}` : ''} → ${r.status || 'held'}`)}</li>`
@@ -456,6 +619,9 @@ function controlPanel(wix: FakeWix): string {
     `<h2>Make the next call fail</h2>${Object.entries(SANDBOX_SWITCHES).map(([k, s]) => button(k, s.label)).join('')}` +
     `<h2>Queued failures</h2>${pending.length ? `<ul id="pending">${pending.map((f) => `<li>${escapeHtml(describe(f))}</li>`).join('')}</ul>` : '<p id="pending">None.</p>'}` +
     button('release', 'Answer held calls now') + button('reset', 'Clear queued failures and recorded calls') +
+    `<h2>The app's life on a site</h2>` +
+    button('install-new-app', 'Install as a new app on a new site (no redirect flow; sends AppInstalled)') + uninstall +
+    `<h2>Webhooks sent</h2>${sent ? `<ol id="webhooks">${sent}</ol>` : '<p id="webhooks">None yet.</p>'}` +
     `<h2>Latest calls</h2>${recent ? `<ol>${recent}</ol>` : '<p>None yet.</p>'}`)
 }
 

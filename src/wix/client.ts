@@ -2,9 +2,13 @@ import { Agent, request } from 'undici'
 import { z } from 'zod'
 
 export interface WixTokens { accessToken: string; refreshToken: string }
+/** A client-credentials token: no refresh token, an expiry Wix states. */
+export interface WixAppToken { accessToken: string; expiresInMs: number }
 
-type Endpoint = 'oauth/access' | 'bi-event'
-type Grant = 'authorization_code' | 'refresh_token'
+type Endpoint = 'oauth/access' | 'oauth2/token' | 'apps/v1/instance' | 'bi-event'
+type Grant = 'authorization_code' | 'refresh_token' | 'client_credentials'
+/** The endpoints that authenticate the app itself by its client id and secret. */
+const TOKEN_ENDPOINTS: Endpoint[] = ['oauth/access', 'oauth2/token']
 
 export interface WixCallInfo {
   endpoint: Endpoint
@@ -12,6 +16,8 @@ export interface WixCallInfo {
   status: number | null
   durationMs: number
   outcome: 'ok' | 'retryable' | 'final'
+  /** How it failed, when it did. */
+  code?: WixErrorCode
   wixRequestId?: string
 }
 
@@ -26,8 +32,14 @@ export interface WixClientOptions {
   onCall?: (info: WixCallInfo) => void
 }
 
+/**
+ * `WIX_CLIENT_REJECTED`: Wix refused the app's own client id or secret (a wrong or rotated
+ * WIX_APP_SECRET), not the code or token the call carried. A configuration fault: it must never
+ * be taken for a verdict on an installation.
+ */
 export type WixErrorCode =
-  | 'WIX_REJECTED' | 'WIX_UNAVAILABLE' | 'WIX_RATE_LIMITED' | 'WIX_NETWORK' | 'WIX_TIMEOUT' | 'WIX_BAD_RESPONSE'
+  | 'WIX_REJECTED' | 'WIX_CLIENT_REJECTED' | 'WIX_UNAVAILABLE' | 'WIX_RATE_LIMITED' | 'WIX_NETWORK' | 'WIX_TIMEOUT'
+  | 'WIX_BAD_RESPONSE'
 
 /** A failed Wix call. Built only from safe parts, so it can be stored, logged and shown as is. */
 export class WixApiError extends Error {
@@ -59,10 +71,16 @@ export class WixApiError extends Error {
 }
 
 const tokenResponse = z.object({ access_token: z.string().min(1), refresh_token: z.string().min(1) })
+const appTokenResponse = z.object({ access_token: z.string().min(1), expires_in: z.number().positive() })
+const instanceResponse = z.object({
+  instance: z.object({ instanceId: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i) }),
+})
 
 const WHAT: Record<string, string> = {
   authorization_code: 'the code exchange',
   refresh_token: 'the token refresh',
+  client_credentials: 'the client-credentials token',
+  'apps/v1/instance': 'the instance lookup',
   'bi-event': 'the bi-event',
 }
 
@@ -75,27 +93,31 @@ export function createWixClient(opts: WixClientOptions) {
   interface Call {
     endpoint: Endpoint
     grant?: Grant
+    method?: 'GET' | 'POST'
     path: string
     headers?: Record<string, string>
-    body: unknown
+    body?: unknown
     secrets: string[]
     signal?: AbortSignal
   }
 
-  /** Sends one call; returns the parsed 2xx body (or undefined when `expectJson` is false). */
-  async function call(c: Call, expectJson: boolean): Promise<unknown> {
+  /**
+   * Sends one call; returns the 2xx body as `expect` parses it (undefined without `expect`).
+   * An answer `expect` cannot parse is WIX_BAD_RESPONSE, and its body is never echoed.
+   */
+  async function call<T>(c: Call, expect?: { schema: z.ZodType<T>; missing: string }): Promise<T> {
     const what = WHAT[c.grant ?? c.endpoint]!
     const started = performance.now()
     let status: number | null = null
     let wixRequestId: string | undefined
 
-    const finish = (outcome: WixCallInfo['outcome']) => opts.onCall?.({
+    const finish = (outcome: WixCallInfo['outcome'], code?: WixErrorCode) => opts.onCall?.({
       endpoint: c.endpoint, ...(c.grant && { grant: c.grant }), status,
-      durationMs: performance.now() - started, outcome, ...(wixRequestId && { wixRequestId }),
+      durationMs: performance.now() - started, outcome, ...(code && { code }), ...(wixRequestId && { wixRequestId }),
     })
     const fail = (e: ConstructorParameters<typeof WixApiError>[0]): never => {
       const err = new WixApiError({ ...e, message: scrub(e.message, c.secrets) })
-      finish(err.retryable ? 'retryable' : 'final')
+      finish(err.retryable ? 'retryable' : 'final', err.code)
       opts.log?.warn({ endpoint: c.endpoint, status, wixRequestId, code: err.code }, err.message)
       throw err
     }
@@ -106,10 +128,10 @@ export function createWixClient(opts: WixClientOptions) {
     let text: string
     try {
       const res = await request(`${apiUrl}${c.path}`, {
-        method: 'POST',
+        method: c.method ?? 'POST',
         dispatcher: agent,
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...c.headers },
-        body: JSON.stringify(c.body),
+        headers: { ...(c.body !== undefined && { 'content-type': 'application/json' }), accept: 'application/json', ...c.headers },
+        body: c.body === undefined ? undefined : JSON.stringify(c.body),
         signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
@@ -120,7 +142,11 @@ export function createWixClient(opts: WixClientOptions) {
       text = await res.body.text()
       if (status < 200 || status >= 300) {
         const said = wixMessage(text, c.secrets)
-        return fail(httpError(c.endpoint, what, status, wixRequestId, said, firstHeader(res.headers['retry-after'])))
+        const e = httpError(c.endpoint, what, status, wixRequestId, said, firstHeader(res.headers['retry-after']))
+        return fail(TOKEN_ENDPOINTS.includes(c.endpoint) && isClientRejection(status, text) ? {
+          ...e, code: 'WIX_CLIENT_REJECTED', retryable: true,
+          message: `Wix refused the app's client credentials for ${what} (${status}): check WIX_APP_ID and WIX_APP_SECRET`,
+        } : e)
       }
     } catch (error) {
       if (error instanceof WixApiError) throw error
@@ -139,19 +165,19 @@ export function createWixClient(opts: WixClientOptions) {
       clearTimeout(timer)
     }
 
-    if (!expectJson) { finish('ok'); return undefined }
+    if (!expect) { finish('ok'); return undefined as T }
     let parsed: unknown
     try { parsed = JSON.parse(text) } catch { parsed = undefined }
-    const tokens = tokenResponse.safeParse(parsed)
-    if (!tokens.success) {
+    const answer = expect.schema.safeParse(parsed)
+    if (!answer.success) {
       // Never echo the body: a half-valid answer may still carry a token.
       return fail({
         code: 'WIX_BAD_RESPONSE', endpoint: c.endpoint, retryable: false, status: status ?? undefined, wixRequestId,
-        message: `Wix answered ${what} with ${status} but no access_token and refresh_token`,
+        message: `Wix answered ${what} with ${status} but ${expect.missing}`,
       })
     }
     finish('ok')
-    return tokens.data
+    return answer.data
   }
 
   async function tokenCall(grant: Grant, field: 'code' | 'refresh_token', value: string, signal?: AbortSignal) {
@@ -159,7 +185,7 @@ export function createWixClient(opts: WixClientOptions) {
       endpoint: 'oauth/access', grant, path: '/oauth/access', signal,
       body: { grant_type: grant, client_id: opts.appId, client_secret: opts.appSecret, [field]: value },
       secrets: [opts.appSecret, value],
-    }, true) as z.infer<typeof tokenResponse>
+    }, { schema: tokenResponse, missing: 'no access_token and refresh_token' })
     return { accessToken: data.access_token, refreshToken: data.refresh_token }
   }
 
@@ -172,6 +198,26 @@ export function createWixClient(opts: WixClientOptions) {
       return tokenCall('refresh_token', 'refresh_token', refreshToken, o.signal)
     },
 
+    /** New Wix apps' only grant, and the fallback when a legacy refresh token stops working. */
+    async clientCredentials(instanceId: string, o: { signal?: AbortSignal } = {}): Promise<WixAppToken> {
+      const data = await call({
+        endpoint: 'oauth2/token', grant: 'client_credentials', path: '/oauth2/token', signal: o.signal,
+        body: { grant_type: 'client_credentials', client_id: opts.appId, client_secret: opts.appSecret, instance_id: instanceId },
+        secrets: [opts.appSecret],
+      }, { schema: appTokenResponse, missing: 'no access_token and expires_in' })
+      return { accessToken: data.access_token, expiresInMs: data.expires_in * 1000 }
+    },
+
+    /** Which instance an access token belongs to: Wix's word, unlike a browser's query. */
+    async instanceOf(accessToken: string, o: { signal?: AbortSignal } = {}): Promise<string> {
+      const data = await call({
+        endpoint: 'apps/v1/instance', method: 'GET', path: '/apps/v1/instance', signal: o.signal,
+        headers: { authorization: accessToken },
+        secrets: [accessToken, opts.appSecret],
+      }, { schema: instanceResponse, missing: 'no instance.instanceId' })
+      return data.instance.instanceId.toLowerCase()
+    },
+
     async sendBiEvent(accessToken: string, o: { signal?: AbortSignal; eventName?: string } = {}): Promise<void> {
       await call({
         endpoint: 'bi-event', path: '/apps/v1/bi-event', signal: o.signal,
@@ -179,7 +225,7 @@ export function createWixClient(opts: WixClientOptions) {
         headers: { authorization: accessToken },
         body: { eventName: o.eventName ?? 'APP_FINISHED_CONFIGURATION' },
         secrets: [accessToken, opts.appSecret],
-      }, false)
+      })
     },
 
     close: () => agent.close(),
@@ -200,6 +246,15 @@ function httpError(
   if (status >= 500) return { ...base, code: 'WIX_UNAVAILABLE', retryable: true, message: `Wix failed ${what} (${status})${suffix}` }
   if (status >= 400) return { ...base, code: 'WIX_REJECTED', retryable: false, message: `Wix refused ${what} (${status})${suffix}` }
   return { ...base, code: 'WIX_BAD_RESPONSE', retryable: false, message: `Wix answered ${what} with an unexpected ${status}` }
+}
+
+/**
+ * Whether a token endpoint refused the app itself rather than the grant it carried: OAuth's 401
+ * (RFC 6749 §5.2, invalid_client), or an `invalid_client`/`unauthorized_client` anywhere in the
+ * answer, whatever its shape. A refused code or refresh token is a 400 naming the grant.
+ */
+function isClientRejection(status: number, text: string): boolean {
+  return status === 401 || /\b(invalid_client|unauthorized_client)\b/i.test(text)
 }
 
 /** Wix errors have no fixed shape; only a top-level string `message` is taken, never `details`. */

@@ -120,8 +120,8 @@ async function install(serverUrl: string) {
 
     const calls = fake.wix.requests.map((r) => `${r.endpoint} ${(r.body as { grant_type?: string }).grant_type ?? ''}`.trim())
     check(
-      JSON.stringify(calls) === JSON.stringify(['oauth/access authorization_code', 'oauth/access refresh_token', 'bi-event']),
-      'Wix received exactly the code exchange, a refresh and the bi-event',
+      JSON.stringify(calls) === JSON.stringify(['oauth/access authorization_code', 'apps/v1/instance', 'oauth/access refresh_token', 'bi-event']),
+      'Wix received exactly the code exchange, the instance lookup, a refresh and the bi-event',
       calls,
     )
     const bi = fake.wix.requests.at(-1)

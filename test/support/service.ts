@@ -40,6 +40,7 @@ export const wixEnv = (fake: FakeWixServer, port: number) => ({
   WIX_APP_SECRET: fake.wix.appSecret,
   WIX_WWW_URL: fake.url,
   WIX_API_URL: fake.url,
+  WIX_PUBLIC_KEY: fake.wix.publicKeyPem,
   PUBLIC_URL: `http://127.0.0.1:${port}`,
   ADMIN_TOKEN,
 })
@@ -49,6 +50,8 @@ export async function startService(t: Teardown, opts: ServiceOptions) {
   const fake = opts.fake ?? (await startFakeWix({ appId: 'test-app', appSecret: `secret-${randomBytes(12).toString('hex')}` }))
   if (!opts.fake) t.teardown(fake.close)
   const port = await freePort()
+  // A fake of its own knows this service's URLs, as the Wix dashboard would; a shared one serves several.
+  if (!opts.fake) fake.wix.register({ redirectUrl: `http://127.0.0.1:${port}/wix/redirect`, webhookUrl: `http://127.0.0.1:${port}/wix/webhooks` })
   const config = loadConfig({
     ...wixEnv(fake, port),
     COOKIE_SECRET: randomBytes(32).toString('hex'),

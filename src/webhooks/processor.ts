@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto'
+import type { Sql } from 'postgres'
+import { isDatabaseUnavailable } from '../db/connect.ts'
+import type { InstallationLifecycle } from '../installation/lifecycle.ts'
+import { normalizeInstanceId, WIX_GUID } from '../wix/ids.ts'
+import type { WixWebhookEvent } from '../wix/webhook-verifier.ts'
+import * as store from './store.ts'
+
+/** A delivery is one process's for this long while it acts on it. */
+const CLAIM_MS = 30_000
+/** A delivery not acted on this long after it arrived is taken up by the sweep. */
+const STRANDED_AFTER_MS = 5_000
+
+interface Log {
+  info(o: object, m: string): void
+  warn(o: object, m: string): void
+  error(o: object, m: string): void
+}
+
+/**
+ * Wix's webhooks, handled once each: a verified delivery is committed before it is answered
+ * (well within Wix's 1,250 ms), acted on right after, and taken up again by a periodic sweep if
+ * the process died in between. Acting is idempotent, so a repeat after a crash changes nothing.
+ */
+export function createWebhookProcessor(deps: { sql: Sql; lifecycle: InstallationLifecycle; log: Log; sweepMs?: number }) {
+  const { sql, lifecycle, log } = deps
+  const running = new Set<Promise<void>>()
+  let sweepTimer: ReturnType<typeof setTimeout> | undefined
+  let stopped = true
+
+  async function act(d: store.Delivery): Promise<string> {
+    if (d.event_type === 'AppInstalled') {
+      const origin = typeof d.data.originInstanceId === 'string' && WIX_GUID.test(d.data.originInstanceId)
+        ? normalizeInstanceId(d.data.originInstanceId) : null
+      return lifecycle.installed(d.instance_id, origin)
+    }
+    if (d.event_type === 'AppRemoved') return lifecycle.removed(d.instance_id)
+    return 'recorded'
+  }
+
+  async function handle(id: string) {
+    const d = await store.claimDelivery(sql, id, CLAIM_MS)
+    if (!d) return
+    const outcome = await act(d)
+    await store.markProcessed(sql, id, outcome)
+    log.info({ deliveryId: id, eventType: d.event_type, instanceId: d.instance_id, outcome }, 'webhook processed')
+  }
+
+  /** Acts on a delivery in the background; a failure leaves it to the sweep. */
+  function soon(id: string) {
+    const p = handle(id)
+      .catch((err: unknown) => {
+        const level = isDatabaseUnavailable(err) ? 'warn' : 'error'
+        log[level]({ deliveryId: id, err: { code: (err as { code?: string }).code, message: (err as Error).message } }, 'webhook processing failed; the sweep retries it')
+      })
+      .finally(() => running.delete(p))
+    running.add(p)
+  }
+
+  async function sweep() {
+    for (const id of await store.strandedDeliveries(sql, STRANDED_AFTER_MS, 50)) soon(id)
+  }
+
+  function schedule() {
+    sweepTimer = setTimeout(async () => {
+      await sweep().catch((err: unknown) => log.warn({ err: { code: (err as { code?: string }).code } }, 'webhook sweep failed'))
+      if (!stopped) schedule()
+    }, deps.sweepMs ?? STRANDED_AFTER_MS)
+    sweepTimer.unref?.()
+  }
+
+  return {
+    /**
+     * Records a verified delivery; true when it is new (and will be acted on), false for a repeat.
+     * The id is the signed body's hash: Wix repeats a delivery byte for byte.
+     */
+    async receive(body: string, event: WixWebhookEvent): Promise<{ id: string; duplicate: boolean }> {
+      const id = createHash('sha256').update(body.trim()).digest('hex')
+      const fresh = await store.recordDelivery(sql, { id, event_type: event.eventType, instance_id: event.instanceId, data: event.data })
+      if (fresh) soon(id)
+      return { id, duplicate: !fresh }
+    },
+    sweep,
+    start() {
+      stopped = false
+      schedule()
+    },
+    /** Stops sweeping and waits for deliveries being acted on. */
+    async stop() {
+      stopped = true
+      clearTimeout(sweepTimer)
+      await Promise.allSettled([...running])
+    },
+    /** Resolves when no delivery is being acted on (tests). */
+    async idle() {
+      while (running.size) await Promise.allSettled([...running])
+    },
+  }
+}
+
+export type WebhookProcessor = ReturnType<typeof createWebhookProcessor>
