@@ -103,11 +103,11 @@ async function api(token: string, method: 'GET' | 'POST', path: string) {
 }
 
 /** Presses one of the control panel's buttons, as its form does. */
-async function press(action: string) {
+async function press(action: string, fields: Record<string, string> = {}) {
   const res = await request(`${SANDBOX}/_control/action`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ action }).toString(),
+    body: new URLSearchParams({ action, ...fields }).toString(),
   })
   await res.body.dump()
   return { status: res.statusCode, location: res.headers.location as string | undefined }
@@ -131,7 +131,13 @@ async function approveInstall(installUrl: string) {
   const approve = await browser.get(new URL(`approve${installer.search}`, installer).toString())
   const redirect = new URL(approve.location ?? 'http://invalid/')
   const callback = await browser.get(redirect.toString())
-  return { browser, appUrl, installer, consent, approve, redirect, callback, instanceId: redirect.searchParams.get('instanceId')! }
+  const state = redirect.searchParams.get('state') ?? ''
+  return {
+    browser, appUrl, installer, consent, approve, redirect, callback,
+    instanceId: redirect.searchParams.get('instanceId')!,
+    // A failed exchange never takes the instance id: its installation is found by its own id.
+    installationId: state.slice(0, state.indexOf('.')),
+  }
 }
 
 /** Follows the waiting page's refresh (`/wix/redirect/continue`) until the exchange is over. */
@@ -193,9 +199,10 @@ t.test('the printed URL installs the app end to end, and finish makes it Finishe
   t.equal(finish.json?.state, 'Finished', 'and the installation is Finished')
   t.same(await wixCalls(), [
     { call: 'oauth/access authorization_code', status: 200 },
+    { call: 'apps/v1/instance', status: 200 },
     { call: 'oauth/access refresh_token', status: 200 },
     { call: 'bi-event', status: 200 },
-  ], 'the sandbox Wix saw the exchange, a refresh and the bi-event, all accepted')
+  ], 'the sandbox Wix saw the exchange, the instance lookup, a refresh and the bi-event, all accepted')
   finishedInstance = flow.instanceId
 
   // Left unfinished: finishing it after the restart needs the refresh token issued before it.
@@ -295,7 +302,7 @@ t.test('each sandbox failure switch plays the failure path it names', async (t) 
     const page = await settle(flow.browser, flow.callback)
     t.equal(page.status, 200, 'the browser gets a page, not an error')
     t.match(page.body, /could not be completed/, 'saying the installation could not be completed')
-    const one = (await api(adminToken, 'GET', `/api/installations/${flow.instanceId}`)).json
+    const one = (await api(adminToken, 'GET', `/api/installations/${flow.installationId}`)).json
     t.equal(one?.state, 'ExchangeFailed', 'the installation is ExchangeFailed')
     t.equal(one?.failure?.reason, 'exchange_refused', 'because Wix refused the exchange')
     t.same(await statusesOf('oauth/access authorization_code'), [400], 'and the refused code was not sent again')
@@ -331,6 +338,37 @@ t.test('each sandbox failure switch plays the failure path it names', async (t) 
     t.equal(state, 'Finished', 'the installation ends Finished')
     t.same(await statusesOf('bi-event'), [500, 200], 'Wix saw the bi-event fail with 500, then a retry it accepted')
   })
+})
+
+t.test('the control panel installs as a new app and uninstalls, with webhooks signed like Wix\'s', async (t) => {
+  const browser = createBrowser()
+  t.equal((await press('install-new-app')).status, 303, '"install as a new app" is pressed')
+  const panel = await browser.get(`${SANDBOX}/`)
+  const installed = panel.body.match(/AppInstalled ([0-9a-f-]{36}) → 200/)
+  t.ok(installed, 'the panel shows AppInstalled delivered and answered 200')
+  const instanceId = installed![1]!
+  let one: any
+  for (let i = 0; i < 40 && one?.state !== 'SetupIncomplete'; i++) {
+    await sleep(250)
+    one = (await api(adminToken, 'GET', `/api/installations/${instanceId}`)).json
+  }
+  t.same([one?.state, one?.origin], ['SetupIncomplete', 'webhook'], 'a webhook installation waits for the app\'s setup')
+  t.equal((await api(adminToken, 'POST', `/api/installations/${instanceId}/access-token`)).status, 200, 'with a client-credentials token')
+
+  const listed = (await browser.get(`${SANDBOX}/`)).body
+  t.match(listed, new RegExp(`<option value="${instanceId}">`), 'the site is offered for an uninstall')
+  t.equal((await press('uninstall', { instanceId })).status, 303, '"uninstall the app from this site" is pressed')
+  for (let i = 0; i < 40 && one?.state !== 'Uninstalled'; i++) {
+    await sleep(250)
+    one = (await api(adminToken, 'GET', `/api/installations/${instanceId}`)).json
+  }
+  t.equal(one?.state, 'Uninstalled', 'AppRemoved uninstalls it')
+  const token = await api(adminToken, 'POST', `/api/installations/${instanceId}/access-token`)
+  t.same([token.status, token.json?.code], [409, 'UNINSTALLED'], 'and the access-token route says so')
+
+  const elsewhere = await browser.get(`${SANDBOX}/installer/install?appId=sandbox-app&state=s&redirectUrl=${encodeURIComponent('http://127.0.0.1:9/wix/redirect')}`)
+  t.equal(elsewhere.status, 400, 'the installer refuses a Redirect URL other than the registered one')
+  t.match(elsewhere.body, /not registered/, 'saying so')
 })
 
 t.test('the restarted service also stops cleanly', async (t) => {

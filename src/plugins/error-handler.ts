@@ -55,6 +55,11 @@ export default fp(
         reply.header('retry-after', '5')
         return send(request, reply, { statusCode: 503, code: err.code, error: 'Service Unavailable', message: err.message })
       }
+      if (status === 502 && err.code && !err.code.startsWith('FST_')) {
+        // Ours: Wix refused something of ours (the app's credentials); the message names the fix, never a secret.
+        request.log.error({ code: err.code }, err.message)
+        return send(request, reply, { statusCode: 502, code: err.code, error: 'Bad Gateway', message: err.message })
+      }
       if (status >= 500) {
         request.log.error({ err: { code: err.code, message: err.message, stack: err.stack } }, 'request failed')
         return send(request, reply, { statusCode: status, code: status === 503 ? 'UNAVAILABLE' : 'INTERNAL_ERROR', error: status === 503 ? 'Service Unavailable' : 'Internal Server Error', message: 'Something went wrong on our side; it has been logged.' })
