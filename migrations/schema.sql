@@ -1,7 +1,7 @@
 CREATE TABLE public.instance_tokens (
     instance_id text NOT NULL,
     workflow_id uuid NOT NULL,
-    refresh_token text NOT NULL,
+    refresh_token text,
     access_token text,
     access_token_expires_at timestamp with time zone,
     created_at timestamp with time zone NOT NULL,
@@ -45,6 +45,17 @@ CREATE TABLE public.schema_migrations (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.webhook_deliveries (
+    id text NOT NULL,
+    event_type text NOT NULL,
+    instance_id text NOT NULL,
+    data jsonb NOT NULL,
+    received_at timestamp with time zone NOT NULL,
+    processed_at timestamp with time zone,
+    claimed_until timestamp with time zone,
+    outcome text
+);
+
 CREATE TABLE public.workflow_history (
     workflow_id uuid NOT NULL,
     seq integer NOT NULL,
@@ -81,6 +92,9 @@ ALTER TABLE ONLY public.jobs
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.workflow_history
     ADD CONSTRAINT workflow_history_pkey PRIMARY KEY (workflow_id, seq);
 
@@ -96,6 +110,10 @@ CREATE INDEX jobs_due_idx ON public.jobs USING btree (run_at) WHERE (status = 'p
 CREATE INDEX jobs_leased_idx ON public.jobs USING btree (lease_until) WHERE (status = 'running'::text);
 
 CREATE INDEX jobs_workflow_idx ON public.jobs USING btree (workflow_id, kind, name) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text]));
+
+CREATE INDEX webhook_deliveries_instance_idx ON public.webhook_deliveries USING btree (instance_id, received_at DESC);
+
+CREATE INDEX webhook_deliveries_pending_idx ON public.webhook_deliveries USING btree (received_at) WHERE (processed_at IS NULL);
 
 CREATE INDEX workflows_created_idx ON public.workflows USING btree (machine, created_at DESC, id DESC);
 

@@ -233,3 +233,58 @@ t.test('the plugin works under a prefix in a host app', async (t) => {
   t.equal(wix.countExchanges(code), 1, 'the shared state object saw the exchange')
   t.same(JSON.parse((await get(`${url}/`)).text), { host: true }, 'the host app keeps its own routes')
 })
+
+t.test('client credentials, the instance lookup and token-info answer as design.md says', async (t) => {
+  const { url, wix } = await start(t)
+  const instanceId = '1380b703-ce81-ff05-f115-39571d94dfcd'
+  const cc = (body: Record<string, unknown>) => post(`${url}/oauth2/token`, { grant_type: 'client_credentials', client_id: 'app-1', client_secret: 'secret-1', instance_id: instanceId, ...body })
+  const minted = await cc({})
+  t.equal(minted.status, 200, 'a client-credentials token is granted')
+  t.same([minted.json.token_type, minted.json.expires_in], ['Bearer', 14_400], 'Bearer, for 4 hours')
+  t.ok(wix.isValidAccessToken(minted.json.access_token), 'and valid')
+  const wrong = await cc({ client_secret: 'nope' })
+  t.same([wrong.status, wrong.json.details.reason], [401, 'INVALID_CLIENT'], 'a wrong secret is a 401 INVALID_CLIENT')
+
+  const lookup = await request(`${url}/apps/v1/instance`, { headers: { authorization: minted.json.access_token } })
+  const instance = (await lookup.body.json()) as { instance: { instanceId: string } }
+  t.equal(lookup.statusCode, 200, 'the instance lookup takes the raw token')
+  t.equal(instance.instance.instanceId, instanceId, 'and names the instance the token belongs to')
+  const bearer = await request(`${url}/apps/v1/instance`, { headers: { authorization: `Bearer ${minted.json.access_token}` } })
+  await bearer.body.dump()
+  t.equal(bearer.statusCode, 401, 'a Bearer-prefixed token is refused, as on every Wix call')
+  const info = await post(`${url}/oauth2/token-info`, { token: minted.json.access_token })
+  t.same([info.json.active, info.json.instanceId], [true, instanceId], 'token-info says the same')
+})
+
+t.test('webhooks are RS256 JWTs whose data is the event as JSON text; uninstalling kills the site\'s tokens', async (t) => {
+  const { url, wix } = await start(t)
+  const { jwtVerify, importSPKI } = await import('jose')
+  const body = await wix.signWebhook('AppInstalled', '6f1c2a3b-4d5e-0f00-9a8b-7c6d5e4f3a2b', { appId: 'app-1', originInstanceId: '' })
+  const { payload, protectedHeader } = await jwtVerify(body, await importSPKI(wix.publicKeyPem, 'RS256'))
+  t.equal(protectedHeader.alg, 'RS256', 'signed RS256 with the key whose public half the dashboard shows')
+  const event = JSON.parse(payload.data as string)
+  t.same([event.eventType, event.instanceId, JSON.parse(event.data)], ['AppInstalled', '6f1c2a3b-4d5e-0f00-9a8b-7c6d5e4f3a2b', { appId: 'app-1', originInstanceId: '' }],
+    'its data is {eventType, instanceId, data: JSON text}')
+
+  const { code, instanceId } = wix.issueCode()
+  const tokens = (await exchange(url, code)).json
+  t.ok(wix.installedInstances().includes(instanceId), 'an approved site has the app')
+  await wix.uninstallApp(instanceId)
+  t.notOk(wix.installedInstances().includes(instanceId), 'uninstalling removes it')
+  t.notOk(wix.isValidAccessToken(tokens.access_token), 'its access token stops working')
+  const refresh = await post(`${url}/oauth/access`, { grant_type: 'refresh_token', client_id: 'app-1', client_secret: 'secret-1', refresh_token: tokens.refresh_token })
+  t.equal(refresh.status, 400, 'its refresh token is refused')
+  const cc = await post(`${url}/oauth2/token`, { grant_type: 'client_credentials', client_id: 'app-1', client_secret: 'secret-1', instance_id: instanceId })
+  t.same([cc.status, cc.json.details.reason], [400, 'APP_NOT_INSTALLED'], 'and so is a client-credentials token for it')
+  t.same(wix.webhooksSent.map((w) => [w.eventType, w.status]), [['AppRemoved', 0]], 'AppRemoved was sent (to no one: no webhook URL is registered)')
+})
+
+t.test('the installer redirects only to the registered Redirect URL, once one is registered', async (t) => {
+  const { url, wix } = await start(t)
+  wix.register({ redirectUrl: 'https://app.example/wix/redirect' })
+  const elsewhere = await get(`${url}/installer/approve?${installQuery()}`)
+  t.equal(elsewhere.status, 400, 'a code is never sent to another URL')
+  t.notOk(elsewhere.headers.location, 'no redirect')
+  const registered = await approve(url, { redirectUrl: 'https://app.example/wix/redirect' })
+  t.equal(registered.status, 302, 'the registered one gets it')
+})
