@@ -152,9 +152,10 @@ t.test('refusals are final and a 2xx without tokens is a bad response', async (t
   const wrongSecret = createWixClient({ apiUrl: url, appId: wix.appId, appSecret: 'not-the-secret', log: { warn: (obj, msg) => logs.push({ obj, msg }) } })
   t.teardown(() => wrongSecret.close())
   const creds = await rejection(wrongSecret.exchangeCode(code))
-  t.equal(creds.code, 'WIX_REJECTED', 'wrong client credentials are refused')
+  t.equal(creds.code, 'WIX_CLIENT_REJECTED', 'wrong client credentials are told apart from a refused code')
   t.equal(creds.status, 401, 'wrong client credentials get a 401')
-  t.equal(creds.retryable, false, 'wrong client credentials are not retryable')
+  t.equal(creds.retryable, true, 'a configuration fault is retryable: the code is not spent, the secret can be fixed')
+  t.match(creds.message, /WIX_APP_SECRET/, 'and the message names what to fix')
   assertNoSecrets(t, creds, logs, ['not-the-secret', code])
 
   // A Wix-like server that answers 200 with half a token pair: the pair must not be trusted.

@@ -108,6 +108,8 @@ t.test('the bi-event failing: retried; a rejected refresh token asks for a reins
   const second = await installTo(service, (s) => s === 'SetupIncomplete.waiting')
   const refreshToken = [...service.wix.refreshTokens].find(([, v]) => v.instanceId === second.installation.context.instanceId)![0]
   service.wix.revokeRefreshToken(refreshToken)
+  // Wix refuses the client-credentials fallback too (the app is gone from the site).
+  service.wix.failNext({ endpoint: 'oauth2/token', status: 400, message: 'The app is not installed on this instance' })
   const rejected = await service.api('POST', `/api/installations/${second.installation.id}/finish`)
   t.equal(rejected.status, 409, 'finish answers 409 once the installation needs a reinstall')
   const one = (await service.api('GET', `/api/installations/${second.installation.id}`)).json
