@@ -53,7 +53,8 @@ const blankIsUnset = (v: unknown) => (v === '' ? undefined : v)
 const schema = z.object({
   WIX_APP_ID: z.preprocess(blankIsUnset, z.string().optional()),
   WIX_APP_SECRET: z.preprocess(blankIsUnset, z.string().optional()),
-  PUBLIC_URL: z.preprocess(blankIsUnset, url.default('http://localhost:3000')),
+  // Unset: http://localhost:${PORT}, so the printed URL and the sandbox's calls follow the port.
+  PUBLIC_URL: z.preprocess(blankIsUnset, url.optional()),
   WIX_WWW_URL: z.preprocess(blankIsUnset, url.default('https://www.wix.com')),
   WIX_API_URL: z.preprocess(blankIsUnset, url.default('https://www.wixapis.com')),
   DATABASE_URL: z.preprocess(blankIsUnset, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
@@ -139,10 +140,11 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     if (err instanceof ConfigError) throw err
     fail('TOKEN_ENCRYPTION_KEY', (err as Error).message)
   }
-  const secureCookies = e.PUBLIC_URL.startsWith('https:')
+  const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`
+  const secureCookies = publicUrl.startsWith('https:')
   if (e.COOKIE_SAME_SITE === 'none' && !secureCookies) fail('COOKIE_SAME_SITE', 'none needs an https PUBLIC_URL (browsers drop SameSite=None cookies without Secure)')
 
-  const sandboxWix = `${e.PUBLIC_URL}${SANDBOX_PREFIX}`
+  const sandboxWix = `${publicUrl}${SANDBOX_PREFIX}`
   const sandboxWebhookKey = sandbox ? generated?.webhookPrivateKey : undefined
   const wixPublicKey = e.WIX_PUBLIC_KEY !== undefined
     ? parsePublicKey(e.WIX_PUBLIC_KEY)
@@ -152,12 +154,12 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     wix: sandbox
       ? { appId: 'sandbox-app', appSecret: generated?.appSecret ?? 'sandbox-secret', wwwUrl: sandboxWix, apiUrl: sandboxWix }
       : { appId: e.WIX_APP_ID!, appSecret: e.WIX_APP_SECRET!, wwwUrl: e.WIX_WWW_URL, apiUrl: e.WIX_API_URL },
-    publicUrl: e.PUBLIC_URL,
-    redirectUrl: `${e.PUBLIC_URL}/wix/redirect`,
-    webhookUrl: `${e.PUBLIC_URL}/wix/webhooks`,
+    publicUrl,
+    redirectUrl: `${publicUrl}/wix/redirect`,
+    webhookUrl: `${publicUrl}/wix/webhooks`,
     wixPublicKey: wixPublicKey || undefined,
     sandboxWebhookKey,
-    postInstallUrl: e.POST_INSTALL_URL ?? `${e.PUBLIC_URL}/`,
+    postInstallUrl: e.POST_INSTALL_URL ?? `${publicUrl}/`,
     closeWindow: e.CLOSE_WINDOW,
     autoFinish: e.AUTO_FINISH,
     databaseUrl: e.DATABASE_URL,

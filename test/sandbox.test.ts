@@ -102,12 +102,18 @@ async function api(token: string, method: 'GET' | 'POST', path: string) {
   return { status: res.statusCode, json, text }
 }
 
-/** Presses one of the control panel's buttons, as its form does. */
-async function press(action: string, fields: Record<string, string> = {}) {
+/** The CSRF token the control panel's forms carry. */
+async function panelToken() {
+  const res = await request(`${SANDBOX}/`)
+  return /name="csrf" value="([^"]+)"/.exec(await res.body.text())?.[1] ?? ''
+}
+
+/** Presses one of the control panel's buttons, as its form does (same origin, with its token). */
+async function press(action: string, fields: Record<string, string> = {}, headers: Record<string, string> = {}) {
   const res = await request(`${SANDBOX}/_control/action`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ action, ...fields }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url, ...headers },
+    body: new URLSearchParams({ action, csrf: await panelToken(), ...fields }).toString(),
   })
   await res.body.dump()
   return { status: res.statusCode, location: res.headers.location as string | undefined }
@@ -269,7 +275,7 @@ t.test('the control panel lists the switches and the recorded calls', async (t) 
   t.notMatch(panel.body, /<script>/, 'recorded input is escaped')
   t.match(panel.body, /&lt;script&gt;/, 'and shown as text')
   const unknown = await request(`${SANDBOX}/_control/action`, {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'action=explode',
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `action=explode&csrf=${await panelToken()}`,
   })
   await unknown.body.dump()
   t.equal(unknown.statusCode, 400, 'an unknown action gets a 400')
@@ -277,6 +283,39 @@ t.test('the control panel lists the switches and the recorded calls', async (t) 
   const cleared = await browser.get(`${SANDBOX}/`)
   t.match(cleared.body, /Recorded calls: 0 /, 'reset clears the calls')
   t.match(cleared.body, /<p id="pending">None\.<\/p>/, 'and the queued failures')
+})
+
+t.test('the control panel refuses cross-site posts, and its recorded calls cannot be poisoned', async (t) => {
+  await press('reset')
+  const forms = [
+    ['a post from another origin', { origin: 'http://evil.example' }, await panelToken()],
+    ['a cross-site fetch', { 'sec-fetch-site': 'cross-site' }, await panelToken()],
+    ['a post without the token', {}, ''],
+    ['a post with a forged token', {}, 'forged-token'],
+  ] as const
+  for (const [label, headers, csrf] of forms) {
+    const res = await request(`${SANDBOX}/_control/action`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams({ action: 'exchange-400', csrf }).toString(),
+    })
+    await res.body.dump()
+    t.equal(res.statusCode, 403, `${label}: 403`)
+  }
+  const plain = await request(`${SANDBOX}/_control/reset`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' })
+  await plain.body.dump()
+  t.equal(plain.statusCode, 415, 'a text/plain post (what a cross-site form can send) to the JSON switches: 415')
+  const panel = await createBrowser().get(`${SANDBOX}/`)
+  t.match(panel.body, /<p id="pending">None\.<\/p>/, 'no failure was queued by any of them')
+
+  const deep = `${'{"a":'.repeat(5_000)}{}${'}'.repeat(5_000)}`
+  const poisoned = await request(`${SANDBOX}/oauth/access`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: deep })
+  await poisoned.body.dump()
+  t.ok(poisoned.statusCode < 500, 'a deeply nested body is answered without a 5xx')
+  const listed = await request(`${SANDBOX}/_control/requests`)
+  await listed.body.dump()
+  t.equal(listed.statusCode, 200, 'and the recorded calls still list')
+  await press('reset')
 })
 
 t.test('each sandbox failure switch plays the failure path it names', async (t) => {

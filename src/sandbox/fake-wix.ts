@@ -24,6 +24,11 @@ export interface FakeWixOptions {
   now?: () => number
   codeTtlMs?: number
   accessTokenTtlMs?: number
+  /**
+   * Lets `installer/approve?instanceId=…` choose the site a code is issued for. Tests use it to
+   * name their instances; a sandbox open to a browser must not (anyone could pick any site).
+   */
+  allowForcedInstanceId?: boolean
 }
 
 /** Client-credentials tokens live 4 hours, as Wix's `expires_in: 14400` says. */
@@ -351,6 +356,7 @@ export const SANDBOX_SWITCHES: Record<string, { label: string; failure: FakeWixF
 }
 
 const actionBody = z.object({
+  csrf: z.string(),
   action: z.enum([...Object.keys(SANDBOX_SWITCHES), 'release', 'reset', 'install-new-app', 'uninstall']),
   instanceId: z.string().regex(GUID).optional(),
 })
@@ -436,7 +442,8 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
   fastify.get('/installer/approve', async (req, reply) => {
     const q = installer(req, reply)
     if (!q) return reply
-    const { code, instanceId } = wix.issueCode(wix.instanceIdFor(q.token, q.instanceId))
+    const forced = opts.allowForcedInstanceId ? q.instanceId?.toLowerCase() : undefined
+    const { code, instanceId } = wix.issueCode(wix.instanceIdFor(q.token, forced))
     return reply.redirect(withParams(q.redirectUrl, { code, state: q.state, instanceId }), 302)
   })
 
@@ -461,7 +468,7 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
   /** Records the call, plays any queued failure; returns false when the failure answered. */
   async function intercept(req: FastifyRequest, reply: FastifyReply, endpoint: FakeEndpoint) {
     const record: RecordedRequest = {
-      endpoint, method: req.method, headers: { ...req.headers }, body: req.body ?? {}, status: 0, at: wix.now(),
+      endpoint, method: req.method, headers: { ...req.headers }, body: recordable(req.body), status: 0, at: wix.now(),
     }
     wix.requests.push(record)
     if (wix.requests.length > MAX_RECORDED) wix.requests.shift()
@@ -548,14 +555,31 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
 
   // -- switches for a human or another process --
 
-  fastify.post('/_control/fail', async (req, reply) => {
+  // The JSON switches take JSON only: a cross-site form can post text/plain or a form, never
+  // application/json without a CORS preflight, which this server never answers.
+  const jsonOnly = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+      return wixError(reply, 415, 'Control requests must be application/json')
+    }
+  }
+  // The panel's forms carry a token only the panel's page shows, and must come from this origin.
+  const csrfToken = createHmac('sha256', opts.appSecret).update('sandbox control panel').digest('base64url')
+  const sameOrigin = (req: FastifyRequest) => {
+    const site = req.headers['sec-fetch-site']
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') return false
+    const origin = req.headers.origin
+    if (origin === undefined) return true
+    try { return new URL(origin).host === req.headers.host } catch { return false }
+  }
+
+  fastify.post('/_control/fail', { preHandler: jsonOnly }, async (req, reply) => {
     const f = failureBody.safeParse(req.body)
     if (!f.success) return wixError(reply, 400, 'Invalid failure', { issues: issuesOf(f.error) })
     wix.failNext(f.data)
     return reply.code(204).send()
   })
 
-  fastify.post('/_control/reset', async (_req, reply) => {
+  fastify.post('/_control/reset', { preHandler: jsonOnly }, async (_req, reply) => {
     wix.reset()
     return reply.code(204).send()
   })
@@ -572,10 +596,14 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
     const path = req.url.split('?')[0]!
     // Relative form actions need the trailing slash (`/_sandbox/wix` → `/_sandbox/wix/`).
     if (!path.endsWith('/')) return reply.redirect(`${path.slice(path.lastIndexOf('/') + 1)}/`, 302)
-    return sendHtml(reply, 200, controlPanel(wix))
+    return sendHtml(reply, 200, controlPanel(wix, csrfToken))
   })
 
   fastify.post('/_control/action', async (req, reply) => {
+    const sent = (req.body as { csrf?: unknown } | null)?.csrf
+    if (!sameOrigin(req) || typeof sent !== 'string' || !safeEqual(sent, csrfToken)) {
+      return sendHtml(reply, 403, page('Refused', '<p>This request did not come from the control panel. <a href="../">Open the control panel</a></p>'))
+    }
     const b = actionBody.safeParse(req.body)
     if (!b.success) return sendHtml(reply, 400, page('Unknown action', '<p><a href="../">Back to the control panel</a></p>'))
     const { action, instanceId } = b.data
@@ -591,18 +619,19 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
   })
 }
 
-function controlPanel(wix: FakeWix): string {
+function controlPanel(wix: FakeWix, csrf: string): string {
+  const token = `<input type="hidden" name="csrf" value="${escapeHtml(csrf)}">`
   const count = (endpoint: string, grant?: string) => wix.requests.filter((r) =>
     r.endpoint === endpoint && (!grant || (r.body as { grant_type?: unknown } | null)?.grant_type === grant)).length
   const button = (action: string, label: string) =>
-    `<form method="post" action="_control/action"><input type="hidden" name="action" value="${escapeHtml(action)}">` +
+    `<form method="post" action="_control/action">${token}<input type="hidden" name="action" value="${escapeHtml(action)}">` +
     `<button type="submit" id="${escapeHtml(action)}">${escapeHtml(label)}</button></form>`
   const describe = (f: FakeWixFailure & { left: number }) =>
     `${f.endpoint}${f.grant ? ` (${f.grant})` : ''}: ${f.hang ? 'hangs' : `${f.delayMs ? `after ${f.delayMs / 1000} s, ` : ''}${f.status ?? 'a normal answer'}`}, ${f.left} more time(s)`
   const pending = wix.pendingFailures()
   const sites = wix.installedInstances().slice(0, 50)
   const uninstall = sites.length
-    ? `<form method="post" action="_control/action"><input type="hidden" name="action" value="uninstall">` +
+    ? `<form method="post" action="_control/action">${token}<input type="hidden" name="action" value="uninstall">` +
       `<label for="instanceId">Site (instance id)</label> <select name="instanceId" id="instanceId">` +
       sites.map((id) => `<option value="${escapeHtml(id)}">${escapeHtml(id)}</option>`).join('') +
       `</select> <button type="submit" id="uninstall">Uninstall the app from this site (sends AppRemoved)</button></form>`
@@ -623,6 +652,21 @@ function controlPanel(wix: FakeWix): string {
     button('install-new-app', 'Install as a new app on a new site (no redirect flow; sends AppInstalled)') + uninstall +
     `<h2>Webhooks sent</h2>${sent ? `<ol id="webhooks">${sent}</ol>` : '<p id="webhooks">None yet.</p>'}` +
     `<h2>Latest calls</h2>${recent ? `<ol>${recent}</ol>` : '<p>None yet.</p>'}`)
+}
+
+/** A body as recorded: kept while small and shallow, so listing calls can never fail on one. */
+function recordable(body: unknown): unknown {
+  if (body === undefined || body === null) return {}
+  const stack: [unknown, number][] = [[body, 0]]
+  let nodes = 0
+  while (stack.length) {
+    const [v, depth] = stack.pop()!
+    if (v && typeof v === 'object') {
+      if (depth > 8 || ++nodes > 500) return { unrecorded: 'body too large or too deeply nested to record' }
+      for (const child of Object.values(v)) stack.push([child, depth + 1])
+    }
+  }
+  return body
 }
 
 function wixError(reply: FastifyReply, status: number, message: string, details: Record<string, unknown> = {}) {
@@ -646,7 +690,7 @@ export async function startFakeWix(opts: Partial<FakeWixOptions> & { port?: numb
   })
   const app = Fastify({ logger: false })
   app.setNotFoundHandler((_req, reply) => wixError(reply, 404, 'Not found'))
-  await app.register(fakeWixPlugin, { appId: wix.appId, appSecret: wix.appSecret, wix })
+  await app.register(fakeWixPlugin, { appId: wix.appId, appSecret: wix.appSecret, wix, allowForcedInstanceId: opts.allowForcedInstanceId ?? true })
   const address = await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 })
   return {
     url: address.replace(/\/+$/, ''),
