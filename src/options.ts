@@ -1,0 +1,44 @@
+import { CONFIG_NAMES, ConfigError, loadConfig, type Config, type ConfigName } from './config.ts'
+import { loadSandboxSecrets } from './sandbox/secrets.ts'
+
+/** `WIX_APP_ID` → `wixAppId`, at the type level. */
+type Camel<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<Camel<Tail>>}`
+  : Lowercase<S>
+
+/**
+ * The plugin's options: every configuration name of the environment, in camelCase (`wixAppId`,
+ * `publicUrl`, `databaseUrl`, `autoFinish`, …), with the same defaults and the same checks.
+ * `host`, `port` and `logLevel` are the service's own: a plugin listens and logs as its host does.
+ */
+export type WixInstallOptions = { [K in ConfigName as Camel<K>]?: string | number | boolean | string[] }
+
+const camel = (name: string) => name.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
+
+/** The options an app's environment gives: `optionsFromEnv(process.env)`. */
+export function optionsFromEnv(env: Record<string, string | undefined>): WixInstallOptions {
+  const options: Record<string, string> = {}
+  for (const name of CONFIG_NAMES) if (env[name] !== undefined) options[camel(name)] = env[name]
+  return options as WixInstallOptions
+}
+
+/**
+ * Validates the options as the service validates its environment; a bad value throws one line
+ * naming the option, e.g. `Invalid configuration: publicUrl must be an http(s) URL`.
+ */
+export function configFromOptions(options: WixInstallOptions): Config {
+  const given = options as Record<string, unknown>
+  const env: Record<string, string | undefined> = {}
+  for (const name of CONFIG_NAMES) {
+    const value = given[camel(name)]
+    if (value !== undefined && value !== null) env[name] = Array.isArray(value) ? value.join(',') : String(value)
+  }
+  const unknown = Object.keys(given).find((key) => !CONFIG_NAMES.some((name) => camel(name) === key))
+  if (unknown) throw new ConfigError(`Invalid configuration: ${unknown} is not an option of wix-install-engine`)
+  try {
+    return loadConfig(env, () => loadSandboxSecrets(env.DATA_DIR || './.data'))
+  } catch (err) {
+    if (!(err instanceof ConfigError) || !err.variable) throw err
+    throw new ConfigError(`Invalid configuration: ${camel(err.variable)} ${err.problem}`, camel(err.variable), err.problem)
+  }
+}
