@@ -1,0 +1,37 @@
+import postgres from 'postgres';
+/** Postgres error codes we act on. */
+export const PG = {
+    /** unique_violation */
+    UNIQUE_VIOLATION: '23505',
+    /** admin_shutdown: the server is restarting */
+    ADMIN_SHUTDOWN: '57P01',
+    /** crash_shutdown */
+    CRASH_SHUTDOWN: '57P02',
+    /** cannot_connect_now: the server is starting up */
+    CANNOT_CONNECT_NOW: '57P03',
+};
+/** Errors that mean "the database is not reachable right now", not "the query was wrong". */
+const UNAVAILABLE = new Set([
+    PG.ADMIN_SHUTDOWN, PG.CRASH_SHUTDOWN, PG.CANNOT_CONNECT_NOW,
+    // postgres.js and Node socket errors
+    'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+    'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND',
+]);
+export const isDatabaseUnavailable = (err) => {
+    const code = err?.code;
+    return typeof code === 'string' && (UNAVAILABLE.has(code) || code.startsWith('08'));
+};
+export function connect(url, opts = {}) {
+    return postgres(url, {
+        max: opts.max ?? 10,
+        onnotice: () => { },
+        // Fail fast while the database is away: callers answer 503 instead of hanging.
+        connect_timeout: 5,
+        // postgres.js waits 3^n/100 s (up to 20 s) before reconnecting after the pool's n-th failed
+        // connection, n counted across the pool: after an outage the service would answer 503 for
+        // seconds after Postgres is back. The breaker already keeps requests off a dead database,
+        // so reconnect within a second.
+        backoff: (retries) => Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2),
+        connection: { application_name: 'wix-install-engine' },
+    });
+}

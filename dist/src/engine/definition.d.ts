@@ -1,0 +1,33 @@
+import type { AnyStateMachine, StateValue } from 'xstate';
+/** What the engine stores of a machine snapshot: no children (their input can hold secrets). */
+export interface PersistedState {
+    value: StateValue;
+    context: Record<string, unknown>;
+    status: 'active' | 'done' | 'error' | 'stopped';
+    output?: unknown;
+}
+export interface RetryPolicy {
+    /** Runs of one effect before its failure goes to the machine. */
+    maxAttempts: number;
+    baseDelayMs: number;
+    maxDelayMs: number;
+}
+/** A machine the engine can run durably. The engine knows nothing else about it. */
+export interface WorkflowDefinition {
+    /** Stored with every row; stable forever. */
+    name: string;
+    /** Stored with every snapshot: a changed machine migrates or refuses old snapshots. */
+    version: number;
+    /** The machine with its effects bound (`machine.provide({ actors })`). */
+    machine: AnyStateMachine;
+    /** The columns admins filter by: a business key and a failure reason. */
+    project(state: PersistedState): {
+        key: string | null;
+        reason: string | null;
+    };
+    /** Upgrades a snapshot stored by an older version; throw to refuse it. */
+    migrate?(state: PersistedState, fromVersion: number): PersistedState;
+    effectTimeoutMs?: number;
+    retry?: Partial<RetryPolicy>;
+}
+export declare const defineWorkflow: (definition: WorkflowDefinition) => WorkflowDefinition;

@@ -1,0 +1,23 @@
+import createError from '@fastify/error';
+/**
+ * Every error the HTTP API answers with, defined once: logs, metrics and tests name them by code.
+ * 4xx messages are shown to the caller; a 5xx answer never carries its message.
+ */
+export const Errors = {
+    INVALID_REQUEST: createError('INVALID_REQUEST', 'Invalid request: %s', 400),
+    NOT_FOUND: createError('NOT_FOUND', 'No route %s', 404),
+    UNAUTHORIZED: createError('UNAUTHORIZED', 'A valid admin bearer token is required', 401),
+    STATE_COOKIE_MISSING: createError('STATE_COOKIE_MISSING', 'The install state cookie is missing: start the installation again from Wix in this browser', 400),
+    STATE_MISMATCH: createError('STATE_MISMATCH', 'The state parameter does not match this browser\'s install state', 403),
+    STATE_UNKNOWN: createError('STATE_UNKNOWN', 'The state parameter does not belong to any installation', 403),
+    STATE_EXPIRED: createError('STATE_EXPIRED', 'This installation attempt has expired: start the installation again from Wix', 410),
+    STATE_ALREADY_USED: createError('STATE_ALREADY_USED', 'This state has already been used: the callback was replayed', 409),
+    FLOW_COOKIE_MISSING: createError('FLOW_COOKIE_MISSING', 'This browser has no installation in progress', 400),
+    INSTALLATION_NOT_FOUND: createError('INSTALLATION_NOT_FOUND', 'No installation %s', 404),
+    INSTALLATION_STATE_CONFLICT: createError('INSTALLATION_STATE_CONFLICT', '%s', 409),
+    INVALID_CURSOR: createError('INVALID_CURSOR', 'The cursor is not one this API issued for a list in this order: keep created-at filters present (or absent) across pages', 400),
+    REINSTALL_REQUIRED: createError('REINSTALL_REQUIRED', 'Wix rejected this installation\'s refresh token: the site owner must reinstall the app', 409),
+    NO_TOKENS: createError('NO_TOKENS', 'Installation is %s: it has no tokens yet', 409),
+    DATABASE_UNAVAILABLE: createError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly', 503),
+    WIX_UNAVAILABLE: createError('WIX_UNAVAILABLE', 'Wix did not answer the token refresh; try again shortly', 503),
+};

@@ -1,0 +1,65 @@
+import fp from 'fastify-plugin';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { isDatabaseUnavailable } from "../db/connect.js";
+import { EngineError } from "../engine/index.js";
+import { Errors } from "../errors.js";
+import { htmlPage } from "../routes/html.js";
+/** Browsers on the /wix pages get a readable page; API clients get JSON. */
+const wantsHtml = (request) => request.url.startsWith('/wix/') && (request.headers.accept ?? '').includes('text/html');
+/** `continueTo`: where a browser's page moves on to by itself, when there is somewhere to go. */
+function send(request, reply, body, continueTo) {
+    if ((body.statusCode === 429 || body.statusCode === 503) && !reply.hasHeader('retry-after'))
+        reply.header('retry-after', '1');
+    reply.code(body.statusCode);
+    if (wantsHtml(request)) {
+        const message = continueTo ? `${body.message}. Your installation goes on: this page moves on by itself.` : body.message;
+        return reply.type('text/html; charset=utf-8').send(htmlPage(`Installation problem (${body.code})`, message, continueTo ? { refreshTo: continueTo } : {}));
+    }
+    return reply.send(body);
+}
+/**
+ * One error handler: 4xx answers show their named code and message; 5xx answers show neither,
+ * and are logged with the error (which by construction carries no secret).
+ */
+export default fp(async (app) => {
+    app.setErrorHandler((err, request, reply) => {
+        if (hasZodFastifySchemaValidationErrors(err)) {
+            const issue = err.validation[0];
+            const where = `${err.validationContext ?? 'request'}${issue?.instancePath || ''}`.replace(/\//g, '.');
+            const e = new Errors.INVALID_REQUEST(`${where} ${issue?.message ?? 'is invalid'}`);
+            request.log.info({ code: e.code, message: e.message }, 'request rejected');
+            return send(request, reply, { statusCode: 400, code: e.code, error: 'Bad Request', message: e.message });
+        }
+        if (isDatabaseUnavailable(err)) {
+            request.log.warn({ code: err.code }, 'database unavailable');
+            request.server.databaseDown?.();
+            reply.header('retry-after', '5');
+            const e = new Errors.DATABASE_UNAVAILABLE();
+            return send(request, reply, { statusCode: 503, code: e.code, error: 'Service Unavailable', message: e.message });
+        }
+        const status = err instanceof EngineError ? err.statusCode : (err.statusCode ?? 500);
+        if (status === 503 && err.code && !err.code.startsWith('FST_')) {
+            // Ours, and temporary: say what is unavailable and when to come back.
+            reply.header('retry-after', '5');
+            return send(request, reply, { statusCode: 503, code: err.code, error: 'Service Unavailable', message: err.message });
+        }
+        if (status >= 500) {
+            request.log.error({ err: { code: err.code, message: err.message, stack: err.stack } }, 'request failed');
+            return send(request, reply, { statusCode: status, code: status === 503 ? 'UNAVAILABLE' : 'INTERNAL_ERROR', error: status === 503 ? 'Service Unavailable' : 'Internal Server Error', message: 'Something went wrong on our side; it has been logged.' });
+        }
+        const code = err.code?.startsWith('FST_') ? (FASTIFY_CODES[err.code] ?? 'INVALID_REQUEST') : (err.code ?? 'BAD_REQUEST');
+        request.log.info({ code, message: err.message }, 'request rejected');
+        const continueTo = err.continueTo;
+        return send(request, reply, { statusCode: status, code, error: httpName(status), message: err.message }, typeof continueTo === 'string' ? continueTo : undefined);
+    });
+    app.setNotFoundHandler((request, reply) => {
+        const e = new Errors.NOT_FOUND(`${request.method} ${request.url.split('?')[0]}`);
+        return send(request, reply, { statusCode: 404, code: e.code, error: 'Not Found', message: e.message });
+    });
+}, { name: 'error-handler' });
+/** Fastify's own 4xx codes, renamed into ours. */
+const FASTIFY_CODES = {
+    FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+};
+const httpName = (status) => ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type', 429: 'Too Many Requests' }[status] ?? 'Error');

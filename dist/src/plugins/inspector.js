@@ -1,0 +1,43 @@
+import fp from 'fastify-plugin';
+import { localInspectorUrl, startLocalInspector } from "../inspector/local-server.js";
+import { createWorkflowInspector } from "../inspector/workflow-inspector.js";
+/**
+ * With INSPECT set, every transition this process commits goes to the Stately inspector:
+ * `INSPECT=ws://host:port` sends to a running inspector server, `INSPECT=true` starts one here
+ * on :8080 (or uses the one already there). An absent inspector never stops the service: one
+ * warning, and transitions are dropped beyond a bounded buffer until it answers.
+ */
+export default fp(async (app) => {
+    const setting = app.config.inspect;
+    if (!setting)
+        return;
+    let server;
+    let url = setting;
+    if (!/^wss?:\/\//.test(setting)) {
+        url = localInspectorUrl();
+        server = await startLocalInspector();
+        if (server)
+            app.log.info('Stately inspector server on port 8080: open http://localhost:8080 to watch installations');
+        else
+            app.log.info('port 8080 is taken: sending transitions to the inspector server already there');
+    }
+    const inspector = createWorkflowInspector(url, {
+        machine: (name) => app.engine.definition(name).machine,
+        onDown: (reason) => app.log.warn({ inspector: url, reason }, 'XState inspector unreachable: transitions are buffered (the latest 1000) until it answers'),
+        onUp: () => app.log.info({ inspector: url }, 'connected to the XState inspector'),
+    });
+    // Listeners run inside the engine's send: whatever goes wrong here stays here.
+    const unsubscribe = app.engine.onTransition((workflow, steps) => {
+        try {
+            inspector.record(workflow, steps);
+        }
+        catch (err) {
+            app.log.warn({ err, workflowId: workflow.id }, 'could not send a transition to the XState inspector');
+        }
+    });
+    app.addHook('onClose', async () => {
+        unsubscribe();
+        await inspector.stop();
+        server?.stop();
+    });
+}, { name: 'inspector', dependencies: ['engine'] });

@@ -1,0 +1,128 @@
+import fp from 'fastify-plugin';
+import { z } from 'zod';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+const DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const seconds = (ms) => Math.max(0, ms) / 1000;
+/**
+ * A gauge recomputed from the database at every scrape. Series seen before and absent now are
+ * set to 0 rather than dropped, so a state that empties reads 0 on dashboards, not "no data".
+ */
+function snapshotGauge(g) {
+    const seen = new Map();
+    return (rows) => {
+        for (const labels of seen.values())
+            g.set(labels, 0);
+        for (const { labels, value } of rows) {
+            seen.set(JSON.stringify(labels), labels);
+            g.set(labels, value);
+        }
+    };
+}
+/**
+ * Prometheus metrics at `GET /metrics`. Open, like /healthz and unlike /api/*: scrapers rarely
+ * send bearer tokens, and nothing here is secret. Labels are state names, failure reasons, effect
+ * and endpoint names, status codes and route patterns (never raw URLs, which can carry a code).
+ */
+export default fp(async (app) => {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const registers = [registry];
+    const installations = new Gauge({ name: 'wix_install_installations', help: 'Workflows by machine and top-level state', labelNames: ['machine', 'state'], registers });
+    const failures = new Gauge({ name: 'wix_install_failures', help: 'Failed workflows by machine and failure reason', labelNames: ['machine', 'reason'], registers });
+    const transitions = new Counter({ name: 'wix_install_transitions_total', help: 'Accepted transitions committed by this process (from is empty for the start)', labelNames: ['machine', 'from', 'to'], registers });
+    const effectRuns = new Counter({ name: 'wix_install_effect_runs_total', help: 'Effect runs by this process, by effect and outcome', labelNames: ['effect', 'outcome'], registers });
+    const effectDuration = new Histogram({ name: 'wix_install_effect_duration_seconds', help: 'Effect run duration', labelNames: ['effect', 'outcome'], buckets: DURATION_BUCKETS, registers });
+    const timerFires = new Counter({ name: 'wix_install_timer_fires_total', help: 'Timers fired by this process, by timer and outcome', labelNames: ['timer', 'outcome'], registers });
+    const wixCalls = new Counter({ name: 'wix_install_wix_calls_total', help: 'Calls to Wix by endpoint and HTTP status (no_response: network error or timeout)', labelNames: ['endpoint', 'status'], registers });
+    const wixDuration = new Histogram({ name: 'wix_install_wix_call_duration_seconds', help: 'Wix call duration', labelNames: ['endpoint'], buckets: DURATION_BUCKETS, registers });
+    const jobsWaiting = new Gauge({ name: 'wix_install_jobs_waiting', help: 'Outbox depth: pending and running jobs by kind', labelNames: ['kind'], registers });
+    const oldestWaiting = new Gauge({ name: 'wix_install_oldest_waiting_job_seconds', help: 'How long the longest-waiting due job has been claimable (0 if none)', registers });
+    const timerLag = new Gauge({ name: 'wix_install_timer_lag_seconds', help: 'How long the most overdue timer has been due without firing (0 if none)', registers });
+    const httpRequests = new Counter({ name: 'wix_install_http_requests_total', help: 'HTTP requests by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers });
+    const setInstallations = snapshotGauge(installations);
+    const setFailures = snapshotGauge(failures);
+    for (const kind of ['effect', 'timer'])
+        jobsWaiting.set({ kind }, 0);
+    // Counters must never break the work they observe.
+    const safely = (fn) => (...a) => {
+        try {
+            fn(...a);
+        }
+        catch (err) {
+            app.log.warn({ err: { message: err.message } }, 'metrics: recording failed');
+        }
+    };
+    app.engine.onTransition(safely((w, steps) => {
+        for (const s of steps)
+            transitions.inc({ machine: w.machine, from: s.from ?? '', to: s.to });
+    }));
+    app.engine.runner.onOutcome(safely((o) => {
+        if (o.kind === 'timer')
+            return timerFires.inc({ timer: o.name, outcome: o.outcome });
+        effectRuns.inc({ effect: o.name, outcome: o.outcome });
+        effectDuration.observe({ effect: o.name, outcome: o.outcome }, seconds(o.durationMs));
+    }));
+    app.addHook('onResponse', async (request, reply) => {
+        httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+    });
+    /** The database-derived gauges, in two cheap statements; "now" is the app clock. */
+    async function refresh() {
+        const now = app.now();
+        const counts = await app.sql `
+        select machine, state, reason, count(*)::int as n from workflows group by 1, 2, 3`;
+        const [jobs] = await app.sql `
+        with waiting as (
+          select kind, case when status = 'pending' then run_at else lease_until end as since,
+                 (status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < ${now}) as due
+          from jobs where status in ('pending', 'running')
+        )
+        select count(*) filter (where kind = 'effect')::int as effect,
+               count(*) filter (where kind = 'timer')::int as timer,
+               min(since) filter (where due) as oldest,
+               min(since) filter (where due and kind = 'timer') as oldest_timer
+        from waiting`;
+        const byState = new Map();
+        const byReason = new Map();
+        for (const r of counts) {
+            const s = byState.get(`${r.machine}\0${r.state}`) ?? { labels: { machine: r.machine, state: r.state }, value: 0 };
+            s.value += r.n;
+            byState.set(`${r.machine}\0${r.state}`, s);
+            if (r.reason === null)
+                continue;
+            const f = byReason.get(`${r.machine}\0${r.reason}`) ?? { labels: { machine: r.machine, reason: r.reason }, value: 0 };
+            f.value += r.n;
+            byReason.set(`${r.machine}\0${r.reason}`, f);
+        }
+        setInstallations([...byState.values()]);
+        setFailures([...byReason.values()]);
+        jobsWaiting.set({ kind: 'effect' }, jobs.effect);
+        jobsWaiting.set({ kind: 'timer' }, jobs.timer);
+        const age = (since) => (since ? seconds(now.getTime() - since.getTime()) : 0);
+        oldestWaiting.set(age(jobs.oldest));
+        timerLag.set(age(jobs.oldest_timer));
+    }
+    app.decorate('metrics', {
+        registry,
+        wixCall: safely((info) => {
+            wixCalls.inc({ endpoint: info.endpoint, status: info.status === null ? 'no_response' : String(info.status) });
+            wixDuration.observe({ endpoint: info.endpoint }, seconds(info.durationMs));
+        }),
+    });
+    // Scraped every few seconds: only failures are worth a log line.
+    const text = z.string().describe('Prometheus text exposition format');
+    app.get('/metrics', {
+        logLevel: 'warn',
+        schema: { summary: 'Prometheus metrics (open, like /healthz: it holds no secret)', response: { 200: text, 503: text } },
+    }, async (request, reply) => {
+        try {
+            await refresh();
+        }
+        catch (err) {
+            // Stale or zeroed database gauges would mislead; a failed scrape shows as `up == 0`.
+            request.log.warn({ err: { message: err.message } }, 'metrics: database unreachable');
+            return reply.code(503).header('retry-after', '5').type('text/plain').send('database unreachable\n');
+        }
+        return reply.header('content-type', registry.contentType).header('cache-control', 'no-store').send(await registry.metrics());
+    });
+    app.addHook('onClose', async () => registry.clear());
+}, { name: 'metrics', dependencies: ['config', 'database', 'engine'] });

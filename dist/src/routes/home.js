@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { htmlPage } from "./html.js";
+/**
+ * The default POST_INSTALL_URL lands here: a page that says the app is installed, so a browser
+ * never ends a successful install on a 404. Apps point POST_INSTALL_URL at their own page.
+ */
+const homeRoutes = async (app) => {
+    app.get('/', {
+        schema: { hide: true, querystring: z.object({ instanceId: z.string().max(64).optional() }) },
+        handler: async (request, reply) => {
+            const { instanceId } = request.query;
+            reply.type('text/html; charset=utf-8');
+            if (instanceId)
+                return htmlPage('The app is installed', `Installation complete for instance ${instanceId}. You can close this window.`);
+            const hint = app.config.sandbox ? ` Start a sandbox install at ${app.config.publicUrl}/wix/app-url?token=sandbox-install` : '';
+            return htmlPage('wix-install-engine', `The Wix installation service is running.${hint}`);
+        },
+    });
+};
+export default homeRoutes;

@@ -1,0 +1,65 @@
+import { buildApp } from "./app.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { loadSandboxSecrets } from "./sandbox/secrets.js";
+/** How long a shutdown may take before the process exits anyway. */
+const SHUTDOWN_TIMEOUT_MS = 25_000;
+function readConfig() {
+    try {
+        return loadConfig(process.env, () => loadSandboxSecrets(process.env.DATA_DIR || './.data'));
+    }
+    catch (err) {
+        if (!(err instanceof ConfigError))
+            throw err;
+        console.error(err.message);
+        process.exit(1);
+    }
+}
+/** The embedded database; a DATA_DIR another process holds stops the start with one line. */
+async function startEmbedded(dataDir) {
+    // Loaded only when used: production never pays for the WASM Postgres.
+    const { DataDirLockedError, startEmbeddedPostgres } = await import("./db/embedded.js");
+    try {
+        return await startEmbeddedPostgres({ dataDir });
+    }
+    catch (err) {
+        if (!(err instanceof DataDirLockedError))
+            throw err;
+        console.error(err.message);
+        process.exit(1);
+    }
+}
+/** Reads the environment, opens the database, listens, and shuts down gracefully on a signal. */
+async function serve() {
+    const config = readConfig();
+    const embedded = config.databaseUrl ? undefined : await startEmbedded(config.dataDir);
+    const app = await buildApp({
+        config,
+        databaseUrl: embedded?.url ?? config.databaseUrl,
+        // PGlite is one session: exactly one connection.
+        databaseMax: embedded ? 1 : undefined,
+    });
+    if (embedded)
+        app.addHook('onClose', () => embedded.close());
+    let closing = false;
+    const shutdown = async (signal) => {
+        if (closing)
+            return;
+        closing = true;
+        app.log.info({ signal }, 'shutting down: finishing in-flight work, releasing leases');
+        const force = setTimeout(() => {
+            app.log.error('shutdown timed out; exiting');
+            process.exit(1);
+        }, SHUTDOWN_TIMEOUT_MS);
+        await app.close();
+        clearTimeout(force);
+        process.exit(0);
+    };
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+    await app.listen({ host: config.host, port: config.port });
+    if (config.sandbox) {
+        app.log.info({ installUrl: `${config.publicUrl}/wix/app-url?token=sandbox-install`, adminToken: config.adminToken }, `Sandbox ready: open ${config.publicUrl}/wix/app-url?token=sandbox-install to install; admin token for /api: ${config.adminToken}`);
+    }
+    return app;
+}
+await serve();
