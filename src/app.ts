@@ -1,5 +1,5 @@
 import cookie from '@fastify/cookie'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Sql } from 'postgres'
@@ -39,7 +39,6 @@ export interface ServiceOptions {
   config: Config
   /** A database client the caller owns; else one is opened from `databaseUrl`. */
   sql?: Sql
-  databaseUrl?: string
   databaseMax?: number
   now?: () => Date
   engine?: EngineOptions
@@ -51,7 +50,7 @@ export interface ServiceOptions {
  * Every part of the service, in order, on the (encapsulated) context it is given: its error
  * handler, validators and hooks stay there and never touch the routes of an app that embeds it.
  */
-async function registerService(app: FastifyInstance, opts: ServiceOptions) {
+async function registerService(app: FastifyInstance, opts: ServiceOptions & { databaseUrl?: string }) {
   // Every route, as registered: the auth test walks it so no future /api route skips the token.
   const routes: { method: string; url: string }[] = []
   app.addHook('onRoute', (route) => {
@@ -67,7 +66,7 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions) {
   await app.register(errorHandler, { notFound: opts.standalone })
   // An app that already parses cookies keeps its plugin (two cannot coexist): it signs ours too.
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie, { secret: opts.config.cookieSecrets })
-  await app.register(database, { sql: opts.sql, url: opts.databaseUrl ?? opts.config.databaseUrl, max: opts.databaseMax })
+  await app.register(database, { sql: opts.sql, url: opts.databaseUrl, max: opts.databaseMax })
   await app.register(databaseBreaker)
   await app.register(wixClient)
   await app.register(engine, opts.engine ?? {})
@@ -101,32 +100,31 @@ type InternalOptions = Partial<ServiceOptions> & { prefix?: string }
  * own instance. Options are the configuration names in camelCase; with no `databaseUrl` (and no
  * `sql`) the embedded Postgres is opened under `dataDir`. `close()` drains the engine first.
  */
-export const wixInstallEngine = fp<WixInstallOptions & InternalOptions>(
-  async (host, options) => {
-    const { config: given, sql, databaseUrl, databaseMax, now, engine, standalone, prefix: _, ...rest } = options
-    const config = given ?? configFromOptions(rest)
-    const url = databaseUrl ?? config.databaseUrl
-    // Loaded only when used: production on a real Postgres never loads the WASM one.
-    const embedded = sql || url ? undefined : await (await import('./db/embedded.ts')).startEmbeddedPostgres({ dataDir: config.dataDir })
-    await host.register(async (scope) => {
-      if (embedded) scope.addHook('onClose', () => embedded.close())
-      await registerService(scope, {
-        config,
-        sql,
-        now,
-        engine,
-        standalone,
-        databaseUrl: embedded?.url ?? url,
-        // PGlite is one session: exactly one connection.
-        databaseMax: embedded ? 1 : databaseMax,
-      })
-      // The host may reach the engine, the database client, …; a decorator of its own keeps its name.
-      const own = scope as unknown as Record<string, unknown>
-      for (const name of Object.keys(own)) if (!(name in host)) host.decorate(name, own[name])
+const plugin: FastifyPluginAsync<WixInstallOptions & InternalOptions> = async (host, options) => {
+  const { config: given, sql, databaseMax, now, engine, standalone, prefix: _, ...rest } = options
+  const config = given ?? configFromOptions(rest)
+  const url = config.databaseUrl
+  // Loaded only when used: production on a real Postgres never loads the WASM one.
+  const embedded = sql || url ? undefined : await (await import('./db/embedded.ts')).startEmbeddedPostgres({ dataDir: config.dataDir })
+  await host.register(async (scope) => {
+    if (embedded) scope.addHook('onClose', () => embedded.close())
+    await registerService(scope, {
+      config,
+      sql,
+      now,
+      engine,
+      standalone,
+      databaseUrl: embedded?.url ?? url,
+      // PGlite is one session: exactly one connection.
+      databaseMax: embedded ? 1 : databaseMax,
     })
-  },
-  { name: 'wix-install-engine', fastify: '5.x' },
-)
+    // The host may reach the engine, the database client, …; a decorator of its own keeps its name.
+    const own = scope as unknown as Record<string, unknown>
+    for (const name of Object.keys(own)) if (!(name in host)) host.decorate(name, own[name])
+  })
+}
+
+export const wixInstallEngine = fp(plugin, { name: 'wix-install-engine', fastify: '5.x' })
 
 export type AppOptions = ServiceOptions & { logger?: FastifyServerOptions['logger'] }
 

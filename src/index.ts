@@ -67,3 +67,6 @@ export type CreateEngineOptions<D extends Defs> = Omit<EngineOptions, 'definitio
 export function createEngine<const D extends Defs>(options: CreateEngineOptions<D>): Engine<D> {
   return engine.createEngine(options as CreateEngineOptions<D> & { definitions: engine.WorkflowDefinition[] }) as unknown as Engine<D>
 }
+
+/** Applies the engine's migrations (forward-only, under an advisory lock) to a postgres.js client's database. */
+export { migrate } from './db/migrate.ts'

@@ -3,7 +3,15 @@ import { parseCipherKeys } from "./crypto/token-cipher.js";
 /** Where the built-in fake Wix is mounted in sandbox mode. */
 export const SANDBOX_PREFIX = '/_sandbox/wix';
 export class ConfigError extends Error {
+    variable;
+    problem;
     name = 'ConfigError';
+    /** The variable at fault and what is wrong with it, so the plugin can name its option instead. */
+    constructor(message, variable, problem) {
+        super(message);
+        this.variable = variable;
+        this.problem = problem;
+    }
 }
 const url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''));
 const bool = z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).transform((v) => v === 'true' || v === '1');
@@ -32,8 +40,10 @@ const schema = z.object({
     INSPECT: z.preprocess(blankIsUnset, z.string().regex(/^(true|1|wss?:\/\/\S+)$/, 'must be true or a ws:// URL of an inspector').optional()),
     LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
 });
+/** Every configuration name the environment may set (the plugin takes them in camelCase). */
+export const CONFIG_NAMES = Object.keys(schema.shape);
 const fail = (name, problem) => {
-    throw new ConfigError(`Invalid configuration: ${name} ${problem}`);
+    throw new ConfigError(`Invalid configuration: ${name} ${problem}`, name, problem);
 };
 /**
  * Reads the environment. A bad or missing value throws one line naming the variable and what is
