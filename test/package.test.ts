@@ -60,6 +60,11 @@ t.test('each entry point declares its types: a wrong event is a compile error', 
   t.equal(result, 'ok', 'check.ts type-checks: every @ts-expect-error line is an error, everything else is not')
 })
 
+t.test('the command line runs compiled, with no TypeScript loader', async (t) => {
+  const { stdout } = await sh('npx', ['--no-install', 'wix-install-engine', '--help'], { cwd: project })
+  t.match(stdout, 'installations list', 'npx wix-install-engine --help describes its commands')
+})
+
 const runtimes = [
   { name: 'node', cmd: process.execPath, args: ['app.mjs'] },
   {
