@@ -6,5 +6,6 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 rmSync(`${root}dist`, { recursive: true, force: true })
-execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.build.json`], { stdio: 'inherit' })
+const tsc = `${root}node_modules/typescript/bin/tsc`
+execFileSync(process.execPath, [tsc, '-p', `${root}tsconfig.build.json`], { stdio: 'inherit' })
 cpSync(`${root}migrations`, `${root}dist/migrations`, { recursive: true, filter: (f) => !f.endsWith('schema.sql') })

@@ -1,5 +1,6 @@
 import cookie from '@fastify/cookie'
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Sql } from 'postgres'
@@ -95,6 +96,9 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions & { da
 /** Options only the service and the tests pass; the published plugin takes `WixInstallOptions`. */
 type InternalOptions = Partial<ServiceOptions> & { prefix?: string }
 
+// Loaded only when used: production on a real Postgres never loads the WASM one.
+const openEmbedded = async (dataDir: string) => (await import('./db/embedded.ts')).startEmbeddedPostgres({ dataDir })
+
 /**
  * The Fastify plugin (`wix-install-engine/fastify`): every route of the service on the caller's
  * own instance. Options are the configuration names in camelCase; with no `databaseUrl` (and no
@@ -104,8 +108,7 @@ const plugin: FastifyPluginAsync<WixInstallOptions & InternalOptions> = async (h
   const { config: given, sql, databaseMax, now, engine, standalone, prefix: _, ...rest } = options
   const config = given ?? configFromOptions(rest)
   const url = config.databaseUrl
-  // Loaded only when used: production on a real Postgres never loads the WASM one.
-  const embedded = sql || url ? undefined : await (await import('./db/embedded.ts')).startEmbeddedPostgres({ dataDir: config.dataDir })
+  const embedded = sql || url ? undefined : await openEmbedded(config.dataDir)
   await host.register(async (scope) => {
     if (embedded) scope.addHook('onClose', () => embedded.close())
     await registerService(scope, {

@@ -47,7 +47,11 @@ export interface Engine<D extends Defs = Defs> {
     event: EventFrom<MachineOf<D, N>>,
     options: Omit<SendOptions, 'machine' | 'job'> & { machine: N },
   ): Promise<Result<MachineOf<D, N>>>
-  send(id: string, event: EventFrom<D[number]['machine']>, options: Omit<SendOptions, 'job'>): Promise<Result<D[number]['machine']>>
+  send(
+    id: string,
+    event: EventFrom<D[number]['machine']>,
+    options: Omit<SendOptions, 'job'>,
+  ): Promise<Result<D[number]['machine']>>
   get(id: string): Promise<WorkflowOf<D[number]['machine']> | undefined>
   waitFor(
     id: string,
@@ -61,11 +65,14 @@ export interface Engine<D extends Defs = Defs> {
   runner: engine.Engine['runner']
 }
 
-export type CreateEngineOptions<D extends Defs> = Omit<EngineOptions, 'definitions'> & RunnerOptions & { definitions: D }
+export type CreateEngineOptions<D extends Defs> = Omit<EngineOptions, 'definitions'> &
+  RunnerOptions & { definitions: D }
 
 /** The durable engine over your workflows, on a postgres.js client whose database is migrated. */
 export function createEngine<const D extends Defs>(options: CreateEngineOptions<D>): Engine<D> {
-  return engine.createEngine(options as CreateEngineOptions<D> & { definitions: engine.WorkflowDefinition[] }) as unknown as Engine<D>
+  // The same engine at run time: only its types are narrowed to the machines given.
+  const untyped = options as CreateEngineOptions<D> & { definitions: engine.WorkflowDefinition[] }
+  return engine.createEngine(untyped) as unknown as Engine<D>
 }
 
 /** Applies the engine's migrations (forward-only, under an advisory lock) to a postgres.js client's database. */

@@ -9,7 +9,9 @@ type Camel<S extends string> = S extends `${infer Head}_${infer Tail}`
 /** The service's own: a plugin listens and logs as the app that registers it does. */
 const SERVICE_ONLY = ['HOST', 'PORT', 'LOG_LEVEL'] as const
 type OptionName = Exclude<ConfigName, (typeof SERVICE_ONLY)[number]>
-const OPTION_NAMES = CONFIG_NAMES.filter((name): name is OptionName => !(SERVICE_ONLY as readonly string[]).includes(name))
+const OPTION_NAMES = CONFIG_NAMES.filter(
+  (name): name is OptionName => !(SERVICE_ONLY as readonly string[]).includes(name),
+)
 
 /**
  * The plugin's options: the configuration names of the environment in camelCase (`wixAppId`,
@@ -43,6 +45,7 @@ export function configFromOptions(options: WixInstallOptions): Config {
     return loadConfig(env, () => loadSandboxSecrets(env.DATA_DIR || './.data'))
   } catch (err) {
     if (!(err instanceof ConfigError) || !err.variable) throw err
-    throw new ConfigError(`Invalid configuration: ${camel(err.variable)} ${err.problem}`, camel(err.variable), err.problem)
+    const option = camel(err.variable)
+    throw new ConfigError(`Invalid configuration: ${option} ${err.problem}`, option, err.problem)
   }
 }

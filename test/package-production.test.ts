@@ -38,7 +38,8 @@ t.test('the Dockerfile is a multi-stage build whose last stage runs as a non-roo
   t.equal(dockerfile.length, 2, 'two stages: build, then run')
   const run = dockerfile.at(-1)!
   const ops = run.steps.map((s) => s.op)
-  t.ok(ops.includes('USER') && !/^(root|0)$/.test(run.steps.find((s) => s.op === 'USER')!.args), 'it switches to a non-root user')
+  const user = run.steps.find((s) => s.op === 'USER')?.args
+  t.ok(ops.includes('USER') && !/^(root|0)$/.test(user ?? 'root'), 'it switches to a non-root user')
   t.match(run.steps.find((s) => s.op === 'HEALTHCHECK')?.args, /\/healthz/, 'its HEALTHCHECK asks /healthz')
   t.notMatch(JSON.stringify(run.steps), /tsx|--import/, 'and nothing in it runs TypeScript')
 })
@@ -69,7 +70,9 @@ t.test('the rehearsal: build, production-only install, start, /healthz, a sandbo
           const source = stageDirs.get(from[1]!)!
           cpSync(join(source.dir, src.replace(`${source.workdir}/`, '')), join(here, dest), { recursive: true })
         } else {
-          for (const file of src.split(/\s+/)) cpSync(join(context, file), join(here, file === '.' ? '' : file), { recursive: true })
+          for (const file of src.split(/\s+/)) {
+            cpSync(join(context, file), join(here, file === '.' ? '' : file), { recursive: true })
+          }
         }
       } else if (op === 'RUN' && args.startsWith('npm ')) {
         await sh('sh', ['-c', args], { cwd: here })
@@ -88,7 +91,9 @@ t.test('the rehearsal: build, production-only install, start, /healthz, a sandbo
   t.same(unknown, [], 'every step of the Dockerfile was rehearsed')
   const app = join(dir, `stage-${dockerfile.length - 1}`)
   t.ok(existsSync(join(app, 'dist/src/server.js')), 'the run stage holds the compiled service')
-  for (const tool of ['tsx', 'typescript', 'tap', 'deno']) t.notOk(existsSync(join(app, 'node_modules', tool)), `and no ${tool}`)
+  for (const tool of ['tsx', 'typescript', 'tap', 'deno']) {
+    t.notOk(existsSync(join(app, 'node_modules', tool)), `and no ${tool}`)
+  }
   t.ok(user && dataDir, 'and names its user and its data directory')
 
   const port = await freePort()
@@ -121,7 +126,8 @@ t.test('the rehearsal: build, production-only install, start, /healthz, a sandbo
   t.equal(done.status, 302, 'the Redirect URL sends the browser on after the code exchange')
   const adminToken = /admin token for \/api: (\S+?)["\s]/.exec(output)?.[1]
   const instanceId = new URL(done.location!).searchParams.get('instanceId')
-  const one = await request(`${url}/api/installations/${instanceId}`, { headers: { authorization: `Bearer ${adminToken}` } })
+  const headers = { authorization: `Bearer ${adminToken}` }
+  const one = await request(`${url}/api/installations/${instanceId}`, { headers })
   t.match(await one.body.json(), { state: 'SetupIncomplete' }, 'the sandbox install completed on the embedded Postgres')
 
   child.kill('SIGTERM')

@@ -7,7 +7,11 @@ import { setup } from 'xstate'
 
 const machine = setup({
   types: { input: {} as { door: string }, events: {} as { type: 'OPEN' } | { type: 'CLOSE' } },
-}).createMachine({ id: 'door', initial: 'closed', states: { closed: { on: { OPEN: 'open' } }, open: { on: { CLOSE: 'closed' } } } })
+}).createMachine({
+  id: 'door',
+  initial: 'closed',
+  states: { closed: { on: { OPEN: 'open' } }, open: { on: { CLOSE: 'closed' } } },
+})
 
 const door = defineWorkflow({ name: 'door', version: 1, machine, project: () => ({ key: null, reason: null }) })
 const sealer: Sealer = { seal: (s) => s, open: (s) => s }
@@ -22,7 +26,8 @@ export async function typed() {
   // @ts-expect-error the door machine's input needs `door`
   await engine.create('door', {}, { source: 'me' })
 
-  const options: WixInstallOptions = { ...optionsFromEnv(process.env), autoFinish: true, publicUrl: 'https://app.example' }
+  const env = optionsFromEnv(process.env)
+  const options: WixInstallOptions = { ...env, autoFinish: true, publicUrl: 'https://app.example' }
   // @ts-expect-error options are the configuration names in camelCase
   const wrong: WixInstallOptions = { PUBLIC_URL: 'https://app.example' }
   const app = Fastify()

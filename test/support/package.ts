@@ -8,8 +8,14 @@ import { promisify } from 'node:util'
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 const run = promisify(execFile)
 
+interface ShOptions {
+  cwd: string
+  env?: NodeJS.ProcessEnv
+  timeout?: number
+}
+
 /** Runs a command, failing with its output (not only its exit code) when it fails. */
-export async function sh(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }) {
+export async function sh(cmd: string, args: string[], opts: ShOptions) {
   try {
     return await run(cmd, args, { ...opts, timeout: opts.timeout ?? 240_000, maxBuffer: 32 * 1024 * 1024 })
   } catch (err) {
