@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// The command line, run from TypeScript source through tsx (a runtime dependency).
-import { register } from 'tsx/esm/api'
-
-register()
-await import('../src/cli.ts')
+// The command line, compiled (npm pack builds dist/; in a checkout run `npm run build` first,
+// or `npm run cli -- …` from source).
+await import('../dist/src/cli.js')

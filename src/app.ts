@@ -1,9 +1,12 @@
 import cookie from '@fastify/cookie'
-import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Sql } from 'postgres'
 import { SANDBOX_PREFIX, type Config } from './config.ts'
 import { loggerOptions } from './logging.ts'
+import { configFromOptions, type WixInstallOptions } from './options.ts'
 import { requireAdmin } from './plugins/admin-auth.ts'
 import configPlugin from './plugins/config.ts'
 import database from './plugins/database.ts'
@@ -25,30 +28,120 @@ import machineRoutes from './routes/machines.ts'
 import webhookRoutes from './routes/webhooks.ts'
 import wixRoutes from './routes/wix.ts'
 
+/** Every request body we take is small: a larger one is a 413, not a slow parse. */
+const BODY_LIMIT = 64 * 1024
+
 declare module 'fastify' {
   interface FastifyInstance {
     routeList: { method: string; url: string }[]
   }
 }
 
-export interface AppOptions {
+/** What the service is built from: a loaded configuration, plus what tests and embedders inject. */
+export interface ServiceOptions {
   config: Config
   /** A database client the caller owns; else one is opened from `databaseUrl`. */
   sql?: Sql
-  databaseUrl?: string
   databaseMax?: number
   now?: () => Date
   engine?: EngineOptions
-  logger?: FastifyServerOptions['logger']
+  /** The service owns the whole server: it answers unknown URLs and serves the `/` landing page. */
+  standalone?: boolean
 }
+
+/**
+ * Every part of the service, in order, on the (encapsulated) context it is given: its error
+ * handler, validators and hooks stay there and never touch the routes of an app that embeds it.
+ */
+async function registerService(app: FastifyInstance, opts: ServiceOptions & { databaseUrl?: string }) {
+  // Every route, as registered: the auth test walks it so no future /api route skips the token.
+  const routes: { method: string; url: string }[] = []
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url })
+    route.bodyLimit ??= BODY_LIMIT
+  })
+  app.decorate('routeList', routes)
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+
+  // Infrastructure first, awaited, then the engine and the flow on top of it, then routes.
+  await app.register(configPlugin, { config: opts.config, now: opts.now })
+  await app.register(errorHandler, { notFound: opts.standalone })
+  // An app that already parses cookies keeps its plugin (two cannot coexist): it signs ours too.
+  if (!app.hasRequestDecorator('cookies')) await app.register(cookie, { secret: opts.config.cookieSecrets })
+  await app.register(database, { sql: opts.sql, url: opts.databaseUrl, max: opts.databaseMax })
+  await app.register(databaseBreaker)
+  await app.register(wixClient)
+  await app.register(engine, opts.engine ?? {})
+  await app.register(installFlow)
+  await app.register(installationAdmin)
+  await app.register(webhooks)
+  await app.register(inspector)
+  // An app with its own OpenAPI document keeps it (one per server); ours is then not served.
+  if (!app.hasDecorator('swagger')) await app.register(openapi)
+  // Before every route, so its onResponse hook counts them all.
+  await app.register(metrics)
+
+  if (opts.config.sandbox) {
+    const { wix: { appId, appSecret }, redirectUrl, webhookUrl, sandboxWebhookKey } = opts.config
+    await app.register(fakeWixPlugin, { prefix: SANDBOX_PREFIX, appId, appSecret, redirectUrl, webhookUrl, webhookPrivateKey: sandboxWebhookKey })
+  }
+  await app.register(healthRoutes)
+  if (opts.standalone) await app.register(homeRoutes)
+  await app.register(wixRoutes)
+  await app.register(webhookRoutes)
+  await app.register(async (api) => {
+    requireAdmin(api)
+    await api.register(installationRoutes)
+    await api.register(machineRoutes)
+  })
+}
+
+/** Options only the service and the tests pass; the published plugin takes `WixInstallOptions`. */
+type InternalOptions = Partial<ServiceOptions> & { prefix?: string }
+
+// Loaded only when used: production on a real Postgres never loads the WASM one.
+const openEmbedded = async (dataDir: string) => (await import('./db/embedded.ts')).startEmbeddedPostgres({ dataDir })
+
+/**
+ * The Fastify plugin (`wix-install-engine/fastify`): every route of the service on the caller's
+ * own instance. Options are the configuration names in camelCase; with no `databaseUrl` (and no
+ * `sql`) the embedded Postgres is opened under `dataDir`. `close()` drains the engine first.
+ */
+const plugin: FastifyPluginAsync<WixInstallOptions & InternalOptions> = async (host, options) => {
+  const { config: given, sql, databaseMax, now, engine, standalone, prefix: _, ...rest } = options
+  const config = given ?? configFromOptions(rest)
+  const url = config.databaseUrl
+  const embedded = sql || url ? undefined : await openEmbedded(config.dataDir)
+  await host.register(async (scope) => {
+    if (embedded) scope.addHook('onClose', () => embedded.close())
+    await registerService(scope, {
+      config,
+      sql,
+      now,
+      engine,
+      standalone,
+      databaseUrl: embedded?.url ?? url,
+      // PGlite is one session: exactly one connection.
+      databaseMax: embedded ? 1 : databaseMax,
+    })
+    // The host may reach the engine, the database client, …; a decorator of its own keeps its name.
+    const own = scope as unknown as Record<string, unknown>
+    for (const name of Object.keys(own)) if (!(name in host)) host.decorate(name, own[name])
+  })
+}
+
+export const wixInstallEngine = fp(plugin, { name: 'wix-install-engine', fastify: '5.x' })
+
+export type AppOptions = ServiceOptions & { logger?: FastifyServerOptions['logger'] }
 
 /** Builds the service without listening: the server and the tests both start from here. */
 export async function buildApp(opts: AppOptions) {
+  const { logger, ...service } = opts
   const app = Fastify({
-    logger: opts.logger ?? loggerOptions(opts.config.logLevel),
+    logger: logger ?? loggerOptions(opts.config.logLevel),
     // Long enough for any id we take; longer path parameters get a 414 rather than a 5xx.
     routerOptions: { maxParamLength: 200 },
-    bodyLimit: 64 * 1024,
     requestIdHeader: 'x-request-id',
     trustProxy: true,
     // The database plugin waits up to 60 s for a Postgres that is restarting: let it.
@@ -59,44 +152,7 @@ export async function buildApp(opts: AppOptions) {
       reply.code(status).send({ statusCode: status, code: 'INVALID_REQUEST', error: status === 414 ? 'URI Too Long' : 'Bad Request', message: 'The URL is malformed or too long' })
     },
   }).withTypeProvider<ZodTypeProvider>()
-  // Every route, as registered: the auth test walks it so no future /api route skips the token.
-  const routes: { method: string; url: string }[] = []
-  app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url })
-  })
-  app.decorate('routeList', routes)
-  app.setValidatorCompiler(validatorCompiler)
-  app.setSerializerCompiler(serializerCompiler)
-
-  // Infrastructure first, awaited, then the engine and the flow on top of it, then routes.
-  await app.register(configPlugin, { config: opts.config, now: opts.now })
-  await app.register(errorHandler)
-  await app.register(cookie, { secret: opts.config.cookieSecrets })
-  await app.register(database, { sql: opts.sql, url: opts.databaseUrl ?? opts.config.databaseUrl, max: opts.databaseMax })
-  await app.register(databaseBreaker)
-  await app.register(wixClient)
-  await app.register(engine, opts.engine ?? {})
-  await app.register(installFlow)
-  await app.register(installationAdmin)
-  await app.register(webhooks)
-  await app.register(inspector)
-  await app.register(openapi)
-  // Before every route, so its onResponse hook counts them all.
-  await app.register(metrics)
-
-  if (opts.config.sandbox) {
-    const { wix: { appId, appSecret }, redirectUrl, webhookUrl, sandboxWebhookKey } = opts.config
-    await app.register(fakeWixPlugin, { prefix: SANDBOX_PREFIX, appId, appSecret, redirectUrl, webhookUrl, webhookPrivateKey: sandboxWebhookKey })
-  }
-  await app.register(healthRoutes)
-  await app.register(homeRoutes)
-  await app.register(wixRoutes)
-  await app.register(webhookRoutes)
-  await app.register(async (api) => {
-    requireAdmin(api)
-    await api.register(installationRoutes)
-    await api.register(machineRoutes)
-  })
+  await app.register(wixInstallEngine, { standalone: true, ...service })
   return app
 }
 

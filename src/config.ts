@@ -44,6 +44,14 @@ export interface Config {
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
+  /** The variable at fault and what is wrong with it, so the plugin can name its option instead. */
+  constructor(
+    message: string,
+    readonly variable?: string,
+    readonly problem?: string,
+  ) {
+    super(message)
+  }
 }
 
 const url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
@@ -87,8 +95,12 @@ export interface SandboxSecrets {
   webhookPrivateKey: string
 }
 
+/** Every configuration name the environment may set (the plugin takes them in camelCase). */
+export const CONFIG_NAMES = Object.keys(schema.shape) as (keyof typeof schema.shape)[]
+export type ConfigName = keyof typeof schema.shape
+
 const fail = (name: string, problem: string): never => {
-  throw new ConfigError(`Invalid configuration: ${name} ${problem}`)
+  throw new ConfigError(`Invalid configuration: ${name} ${problem}`, name, problem)
 }
 
 /**

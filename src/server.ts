@@ -15,30 +15,15 @@ function readConfig(): Config {
   }
 }
 
-/** The embedded database; a DATA_DIR another process holds stops the start with one line. */
-async function startEmbedded(dataDir: string) {
-  // Loaded only when used: production never pays for the WASM Postgres.
-  const { DataDirLockedError, startEmbeddedPostgres } = await import('./db/embedded.ts')
-  try {
-    return await startEmbeddedPostgres({ dataDir })
-  } catch (err) {
-    if (!(err instanceof DataDirLockedError)) throw err
-    console.error(err.message)
-    process.exit(1)
-  }
-}
-
 /** Reads the environment, opens the database, listens, and shuts down gracefully on a signal. */
 async function serve() {
   const config = readConfig()
-  const embedded = config.databaseUrl ? undefined : await startEmbedded(config.dataDir)
-  const app = await buildApp({
-    config,
-    databaseUrl: embedded?.url ?? config.databaseUrl,
-    // PGlite is one session: exactly one connection.
-    databaseMax: embedded ? 1 : undefined,
+  const app = await buildApp({ config }).catch((err: Error & { code?: string }) => {
+    // The embedded database's DATA_DIR is another process's: one line, no stack.
+    if (err.code !== 'DATA_DIR_LOCKED') throw err
+    console.error(err.message)
+    process.exit(1)
   })
-  if (embedded) app.addHook('onClose', () => embedded.close())
 
   let closing = false
   const shutdown = async (signal: string) => {

@@ -32,8 +32,8 @@ function send(request: FastifyRequest, reply: FastifyReply, body: ErrorBody, con
  * One error handler: 4xx answers show their named code and message; 5xx answers show neither,
  * and are logged with the error (which by construction carries no secret).
  */
-export default fp(
-  async (app) => {
+export default fp<{ notFound?: boolean }>(
+  async (app, opts) => {
     app.setErrorHandler((err: FastifyError, request, reply) => {
       if (hasZodFastifySchemaValidationErrors(err)) {
         const issue = err.validation[0]
@@ -69,6 +69,8 @@ export default fp(
       const continueTo = (err as { continueTo?: unknown }).continueTo
       return send(request, reply, { statusCode: status, code, error: httpName(status), message: err.message }, typeof continueTo === 'string' ? continueTo : undefined)
     })
+    // Unknown URLs belong to whoever owns the server: the service, not an app embedding it.
+    if (!opts.notFound) return
     app.setNotFoundHandler((request, reply) => {
       const e = new Errors.NOT_FOUND(`${request.method} ${request.url.split('?')[0]}`)
       return send(request, reply, { statusCode: 404, code: e.code, error: 'Not Found', message: e.message })

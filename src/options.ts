@@ -1,0 +1,51 @@
+import { CONFIG_NAMES, ConfigError, loadConfig, type Config, type ConfigName } from './config.ts'
+import { loadSandboxSecrets } from './sandbox/secrets.ts'
+
+/** `WIX_APP_ID` → `wixAppId`, at the type level. */
+type Camel<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<Camel<Tail>>}`
+  : Lowercase<S>
+
+/** The service's own: a plugin listens and logs as the app that registers it does. */
+const SERVICE_ONLY = ['HOST', 'PORT', 'LOG_LEVEL'] as const
+type OptionName = Exclude<ConfigName, (typeof SERVICE_ONLY)[number]>
+const OPTION_NAMES = CONFIG_NAMES.filter(
+  (name): name is OptionName => !(SERVICE_ONLY as readonly string[]).includes(name),
+)
+
+/**
+ * The plugin's options: the configuration names of the environment in camelCase (`wixAppId`,
+ * `publicUrl`, `databaseUrl`, `autoFinish`, …), with the same defaults and the same checks.
+ */
+export type WixInstallOptions = { [K in OptionName as Camel<K>]?: string | number | boolean | string[] }
+
+const camel = (name: string) => name.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
+
+/** The options an app's environment gives: `optionsFromEnv(process.env)`. */
+export function optionsFromEnv(env: Record<string, string | undefined>): WixInstallOptions {
+  const options: Record<string, string> = {}
+  for (const name of OPTION_NAMES) if (env[name] !== undefined) options[camel(name)] = env[name]
+  return options as WixInstallOptions
+}
+
+/**
+ * Validates the options as the service validates its environment; a bad value throws one line
+ * naming the option, e.g. `Invalid configuration: publicUrl must be an http(s) URL`.
+ */
+export function configFromOptions(options: WixInstallOptions): Config {
+  const given = options as Record<string, unknown>
+  const env: Record<string, string | undefined> = {}
+  for (const name of OPTION_NAMES) {
+    const value = given[camel(name)]
+    if (value !== undefined && value !== null) env[name] = Array.isArray(value) ? value.join(',') : String(value)
+  }
+  const unknown = Object.keys(given).find((key) => !OPTION_NAMES.some((name) => camel(name) === key))
+  if (unknown) throw new ConfigError(`Invalid configuration: ${unknown} is not an option of wix-install-engine`)
+  try {
+    return loadConfig(env, () => loadSandboxSecrets(env.DATA_DIR || './.data'))
+  } catch (err) {
+    if (!(err instanceof ConfigError) || !err.variable) throw err
+    const option = camel(err.variable)
+    throw new ConfigError(`Invalid configuration: ${option} ${err.problem}`, option, err.problem)
+  }
+}
