@@ -62,7 +62,7 @@ export async function drive(i: number, urls: string[], fakeUrl: string, seen: Ob
   let page = await get(approve.location.replace(/^http:\/\/127\.0\.0\.1:\d+/, ''), 'redirect')
   // The callback may have landed before its process died; the flow cookie then carries on.
   for (let polls = 0; polls < 90 && (page.status === 202 || page.status === 409 || page.status === 0); polls++) {
-    if (!jar.has('wix_install_flow')) break
+    if (![...jar.keys()].some((name) => name.startsWith('wix_install_flow_'))) break
     await sleep(1_000)
     page = await get('/wix/redirect/continue', 'continue')
   }

@@ -58,7 +58,7 @@ if (!existsSync(CHROMIUM)) {
     await page.goto(`${url}/wix/app-url?token=browser-approve`)
     t.equal(new URL(page.url()).pathname, '/_sandbox/wix/installer/install', 'the App URL lands on the sandbox consent screen')
     t.match(await page.textContent('h1'), /Install app on your site/, 'which asks to install the app')
-    const stateCookie = (await context.cookies()).find((c) => c.name === 'wix_install_state')
+    const stateCookie = (await context.cookies()).find((c) => c.name.startsWith('wix_install_state_'))
     t.ok(stateCookie, 'the browser holds the state cookie')
     t.equal(stateCookie?.httpOnly, true, 'out of reach of scripts')
     t.equal(stateCookie?.sameSite, 'Lax', 'and sent on the top-level redirect back')
@@ -74,7 +74,7 @@ if (!existsSync(CHROMIUM)) {
     t.equal(one.json.state, 'SetupIncomplete', 'and is SetupIncomplete, waiting for the app to finish')
     t.same(await wixCalls(), ['oauth/access authorization_code 200', 'apps/v1/instance  200'],
       'the sandbox Wix exchanged the code once, and was asked whose the tokens are')
-    t.notOk((await context.cookies()).some((c) => c.name === 'wix_install_state'), 'the spent state cookie is gone from the browser')
+    t.notOk((await context.cookies()).some((c) => c.name.startsWith('wix_install_state_')), 'the spent state cookie is gone from the browser')
 
     const shot = join(dir, 'installed.png')
     await page.screenshot({ path: shot })

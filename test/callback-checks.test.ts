@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
+import { installationIdOf } from '../src/crypto/oauth-state.ts'
 import { freshDatabase } from './support/database.ts'
 import { latestInstallationId, siteOwner } from './support/flow.ts'
 import { startService } from './support/service.ts'
@@ -54,7 +55,8 @@ t.test('each state-check error is distinct and changes nothing', async (t) => {
   // Only a cookie signed with our secret gets this far: a leaked COOKIE_SECRET, or a state
   // another deployment issued. The installation it names must still have issued it.
   const withSignedState = (owner: ReturnType<typeof siteOwner>, back: URL, state: string) => {
-    owner.browser.jar.get('wix_install_state')!.value = encodeURIComponent(service.app.signCookie(state))
+    // Named after the installation the forged state names, as the route looks for it.
+    owner.browser.jar.set(`wix_install_state_${installationIdOf(state)}`, { value: encodeURIComponent(service.app.signCookie(state)), path: '/wix', attributes: '' })
     const forged = new URL(back)
     forged.searchParams.set('state', state)
     return owner.callback(forged)
@@ -72,7 +74,7 @@ t.test('each state-check error is distinct and changes nothing', async (t) => {
 
   await t.test('a tampered cookie', async (t) => {
     await expectRefusal(t, 'tampered cookie', async (owner, back) => {
-      const cookie = owner.browser.jar.get('wix_install_state')!
+      const cookie = owner.browser.jar.get(owner.stateCookie)!
       cookie.value = cookie.value.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))
       return owner.callback(back)
     }, 403, 'STATE_MISMATCH')
@@ -89,16 +91,16 @@ t.test('each state-check error is distinct and changes nothing', async (t) => {
     const calls = service.wix.requests.length
     // The replay brings the same state and a cookie that matches it, as a browser does that never
     // got the first answer (so it has no flow cookie either).
-    owner.browser.jar.set('wix_install_state', { value: service.app.signCookie(owner.state), path: '/wix', attributes: '' })
-    owner.browser.jar.delete('wix_install_flow')
+    owner.browser.jar.set(owner.stateCookie, { value: service.app.signCookie(owner.state), path: '/wix', attributes: '' })
+    owner.browser.jar.delete(owner.flowCookie)
     const replay = await owner.callback(back)
     t.equal(replay.status, 409, 'a replay answers 409')
     t.match(replay.body, 'STATE_ALREADY_USED', 'naming STATE_ALREADY_USED')
     t.same(await snapshotOf(id), before, 'the installation is untouched')
     t.equal(service.wix.requests.length, calls, 'and the code was not exchanged again')
     // It is this browser's own state: its page moves on to where the installation got to.
-    t.match(replay.body, `url=${service.url}/wix/redirect/continue`, 'the page refreshes to the continue route')
-    t.notOk(owner.browser.jar.has('wix_install_state'), 'the spent state cookie is cleared')
+    t.match(replay.body, `url=${service.url}/wix/redirect/continue?installation=${id}`, 'the page refreshes to the continue route for its installation')
+    t.notOk(owner.browser.jar.has(owner.stateCookie), 'the spent state cookie is cleared')
     const onward = await owner.browser.get(`${service.url}/wix/redirect/continue`)
     t.equal(onward.status, 302, 'the continue route sends the browser on')
     t.equal(onward.location, first.location, 'to where the first answer sent it')
@@ -106,7 +108,7 @@ t.test('each state-check error is distinct and changes nothing', async (t) => {
     t.equal(json?.status, 400, 'a third try, with no state cookie left, is refused outright')
 
     // The same replay as an API client sees it: JSON, no page to move on.
-    owner.browser.jar.set('wix_install_state', { value: service.app.signCookie(owner.state), path: '/wix', attributes: '' })
+    owner.browser.jar.set(owner.stateCookie, { value: service.app.signCookie(owner.state), path: '/wix', attributes: '' })
     const api = await owner.browser.get(back.toString(), { accept: 'application/json' })
     t.equal(api.status, 409, 'still 409')
     t.same(JSON.parse(api.body), { statusCode: 409, code: 'STATE_ALREADY_USED', error: 'Conflict', message: 'This state has already been used: the callback was replayed' }, 'the named error, nothing more')

@@ -28,7 +28,7 @@ async function prepare(service: Service) {
   await authorizing.openAppUrl('fuzz-authorizing')
   const setup = siteOwner(service)
   await setup.openAppUrl('fuzz-setup')
-  const setupStateCookie = setup.browser.jar.get('wix_install_state')!.value
+  const setupStateCookie = setup.browser.jar.get(setup.stateCookie)!.value
   const setupInstance = randomUUID()
   await setup.callback(await setup.approve(setupInstance))
   const finished = siteOwner(service)
@@ -56,11 +56,11 @@ async function prepare(service: Service) {
     states: { authorizing: authorizing.state, setup: setup.state, finished: finished.state },
     cookies: {
       /** The live state cookie of the Authorizing installation: with its state, a callback would be accepted. */
-      authorizingState: cookie(authorizing, 'wix_install_state')!,
+      authorizingState: cookie(authorizing, authorizing.stateCookie)!,
       /** A spent state's cookie: replaying its callback must get STATE_ALREADY_USED. */
       setupState: setupStateCookie,
-      setupFlow: cookie(setup, 'wix_install_flow')!,
-      finishedFlow: cookie(finished, 'wix_install_flow')!,
+      setupFlow: cookie(setup, setup.flowCookie)!,
+      finishedFlow: cookie(finished, finished.flowCookie)!,
     },
   }
 }
@@ -256,7 +256,7 @@ t.test('every route, fuzzed: never a 5xx, never a secret, nothing changed', asyn
   const anyCookie = sometimes(
     fc.oneof(
       headerValue,
-      fc.record({ name: fc.constantFrom('wix_install_state', 'wix_install_flow'), value: fc.oneof(headerValue, fc.constantFrom(p.states.authorizing, `${p.states.authorizing}.forged`, p.ids.setup, `${p.ids.setup}.${'A'.repeat(43)}`, p.cookies.setupFlow, p.cookies.finishedFlow)) })
+      fc.record({ name: fc.constantFrom(`wix_install_state_${p.ids.authorizing}`, `wix_install_flow_${p.ids.setup}`, `wix_install_flow_${p.ids.finished}`, 'wix_install_state', 'wix_install_flow'), value: fc.oneof(headerValue, fc.constantFrom(p.states.authorizing, `${p.states.authorizing}.forged`, p.ids.setup, `${p.ids.setup}.${'A'.repeat(43)}`, p.cookies.setupFlow, p.cookies.finishedFlow)) })
         .map(({ name, value }) => `${name}=${value}`),
     ),
     1,
@@ -331,12 +331,17 @@ t.test('every route, fuzzed: never a 5xx, never a secret, nothing changed', asyn
       instanceId: encoded(fc.oneof(fc.uuid({ version: 4 }), fc.constantFrom(...Object.values(p.instanceIds)))),
       error: encoded(fc.constantFrom('access_denied', 'invalid_scope')),
     }
+    // Each begun install has its own state cookie, named after its installation.
+    const authorizingCookie = `wix_install_state_${p.ids.authorizing}`
+    const setupCookie = `wix_install_state_${p.ids.setup}`
     const cookieArb = fc.oneof(
       fc.constant(undefined),
-      fc.constant(`wix_install_state=${p.cookies.authorizingState}`),
-      fc.constant(`wix_install_state=${p.cookies.setupState}`),
+      fc.constant(`${authorizingCookie}=${p.cookies.authorizingState}`),
+      fc.constant(`${setupCookie}=${p.cookies.setupState}`),
+      fc.constant(`${authorizingCookie}=${p.cookies.setupState}`),
       fc.constantFrom(p.states.authorizing, `${p.states.authorizing}.${'A'.repeat(43)}`, `s:${p.states.authorizing}`, p.cookies.setupFlow, '')
-        .map((v) => `wix_install_state=${v}`),
+        .map((v) => `${authorizingCookie}=${v}`),
+      headerValue.map((v) => `${authorizingCookie}=${v}`),
       headerValue.map((v) => `wix_install_state=${v}`),
       headerValue,
     )
@@ -353,7 +358,7 @@ t.test('every route, fuzzed: never a 5xx, never a secret, nothing changed', asyn
       .map(({ state, rest }): Req => ({
         method: 'GET',
         path: `/wix/redirect?${queryString([{ key: 'state', value: { value: state, raw: false } }, ...rest])}`,
-        headers: { cookie: `wix_install_state=${p.cookies.setupState}` },
+        headers: { cookie: `wix_install_state_${p.ids.setup}=${p.cookies.setupState}` },
       }))
     const random = fc
       .record({
@@ -369,7 +374,7 @@ t.test('every route, fuzzed: never a 5xx, never a secret, nothing changed', asyn
         headers: commonHeaders(cookieArb),
       })
       .map(({ query, headers }): Req => {
-        const live = headers.cookie === `wix_install_state=${p.cookies.authorizingState}`
+        const live = headers.cookie === `${authorizingCookie}=${p.cookies.authorizingState}`
         return {
           method: 'GET',
           path: `/wix/redirect${query.length ? `?${queryString(query)}` : ''}`,

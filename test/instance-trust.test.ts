@@ -91,7 +91,7 @@ t.test('CLOSE_WINDOW: the close-window token is this installation\'s own, handed
   t.equal(service.wix.instanceOfToken(handed), VICTIM, 'with a token for this installation\'s instance')
 
   // The same browser (or anyone holding its flow cookie) replays the continue page.
-  const flowCookie = first.owner.browser.jar.get('wix_install_flow')!
+  const flowCookie = first.owner.browser.jar.get(first.owner.flowCookie)!
   t.ok(flowCookie, 'the browser holds a flow cookie')
   const replay = await first.owner.browser.get(`${service.url}/wix/redirect/continue`)
   t.equal(replay.status, 200, 'a replayed continue is answered with a page')
@@ -103,7 +103,7 @@ t.test('CLOSE_WINDOW: the close-window token is this installation\'s own, handed
   const secondLanded = await second.owner.callback(second.back)
   const secondToken = new URL(secondLanded.location!).searchParams.get('access_token')!
   t.not(secondToken, handed, 'the reinstall hands its own browser its own token')
-  first.owner.browser.jar.set('wix_install_flow', flowCookie)
+  first.owner.browser.jar.set(first.owner.flowCookie, flowCookie)
   const stale = await first.owner.browser.get(`${service.url}/wix/redirect/continue`)
   t.equal(stale.status, 200, 'the old flow cookie, replayed after the reinstall, gets a page')
   t.notOk(stale.location?.includes(secondToken), 'the first flow\'s cookie never yields the reinstall\'s token')

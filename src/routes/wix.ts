@@ -2,15 +2,21 @@ import type { CookieSerializeOptions } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { OAUTH_STATE_PATTERN } from '../crypto/oauth-state.ts'
+import { installationIdOf, OAUTH_STATE_PATTERN } from '../crypto/oauth-state.ts'
 import type { Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
 import { normalizeInstanceId, WIX_GUID } from '../wix/ids.ts'
 import { bindWorkflow } from './bind-log.ts'
 import { htmlPage } from './html.ts'
 
-const STATE_COOKIE = 'wix_install_state'
-const FLOW_COOKIE = 'wix_install_flow'
+/**
+ * One state cookie per begun install, named after its installation, so installs begun in several
+ * tabs of one browser each keep theirs; the flow cookie likewise, once the state is spent.
+ */
+const STATE_COOKIE = 'wix_install_state_'
+const FLOW_COOKIE = 'wix_install_flow_'
+/** Abandoned consent screens leave state cookies behind; past this many, the extras are dropped. */
+const MAX_STATE_COOKIES = 8
 
 const errorReply = z.object({ statusCode: z.number(), code: z.string(), error: z.string(), message: z.string() })
 const errorReplies = { 400: errorReply, 403: errorReply, 409: errorReply, 410: errorReply }
@@ -33,14 +39,22 @@ const redirectQuery = z
 /** The three browser-facing steps: App URL, platform-started install, Redirect URL. */
 const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   const { config, installFlow: flow, engine } = app
-  const cookie = (maxAgeSeconds: number): CookieSerializeOptions => ({
-    path: '/wix',
+  // `__Host-` binds a cookie to this exact origin (Secure, Path=/, no Domain): a sibling subdomain
+  // cannot plant or overwrite it. Browsers honour it only over https.
+  const prefix = config.secureCookies ? '__Host-' : ''
+  const attributes = {
+    path: config.secureCookies ? '/' : '/wix',
     httpOnly: true,
-    signed: true,
     sameSite: config.cookieSameSite,
     secure: config.secureCookies,
-    maxAge: maxAgeSeconds,
-  })
+  } satisfies CookieSerializeOptions
+  const stateCookie = (installationId: string) => `${prefix}${STATE_COOKIE}${installationId}`
+  const flowCookie = (installationId: string) => `${prefix}${FLOW_COOKIE}${installationId}`
+  const setCookie = (reply: FastifyReply, name: string, value: string, maxAgeSeconds: number) =>
+    reply.setCookie(name, value, { ...attributes, signed: true, maxAge: maxAgeSeconds })
+  // Cleared with the attributes it was set with: a browser in Wix's iframe drops a Set-Cookie
+  // that lacks `SameSite=None; Secure`, and would keep the old cookie.
+  const clearCookie = (reply: FastifyReply, name: string) => reply.clearCookie(name, attributes)
 
   // Wix may load these pages in its window or an iframe; nothing here may be cached or leak a
   // code or token through the Referer header.
@@ -73,18 +87,20 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   }
 
   /** Where a browser waiting on its installation checks again. */
-  const continueUrl = `${config.publicUrl}/wix/redirect/continue`
+  const continueUrl = (installationId: string) => `${config.publicUrl}/wix/redirect/continue?installation=${installationId}`
 
   /** The state is spent: from here this browser follows its installation by the flow cookie. */
   function followInstallation(reply: FastifyReply, installationId: string) {
-    reply.clearCookie(STATE_COOKIE, { path: '/wix' })
-    reply.setCookie(FLOW_COOKIE, installationId, cookie(15 * 60))
+    clearCookie(reply, stateCookie(installationId))
+    setCookie(reply, flowCookie(installationId), installationId, 15 * 60)
   }
 
   async function begin(request: FastifyRequest, reply: FastifyReply, origin: 'app-url' | 'platform', token?: string) {
     const started = await flow.begin(origin, token)
     bindWorkflow(request, reply, started.installation.id)
-    reply.setCookie(STATE_COOKIE, started.state, cookie(config.consentTimeoutMs / 1000))
+    const older = Object.keys(request.cookies).filter((name) => name.startsWith(`${prefix}${STATE_COOKIE}`))
+    for (const name of older.slice(MAX_STATE_COOKIES - 1)) clearCookie(reply, name)
+    setCookie(reply, stateCookie(started.installation.id), started.state, config.consentTimeoutMs / 1000)
     return reply.redirect(started.installerUrl, 302)
   }
 
@@ -93,17 +109,17 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
     const destination = await flow.destination(installation!)
     if (destination.kind === 'redirect') return reply.redirect(destination.url, 302)
     if (destination.kind === 'installed') {
-      reply.clearCookie(FLOW_COOKIE, { path: '/wix' })
+      clearCookie(reply, flowCookie(installation!.id))
       return reply.type('text/html; charset=utf-8').send(htmlPage('Installation complete', 'The app is installed. You can close this window.'))
     }
     if (destination.kind === 'pending') {
       return reply.code(202).type('text/html; charset=utf-8').send(
         htmlPage('Finishing the installation…', 'Wix is taking a moment to confirm the installation. This page moves on by itself.', {
-          refreshTo: continueUrl,
+          refreshTo: continueUrl(installation!.id),
         }),
       )
     }
-    reply.clearCookie(FLOW_COOKIE, { path: '/wix' })
+    clearCookie(reply, flowCookie(installation!.id))
     return reply.type('text/html; charset=utf-8').send(
       htmlPage('The installation could not be completed', `${destination.failure?.detail ?? 'The installation failed.'} Please install the app again.`),
     )
@@ -123,11 +139,11 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: { querystring: redirectQuery, response: { ...errorReplies, 200: page, 202: page } },
     handler: async (request, reply) => {
       const q = request.query
-      const cookieState = readCookie(request, STATE_COOKIE)
+      const cookieState = readCookie(request, stateCookie(installationIdOf(q.state)))
       if (q.error !== undefined) {
         const declined = await flow.decline({ error: q.error, description: q.error_description, state: q.state }, cookieState)
         bindWorkflow(request, reply, declined.id)
-        reply.clearCookie(STATE_COOKIE, { path: '/wix' })
+        clearCookie(reply, stateCookie(declined.id))
         return reply.type('text/html; charset=utf-8').send(htmlPage('Installation cancelled', 'The app was not installed. You can close this window.'))
       }
       const installation = await flow.callback({ code: q.code!, state: q.state, instanceId: q.instanceId! }, cookieState).catch((err: unknown) => {
@@ -135,7 +151,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
         // moves on to wherever its installation got to, as the first answer would have.
         if (err instanceof Errors.STATE_ALREADY_USED && 'installationId' in err) {
           followInstallation(reply, String(err.installationId))
-          Object.assign(err, { continueTo: continueUrl })
+          Object.assign(err, { continueTo: continueUrl(String(err.installationId)) })
         }
         throw err
       })
@@ -146,10 +162,16 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.get('/wix/redirect/continue', {
-    schema: { response: { 200: page, 202: page, 400: errorReply } },
+    schema: {
+      querystring: z.object({ installation: z.uuid().optional().describe('The installation this page follows (several tabs may install at once)') }),
+      response: { 200: page, 202: page, 400: errorReply },
+    },
     handler: async (request, reply) => {
-      const id = readCookie(request, FLOW_COOKIE)
-      if (!id) throw new Errors.FLOW_COOKIE_MISSING()
+      // Without the installation named, the browser's one flow cookie says which (the newest if several).
+      const named = request.query.installation
+      const name = named ? flowCookie(named) : Object.keys(request.cookies).filter((n) => n.startsWith(`${prefix}${FLOW_COOKIE}`)).at(-1)
+      const id = name && readCookie(request, name)
+      if (!id || (named && id !== named)) throw new Errors.FLOW_COOKIE_MISSING()
       const installation = await engine.get(id)
       if (!installation) throw new Errors.FLOW_COOKIE_MISSING()
       bindWorkflow(request, reply, id)

@@ -26,6 +26,14 @@ export function siteOwner(service: Service) {
     get state() {
       return installerUrl!.searchParams.get('state')!
     },
+    /** This install's state cookie, named after its installation (one per begun install). */
+    get stateCookie() {
+      return `wix_install_state_${installationIdOf(installerUrl!.searchParams.get('state')!)}`
+    },
+    /** The flow cookie that follows this install once its state is spent. */
+    get flowCookie() {
+      return `wix_install_flow_${installationIdOf(installerUrl!.searchParams.get('state')!)}`
+    },
     /** The installation this browser's flow created, found the way the callback finds it. */
     async installationId(): Promise<string> {
       return installationIdOf(installerUrl!.searchParams.get('state')!)
