@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -15,6 +16,7 @@ import inspector from './plugins/inspector.ts'
 import installationAdmin from './plugins/installation-admin.ts'
 import metrics from './plugins/metrics.ts'
 import openapi from './plugins/openapi.ts'
+import rateLimit from './plugins/rate-limit.ts'
 import wixClient from './plugins/wix-client.ts'
 import { fakeWixPlugin } from './sandbox/fake-wix.ts'
 import healthRoutes from './routes/health.ts'
@@ -47,8 +49,11 @@ export async function buildApp(opts: AppOptions) {
     // Long enough for any id we take; longer path parameters get a 414 rather than a 5xx.
     routerOptions: { maxParamLength: 200 },
     bodyLimit: 64 * 1024,
-    requestIdHeader: 'x-request-id',
-    trustProxy: true,
+    // Ours, never the client's: a client's x-request-id is logged beside it (see logging.ts).
+    requestIdHeader: false,
+    genReqId: () => randomUUID(),
+    // X-Forwarded-* is believed only from the proxies TRUST_PROXY names (none by default).
+    trustProxy: hops(opts.config.trustProxy),
     // The database plugin waits up to 60 s for a Postgres that is restarting: let it.
     pluginTimeout: 90_000,
     // Errors raised by the router before any hook (a malformed URL, an overlong parameter).
@@ -69,6 +74,7 @@ export async function buildApp(opts: AppOptions) {
   // Infrastructure first, awaited, then the engine and the flow on top of it, then routes.
   await app.register(configPlugin, { config: opts.config, now: opts.now })
   await app.register(errorHandler)
+  await app.register(rateLimit)
   await app.register(cookie, { secret: opts.config.cookieSecrets })
   await app.register(database, { sql: opts.sql, url: opts.databaseUrl ?? opts.config.databaseUrl, max: opts.databaseMax })
   await app.register(databaseBreaker)
@@ -95,5 +101,8 @@ export async function buildApp(opts: AppOptions) {
   })
   return app
 }
+
+/** Fastify takes a hop count too, but its types do not say so: the function it would build. */
+const hops = (trust: Config['trustProxy']) => (typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust)
 
 export type App = Awaited<ReturnType<typeof buildApp>>

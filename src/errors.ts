@@ -14,6 +14,7 @@ export const Errors = {
   STATE_UNKNOWN: createError('STATE_UNKNOWN', 'The state parameter does not belong to any installation', 403),
   STATE_EXPIRED: createError('STATE_EXPIRED', 'This installation attempt has expired: start the installation again from Wix', 410),
   STATE_ALREADY_USED: createError('STATE_ALREADY_USED', 'This state has already been used: the callback was replayed', 409),
+  RATE_LIMITED: createError('RATE_LIMITED', 'Too many requests from this address: retry in %s', 429),
   FLOW_COOKIE_MISSING: createError('FLOW_COOKIE_MISSING', 'This browser has no installation in progress', 400),
 
   INSTALLATION_NOT_FOUND: createError('INSTALLATION_NOT_FOUND', 'No installation %s', 404),
