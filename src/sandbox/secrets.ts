@@ -18,7 +18,7 @@ export function loadSandboxSecrets(dataDir: string): SandboxSecrets {
       tokenEncryptionKey: `sandbox:${randomBytes(32).toString('base64')}`,
       appSecret: randomBytes(18).toString('base64url'),
     }
-    mkdirSync(dataDir, { recursive: true })
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 })
     return secrets
   }
