@@ -17,6 +17,7 @@ import installationAdmin from './plugins/installation-admin.ts'
 import metrics from './plugins/metrics.ts'
 import openapi from './plugins/openapi.ts'
 import rateLimit from './plugins/rate-limit.ts'
+import retention from './plugins/retention.ts'
 import wixClient from './plugins/wix-client.ts'
 import { fakeWixPlugin } from './sandbox/fake-wix.ts'
 import healthRoutes from './routes/health.ts'
@@ -83,6 +84,8 @@ export async function buildApp(opts: AppOptions) {
   await app.register(installFlow)
   await app.register(installationAdmin)
   await app.register(inspector)
+  // Tests that drive the job runner by hand drive the retention sweep by hand too.
+  await app.register(retention, { schedule: opts.engine?.poll !== false })
   await app.register(openapi)
   // Before every route, so its onResponse hook counts them all.
   await app.register(metrics)
