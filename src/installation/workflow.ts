@@ -8,6 +8,7 @@ import {
 } from '../../machines/installation.ts'
 import { isDatabaseUnavailable } from '../db/connect.ts'
 import { defineWorkflow } from '../engine/index.ts'
+import type { RetryBudget } from '../wix/retry-budget.ts'
 import type { TokenVault, WixTokens } from './token-vault.ts'
 
 export interface InstallationWix {
@@ -27,8 +28,10 @@ async function persistently(write: () => Promise<void>, attempts = 8) {
 }
 
 /** The installation machine with its effects bound to Wix and the token vault. */
-export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenVault; now: () => Date }) {
+export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenVault; now: () => Date; retries?: RetryBudget }) {
   const { wix, vault, now } = deps
+  /** Any run after the first calls Wix again: it spends this instance's retry budget first. */
+  const again = (attempt: number | undefined) => (attempt === undefined || attempt > 1) && deps.retries?.take()
   const machine = installationMachine.provide({
     actors: {
       exchangeCode: fromPromise<{ exchangedAt: string }, ExchangeInput>(async ({ input, signal }) => {
@@ -37,6 +40,7 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
         // exchange happen once. The first run has no earlier run to look for.
         const rerun = input.attempt === undefined || input.attempt > 1
         if (!rerun || !(await vault.exchangedBy(input.installationId))) {
+          again(input.attempt)
           const tokens = await wix.exchangeCode(input.code, { signal })
           // The code is spent now: these tokens exist nowhere else. Ride out a database blip
           // rather than lose them to a retry that Wix would refuse.
@@ -45,6 +49,7 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
         return { exchangedAt: now().toISOString() }
       }),
       finishSetup: fromPromise<{ finishedAt: string }, FinishInput>(async ({ input, signal }) => {
+        again((input as FinishInput & { attempt?: number }).attempt)
         const { accessToken } = await vault.accessToken(input.instanceId, { fresh: true, signal })
         await wix.sendBiEvent(accessToken, { signal })
         return { finishedAt: now().toISOString() }
