@@ -43,6 +43,8 @@ export interface Config {
   wixRetriesPerMinute: number
   /** How long `/metrics` reuses its database-derived gauges; 0: recomputed at every scrape. */
   metricsMaxAgeMs: number
+  /** When set, `/metrics` wants `Authorization: Bearer <it>`; unset, it is open like /healthz. */
+  metricsToken: string | undefined
   retention: RetentionConfig
 }
 
@@ -122,6 +124,7 @@ const schema = z.object({
   TRUST_PROXY: trustProxy,
   WIX_RETRIES_PER_MINUTE: whole(0, 1_000_000, 120),
   METRICS_MAX_AGE_SECONDS: whole(0, 3600, 5),
+  METRICS_TOKEN: z.preprocess(blankIsUnset, z.string().optional()),
   RETENTION_HISTORY_DAYS: whole(0, 36_500, 90),
   RETENTION_FAILED_DAYS: whole(0, 36_500, 30),
   RETENTION_ABANDONED_HOURS: whole(0, 876_000, 24),
@@ -174,6 +177,8 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     if (err instanceof ConfigError) throw err
     fail('TOKEN_ENCRYPTION_KEY', (err as Error).message)
   }
+  const metricsWeakness = e.METRICS_TOKEN === undefined ? undefined : weakness(e.METRICS_TOKEN, 24, 72)
+  if (metricsWeakness) fail('METRICS_TOKEN', `${metricsWeakness} (e.g. openssl rand -base64 32)`)
   const weakKey = tokenKeys.find((k) => estimatedBits(k.key) < 96)
   if (weakKey) fail('TOKEN_ENCRYPTION_KEY', `key ${weakKey.id} is not random enough (make each with openssl rand -base64 32)`)
   const secureCookies = e.PUBLIC_URL.startsWith('https:')
@@ -209,6 +214,7 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     trustProxy: e.TRUST_PROXY,
     wixRetriesPerMinute: e.WIX_RETRIES_PER_MINUTE,
     metricsMaxAgeMs: e.METRICS_MAX_AGE_SECONDS * 1000,
+    metricsToken: e.METRICS_TOKEN,
     retention: {
       historyMs: e.RETENTION_HISTORY_DAYS * DAY,
       failedMs: e.RETENTION_FAILED_DAYS * DAY,

@@ -51,3 +51,21 @@ t.test('many scrapes, one count', async (t) => {
   t.equal(counts(), 2, 'once the max age has passed, one scrape counts again for all')
   t.ok(later.every((r) => r.text.includes(`state="Finished"} ${ROWS * 0.9 + 1}`)), 'and sees the new installation')
 })
+
+t.test('METRICS_TOKEN closes /metrics to everyone else', async (t) => {
+  const token = 'Mx7-qP2v9RkT4wLs8ZcN3yHb6JdF'
+  const service = await startService(t, { db, env: { METRICS_TOKEN: token } })
+  const scrape = async (headers: Record<string, string>) => {
+    const res = await request(`${service.url}/metrics`, { headers })
+    return { status: res.statusCode, text: await res.body.text() }
+  }
+  const anonymous = await scrape({})
+  t.equal(anonymous.status, 401, 'a scrape without the token is refused')
+  t.match(JSON.parse(anonymous.text), { code: 'METRICS_UNAUTHORIZED' }, 'with its named code')
+  t.notOk(anonymous.text.includes('wix_install_'), 'and no metric')
+  t.equal((await scrape({ authorization: `Bearer ${token}x` })).status, 401, 'a wrong token is refused')
+  t.equal((await scrape({ authorization: `Bearer ${service.config.adminToken}` })).status, 401, 'the admin token is not the metrics token')
+  const scraper = await scrape({ authorization: `Bearer ${token}` })
+  t.equal(scraper.status, 200, 'the scraper with the token gets the metrics')
+  t.match(scraper.text, /wix_install_installations/, 'all of them')
+})

@@ -1,7 +1,9 @@
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { safeEqual } from '../crypto/oauth-state.ts'
 import type { TransitionStep, Workflow } from '../engine/engine.ts'
+import { Errors } from '../errors.ts'
 import type { JobOutcome } from '../engine/runner.ts'
 import type { WixCallInfo } from '../wix/client.ts'
 
@@ -151,9 +153,17 @@ export default fp(
 
     // Scraped every few seconds: only failures are worth a log line.
     const text = z.string().describe('Prometheus text exposition format')
+    const refused = z.object({ statusCode: z.number(), code: z.string(), error: z.string(), message: z.string() })
+    const token = app.config.metricsToken
     app.get('/metrics', {
       logLevel: 'warn',
-      schema: { summary: 'Prometheus metrics (open, like /healthz: it holds no secret)', response: { 200: text, 503: text } },
+      schema: { summary: 'Prometheus metrics (open like /healthz unless METRICS_TOKEN is set: it holds no secret)', response: { 200: text, 401: refused, 503: text } },
+      // Checked before any work, in constant time like the admin token.
+      onRequest: async (request) => {
+        if (token === undefined) return
+        const header = request.headers.authorization ?? ''
+        if (!header.startsWith('Bearer ') || !safeEqual(header.slice(7), token)) throw new Errors.METRICS_UNAUTHORIZED()
+      },
     }, async (request, reply) => {
       try {
         await current()
