@@ -106,6 +106,7 @@ export async function buildApp(opts: AppOptions) {
 }
 
 /** Fastify takes a hop count too, but its types do not say so: the function it would build. */
-const hops = (trust: Config['trustProxy']) => (typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust)
+const hops = (trust: Config['trustProxy']) =>
+  typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust
 
 export type App = Awaited<ReturnType<typeof buildApp>>

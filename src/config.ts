@@ -69,7 +69,10 @@ const url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).tra
 const bool = z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).transform((v) => v === 'true' || v === '1')
 const blankIsUnset = (v: unknown) => (v === '' ? undefined : v)
 const whole = (min: number, max: number, fallback: number) =>
-  z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min).max(max).default(fallback))
+  z.preprocess(
+    blankIsUnset,
+    z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min).max(max).default(fallback),
+  )
 
 /** proxy-addr's names for address ranges, besides addresses and CIDRs. */
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -92,7 +95,8 @@ const trustProxy = z.preprocess(
       const list = v.split(',').map((e) => e.trim())
       const bad = list.find((e) => !isProxyEntry(e))
       if (bad === undefined) return list
-      ctx.addIssue({ code: 'custom', message: `must be a hop count, true, or addresses/CIDRs separated by commas (not "${bad.slice(0, 50)}")` })
+      const message = `must be a hop count, true, or addresses/CIDRs separated by commas (not "${bad.slice(0, 50)}")`
+      ctx.addIssue({ code: 'custom', message })
       return z.NEVER
     }),
 )
@@ -169,7 +173,9 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
   if (adminWeakness) fail('ADMIN_TOKEN', `${adminWeakness} (e.g. openssl rand -base64 32)`)
   const cookieSecrets = need('COOKIE_SECRET', e.COOKIE_SECRET, generated?.cookieSecret).split(',').map((s) => s.trim())
   const cookieWeakness = cookieSecrets.map((s) => weakness(s, 32, 128)).find(Boolean)
-  if (cookieWeakness) fail('COOKIE_SECRET', `${cookieWeakness}, each of them (e.g. openssl rand -base64 32; comma-separate several to rotate)`)
+  if (cookieWeakness) {
+    fail('COOKIE_SECRET', `${cookieWeakness}, each of them (e.g. openssl rand -base64 32; comma-separate to rotate)`)
+  }
   let tokenKeys: CipherKey[] = []
   try {
     tokenKeys = parseCipherKeys(need('TOKEN_ENCRYPTION_KEY', e.TOKEN_ENCRYPTION_KEY, generated?.tokenEncryptionKey))
@@ -180,7 +186,7 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
   const metricsWeakness = e.METRICS_TOKEN === undefined ? undefined : weakness(e.METRICS_TOKEN, 24, 72)
   if (metricsWeakness) fail('METRICS_TOKEN', `${metricsWeakness} (e.g. openssl rand -base64 32)`)
   const weakKey = tokenKeys.find((k) => estimatedBits(k.key) < 96)
-  if (weakKey) fail('TOKEN_ENCRYPTION_KEY', `key ${weakKey.id} is not random enough (make each with openssl rand -base64 32)`)
+  if (weakKey) fail('TOKEN_ENCRYPTION_KEY', `key ${weakKey.id} is not random enough (use openssl rand -base64 32)`)
   const secureCookies = e.PUBLIC_URL.startsWith('https:')
   if (e.COOKIE_SAME_SITE === 'none' && !secureCookies) fail('COOKIE_SAME_SITE', 'none needs an https PUBLIC_URL (browsers drop SameSite=None cookies without Secure)')
 

@@ -8,7 +8,7 @@ export const Errors = {
   INVALID_REQUEST: createError('INVALID_REQUEST', 'Invalid request: %s', 400),
   NOT_FOUND: createError('NOT_FOUND', 'No route %s', 404),
   UNAUTHORIZED: createError('UNAUTHORIZED', 'A valid admin bearer token is required', 401),
-  METRICS_UNAUTHORIZED: createError('METRICS_UNAUTHORIZED', 'A valid metrics bearer token (METRICS_TOKEN) is required', 401),
+  METRICS_UNAUTHORIZED: createError('METRICS_UNAUTHORIZED', 'A valid METRICS_TOKEN bearer token is required', 401),
 
   STATE_COOKIE_MISSING: createError('STATE_COOKIE_MISSING', 'The install state cookie is missing: start the installation again from Wix in this browser', 400),
   STATE_MISMATCH: createError('STATE_MISMATCH', 'The state parameter does not match this browser\'s install state', 403),

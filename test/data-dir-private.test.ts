@@ -22,7 +22,9 @@ async function wider(dir: string): Promise<string[]> {
   return out
 }
 
-t.test('a new DATA_DIR is private, and stays so after writes and a restart', { skip: process.platform === 'win32' && 'POSIX modes' }, async (t) => {
+const posix = { skip: process.platform === 'win32' && 'POSIX modes only' }
+
+t.test('a new DATA_DIR is private, and stays so after writes and a restart', posix, async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'data-dir-private-'))
   t.teardown(() => rm(root, { recursive: true, force: true }))
   const dataDir = join(root, 'data')
@@ -54,7 +56,7 @@ t.test('a new DATA_DIR is private, and stays so after writes and a restart', { s
   ], 'with a warning naming each path others could read')
 })
 
-t.test('a DATA_DIR whose parent does not exist yet is made private too', { skip: process.platform === 'win32' && 'POSIX modes' }, async (t) => {
+t.test('a DATA_DIR in a new directory is made private too', posix, async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'data-dir-private-'))
   t.teardown(() => rm(root, { recursive: true, force: true }))
   const dataDir = join(root, 'a', 'b')

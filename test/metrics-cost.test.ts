@@ -26,7 +26,8 @@ await db.sql`analyze workflows`
 t.test('many scrapes, one count', async (t) => {
   // Every statement the service sends, seen by the driver it runs on.
   const statements: string[] = []
-  const sql = postgres(db.url, { max: onEmbedded() ? 1 : 4, onnotice: () => {}, debug: (_conn, query) => statements.push(query) })
+  const debug = (_conn: number, query: string) => statements.push(query)
+  const sql = postgres(db.url, { max: onEmbedded() ? 1 : 4, onnotice: () => {}, debug })
   t.teardown(() => sql.end())
   const clock = testClock(new Date())
   const service = await startService(t, { db: { ...db, sql }, now: clock.now, engine: { poll: false } })
@@ -39,7 +40,8 @@ t.test('many scrapes, one count', async (t) => {
   const first = await Promise.all(Array.from({ length: 10 }, scrape))
   t.ok(first.every((r) => r.status === 200), '10 concurrent scrapes all answer 200')
   t.equal(counts(), 1, 'and share a single count of the installations')
-  t.ok(first.every((r) => r.text.includes(`wix_install_installations{machine="installation",state="Finished"} ${ROWS * 0.9}`)), 'which is right')
+  const finished = `wix_install_installations{machine="installation",state="Finished"} ${ROWS * 0.9}`
+  t.ok(first.every((r) => r.text.includes(finished)), 'which is right')
   for (let round = 0; round < 5; round++) await Promise.all(Array.from({ length: 10 }, scrape))
   t.equal(counts(), 1, '50 more scrapes within the max age count nothing again')
 
@@ -64,7 +66,8 @@ t.test('METRICS_TOKEN closes /metrics to everyone else', async (t) => {
   t.match(JSON.parse(anonymous.text), { code: 'METRICS_UNAUTHORIZED' }, 'with its named code')
   t.notOk(anonymous.text.includes('wix_install_'), 'and no metric')
   t.equal((await scrape({ authorization: `Bearer ${token}x` })).status, 401, 'a wrong token is refused')
-  t.equal((await scrape({ authorization: `Bearer ${service.config.adminToken}` })).status, 401, 'the admin token is not the metrics token')
+  const admin = await scrape({ authorization: `Bearer ${service.config.adminToken}` })
+  t.equal(admin.status, 401, 'the admin token is not the metrics token')
   const scraper = await scrape({ authorization: `Bearer ${token}` })
   t.equal(scraper.status, 200, 'the scraper with the token gets the metrics')
   t.match(scraper.text, /wix_install_installations/, 'all of them')

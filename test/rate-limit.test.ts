@@ -14,14 +14,18 @@ const get = async (service: Service, path: string, headers: Record<string, strin
   const text = await res.body.text()
   return { status: res.statusCode, headers: res.headers, json: text.startsWith('{') ? JSON.parse(text) : undefined }
 }
+/** The service's log lines, parsed. */
+const logLines = <T>(service: Service) =>
+  service.logs.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T)
 const installations = async (service: Service) =>
   (await service.app.sql<{ n: number }[]>`select count(*)::int as n from workflows`)[0]!.n
 
-/** `n` requests, `width` at a time, each with the headers `headersOf(i)` gives it. */
+/** `n` requests, `width` at a time; `send(i)` sends the i-th. */
 async function burst(n: number, width: number, send: (i: number) => Promise<{ status: number }>) {
   const statuses: number[] = []
   for (let i = 0; i < n; i += width) {
-    statuses.push(...(await Promise.all(Array.from({ length: Math.min(width, n - i) }, (_, k) => send(i + k)))).map((r) => r.status))
+    const wave = Array.from({ length: Math.min(width, n - i) }, (_, k) => send(i + k))
+    statuses.push(...(await Promise.all(wave)).map((r) => r.status))
   }
   return statuses
 }
@@ -29,14 +33,16 @@ async function burst(n: number, width: number, send: (i: number) => Promise<{ st
 t.test('300 install starts from one address, each with a forged X-Forwarded-For', async (t) => {
   const service = await startService(t, { db, env: { RATE_LIMIT_PER_MINUTE: '60' } })
   const before = await installations(service)
-  const statuses = await burst(300, 10, (i) => get(service, '/wix/install', { 'x-forwarded-for': `203.0.113.${i % 250}, 198.51.100.${i % 200}` }))
+  const forged = (i: number) => ({ 'x-forwarded-for': `203.0.113.${i % 250}, 198.51.100.${i % 200}` })
+  const statuses = await burst(300, 10, (i) => get(service, '/wix/install', forged(i)))
   t.equal(statuses.filter((s) => s === 302).length, 60, 'exactly the 60 a minute allows start an install')
   t.equal(statuses.filter((s) => s === 429).length, 240, 'every other one is answered 429')
   t.equal(await installations(service) - before, 60, 'and only those 60 leave an installation behind')
 
   const refused = await get(service, '/wix/install', { 'x-forwarded-for': '192.0.2.1' })
   t.equal(refused.status, 429, 'a new forged address is still the same client')
-  t.match(refused.json, { statusCode: 429, code: 'RATE_LIMITED', error: 'Too Many Requests' }, 'in the service\'s error shape, with its named code')
+  t.match(refused.json, { statusCode: 429, code: 'RATE_LIMITED', error: 'Too Many Requests' },
+    'in the service\'s error shape, with its named code')
   const wait = Number(refused.headers['retry-after'])
   t.ok(wait >= 1 && wait <= 60, `Retry-After says when to come back (${wait} s)`)
   const html = await get(service, '/wix/app-url?token=x', { accept: 'text/html' })
@@ -45,7 +51,11 @@ t.test('300 install starts from one address, each with a forged X-Forwarded-For'
 
   const health = await get(service, '/healthz')
   t.equal(health.status, 200, '/healthz is not limited')
-  const webhooks = await burst(5, 5, () => request(`${service.url}/wix/webhooks`, { method: 'POST', body: 'x' }).then(async (r) => (await r.body.text(), { status: r.statusCode })))
+  const webhooks = await burst(5, 5, async () => {
+    const res = await request(`${service.url}/wix/webhooks`, { method: 'POST', body: 'x' })
+    await res.body.text()
+    return { status: res.statusCode }
+  })
   t.notOk(webhooks.includes(429), 'Wix\'s webhook deliveries are never refused for their address')
 })
 
@@ -57,18 +67,19 @@ t.test('behind a trusted proxy, the address the proxy saw is the bucket', async 
   t.same(first, [302, 302, 302, 302, 302, 429, 429, 429], 'one client, whatever it forges, gets 5 a minute')
   const other = await get(service, '/wix/install', viaProxy('10.0.0.8', '10.0.0.7'))
   t.equal(other.status, 302, 'another client behind the same proxy has a bucket of its own')
-  const logged = service.logs.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { req?: { remoteAddress?: string } })
+  const logged = logLines<{ req?: { remoteAddress?: string } }>(service)
   t.ok(logged.some((e) => e.req?.remoteAddress === '10.0.0.8'), 'and is logged under the address the proxy saw')
 })
 
 t.test('without TRUST_PROXY, forwarding headers are not believed', async (t) => {
   const service = await startService(t, { db, env: { RATE_LIMIT_PER_MINUTE: '3' } })
-  const statuses = await burst(5, 1, (i) => get(service, '/wix/install', { 'x-forwarded-for': `10.1.0.${i}`, 'x-forwarded-host': 'evil.example' }))
+  const forged = (i: number) => ({ 'x-forwarded-for': `10.1.0.${i}`, 'x-forwarded-host': 'evil.example' })
+  const statuses = await burst(5, 1, (i) => get(service, '/wix/install', forged(i)))
   t.same(statuses, [302, 302, 302, 429, 429], 'every forged address counts against the real one')
-  const lines = service.logs.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { req?: { remoteAddress?: string; host?: string } })
+  const lines = logLines<{ req?: { remoteAddress?: string; host?: string } }>(service)
   const incoming = lines.filter((e) => e.req)
   t.ok(incoming.length >= 5, 'the requests are logged')
-  t.ok(incoming.every((e) => e.req!.remoteAddress === '127.0.0.1'), 'each under the socket\'s address, not the forged one')
+  t.ok(incoming.every((e) => e.req!.remoteAddress === '127.0.0.1'), 'each under the socket\'s address, not a forgery')
   t.notOk(incoming.some((e) => e.req!.host === 'evil.example'), 'nor the forged host')
 })
 
@@ -76,7 +87,7 @@ t.test('request ids are the server\'s; a client\'s is only a separate field', as
   const service = await startService(t, { db })
   await get(service, '/healthz', { 'x-request-id': 'same-id' })
   await get(service, '/healthz', { 'x-request-id': 'same-id' })
-  const lines = service.logs.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { reqId?: string; req?: { clientRequestId?: string } })
+  const lines = logLines<{ reqId?: string; req?: { clientRequestId?: string } }>(service)
   const incoming = lines.filter((e) => e.req?.clientRequestId === 'same-id')
   t.equal(incoming.length, 2, 'both requests log the id the client sent, as clientRequestId')
   t.not(incoming[0]!.reqId, incoming[1]!.reqId, 'under two different request ids')

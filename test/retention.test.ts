@@ -48,7 +48,8 @@ await service.app.engine.runner.idle()
 const heldId = randomUUID()
 await sql`
   insert into workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
-  values (${heldId}, 'installation', 1, 'held-instance', 'ReinstallRequired', 'reinstall_required', '{}'::jsonb, 1, ${clock.now()}, ${clock.now()})`
+  values (${heldId}, 'installation', 1, 'held-instance', 'ReinstallRequired', 'reinstall_required', '{}'::jsonb, 1,
+          ${clock.now()}, ${clock.now()})`
 await sql`
   insert into instance_tokens (instance_id, workflow_id, refresh_token, created_at, updated_at)
   values ('held-instance', ${heldId}, 'v1.k1.x.y', ${clock.now()}, ${clock.now()})`
@@ -59,13 +60,15 @@ await seed(3, 'ExchangeFailed', clock.now())
 
 t.test('the setup is what the test believes', async (t) => {
   t.equal(finish.json?.state, 'Finished', 'one installation is Finished')
-  t.equal((await service.app.engine.get(abandonedId))?.state, 'ConsentAbandoned', 'one was abandoned at the consent screen')
+  const abandoned = await service.app.engine.get(abandonedId)
+  t.equal(abandoned?.state, 'ConsentAbandoned', 'one was abandoned at the consent screen')
   t.equal(await count('ConsentAbandoned'), 2 * BATCH + 2, 'beside the seeded abandoned ones')
 })
 
 t.test('nothing young is touched', async (t) => {
   const report = await service.app.retention.runOnce()
-  t.same(report, { abandoned: 0, failed: 0, finished: 0, history: 0, jobs: 0, webhooks: 0 }, 'a first run finds nothing old enough')
+  const nothing = { abandoned: 0, failed: 0, finished: 0, history: 0, jobs: 0, webhooks: 0 }
+  t.same(report, nothing, 'a first run finds nothing old enough')
   t.equal(await service.app.retention.runOnce(), undefined, 'and the next is not due for RETENTION_INTERVAL_MINUTES')
 })
 
@@ -83,7 +86,8 @@ t.test('old data goes, in bounded batches, and tokens stay', async (t) => {
   // 1,002 abandoned: 500 + 500 + 2; then one for the failed ones, which are not old enough yet.
   t.equal(statements.filter((q) => /delete from workflows/.test(q)).length, 4, `in statements of at most ${BATCH} each`)
   t.equal(abandoned?.failed, 0, 'failed ones are kept longer')
-  t.equal((await service.api('GET', `/api/installations/${abandonedId}`)).status, 404, 'the abandoned one is gone from the API')
+  const gone = await service.api('GET', `/api/installations/${abandonedId}`)
+  t.equal(gone.status, 404, 'the abandoned one is gone from the API')
 
   clock.advance(90 * DAY)
   const old = await retention.runOnce()
@@ -91,12 +95,14 @@ t.test('old data goes, in bounded batches, and tokens stay', async (t) => {
   t.equal(old?.finished, 1, 'the Finished installation\'s history is pruned')
   t.ok(old!.history >= 5, `its ${old!.history} history rows`)
   t.ok(old!.jobs >= 2, `and its ${old!.jobs} finished effect jobs, with their attempts`)
-  const [attempts] = await sql<{ n: number }[]>`select count(*)::int as n from job_attempts where workflow_id = ${finishedId}`
+  const [attempts] = await sql<{ n: number }[]>`
+    select count(*)::int as n from job_attempts where workflow_id = ${finishedId}`
   t.equal(attempts!.n, 0, 'no effect attempt of it is left')
 
   const [held] = await sql<{ state: string; tokens: number }[]>`
-    select state, (select count(*)::int from instance_tokens where workflow_id = ${heldId}) as tokens from workflows where id = ${heldId}`
-  t.same(held, { state: 'ReinstallRequired', tokens: 1 }, 'an ended installation that holds tokens is never deleted, nor its tokens')
+    select state, (select count(*)::int from instance_tokens where workflow_id = ${heldId}) as tokens
+    from workflows where id = ${heldId}`
+  t.same(held, { state: 'ReinstallRequired', tokens: 1 }, 'an ended installation holding tokens stays, and its tokens')
   const kept = await service.api('GET', `/api/installations/${finishedId}`)
   t.equal(kept.json.state, 'Finished', 'the Finished installation stays')
   t.same(kept.json.history, [], 'without its history')
@@ -107,7 +113,8 @@ t.test('old data goes, in bounded batches, and tokens stay', async (t) => {
     select progress, next_run_at, owner from maintenance where name = 'retention'`
   t.equal(row!.progress.finished.id, finishedId, 'the pass remembers how far it got')
   t.equal(row!.owner, null, 'and lets go of its lease')
-  t.equal(row!.next_run_at.getTime(), clock.now().getTime() + service.config.retention.intervalMs, 'the next run is scheduled in the database')
+  const next = clock.now().getTime() + service.config.retention.intervalMs
+  t.equal(row!.next_run_at.getTime(), next, 'the next run is scheduled in the database')
 })
 
 t.test('one instance at a time; a dead one\'s run is taken over', async (t) => {
@@ -118,7 +125,8 @@ t.test('one instance at a time; a dead one\'s run is taken over', async (t) => {
   t.equal(runs.filter(Boolean).length, 1, 'of two instances due at once, one runs')
 
   clock.advance(2 * 60 * 60_000)
-  await sql`update maintenance set owner = 'dead', lease_until = ${new Date(clock.now().getTime() + 60_000)} where name = 'retention'`
+  const until = new Date(clock.now().getTime() + 60_000)
+  await sql`update maintenance set owner = 'dead', lease_until = ${until} where name = 'retention'`
   t.equal(await a.runOnce(), undefined, 'a run held by another instance is left to it')
   clock.advance(2 * 60_000)
   t.ok(await a.runOnce(), 'once its lease has run out, another instance takes over')
@@ -128,7 +136,10 @@ t.test('processed webhook deliveries go after RETENTION_WEBHOOK_DAYS', async (t)
   // Until migration 005 brings the table, this test stands one up with the columns the prune reads.
   const [present] = await sql<{ present: boolean }[]>`select to_regclass('webhook_deliveries') is not null as present`
   if (!present!.present) {
-    await sql`create table webhook_deliveries (id bigserial primary key, received_at timestamptz not null, processed_at timestamptz)`
+    await sql`
+      create table webhook_deliveries (
+        id bigserial primary key, received_at timestamptz not null, processed_at timestamptz
+      )`
     t.teardown(() => sql`drop table webhook_deliveries`)
   }
   const at = clock.now()
@@ -137,7 +148,9 @@ t.test('processed webhook deliveries go after RETENTION_WEBHOOK_DAYS', async (t)
     insert into webhook_deliveries (received_at, processed_at)
     values (${old}, ${old}), (${old}, ${old}), (${old}, null), (${at}, ${at})
     returning 1`.catch((err: Error) => err)
-  if (seeded instanceof Error) return t.skip(`seeding: webhook_deliveries has columns this test does not fill (${seeded.message})`, async () => {})
+  if (seeded instanceof Error) {
+    return t.skip(`seeding: webhook_deliveries has columns this test does not fill (${seeded.message})`, async () => {})
+  }
   clock.advance(2 * 60 * 60_000)
   const report = await service.app.retention.runOnce()
   t.equal(report?.webhooks, 2, 'the two processed over a week ago are deleted')

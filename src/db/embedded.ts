@@ -87,11 +87,14 @@ const PRIVATE = process.platform !== 'win32'
  */
 async function makePrivate(dataDir: string, log: EmbeddedOptions['log']) {
   if (!PRIVATE) return
-  const warn = log?.warn?.bind(log) ?? ((obj: object, msg?: string) => console.warn(`Warning: ${msg} ${JSON.stringify(obj)}`))
-  for (const path of [dataDir, ...(await readdir(dataDir)).filter((f) => f !== 'pglite').map((f) => join(dataDir, f))]) {
+  const warn = log?.warn?.bind(log) ?? ((obj: object, msg?: string) => console.warn(`Warning: ${msg}`, obj))
+  // PGlite's own files are always 0666 (see tighten): only what is not PGlite's is worth a warning.
+  const ours = (await readdir(dataDir)).filter((f) => f !== 'pglite').map((f) => join(dataDir, f))
+  for (const path of [dataDir, ...ours]) {
     const { mode } = await stat(path)
     if ((mode & 0o077) === 0) continue
-    warn({ path: resolve(path), mode: (mode & 0o777).toString(8) }, 'DATA_DIR: other users could read this; made it private')
+    const found = { path: resolve(path), mode: (mode & 0o777).toString(8) }
+    warn(found, 'DATA_DIR: other users could read this; made it private')
   }
   await tighten(dataDir)
 }

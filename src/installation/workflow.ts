@@ -28,7 +28,9 @@ async function persistently(write: () => Promise<void>, attempts = 8) {
 }
 
 /** The installation machine with its effects bound to Wix and the token vault. */
-export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenVault; now: () => Date; retries?: RetryBudget }) {
+export function installationWorkflow(deps: {
+  wix: InstallationWix; vault: TokenVault; now: () => Date; retries?: RetryBudget
+}) {
   const { wix, vault, now } = deps
   /** Any run after the first calls Wix again: it spends this instance's retry budget first. */
   const again = (attempt: number | undefined) => (attempt === undefined || attempt > 1) && deps.retries?.take()

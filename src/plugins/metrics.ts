@@ -157,7 +157,10 @@ export default fp(
     const token = app.config.metricsToken
     app.get('/metrics', {
       logLevel: 'warn',
-      schema: { summary: 'Prometheus metrics (open like /healthz unless METRICS_TOKEN is set: it holds no secret)', response: { 200: text, 401: refused, 503: text } },
+      schema: {
+        summary: 'Prometheus metrics (open like /healthz unless METRICS_TOKEN is set: it holds no secret)',
+        response: { 200: text, 401: refused, 503: text },
+      },
       // Checked before any work, in constant time like the admin token.
       onRequest: async (request) => {
         if (token === undefined) return

@@ -34,7 +34,8 @@ export const START: Watermark = { at: '1970-01-01T00:00:00Z', id: '00000000-0000
  * that changes again moves past the watermark and is pruned again once it is old.
  */
 export async function pruneFinished(sql: Sql, cutoff: Date, after: Watermark) {
-  const [r] = await sql<{ workflows: number; history: number; jobs: number; last_at: string | null; last_id: string | null }[]>`
+  type Row = { workflows: number; history: number; jobs: number; last_at: string | null; last_id: string | null }
+  const [r] = await sql<Row[]>`
     with batch as (
       select id, updated_at from workflows
       where machine = 'installation' and state = 'Finished' and updated_at < ${cutoff}
@@ -52,7 +53,8 @@ export async function pruneFinished(sql: Sql, cutoff: Date, after: Watermark) {
       select updated_at, id from batch order by updated_at desc, id desc limit 1
     )
     select (select count(*) from batch)::int as workflows, (select count(*) from history)::int as history,
-           (select count(*) from jobs)::int as jobs, (select updated_at::text from last) as last_at, (select id from last) as last_id`
+           (select count(*) from jobs)::int as jobs,
+           (select updated_at::text from last) as last_at, (select id from last) as last_id`
   // As text: a Date would drop the microseconds, and the watermark would fall behind its row.
   const next = r!.last_at ? { at: r!.last_at, id: r!.last_id! } : after
   return { workflows: r!.workflows, history: r!.history, jobs: r!.jobs, next }

@@ -28,7 +28,16 @@ export type RetentionReport = Record<'abandoned' | 'failed' | 'finished' | 'hist
  * row in `maintenance`), on a schedule kept in that row, in batches of bounded statements, with
  * its progress saved after each so a run cut short by a restart resumes where it stopped.
  */
-export function createRetention(opts: { sql: Sql; config: RetentionConfig; now: () => Date; log: Logger; owner?: string }) {
+export interface RetentionOptions {
+  sql: Sql
+  config: RetentionConfig
+  now: () => Date
+  log: Logger
+  /** Names this instance on the lease; made up when not given. */
+  owner?: string
+}
+
+export function createRetention(opts: RetentionOptions) {
   const { sql, config, now, log } = opts
   const owner = opts.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   const ago = (ms: number) => new Date(now().getTime() - ms)
@@ -48,14 +57,17 @@ export function createRetention(opts: { sql: Sql; config: RetentionConfig; now: 
   async function checkpoint(finished: Watermark): Promise<boolean> {
     const at = now()
     const rows = await sql`
-      update maintenance set progress = ${sql.json({ finished } as never)}, lease_until = ${new Date(at.getTime() + LEASE_MS)}
+      update maintenance
+      set progress = ${sql.json({ finished } as never)}, lease_until = ${new Date(at.getTime() + LEASE_MS)}
       where name = ${NAME} and owner = ${owner}
       returning 1`
     return rows.length === 1
   }
 
   /** Repeats a batch until it comes back short, checkpointing after each; false if the lease was lost. */
-  async function drain(kind: keyof RetentionReport, report: RetentionReport, batch: () => Promise<number>, watermark: () => Watermark) {
+  async function drain(
+    kind: keyof RetentionReport, report: RetentionReport, batch: () => Promise<number>, watermark: () => Watermark,
+  ) {
     for (let batches = 1; ; batches++) {
       const n = await batch()
       report[kind] += n
@@ -73,9 +85,11 @@ export function createRetention(opts: { sql: Sql; config: RetentionConfig; now: 
     let finished = claimed.finished
     const mark = () => finished
     const started = Date.now()
+    const abandoned = () => deleteEnded(sql, ['ConsentAbandoned'], ago(config.abandonedMs))
+    const failed = () => deleteEnded(sql, FAILED, ago(config.failedMs))
     const steps: [number, () => Promise<boolean>][] = [
-      [config.abandonedMs, () => drain('abandoned', report, () => deleteEnded(sql, ['ConsentAbandoned'], ago(config.abandonedMs)), mark)],
-      [config.failedMs, () => drain('failed', report, () => deleteEnded(sql, FAILED, ago(config.failedMs)), mark)],
+      [config.abandonedMs, () => drain('abandoned', report, abandoned, mark)],
+      [config.failedMs, () => drain('failed', report, failed, mark)],
       [config.historyMs, () => drain('finished', report, async () => {
         const r = await pruneFinished(sql, ago(config.historyMs), finished)
         report.history += r.history
@@ -93,7 +107,8 @@ export function createRetention(opts: { sql: Sql; config: RetentionConfig; now: 
     }
     const at = now()
     await sql`
-      update maintenance set owner = null, lease_until = null, next_run_at = ${new Date(at.getTime() + config.intervalMs)},
+      update maintenance
+      set owner = null, lease_until = null, next_run_at = ${new Date(at.getTime() + config.intervalMs)},
         last_run = ${sql.json({ ...report, at: at.toISOString(), ms: Date.now() - started } as never)}
       where name = ${NAME} and owner = ${owner}`
     log.info({ ...report, ms: Date.now() - started }, 'retention: run complete')
@@ -108,7 +123,7 @@ export function createRetention(opts: { sql: Sql; config: RetentionConfig; now: 
   function loop(delayMs: number) {
     timer = setTimeout(() => {
       running = runOnce()
-        .catch((err) => log.warn({ err: toSafeError(err) }, 'retention: run failed; the next one resumes from its progress'))
+        .catch((err) => log.warn({ err: toSafeError(err) }, 'retention: run failed; the next one resumes'))
         .finally(() => {
           running = undefined
           if (!stopped) loop(pollMs)
