@@ -132,6 +132,20 @@ t.test('one instance at a time; a dead one\'s run is taken over', async (t) => {
   t.ok(await a.runOnce(), 'once its lease has run out, another instance takes over')
 })
 
+t.test('a shutdown pauses a run after its current batch; the next run resumes', async (t) => {
+  clock.advance(2 * 60 * 60_000)
+  await seed(BATCH + 100, 'ConsentAbandoned', new Date(clock.now().getTime() - 2 * DAY))
+  const retention = createRetention({ sql, config: service.config.retention, now: clock.now, log: silentLog })
+  const run = retention.runOnce()
+  await retention.stop()
+  t.equal((await run)?.abandoned, BATCH, 'the run stops after one batch')
+  const [row] = await sql<{ owner: string | null; due: boolean }[]>`
+    select owner, next_run_at <= ${clock.now()} as due from maintenance where name = 'retention'`
+  t.same(row, { owner: null, due: true }, 'and hands its lease back, still due')
+  const next = await service.app.retention.runOnce()
+  t.equal(next?.abandoned, 100, 'the next run, in any instance, deletes the rest')
+})
+
 t.test('processed webhook deliveries go after RETENTION_WEBHOOK_DAYS', async (t) => {
   // Until migration 005 brings the table, this test stands one up with the columns the prune reads.
   const [present] = await sql<{ present: boolean }[]>`select to_regclass('webhook_deliveries') is not null as present`

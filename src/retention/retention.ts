@@ -23,11 +23,6 @@ const FAILED = FINAL.filter((s) => s !== 'ConsentAbandoned')
 
 export type RetentionReport = Record<'abandoned' | 'failed' | 'finished' | 'history' | 'jobs' | 'webhooks', number>
 
-/**
- * Deletes what no one needs any more, by the configured ages: one instance at a time (a leased
- * row in `maintenance`), on a schedule kept in that row, in batches of bounded statements, with
- * its progress saved after each so a run cut short by a restart resumes where it stopped.
- */
 export interface RetentionOptions {
   sql: Sql
   config: RetentionConfig
@@ -37,6 +32,11 @@ export interface RetentionOptions {
   owner?: string
 }
 
+/**
+ * Deletes what no one needs any more, by the configured ages: one instance at a time (a leased
+ * row in `maintenance`), on a schedule kept in that row, in batches of bounded statements, with
+ * its progress saved after each so a run cut short by a restart resumes where it stopped.
+ */
 export function createRetention(opts: RetentionOptions) {
   const { sql, config, now, log } = opts
   const owner = opts.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
@@ -64,14 +64,20 @@ export function createRetention(opts: RetentionOptions) {
     return rows.length === 1
   }
 
-  /** Repeats a batch until it comes back short, checkpointing after each; false if the lease was lost. */
+  /** Set by stop(): a run in progress ends after its current batch. */
+  let stopping = false
+
+  /**
+   * Repeats a batch until it comes back short, checkpointing after each. False when the run must
+   * end early: its lease was lost, or the service is shutting down.
+   */
   async function drain(
     kind: keyof RetentionReport, report: RetentionReport, batch: () => Promise<number>, watermark: () => Watermark,
   ) {
     for (let batches = 1; ; batches++) {
       const n = await batch()
       report[kind] += n
-      if (!(await checkpoint(watermark()))) return false
+      if (!(await checkpoint(watermark())) || stopping) return false
       if (batches % 20 === 0) log.info({ kind, deleted: report[kind], batches }, 'retention: in progress')
       if (n < BATCH) return true
     }
@@ -101,7 +107,11 @@ export function createRetention(opts: RetentionOptions) {
     ]
     for (const [age, step] of steps) {
       if (age > 0 && !(await step())) {
-        log.warn({ report }, 'retention: lease lost to another instance; it carries on')
+        if (stopping) {
+          // Handed back at once, still due: the next instance to look resumes from the checkpoint.
+          await sql`update maintenance set owner = null, lease_until = null where name = ${NAME} and owner = ${owner}`
+          log.info({ report }, 'retention: paused for shutdown')
+        } else log.warn({ report }, 'retention: lease lost to another instance; it carries on')
         return report
       }
     }
@@ -117,8 +127,7 @@ export function createRetention(opts: RetentionOptions) {
 
   let timer: ReturnType<typeof setTimeout> | undefined
   let running: Promise<unknown> | undefined
-  let stopped = true
-  /** Checks once a minute at most whether a run is due: one cheap statement when it is not. */
+  /** Checks once a minute at most whether a run is due: two cheap statements when it is not. */
   const pollMs = Math.min(config.intervalMs, 60_000)
   function loop(delayMs: number) {
     timer = setTimeout(() => {
@@ -126,7 +135,7 @@ export function createRetention(opts: RetentionOptions) {
         .catch((err) => log.warn({ err: toSafeError(err) }, 'retention: run failed; the next one resumes'))
         .finally(() => {
           running = undefined
-          if (!stopped) loop(pollMs)
+          if (!stopping) loop(pollMs)
         })
     }, delayMs)
     timer.unref?.()
@@ -136,11 +145,11 @@ export function createRetention(opts: RetentionOptions) {
     owner,
     runOnce,
     start() {
-      stopped = false
+      stopping = false
       loop(0)
     },
     async stop() {
-      stopped = true
+      stopping = true
       clearTimeout(timer)
       await running
     },
