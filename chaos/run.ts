@@ -104,6 +104,8 @@ try {
       DATABASE_URL: dbUrl, WIX_APP_ID: 'chaos-app', WIX_APP_SECRET: appSecret, WIX_WWW_URL: fakeUrl, WIX_API_URL: fakeUrl,
       ADMIN_TOKEN: adminToken, COOKIE_SECRET: cookieSecret, TOKEN_ENCRYPTION_KEY: `k1:${tokenKey}`, LOG_LEVEL: 'info',
       AUTO_FINISH: 'true', REDIRECT_WAIT_MS: '2000', SHUTDOWN_GRACE_MS: '500',
+      // Hundreds of browsers, all on this one address.
+      RATE_LIMIT_PER_MINUTE: '0',
       // A killed instance's jobs go to the other one after the lease, not after the default 60 s.
       JOB_LEASE_MS: '15000',
     },

@@ -39,6 +39,15 @@ CREATE TABLE public.jobs (
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'failed'::text, 'cancelled'::text, 'discarded'::text])))
 );
 
+CREATE TABLE public.maintenance (
+    name text NOT NULL,
+    owner text,
+    lease_until timestamp with time zone,
+    next_run_at timestamp with time zone NOT NULL,
+    progress jsonb DEFAULT '{}'::jsonb NOT NULL,
+    last_run jsonb
+);
+
 CREATE TABLE public.schema_migrations (
     id integer NOT NULL,
     name text NOT NULL,
@@ -88,6 +97,9 @@ ALTER TABLE ONLY public.job_attempts
 
 ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.maintenance
+    ADD CONSTRAINT maintenance_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (id);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyServerOptions } from 'fastify'
@@ -18,6 +19,8 @@ import inspector from './plugins/inspector.ts'
 import installationAdmin from './plugins/installation-admin.ts'
 import metrics from './plugins/metrics.ts'
 import openapi from './plugins/openapi.ts'
+import rateLimit from './plugins/rate-limit.ts'
+import retention from './plugins/retention.ts'
 import webhooks from './plugins/webhooks.ts'
 import wixClient from './plugins/wix-client.ts'
 import { fakeWixPlugin } from './sandbox/fake-wix.ts'
@@ -67,6 +70,7 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions & { da
   // Infrastructure first, awaited, then the engine and the flow on top of it, then routes.
   await app.register(configPlugin, { config: opts.config, now: opts.now })
   await app.register(errorHandler, { notFound: opts.standalone })
+  await app.register(rateLimit)
   // An app that already parses cookies keeps its plugin (two cannot coexist): it signs ours too.
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie, { secret: opts.config.cookieSecrets })
   await app.register(database, { sql: opts.sql, url: opts.databaseUrl, max: opts.databaseMax })
@@ -77,6 +81,8 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions & { da
   await app.register(installationAdmin)
   await app.register(webhooks)
   await app.register(inspector)
+  // Tests that drive the job runner by hand drive the retention sweep by hand too.
+  await app.register(retention, { schedule: opts.engine?.poll !== false })
   // An app with its own OpenAPI document keeps it (one per server); ours is then not served.
   if (!app.hasDecorator('swagger')) await app.register(openapi)
   // Before every route, so its onResponse hook counts them all.
@@ -142,8 +148,11 @@ export async function buildApp(opts: AppOptions) {
     logger: logger ?? loggerOptions(opts.config.logLevel),
     // Long enough for any id we take; longer path parameters get a 414 rather than a 5xx.
     routerOptions: { maxParamLength: 200 },
-    requestIdHeader: 'x-request-id',
-    trustProxy: true,
+    // Ours, never the client's: a client's x-request-id is logged beside it (see logging.ts).
+    requestIdHeader: false,
+    genReqId: () => randomUUID(),
+    // X-Forwarded-* is believed only from the proxies TRUST_PROXY names (none by default).
+    trustProxy: hops(opts.config.trustProxy),
     // The database plugin waits up to 60 s for a Postgres that is restarting: let it.
     pluginTimeout: 90_000,
     // Errors raised by the router before any hook (a malformed URL, an overlong parameter).
@@ -155,5 +164,9 @@ export async function buildApp(opts: AppOptions) {
   await app.register(wixInstallEngine, { standalone: true, ...service })
   return app
 }
+
+/** Fastify takes a hop count too, but its types do not say so: the function it would build. */
+const hops = (trust: Config['trustProxy']) =>
+  typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust
 
 export type App = Awaited<ReturnType<typeof buildApp>>

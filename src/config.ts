@@ -1,6 +1,8 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { z } from 'zod'
+import { isIP } from 'node:net'
 import { parseCipherKeys, type CipherKey } from './crypto/token-cipher.ts'
+import { estimatedBits, weakness } from './secret-strength.ts'
 
 /** Where the built-in fake Wix is mounted in sandbox mode. */
 export const SANDBOX_PREFIX = '/_sandbox/wix'
@@ -40,6 +42,30 @@ export interface Config {
   logLevel: string
   /** Send transitions to the XState inspector: a ws:// URL, or `true` to start its server here. */
   inspect: string | undefined
+  /** Requests per minute per client address on the open `/wix/*` routes; 0 turns limiting off. */
+  rateLimitPerMinute: number
+  /** Which proxies' `X-Forwarded-*` to believe, as Fastify's `trustProxy` takes it; false: none. */
+  trustProxy: boolean | number | string[]
+  /** Wix calls this instance may retry per minute, all installations together; 0: no cap. */
+  wixRetriesPerMinute: number
+  /** How long `/metrics` reuses its database-derived gauges; 0: recomputed at every scrape. */
+  metricsMaxAgeMs: number
+  /** When set, `/metrics` wants `Authorization: Bearer <it>`; unset, it is open like /healthz. */
+  metricsToken: string | undefined
+  retention: RetentionConfig
+}
+
+/** Ages after which old data goes (0 keeps it forever), and how often the sweep runs. */
+export interface RetentionConfig {
+  /** History and effect attempts of Finished installations (the installation and its tokens stay). */
+  historyMs: number
+  /** Failed, cancelled and uninstalled installations that hold no tokens: the whole installation. */
+  failedMs: number
+  /** Installations nobody came back to from Wix's consent screen (ConsentAbandoned, no tokens). */
+  abandonedMs: number
+  /** Webhook deliveries once processed. */
+  webhooksMs: number
+  intervalMs: number
 }
 
 export class ConfigError extends Error {
@@ -57,6 +83,38 @@ export class ConfigError extends Error {
 const url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
 const bool = z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).transform((v) => v === 'true' || v === '1')
 const blankIsUnset = (v: unknown) => (v === '' ? undefined : v)
+const whole = (min: number, max: number, fallback: number) =>
+  z.preprocess(
+    blankIsUnset,
+    z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min).max(max).default(fallback),
+  )
+
+/** proxy-addr's names for address ranges, besides addresses and CIDRs. */
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+const isProxyEntry = (entry: string) => {
+  const [address, bits, extra] = entry.split('/')
+  if (extra !== undefined || !address) return false
+  if (bits === undefined) return PROXY_NAMES.has(address) || isIP(address) !== 0
+  return isIP(address) !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128)
+}
+/** Unset or false: trust no proxy. A hop count, true (every proxy: only behind one you own), or a list. */
+const trustProxy = z.preprocess(
+  blankIsUnset,
+  z
+    .string()
+    .default('false')
+    .transform((v, ctx): boolean | number | string[] => {
+      if (v === 'false' || v === '0') return false
+      if (v === 'true') return true
+      if (/^\d{1,2}$/.test(v)) return Number(v)
+      const list = v.split(',').map((e) => e.trim())
+      const bad = list.find((e) => !isProxyEntry(e))
+      if (bad === undefined) return list
+      const message = `must be a hop count, true, or addresses/CIDRs separated by commas (not "${bad.slice(0, 50)}")`
+      ctx.addIssue({ code: 'custom', message })
+      return z.NEVER
+    }),
+)
 
 const schema = z.object({
   WIX_APP_ID: z.preprocess(blankIsUnset, z.string().optional()),
@@ -83,6 +141,16 @@ const schema = z.object({
   WIX_PUBLIC_KEY: z.preprocess(blankIsUnset, z.string().optional()),
   INSPECT: z.preprocess(blankIsUnset, z.string().regex(/^(true|1|wss?:\/\/\S+)$/, 'must be true or a ws:// URL of an inspector').optional()),
   LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+  RATE_LIMIT_PER_MINUTE: whole(0, 1_000_000, 120),
+  TRUST_PROXY: trustProxy,
+  WIX_RETRIES_PER_MINUTE: whole(0, 1_000_000, 120),
+  METRICS_MAX_AGE_SECONDS: whole(0, 3600, 5),
+  METRICS_TOKEN: z.preprocess(blankIsUnset, z.string().optional()),
+  RETENTION_HISTORY_DAYS: whole(0, 36_500, 90),
+  RETENTION_FAILED_DAYS: whole(0, 36_500, 30),
+  RETENTION_ABANDONED_HOURS: whole(0, 876_000, 24),
+  RETENTION_WEBHOOK_DAYS: whole(0, 36_500, 7),
+  RETENTION_INTERVAL_MINUTES: whole(1, 10_080, 60),
 })
 
 /** Secrets sandbox mode uses when none are configured (see `sandbox/secrets.ts`). */
@@ -142,9 +210,15 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
   const need = (name: string, value: string | undefined, fallback: string | undefined) =>
     value ?? fallback ?? fail(name, sandbox ? 'is required (sandbox secrets were not provided)' : 'is required outside sandbox mode')
 
+  // Guessable secrets are refused: the admin token opens /api, the cookie secret forges states.
   const adminToken = need('ADMIN_TOKEN', e.ADMIN_TOKEN, generated?.adminToken)
+  const adminWeakness = weakness(adminToken, 24, 72)
+  if (adminWeakness) fail('ADMIN_TOKEN', `${adminWeakness} (e.g. openssl rand -base64 32)`)
   const cookieSecrets = need('COOKIE_SECRET', e.COOKIE_SECRET, generated?.cookieSecret).split(',').map((s) => s.trim())
-  if (cookieSecrets.some((s) => s.length < 32)) fail('COOKIE_SECRET', 'must be at least 32 characters (comma-separate several to rotate)')
+  const cookieWeakness = cookieSecrets.map((s) => weakness(s, 32, 128)).find(Boolean)
+  if (cookieWeakness) {
+    fail('COOKIE_SECRET', `${cookieWeakness}, each of them (e.g. openssl rand -base64 32; comma-separate to rotate)`)
+  }
   let tokenKeys: CipherKey[] = []
   try {
     tokenKeys = parseCipherKeys(need('TOKEN_ENCRYPTION_KEY', e.TOKEN_ENCRYPTION_KEY, generated?.tokenEncryptionKey))
@@ -152,6 +226,10 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     if (err instanceof ConfigError) throw err
     fail('TOKEN_ENCRYPTION_KEY', (err as Error).message)
   }
+  const metricsWeakness = e.METRICS_TOKEN === undefined ? undefined : weakness(e.METRICS_TOKEN, 24, 72)
+  if (metricsWeakness) fail('METRICS_TOKEN', `${metricsWeakness} (e.g. openssl rand -base64 32)`)
+  const weakKey = tokenKeys.find((k) => estimatedBits(k.key) < 96)
+  if (weakKey) fail('TOKEN_ENCRYPTION_KEY', `key ${weakKey.id} is not random enough (use openssl rand -base64 32)`)
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`
   const secureCookies = publicUrl.startsWith('https:')
   if (e.COOKIE_SAME_SITE === 'none' && !secureCookies) fail('COOKIE_SAME_SITE', 'none needs an https PUBLIC_URL (browsers drop SameSite=None cookies without Secure)')
@@ -189,5 +267,20 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     inspect: e.INSPECT,
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    trustProxy: e.TRUST_PROXY,
+    wixRetriesPerMinute: e.WIX_RETRIES_PER_MINUTE,
+    metricsMaxAgeMs: e.METRICS_MAX_AGE_SECONDS * 1000,
+    metricsToken: e.METRICS_TOKEN,
+    retention: {
+      historyMs: e.RETENTION_HISTORY_DAYS * DAY,
+      failedMs: e.RETENTION_FAILED_DAYS * DAY,
+      abandonedMs: e.RETENTION_ABANDONED_HOURS * HOUR,
+      webhooksMs: e.RETENTION_WEBHOOK_DAYS * DAY,
+      intervalMs: e.RETENTION_INTERVAL_MINUTES * 60_000,
+    },
   }
 }
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR

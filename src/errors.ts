@@ -8,12 +8,14 @@ export const Errors = {
   INVALID_REQUEST: createError('INVALID_REQUEST', 'Invalid request: %s', 400),
   NOT_FOUND: createError('NOT_FOUND', 'No route %s', 404),
   UNAUTHORIZED: createError('UNAUTHORIZED', 'A valid admin bearer token is required', 401),
+  METRICS_UNAUTHORIZED: createError('METRICS_UNAUTHORIZED', 'A valid METRICS_TOKEN bearer token is required', 401),
 
   STATE_COOKIE_MISSING: createError('STATE_COOKIE_MISSING', 'The install state cookie is missing: start the installation again from Wix in this browser', 400),
   STATE_MISMATCH: createError('STATE_MISMATCH', 'The state parameter does not match this browser\'s install state', 403),
   STATE_UNKNOWN: createError('STATE_UNKNOWN', 'The state parameter does not belong to any installation', 403),
   STATE_EXPIRED: createError('STATE_EXPIRED', 'This installation attempt has expired: start the installation again from Wix', 410),
   STATE_ALREADY_USED: createError('STATE_ALREADY_USED', 'This state has already been used: the callback was replayed', 409),
+  RATE_LIMITED: createError('RATE_LIMITED', 'Too many requests from this address: retry in %s', 429),
   FLOW_COOKIE_MISSING: createError('FLOW_COOKIE_MISSING', 'This browser has no installation in progress', 400),
 
   WEBHOOK_MALFORMED: createError('WEBHOOK_MALFORMED', 'The webhook is malformed: %s', 400),

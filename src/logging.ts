@@ -14,6 +14,17 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, q)}?${params.toString()}`
 }
 
+interface LoggedRequest {
+  method: string
+  url: string
+  hostname?: string
+  ip?: string
+  headers?: Record<string, unknown>
+}
+
+/** A client's request id as logged: short, printable, never mistaken for ours. */
+const clientRequestId = (id: string) => id.replace(/[^\x21-\x7e]/g, '?').slice(0, 128)
+
 /** JSON lines, a request id on each, secrets never written. */
 export function loggerOptions(level: string): PinoLoggerOptions {
   return {
@@ -23,12 +34,17 @@ export function loggerOptions(level: string): PinoLoggerOptions {
       censor: '[redacted]',
     },
     serializers: {
-      req: (req: { method: string; url: string; hostname?: string; ip?: string; id?: string }) => ({
-        method: req.method,
-        url: redactUrl(req.url),
-        host: req.hostname,
-        remoteAddress: req.ip,
-      }),
+      req: (req: LoggedRequest) => {
+        const clientId = req.headers?.['x-request-id']
+        return {
+          method: req.method,
+          url: redactUrl(req.url),
+          host: req.hostname,
+          remoteAddress: req.ip,
+          // The caller's own id, for matching their logs to ours; `reqId` is always the server's.
+          ...(typeof clientId === 'string' && { clientRequestId: clientRequestId(clientId) }),
+        }
+      },
     },
   }
 }

@@ -71,7 +71,8 @@ async function scrape(service: Service) {
 }
 
 t.test('one complete install and finish move every counter by what happened', async (t) => {
-  const service = await startService(t, { db })
+  // Two scrapes a second apart: each must count afresh (the cache has its own test file).
+  const service = await startService(t, { db, env: { METRICS_MAX_AGE_SECONDS: '0' } })
   const before = await scrape(service)
   t.equal(before.status, 200, '/metrics answers 200 without any token')
   t.match(String(before.headers['content-type']), /^text\/plain; version=0\.0\.4/, 'in the Prometheus text format')

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
@@ -10,7 +10,7 @@ export interface EmbeddedPostgres {
 
 export interface EmbeddedOptions {
   dataDir: string
-  log?: { info(obj: object, msg?: string): void }
+  log?: { info(obj: object, msg?: string): void; warn?(obj: object, msg?: string): void }
 }
 
 /** Two PGlite instances writing one directory corrupt it; the second one must refuse to start. */
@@ -42,20 +42,23 @@ const held = new Set<string>()
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedPostgres> {
   const started = Date.now()
   const pgDir = join(opts.dataDir, 'pglite')
-  await mkdir(opts.dataDir, { recursive: true })
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 })
+  await makePrivate(opts.dataDir, opts.log)
   const lock = await acquireLock(opts.dataDir)
   let db: PGlite | undefined
   let server: PGLiteSocketServer | undefined
   try {
     const initdb = !(await exists(join(pgDir, 'PG_VERSION')))
-    db = await PGlite.create({ dataDir: pgDir })
+    db = await withUmask(0o077, () => PGlite.create({ dataDir: pgDir }))
+    // PGlite makes its files 0666 whatever the umask; the 0700 DATA_DIR is what guards those made later.
+    await tighten(pgDir)
     server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: SERVER_SLOTS })
     await server.start()
     // PGlite has one user and one database and ignores the names a client asks for.
     const url = `postgres://postgres@${server.getServerConn()}/postgres`
     opts.log?.info({ dataDir: opts.dataDir, url, initdb, ms: Date.now() - started }, 'embedded postgres ready')
     let closing: Promise<void> | undefined
-    return { url, close: () => (closing ??= shutdown(server!, db!, lock)) }
+    return { url, close: () => (closing ??= shutdown(server!, db!, lock, pgDir)) }
   } catch (err) {
     await server?.stop().catch(() => {})
     await db?.close().catch(() => {})
@@ -64,13 +67,56 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   }
 }
 
-async function shutdown(server: PGLiteSocketServer, db: PGlite, lock: string) {
+async function shutdown(server: PGLiteSocketServer, db: PGlite, lock: string, pgDir: string) {
   try {
     await server.stop()
     // close() waits for queued queries, then flushes and shuts Postgres down cleanly.
     await db.close()
+    // What it wrote since the start (WAL segments, new relations) is 0666 too.
+    await tighten(pgDir).catch(() => {})
   } finally {
     await releaseLock(lock)
+  }
+}
+
+const PRIVATE = process.platform !== 'win32'
+
+/**
+ * DATA_DIR holds the database (tokens, if encrypted) and the sandbox's secrets: only this user
+ * may enter it. A directory or file others could read is named in a warning and made private.
+ */
+async function makePrivate(dataDir: string, log: EmbeddedOptions['log']) {
+  if (!PRIVATE) return
+  const warn = log?.warn?.bind(log) ?? ((obj: object, msg?: string) => console.warn(`Warning: ${msg}`, obj))
+  // PGlite's own files are always 0666 (see tighten): only what is not PGlite's is worth a warning.
+  const ours = (await readdir(dataDir)).filter((f) => f !== 'pglite').map((f) => join(dataDir, f))
+  for (const path of [dataDir, ...ours]) {
+    const { mode } = await stat(path)
+    if ((mode & 0o077) === 0) continue
+    const found = { path: resolve(path), mode: (mode & 0o777).toString(8) }
+    warn(found, 'DATA_DIR: other users could read this; made it private')
+  }
+  await tighten(dataDir)
+}
+
+/** chmod 0700 every directory and 0600 every file under `path` (PGlite writes 0666). */
+async function tighten(path: string): Promise<void> {
+  if (!PRIVATE) return
+  const s = await lstat(path).catch(() => undefined)
+  if (!s || s.isSymbolicLink()) return
+  if (!s.isDirectory()) return chmod(path, 0o600)
+  await chmod(path, 0o700)
+  for (const entry of await readdir(path)) await tighten(join(path, entry))
+}
+
+/** The umask is process-wide: keep the change to the one call that creates the database's directories. */
+async function withUmask<T>(mask: number, fn: () => Promise<T>): Promise<T> {
+  if (!PRIVATE) return fn()
+  const previous = process.umask(mask)
+  try {
+    return await fn()
+  } finally {
+    process.umask(previous)
   }
 }
 
@@ -80,7 +126,7 @@ async function acquireLock(dataDir: string): Promise<string> {
   // A few rounds: a stale lock is removed, then we race any other starter for a fresh `wx` create.
   for (let round = 0; round < 3; round++) {
     try {
-      await writeFile(file, `${process.pid}\n`, { flag: 'wx' })
+      await writeFile(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 })
       held.add(file)
       return file
     } catch (err) {

@@ -10,6 +10,7 @@ import {
 } from '../../machines/installation.ts'
 import { isDatabaseUnavailable } from '../db/connect.ts'
 import { defineWorkflow, type PersistedState } from '../engine/index.ts'
+import type { RetryBudget } from '../wix/retry-budget.ts'
 import { ACCESS_TOKEN_TTL_MS, TokenVaultError, type TokenVault, type WixTokens } from './token-vault.ts'
 
 export interface InstallationWix {
@@ -57,8 +58,12 @@ async function persistently<T>(write: () => Promise<T>, attempts = 8, isBlip: (e
 }
 
 /** The installation machine with its effects bound to Wix and the token vault. */
-export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenVault; now: () => Date }) {
+export function installationWorkflow(deps: {
+  wix: InstallationWix; vault: TokenVault; now: () => Date; retries?: RetryBudget
+}) {
   const { wix, vault, now } = deps
+  /** Any run after the first calls Wix again: it spends this instance's retry budget first. */
+  const again = (attempt: number | undefined) => (attempt === undefined || attempt > 1) && deps.retries?.take()
   const machine = installationMachine.provide({
     actors: {
       exchangeCode: fromPromise<ExchangeOutput, ExchangeInput>(async ({ input, signal }) => {
@@ -70,6 +75,7 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
         const rerun = input.attempt === undefined || input.attempt > 1
         let instanceId = rerun ? await vault.exchangedBy(input.installationId) : undefined
         if (!instanceId) {
+          again(input.attempt)
           const obtainedAt = now()
           const tokens = await wix.exchangeCode(input.code, { signal })
           // The browser's instanceId is a claim anyone can edit: the tokens say whose they are.
@@ -91,6 +97,7 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
       confirmInstall: fromPromise<{ confirmedAt: string }, ConfirmInput>(async ({ input, signal }) => {
         // Wix grants a client-credentials token for an instance only while the app is installed
         // there: the token is the proof, and the first one is kept for the app's backend.
+        again((input as ConfirmInput & { attempt?: number }).attempt)
         const obtainedAt = now()
         const token = await wix.clientCredentials(input.instanceId, { signal })
         const expiresAt = new Date(obtainedAt.getTime() + Math.max(0, token.expiresInMs - 60_000))
@@ -100,6 +107,7 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
         return { confirmedAt: now().toISOString() }
       }),
       finishSetup: fromPromise<{ finishedAt: string }, FinishInput>(async ({ input, signal }) => {
+        again((input as FinishInput & { attempt?: number }).attempt)
         const { accessToken } = await vault.accessToken(input.instanceId, { fresh: true, signal })
         await wix.sendBiEvent(accessToken, { signal })
         return { finishedAt: now().toISOString() }

@@ -3,6 +3,7 @@ import { createTokenCipher } from '../crypto/token-cipher.ts'
 import { createEngine, type Engine } from '../engine/index.ts'
 import { createTokenVault, type TokenVault } from '../installation/token-vault.ts'
 import { installationWorkflow } from '../installation/workflow.ts'
+import { createRetryBudget } from '../wix/retry-budget.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,7 +27,9 @@ export default fp<EngineOptions>(
     const vault = createTokenVault({ sql: app.sql, cipher, wix: app.wix, now: app.now, log: app.log })
     const engine = createEngine({
       sql: app.sql,
-      definitions: [installationWorkflow({ wix: app.wix, vault, now: app.now })],
+      definitions: [installationWorkflow({
+        wix: app.wix, vault, now: app.now, retries: createRetryBudget({ perMinute: app.config.wixRetriesPerMinute }),
+      })],
       sealer: { seal: cipher.encrypt, open: cipher.decrypt },
       log: app.log,
       now: app.now,

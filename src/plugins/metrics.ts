@@ -1,7 +1,9 @@
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { safeEqual } from '../crypto/oauth-state.ts'
 import type { TransitionStep, Workflow } from '../engine/engine.ts'
+import { Errors } from '../errors.ts'
 import type { JobOutcome } from '../engine/runner.ts'
 import type { WixCallInfo } from '../wix/client.ts'
 
@@ -21,7 +23,7 @@ const DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 const seconds = (ms: number) => Math.max(0, ms) / 1000
 
 /**
- * A gauge recomputed from the database at every scrape. Series seen before and absent now are
+ * A gauge recomputed from the database at each refresh. Series seen before and absent now are
  * set to 0 rather than dropped, so a state that empties reads 0 on dashboards, not "no data".
  */
 function snapshotGauge<L extends string>(g: Gauge<L>) {
@@ -122,6 +124,26 @@ export default fp(
       timerLag.set(age(jobs!.oldest_timer))
     }
 
+    /**
+     * The database gauges as of at most METRICS_MAX_AGE_SECONDS ago (app clock). Concurrent
+     * scrapes share one refresh, so however often /metrics is hit, the counting statements run
+     * at most once per that age. A failed refresh is not kept: the next scrape tries again.
+     */
+    let refreshed: { at: number; done: Promise<void> } | undefined
+    let inFlight: Promise<void> | undefined
+    function current(): Promise<void> {
+      if (inFlight) return inFlight
+      const at = app.now().getTime()
+      if (refreshed && at - refreshed.at < app.config.metricsMaxAgeMs) return refreshed.done
+      const done = refresh().finally(() => (inFlight = undefined))
+      inFlight = done
+      refreshed = { at, done }
+      done.catch(() => {
+        if (refreshed?.done === done) refreshed = undefined
+      })
+      return done
+    }
+
     app.decorate('metrics', {
       registry,
       wixCall: safely((info: WixCallInfo) => {
@@ -133,12 +155,23 @@ export default fp(
 
     // Scraped every few seconds: only failures are worth a log line.
     const text = z.string().describe('Prometheus text exposition format')
+    const refused = z.object({ statusCode: z.number(), code: z.string(), error: z.string(), message: z.string() })
+    const token = app.config.metricsToken
     app.get('/metrics', {
       logLevel: 'warn',
-      schema: { summary: 'Prometheus metrics (open, like /healthz: it holds no secret)', response: { 200: text, 503: text } },
+      schema: {
+        summary: 'Prometheus metrics (open like /healthz unless METRICS_TOKEN is set: it holds no secret)',
+        response: { 200: text, 401: refused, 503: text },
+      },
+      // Checked before any work, in constant time like the admin token.
+      onRequest: async (request) => {
+        if (token === undefined) return
+        const header = request.headers.authorization ?? ''
+        if (!header.startsWith('Bearer ') || !safeEqual(header.slice(7), token)) throw new Errors.METRICS_UNAUTHORIZED()
+      },
     }, async (request, reply) => {
       try {
-        await refresh()
+        await current()
       } catch (err) {
         // Stale or zeroed database gauges would mislead; a failed scrape shows as `up == 0`.
         request.log.warn({ err: { message: (err as Error).message } }, 'metrics: database unreachable')

@@ -23,7 +23,7 @@ export function loadSandboxSecrets(dataDir: string): SandboxSecrets {
       .privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   }
   if (Object.keys(kept).length !== Object.keys(secrets).length) {
-    mkdirSync(dataDir, { recursive: true })
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 })
   }
   return secrets
