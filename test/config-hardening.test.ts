@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config.ts'
 
@@ -50,6 +50,8 @@ t.test('weak secrets are refused', async (t) => {
 t.test('sandbox-generated secrets always pass', async (t) => {
   t.match(refusal({}), /ADMIN_TOKEN is required/, 'sandbox mode without generated secrets is refused')
   // The same shapes as src/sandbox/secrets.ts makes; many draws, so a rare weak one would show.
+  // A key pair is slow to make and not a secret whose strength is checked here: one for all draws.
+  const webhookPrivateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
   for (let i = 0; i < 2000; i++) {
     const config = (() => {
       try {
@@ -58,6 +60,7 @@ t.test('sandbox-generated secrets always pass', async (t) => {
           cookieSecret: randomBytes(32).toString('base64url'),
           tokenEncryptionKey: `sandbox:${randomBytes(32).toString('base64')}`,
           appSecret: randomBytes(18).toString('base64url'),
+          webhookPrivateKey,
         }))
       } catch (err) {
         return err as Error
