@@ -19,7 +19,7 @@ const FLOW_COOKIE = 'wix_install_flow_'
 const MAX_STATE_COOKIES = 8
 
 const errorReply = z.object({ statusCode: z.number(), code: z.string(), error: z.string(), message: z.string() })
-const errorReplies = { 400: errorReply, 403: errorReply, 409: errorReply, 410: errorReply }
+const errorReplies = { 400: errorReply, 403: errorReply, 409: errorReply, 410: errorReply, 429: errorReply }
 /** Pages for the browser, sent as they are. */
 const page = z.string().describe('An HTML page')
 
@@ -164,7 +164,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get('/wix/redirect/continue', {
     schema: {
       querystring: z.object({ installation: z.uuid().optional().describe('The installation this page follows (several tabs may install at once)') }),
-      response: { 200: page, 202: page, 400: errorReply },
+      response: { 200: page, 202: page, 400: errorReply, 429: errorReply },
     },
     handler: async (request, reply) => {
       // Without the installation named, the browser's one flow cookie says which (the newest if several).
