@@ -188,6 +188,7 @@ export const installationMachine = setup({
       const id = (event as { output?: Partial<ExchangeOutput> }).output?.instanceId
       return typeof id === 'string' && id !== ''
     },
+    appCredentialsRefused: ({ event }) => (event as { error?: EffectError }).error?.code === 'WIX_CLIENT_REJECTED',
     errorIsFinal: ({ event }) => (event as { error?: EffectError }).error?.retryable === false,
     refreshRejected: ({ event }) =>
       (event as { error?: EffectError }).error?.code === 'REFRESH_TOKEN_REJECTED',
@@ -236,18 +237,28 @@ export const installationMachine = setup({
             src: 'confirmInstall',
             input: ({ context }) => ({ installationId: context.id, instanceId: context.instanceId! }),
             onDone: '#installation.Tokened',
-            onError: {
-              target: '#installation.ExchangeFailed',
-              actions: assign({
-                failure: ({ event }) => ({
-                  reason: (event.error as EffectError | undefined)?.retryable === false
-                    ? ('exchange_refused' as const)
-                    : ('exchange_unavailable' as const),
-                  detail: `Wix did not grant a client-credentials token for this instance: ${describeError(event.error)}.`,
+            onError: [
+              // Wix refused the app's own secret, not this install: a configuration fault that
+              // must not end it. Confirm again (another round of retries) until the secret is fixed.
+              {
+                guard: 'appCredentialsRefused',
+                target: 'confirming',
+                reenter: true,
+                actions: assign({ lastError: ({ event }) => toEffectError(event.error) }),
+              },
+              {
+                target: '#installation.ExchangeFailed',
+                actions: assign({
+                  failure: ({ event }) => ({
+                    reason: (event.error as EffectError | undefined)?.retryable === false
+                      ? ('exchange_refused' as const)
+                      : ('exchange_unavailable' as const),
+                    detail: `Wix did not grant a client-credentials token for this instance: ${describeError(event.error)}.`,
+                  }),
+                  lastError: ({ event }) => toEffectError(event.error),
                 }),
-                lastError: ({ event }) => toEffectError(event.error),
-              }),
-            },
+              },
+            ],
           },
         },
       },

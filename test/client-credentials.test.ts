@@ -79,7 +79,9 @@ t.test('a wrong or rotated WIX_APP_SECRET never marks an installation: it is sur
   const { instanceId } = await good.wix.installApp()
   await waitUntil('installed', async () => (await good.api('GET', `/api/installations/${instanceId}`)).json.state === 'SetupIncomplete', 5_000)
 
-  // The same database and the same Wix, with a service whose app secret is wrong.
+  // The same database and the same Wix, with a service whose app secret is wrong; the good one's
+  // runner stops, so only the bad one acts on what follows.
+  await good.app.engine.runner.stop(0)
   const bad = await startService(t, { db, now: clock.now, fake: good.fake, env: { ...shared, WIX_APP_SECRET: 'rotated-secret-0123456789' } })
   clock.advance(5 * 60 * 60_000)
   for (const id of [legacy.id, instanceId]) {

@@ -41,9 +41,14 @@ t.test('two installs begun in two tabs of one browser both finish', async (t) =>
 t.test('a browser that begins many installs keeps a bounded number of state cookies', async (t) => {
   const service = await startService(t, { db })
   const browser = createBrowser()
-  for (let i = 0; i < 20; i++) await browser.get(`${service.url}/wix/install`)
+  let newest = ''
+  for (let i = 0; i < 20; i++) {
+    const start = await browser.get(`${service.url}/wix/install`)
+    newest = installationIdOf(new URL(start.location!).searchParams.get('state')!)
+  }
   const kept = [...browser.jar.keys()].filter((n) => n.startsWith('wix_install_state_'))
   t.ok(kept.length <= 8, `${kept.length} state cookies kept, not 20`)
+  t.ok(browser.jar.has(`wix_install_state_${newest}`), 'the newest install keeps its cookie: the oldest are the ones dropped')
 })
 
 t.test('over https: __Host- cookies, and cleared with the attributes they were set with', async (t) => {

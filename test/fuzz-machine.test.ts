@@ -322,7 +322,7 @@ t.test('random event sequences through the real engine on Postgres', async (t) =
     throw new Error('effects never run in this test')
   }
   const definition = installationWorkflow({
-    wix: { exchangeCode: never, instanceOf: never, clientCredentials: never, sendBiEvent: never },
+    wix: { exchangeCode: never, refreshAccessToken: never, instanceOf: never, clientCredentials: never, sendBiEvent: never },
     vault: {} as never,
     now: () => new Date(),
   })

@@ -91,8 +91,10 @@ t.test('CLOSE_WINDOW: the close-window token is this installation\'s own, handed
   t.equal(service.wix.instanceOfToken(handed), VICTIM, 'with a token for this installation\'s instance')
 
   // The same browser (or anyone holding its flow cookie) replays the continue page.
-  const flowCookie = first.owner.browser.jar.get(first.owner.flowCookie)!
-  t.ok(flowCookie, 'the browser holds a flow cookie')
+  t.notOk(first.owner.browser.jar.has(first.owner.flowCookie), 'sent on for good, the browser keeps no flow cookie')
+  // Whoever captured the flow cookie before it was cleared replays it.
+  const flowCookie = { value: service.app.signCookie(first.id), path: '/wix', attributes: '' }
+  first.owner.browser.jar.set(first.owner.flowCookie, flowCookie)
   const replay = await first.owner.browser.get(`${service.url}/wix/redirect/continue`)
   t.equal(replay.status, 200, 'a replayed continue is answered with a page')
   t.notOk(replay.location, 'not a redirect')
@@ -150,9 +152,13 @@ t.test('any GUID is an instance id, Wix\'s own non-RFC shapes included', async (
   const one = (await service.api('GET', `/api/installations/${guid}`)).json
   t.same([one.id, one.state], [id, 'SetupIncomplete'], 'and the install completes under it')
 
-  const upper = await consent(service, guid.toUpperCase())
+  const upper = await consent(service, '2490c814-df92-0a16-a226-4a682ea5eb0e')
+  upper.back.searchParams.set('instanceId', '2490C814-DF92-0A16-A226-4A682EA5EB0E')
   const upperLanded = await upper.owner.callback(upper.back)
   t.equal(upperLanded.status, 302, 'an upper-case GUID is taken too')
+  await service.app.engine.waitFor(upper.id, (w) => w.statePath === 'SetupIncomplete.waiting', 5_000)
+  t.equal((await service.api('GET', `/api/installations/${upper.id}`)).json.instanceId, '2490c814-df92-0a16-a226-4a682ea5eb0e',
+    'and the installation is keyed in lower case, as Wix writes it')
 })
 
 t.test('malformed encodings on /wix/* are 400 INVALID_REQUEST and change nothing', async (t) => {
@@ -187,4 +193,18 @@ t.test('malformed encodings on /wix/* are 400 INVALID_REQUEST and change nothing
   const raw = await request(`${service.url}/wix/app-url?token=${encodeURIComponent('a b+c/é')}`)
   await raw.body.dump()
   t.equal(raw.statusCode, 302, 'while a well-encoded token with any characters is taken')
+})
+
+t.test('tokens Wix gave are kept before the instance lookup: a lookup that fails does not spend the code twice', async (t) => {
+  const service = await startService(t, { db })
+  const instanceId = '3b4c5d6e-7f80-9102-a3b4-c5d6e7f80912'
+  const { owner, back, id } = await consent(service, instanceId)
+  service.wix.failNext({ endpoint: 'apps/v1/instance', status: 503, times: 4 })
+  await owner.callback(back)
+  const done = await service.app.engine.waitFor(id, (w) => w.state !== 'CodeReceived', 15_000)
+  t.equal(done?.state, 'SetupIncomplete', 'the installation completes once Wix answers the lookup')
+  t.equal(service.wix.countExchanges(back.searchParams.get('code')!), 1, 'with its code exchanged once')
+  t.equal((await tokenRow(service, instanceId))?.workflow_id, id, 'and its tokens filed under the instance')
+  const held = await service.app.sql`select 1 from exchanged_tokens where workflow_id = ${id}`
+  t.equal(held.length, 0, 'no longer held by the installation')
 })

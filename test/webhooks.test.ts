@@ -250,3 +250,73 @@ t.test('without WIX_PUBLIC_KEY the route answers 503 and writes nothing', async 
   t.same(await counts(service), before, 'and nothing is written')
   t.ok(service.logs.some((l) => l.includes('WIX_PUBLIC_KEY is not set')), 'the start warned about it')
 })
+
+t.test('a legacy app\'s AppInstalled, arriving while its own flow is at the consent screen, waits for it', async (t) => {
+  const service = await startService(t, { db })
+  const instanceId = '9e8d7c6b-5a49-3827-1605-f4e3d2c1b0a9'
+  const owner = siteOwner(service)
+  await owner.openAppUrl('legacy-with-webhook')
+  const id = await owner.installationId()
+  const back = await owner.approve(instanceId)
+  // Wix reports the install as the owner approves, before the browser is back at the Redirect URL.
+  const res = await post(service, await service.wix.signWebhook('AppInstalled', instanceId, { appId: service.wix.appId, originInstanceId: '' }))
+  t.equal(res.status, 200, 'the delivery is answered at once')
+  await service.app.webhooks.processor.idle()
+  const [waiting] = await service.app.sql<{ outcome: string; processed_at: Date | null }[]>`
+    select outcome, processed_at from webhook_deliveries where instance_id = ${instanceId}`
+  t.same([waiting!.processed_at, waiting!.outcome], [null, 'deferred: a browser install may be about to claim this instance'], 'it waits for the browser flow')
+
+  await owner.callback(back)
+  await service.app.engine.waitFor(id, (w) => w.statePath === 'SetupIncomplete.waiting', 5_000)
+  await waitUntil('the delivery is processed', async () => {
+    const [row] = await service.app.sql<{ processed_at: Date | null }[]>`select processed_at from webhook_deliveries where instance_id = ${instanceId}`
+    return row!.processed_at !== null
+  }, 20_000)
+  const [done] = await service.app.sql<{ outcome: string }[]>`select outcome from webhook_deliveries where instance_id = ${instanceId}`
+  t.match(done!.outcome, `ignored: installation ${id} of this instance is live`, 'and then finds the legacy installation')
+  t.equal((await installationsOf(service, instanceId)).length, 1, 'one installation for the instance')
+  const [tokens] = await service.app.sql<{ refresh_token: string | null; workflow_id: string }[]>`
+    select refresh_token, workflow_id from instance_tokens where instance_id = ${instanceId}`
+  t.ok(tokens!.refresh_token, 'whose refresh token is kept')
+})
+
+t.test('a late retry of an AppRemoved signed before a reinstall leaves the new installation alone', async (t) => {
+  const service = await startService(t, { db })
+  const { instanceId } = await service.wix.installApp()
+  await waitUntil('installed', async () => (await installationsOf(service, instanceId))[0]?.state === 'SetupIncomplete', 5_000)
+  const old = await service.wix.signWebhook('AppRemoved', instanceId, {}, { issuedAtMs: Date.now() - 10 * 60_000 })
+  t.equal((await post(service, old)).status, 200, 'the stale delivery is answered 200')
+  await service.app.webhooks.processor.idle()
+  t.equal((await installationsOf(service, instanceId))[0]?.state, 'SetupIncomplete', 'and the installation begun after it is untouched')
+  const [row] = await service.app.sql<{ outcome: string }[]>`select outcome from webhook_deliveries where event_type = 'AppRemoved' and instance_id = ${instanceId}`
+  t.match(row!.outcome, /^ignored: signed before installation/, 'saying why')
+})
+
+t.test('a quick reinstall\'s AppRemoved and AppInstalled, delivered at once, are acted on in order', async (t) => {
+  const service = await startService(t, { db })
+  const { instanceId } = await service.wix.installApp()
+  await waitUntil('installed', async () => (await installationsOf(service, instanceId))[0]?.state === 'SetupIncomplete', 5_000)
+  const at = Date.now()
+  const removed = await service.wix.signWebhook('AppRemoved', instanceId, {}, { issuedAtMs: at })
+  const installed = await service.wix.signWebhook('AppInstalled', instanceId, { appId: service.wix.appId }, { issuedAtMs: at + 2_000 })
+  // The later event first, then both again at once: whatever the arrival, Wix's order holds.
+  await post(service, installed)
+  await Promise.all([post(service, removed), post(service, installed)])
+  await service.app.webhooks.processor.idle()
+  await waitUntil('reinstalled', async () => (await installationsOf(service, instanceId)).length === 2, 10_000)
+  await waitUntil('set up', async () => (await installationsOf(service, instanceId))[1]?.state === 'SetupIncomplete', 10_000)
+  const [first, second] = await installationsOf(service, instanceId)
+  t.equal(first!.state, 'Uninstalled', 'the old installation is uninstalled')
+  t.equal(second!.state, 'SetupIncomplete', 'and the reinstall is a new, live installation')
+})
+
+t.test('a webhook install\'s client-credentials tokens give way to a legacy exchange\'s refresh token, never the reverse', async (t) => {
+  const service = await startService(t, { db })
+  const { instanceId } = await service.wix.installApp()
+  await waitUntil('installed', async () => (await installationsOf(service, instanceId))[0]?.state === 'SetupIncomplete', 5_000)
+  const legacy = await installByRedirect(service, instanceId)
+  const [row] = await service.app.sql<{ refresh_token: string | null; workflow_id: string }[]>`
+    select refresh_token, workflow_id from instance_tokens where instance_id = ${instanceId}`
+  t.equal(row!.workflow_id, legacy.id, 'the OAuth exchange stores its tokens for the instance')
+  t.ok(row!.refresh_token, 'with its refresh token')
+})

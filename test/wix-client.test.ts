@@ -154,7 +154,7 @@ t.test('refusals are final and a 2xx without tokens is a bad response', async (t
   const creds = await rejection(wrongSecret.exchangeCode(code))
   t.equal(creds.code, 'WIX_CLIENT_REJECTED', 'wrong client credentials are told apart from a refused code')
   t.equal(creds.status, 401, 'wrong client credentials get a 401')
-  t.equal(creds.retryable, true, 'a configuration fault is retryable: the code is not spent, the secret can be fixed')
+  t.equal(creds.retryable, false, 'and, with a code, never retried: a code Wix answered with a 4xx is not sent again')
   t.match(creds.message, /WIX_APP_SECRET/, 'and the message names what to fix')
   assertNoSecrets(t, creds, logs, ['not-the-secret', code])
 

@@ -4,11 +4,18 @@ import type { InstallationInput } from '../../machines/installation.ts'
 import type { Config } from '../config.ts'
 import type { Engine } from '../engine/index.ts'
 import { CODE_TTL_MS } from './flow.ts'
-import { liveInstallations, newestInstallationId } from './queries.ts'
+import { browserInstallMayClaim, liveInstallations, newestInstallationId } from './queries.ts'
 import type { TokenVault } from './token-vault.ts'
 
 /** Postgres: unique_violation. */
 const UNIQUE_VIOLATION = '23505'
+/** How recently a browser must have reached the consent screen to be worth waiting for. */
+const CONSENT_WINDOW_MS = 2 * 60_000
+/** Clocks differ: an AppRemoved counts for installations begun up to this long after Wix signed it. */
+const CLOCK_SLACK_MS = 30_000
+
+/** What acting on a delivery did, or that it should wait and be tried again. */
+export type LifecycleOutcome = { done: string } | { deferred: string }
 
 /**
  * The id of the installation an `AppInstalled` starts, derived from the instance and the
@@ -22,17 +29,22 @@ function successorId(instanceId: string, previous: string | undefined): string {
 }
 
 /** What Wix's lifecycle webhooks do to installations, free of HTTP. Each returns what it did. */
-export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; vault: TokenVault; config: Config }) {
-  const { engine, sql, vault, config } = deps
+export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; vault: TokenVault; config: Config; now: () => Date }) {
+  const { engine, sql, vault, config, now } = deps
 
   /**
    * `AppInstalled`: an install Wix completed by itself (a new app, a cloned site). An instance
    * with a live installation keeps it; otherwise a new installation confirms the install with a
    * client-credentials token and goes on from `Tokened` as any other.
    */
-  async function installed(instanceId: string, originInstanceId: string | null): Promise<string> {
-    const [live] = await liveInstallations(sql, instanceId)
-    if (live) return `ignored: installation ${live.id} of this instance is live (${live.state})`
+  async function installed(instanceId: string, originInstanceId: string | null, o: { mayDefer: boolean }): Promise<LifecycleOutcome> {
+    const [live] = await liveInstallations(sql, instanceId, { claimed: false })
+    if (live) return { done: `ignored: installation ${live.id} of this instance is live (${live.state})` }
+    // A legacy app gets AppInstalled as its owner approves, while the browser is still on its way
+    // back to the Redirect URL: give that flow the moment it needs to name the instance.
+    if (o.mayDefer && (await browserInstallMayClaim(sql, instanceId, new Date(now().getTime() - CONSENT_WINDOW_MS)))) {
+      return { deferred: 'a browser install may be about to claim this instance' }
+    }
     const id = successorId(instanceId, await newestInstallationId(sql, instanceId))
     const input: InstallationInput = {
       id,
@@ -50,10 +62,10 @@ export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; va
     try {
       await engine.create('installation', { ...input }, { source: 'webhook:AppInstalled' })
     } catch (err) {
-      if ((err as { code?: string }).code === UNIQUE_VIOLATION) return `ignored: installation ${id} was started by a concurrent delivery`
+      if ((err as { code?: string }).code === UNIQUE_VIOLATION) return { done: `ignored: installation ${id} was started by a concurrent delivery` }
       throw err
     }
-    return `started installation ${id}`
+    return { done: `started installation ${id}` }
   }
 
   /**
@@ -61,14 +73,18 @@ export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; va
    * erased — in that order, so an exchange still running cannot store tokens afterwards (it stores
    * only while its installation is `CodeReceived`).
    */
-  async function removed(instanceId: string): Promise<string> {
+  async function removed(instanceId: string, issuedAt: Date | null): Promise<LifecycleOutcome> {
+    const live = await liveInstallations(sql, instanceId, { claimed: true })
+    // A late retry of an old AppRemoved must not end the installation that followed it.
+    const newer = issuedAt ? live.filter((w) => w.created_at.getTime() > issuedAt.getTime() + CLOCK_SLACK_MS) : []
+    if (newer.length) return { done: `ignored: signed before installation ${newer[0]!.id} began` }
     const ended: string[] = []
-    for (const { id } of await liveInstallations(sql, instanceId)) {
+    for (const { id } of live) {
       const r = await engine.send(id, { type: 'UNINSTALLED' }, { source: 'webhook:AppRemoved', machine: 'installation' })
       if (r.accepted) ended.push(id)
     }
     const erased = await vault.erase(instanceId)
-    return `${ended.length ? `uninstalled ${ended.join(', ')}` : 'no live installation'}; ${erased ? 'tokens erased' : 'no tokens stored'}`
+    return { done: `${ended.length ? `uninstalled ${ended.join(', ')}` : 'no live installation'}; ${erased ? 'tokens erased' : 'no tokens stored'}` }
   }
 
   return { installed, removed }

@@ -100,16 +100,31 @@ export async function effectAttempts(sql: Sql, workflowId: string) {
 }
 
 /**
- * An instance's live installations (not in a final state), newest first: those its key names,
- * and those still exchanging a code whose Redirect URL claimed it (no key until Wix confirms).
+ * An instance's live installations (not in a final state), newest first: those its key names and,
+ * with `claimed`, those still exchanging a code whose Redirect URL claimed it (no key until Wix
+ * confirms). A claim anyone can edit may end an installation (AppRemoved), never block one.
  */
-export async function liveInstallations(sql: Sql, instanceId: string) {
-  return sql<{ id: string; state: string }[]>`
-    select id, state from workflows
+export async function liveInstallations(sql: Sql, instanceId: string, o: { claimed: boolean }) {
+  return sql<{ id: string; state: string; created_at: Date }[]>`
+    select id, state, created_at from workflows
     where machine = 'installation' and snapshot ->> 'status' = 'active'
       and (key = ${instanceId}
-        or (state = 'CodeReceived' and snapshot -> 'context' ->> 'claimedInstanceId' = ${instanceId}))
+        ${o.claimed ? sql`or (state = 'CodeReceived' and snapshot -> 'context' ->> 'claimedInstanceId' = ${instanceId})` : sql``})
     order by created_at desc`
+}
+
+/**
+ * Whether a browser install may be on its way to this instance: one at the consent screen lately
+ * (its instance unknown until the callback), or one exchanging a code that claims it.
+ */
+export async function browserInstallMayClaim(sql: Sql, instanceId: string, since: Date): Promise<boolean> {
+  const [row] = await sql<{ pending: boolean }[]>`
+    select exists (
+      select 1 from workflows where machine = 'installation'
+        and ((state = 'Authorizing' and updated_at > ${since})
+          or (state = 'CodeReceived' and snapshot -> 'context' ->> 'claimedInstanceId' = ${instanceId}))
+    ) as pending`
+  return row!.pending
 }
 
 /** The newest installation of an instance, in any state. */

@@ -60,6 +60,11 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
    * Stores `tokens` as `instanceId`'s, obtained by installation `workflowId` while it is in one of
    * the `awaiting` states. False when they were not stored: the installation has moved on (a
    * cancel, a deadline, an uninstall), or a newer installation of the instance holds its tokens.
+   * A refresh token outranks age: an OAuth exchange replaces tokens a webhook install minted by
+   * client credentials, and client credentials never replace a refresh token (a legacy app gets
+   * AppInstalled too, while its own flow is still at the consent screen).
+   * `for share` holds the installation's row until this commits: an uninstall that commits first
+   * is seen (nothing is stored), one that commits after waits, then erases what was stored.
    */
   async function save(instanceId: string, workflowId: string, tokens: NewTokens, awaiting: string[]): Promise<boolean> {
     const at = now()
@@ -67,16 +72,37 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     const rows = await sql`
       insert into instance_tokens (instance_id, workflow_id, refresh_token, access_token, access_token_expires_at, created_at, updated_at)
       select ${instanceId}, ${workflowId}, ${refresh}, ${cipher.encrypt(tokens.accessToken)}, ${tokens.expiresAt}, ${at}, ${at}
-      where exists (select 1 from workflows where id = ${workflowId} and state = any(${awaiting}::text[]))
+      where exists (select 1 from workflows where id = ${workflowId} and state = any(${awaiting}::text[]) for share)
       on conflict (instance_id) do update set
         workflow_id = excluded.workflow_id, refresh_token = excluded.refresh_token,
         access_token = excluded.access_token, access_token_expires_at = excluded.access_token_expires_at,
         updated_at = excluded.updated_at
       where instance_tokens.workflow_id = excluded.workflow_id
-         or (select created_at from workflows where id = instance_tokens.workflow_id)
-            <= (select created_at from workflows where id = excluded.workflow_id)
+         or (instance_tokens.refresh_token is null and excluded.refresh_token is not null)
+         or ((instance_tokens.refresh_token is null or excluded.refresh_token is not null)
+             and (select created_at from workflows where id = instance_tokens.workflow_id)
+                 <= (select created_at from workflows where id = excluded.workflow_id))
       returning instance_id`
+    if (rows.length === 1) await sql`delete from exchanged_tokens where workflow_id = ${workflowId}`
     return rows.length === 1
+  }
+
+  /**
+   * Keeps an exchange's tokens by its installation until `save` files them under their instance:
+   * between Wix's answer and the lookup of whose they are, they exist nowhere else.
+   */
+  async function hold(workflowId: string, tokens: WixTokens) {
+    await sql`
+      insert into exchanged_tokens (workflow_id, refresh_token, access_token, obtained_at)
+      values (${workflowId}, ${cipher.encrypt(tokens.refreshToken)}, ${cipher.encrypt(tokens.accessToken)}, ${now()})
+      on conflict (workflow_id) do nothing`
+  }
+
+  /** Tokens an earlier run of this installation's exchange held and did not file. */
+  async function held(workflowId: string): Promise<(WixTokens & { obtainedAt: Date }) | undefined> {
+    const [row] = await sql<{ refresh_token: string; access_token: string; obtained_at: Date }[]>`
+      select refresh_token, access_token, obtained_at from exchanged_tokens where workflow_id = ${workflowId}`
+    return row && { refreshToken: cipher.decrypt(row.refresh_token), accessToken: cipher.decrypt(row.access_token), obtainedAt: row.obtained_at }
   }
 
   /** The instance whose tokens this installation's exchange stored, if it did (a re-run after a crash). */
@@ -176,7 +202,7 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     return (await exchangedBy(workflowId)) === instanceId ? token : undefined
   }
 
-  return { save, exchangedBy, erase, accessToken, accessTokenOf }
+  return { save, hold, held, exchangedBy, erase, accessToken, accessTokenOf }
 }
 
 export type TokenVault = ReturnType<typeof createTokenVault>

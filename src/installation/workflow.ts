@@ -15,6 +15,7 @@ import { ACCESS_TOKEN_TTL_MS, TokenVaultError, type TokenVault, type WixTokens }
 
 export interface InstallationWix {
   exchangeCode(code: string, o?: { signal?: AbortSignal }): Promise<WixTokens>
+  refreshAccessToken(refreshToken: string, o?: { signal?: AbortSignal }): Promise<WixTokens>
   instanceOf(accessToken: string, o?: { signal?: AbortSignal }): Promise<string>
   clientCredentials(instanceId: string, o?: { signal?: AbortSignal }): Promise<{ accessToken: string; expiresInMs: number }>
   sendBiEvent(accessToken: string, o?: { signal?: AbortSignal }): Promise<void>
@@ -75,14 +76,22 @@ export function installationWorkflow(deps: {
         const rerun = input.attempt === undefined || input.attempt > 1
         let instanceId = rerun ? await vault.exchangedBy(input.installationId) : undefined
         if (!instanceId) {
-          again(input.attempt)
-          const obtainedAt = now()
-          const tokens = await wix.exchangeCode(input.code, { signal })
+          let tokens = rerun ? await vault.held(input.installationId) : undefined
+          if (!tokens) {
+            again(input.attempt)
+            const obtainedAt = now()
+            tokens = { ...(await wix.exchangeCode(input.code, { signal })), obtainedAt }
+            // The code is spent now and these tokens exist nowhere else: keep them before anything
+            // else can fail, so a later run finishes from here instead of spending the code again.
+            await persistently(() => vault.hold(input.installationId, tokens!))
+          }
           // The browser's instanceId is a claim anyone can edit: the tokens say whose they are.
-          // The code is spent now and these tokens exist nowhere else, so both this lookup and
-          // the write ride out a blip rather than lose them to a retry that Wix would refuse.
-          instanceId = await persistently(() => wix.instanceOf(tokens.accessToken, { signal }), 4, isWixBlip)
-          const stored = { ...tokens, expiresAt: new Date(obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS) }
+          // No abort from here on: what is left only files tokens that already exist.
+          // Tokens held by an earlier run may have outlived their 5-minute access token.
+          const fresh = now().getTime() - tokens.obtainedAt.getTime() < ACCESS_TOKEN_TTL_MS - 30_000
+          const access = fresh ? tokens.accessToken : (await wix.refreshAccessToken(tokens.refreshToken)).accessToken
+          instanceId = await persistently(() => wix.instanceOf(access), 4, isWixBlip)
+          const stored = { ...tokens, expiresAt: new Date(tokens.obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS) }
           const saved = await persistently(() => vault.save(instanceId!, input.installationId, stored, ['CodeReceived']))
           if (!saved) throw superseded(instanceId)
         }

@@ -98,8 +98,9 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   async function begin(request: FastifyRequest, reply: FastifyReply, origin: 'app-url' | 'platform', token?: string) {
     const started = await flow.begin(origin, token)
     bindWorkflow(request, reply, started.installation.id)
+    // Browsers send cookies of one path oldest first: the oldest abandoned ones go.
     const older = Object.keys(request.cookies).filter((name) => name.startsWith(`${prefix}${STATE_COOKIE}`))
-    for (const name of older.slice(MAX_STATE_COOKIES - 1)) clearCookie(reply, name)
+    for (const name of older.slice(0, Math.max(0, older.length - (MAX_STATE_COOKIES - 1)))) clearCookie(reply, name)
     setCookie(reply, stateCookie(started.installation.id), started.state, config.consentTimeoutMs / 1000)
     return reply.redirect(started.installerUrl, 302)
   }
@@ -107,7 +108,11 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   /** Step 6, or a page that gets there once the exchange is over. */
   async function sendOn(reply: FastifyReply, installation: Workflow | undefined) {
     const destination = await flow.destination(installation!)
-    if (destination.kind === 'redirect') return reply.redirect(destination.url, 302)
+    if (destination.kind === 'redirect') {
+      // Sent on for good: nothing is left to follow, so no cookie is left to replay.
+      clearCookie(reply, flowCookie(installation!.id))
+      return reply.redirect(destination.url, 302)
+    }
     if (destination.kind === 'installed') {
       clearCookie(reply, flowCookie(installation!.id))
       return reply.type('text/html; charset=utf-8').send(htmlPage('Installation complete', 'The app is installed. You can close this window.'))

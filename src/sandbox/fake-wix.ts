@@ -84,7 +84,7 @@ export interface FakeWix {
   readonly redirectUrl: string | undefined
   readonly webhookUrl: string | undefined
   /** A webhook body as Wix sends it: an RS256 JWT whose `data` is the event as a JSON string. */
-  signWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>): Promise<string>
+  signWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>, o?: { issuedAtMs?: number }): Promise<string>
   /** Signs and posts a webhook to the registered webhook URL; resolves with the app's status. */
   sendWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>): Promise<number>
   /** Installs the app on a site with no redirect flow (a new Wix app): AppInstalled is sent. */
@@ -199,11 +199,11 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
     register(u) { urls = { ...urls, ...u } },
     get redirectUrl() { return urls.redirectUrl },
     get webhookUrl() { return urls.webhookUrl },
-    async signWebhook(eventType, instanceId, data = {}) {
+    async signWebhook(eventType, instanceId, data = {}, o = {}) {
       const event = { eventType, instanceId, data: JSON.stringify(data) }
       return new SignJWT({ data: JSON.stringify(event) })
         .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
-        .setIssuedAt(Math.floor(now() / 1000))
+        .setIssuedAt(Math.floor((o.issuedAtMs ?? now()) / 1000))
         // Each delivery is signed once; a retry of it is the same bytes.
         .setJti(randomUUID())
         .sign(signingKey)

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Sql } from 'postgres'
 import { isDatabaseUnavailable } from '../db/connect.ts'
-import type { InstallationLifecycle } from '../installation/lifecycle.ts'
+import type { InstallationLifecycle, LifecycleOutcome } from '../installation/lifecycle.ts'
 import { normalizeInstanceId, WIX_GUID } from '../wix/ids.ts'
 import type { WixWebhookEvent } from '../wix/webhook-verifier.ts'
 import * as store from './store.ts'
@@ -10,6 +10,10 @@ import * as store from './store.ts'
 const CLAIM_MS = 30_000
 /** A delivery not acted on this long after it arrived is taken up by the sweep. */
 const STRANDED_AFTER_MS = 5_000
+/** A delivery that waits (for an earlier one, or for a browser flow) is tried again after this. */
+const DEFER_MS = 5_000
+/** An AppInstalled waits for a browser flow at most this long after it arrived. */
+const MAX_WAIT_MS = 60_000
 
 interface Log {
   info(o: object, m: string): void
@@ -28,22 +32,39 @@ export function createWebhookProcessor(deps: { sql: Sql; lifecycle: Installation
   let sweepTimer: ReturnType<typeof setTimeout> | undefined
   let stopped = true
 
-  async function act(d: store.Delivery): Promise<string> {
+  async function act(d: store.Delivery & { age_ms: number }): Promise<LifecycleOutcome> {
     if (d.event_type === 'AppInstalled') {
       const origin = typeof d.data.originInstanceId === 'string' && WIX_GUID.test(d.data.originInstanceId)
         ? normalizeInstanceId(d.data.originInstanceId) : null
-      return lifecycle.installed(d.instance_id, origin)
+      return lifecycle.installed(d.instance_id, origin, { mayDefer: d.age_ms < MAX_WAIT_MS })
     }
-    if (d.event_type === 'AppRemoved') return lifecycle.removed(d.instance_id)
-    return 'recorded'
+    if (d.event_type === 'AppRemoved') return lifecycle.removed(d.instance_id, d.issued_at)
+    return { done: 'recorded' }
   }
 
   async function handle(id: string) {
     const d = await store.claimDelivery(sql, id, CLAIM_MS)
     if (!d) return
+    // An instance's events in order: an AppInstalled of a reinstall waits for the AppRemoved before it.
+    if (!d.first) {
+      // Handed straight back: the earlier one, once processed, takes this one up at once.
+      await store.deferDelivery(sql, id, 0, 'deferred: waiting for an earlier delivery for this instance')
+      return
+    }
     const outcome = await act(d)
-    await store.markProcessed(sql, id, outcome)
-    log.info({ deliveryId: id, eventType: d.event_type, instanceId: d.instance_id, outcome }, 'webhook processed')
+    if ('deferred' in outcome) {
+      await store.deferDelivery(sql, id, DEFER_MS, `deferred: ${outcome.deferred}`)
+      log.info({ deliveryId: id, eventType: d.event_type, instanceId: d.instance_id, outcome: outcome.deferred }, 'webhook deferred')
+      return
+    }
+    await store.markProcessed(sql, id, outcome.done)
+    log.info({ deliveryId: id, eventType: d.event_type, instanceId: d.instance_id, outcome: outcome.done }, 'webhook processed')
+    // Deliveries arrive out of order: a reinstall's AppInstalled may have come (and found the old
+    // installation live) before the AppRemoved that Wix signed first.
+    if (d.event_type === 'AppRemoved' && d.issued_at) await store.reopenLaterInstalls(sql, d.instance_id, d.issued_at)
+    // The instance's next delivery, if one waited for this one, goes now rather than at the sweep.
+    const next = await store.nextForInstance(sql, d.instance_id)
+    if (next) soon(next)
   }
 
   /** Acts on a delivery in the background; a failure leaves it to the sweep. */
@@ -76,7 +97,7 @@ export function createWebhookProcessor(deps: { sql: Sql; lifecycle: Installation
      */
     async receive(body: string, event: WixWebhookEvent): Promise<{ id: string; duplicate: boolean }> {
       const id = createHash('sha256').update(body.trim()).digest('hex')
-      const fresh = await store.recordDelivery(sql, { id, event_type: event.eventType, instance_id: event.instanceId, data: event.data })
+      const fresh = await store.recordDelivery(sql, { id, event_type: event.eventType, instance_id: event.instanceId, data: event.data, issued_at: event.issuedAt })
       if (fresh) soon(id)
       return { id, duplicate: !fresh }
     },

@@ -143,8 +143,10 @@ export function createWixClient(opts: WixClientOptions) {
       if (status < 200 || status >= 300) {
         const said = wixMessage(text, c.secrets)
         const e = httpError(c.endpoint, what, status, wixRequestId, said, firstHeader(res.headers['retry-after']))
+        // A refused app secret is retried (it can be fixed), except with a code: a code Wix
+        // answered with a 4xx is never sent again, whatever the reason.
         return fail(TOKEN_ENDPOINTS.includes(c.endpoint) && isClientRejection(status, text) ? {
-          ...e, code: 'WIX_CLIENT_REJECTED', retryable: true,
+          ...e, code: 'WIX_CLIENT_REJECTED', retryable: c.grant !== 'authorization_code',
           message: `Wix refused the app's client credentials for ${what} (${status}): check WIX_APP_ID and WIX_APP_SECRET`,
         } : e)
       }

@@ -9,6 +9,8 @@ export interface WixWebhookEvent {
   instanceId: string
   data: Record<string, unknown>
   identity: Record<string, unknown> | null
+  /** When Wix signed it (the JWT's `iat`), if it said. */
+  issuedAt: Date | null
 }
 
 /** A JSON string inside the signed payload: Wix nests its event as text in text. */
@@ -57,7 +59,11 @@ export async function createWebhookVerifier(publicKeyPem: string) {
       throw new Errors.WEBHOOK_MALFORMED(`payload${issue?.path.length ? `.${issue.path.join('.')}` : ''} ${issue?.message ?? 'is invalid'}`)
     }
     const e = inner.data
-    return { eventType: e.eventType, instanceId: normalizeInstanceId(e.instanceId), data: e.data ?? {}, identity: e.identity ?? null }
+    const iat = (payload as { iat?: unknown }).iat
+    return {
+      eventType: e.eventType, instanceId: normalizeInstanceId(e.instanceId), data: e.data ?? {}, identity: e.identity ?? null,
+      issuedAt: typeof iat === 'number' && Number.isFinite(iat) ? new Date(iat * 1000) : null,
+    }
   }
 }
 
