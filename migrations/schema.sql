@@ -1,3 +1,10 @@
+CREATE TABLE public.exchanged_tokens (
+    workflow_id uuid NOT NULL,
+    refresh_token text NOT NULL,
+    access_token text NOT NULL,
+    obtained_at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE public.instance_tokens (
     instance_id text NOT NULL,
     workflow_id uuid NOT NULL,
@@ -60,6 +67,7 @@ CREATE TABLE public.webhook_deliveries (
     instance_id text NOT NULL,
     data jsonb NOT NULL,
     received_at timestamp with time zone NOT NULL,
+    issued_at timestamp with time zone,
     processed_at timestamp with time zone,
     claimed_until timestamp with time zone,
     outcome text
@@ -88,6 +96,9 @@ CREATE TABLE public.workflows (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL
 );
+
+ALTER TABLE ONLY public.exchanged_tokens
+    ADD CONSTRAINT exchanged_tokens_pkey PRIMARY KEY (workflow_id);
 
 ALTER TABLE ONLY public.instance_tokens
     ADD CONSTRAINT instance_tokens_pkey PRIMARY KEY (instance_id);
@@ -136,6 +147,9 @@ CREATE INDEX workflows_reason_idx ON public.workflows USING btree (machine, reas
 CREATE INDEX workflows_state_idx ON public.workflows USING btree (machine, state, updated_at DESC, id DESC);
 
 CREATE INDEX workflows_updated_idx ON public.workflows USING btree (machine, updated_at DESC, id DESC);
+
+ALTER TABLE ONLY public.exchanged_tokens
+    ADD CONSTRAINT exchanged_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES public.workflows(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.instance_tokens
     ADD CONSTRAINT instance_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES public.workflows(id) ON DELETE CASCADE;
