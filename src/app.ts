@@ -3,6 +3,7 @@ import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Sql } from 'postgres'
 import { SANDBOX_PREFIX, type Config } from './config.ts'
+import consoleRoutes from './console/routes.ts'
 import { loggerOptions } from './logging.ts'
 import { requireAdmin } from './plugins/admin-auth.ts'
 import configPlugin from './plugins/config.ts'
@@ -88,6 +89,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(healthRoutes)
   await app.register(homeRoutes)
   await app.register(wixRoutes)
+  await app.register(consoleRoutes)
   await app.register(async (api) => {
     requireAdmin(api)
     await api.register(installationRoutes)

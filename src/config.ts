@@ -33,7 +33,12 @@ export interface Config {
   logLevel: string
   /** Send transitions to the XState inspector: a ws:// URL, or `true` to start its server here. */
   inspect: string | undefined
+  /** The app's name on the pages a site owner sees. */
+  appName: string
 }
+
+/** This package's name: APP_NAME's default. */
+export const PACKAGE_NAME = 'wix-install-engine'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -65,6 +70,7 @@ const schema = z.object({
   HOST: z.preprocess(blankIsUnset, z.string().default('127.0.0.1')),
   PORT: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(65535).default(3000)),
   INSPECT: z.preprocess(blankIsUnset, z.string().regex(/^(true|1|wss?:\/\/\S+)$/, 'must be true or a ws:// URL of an inspector').optional()),
+  APP_NAME: z.preprocess(blankIsUnset, z.string().trim().min(1).max(80, 'must be at most 80 characters').default(PACKAGE_NAME)),
   LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
 })
 
@@ -138,5 +144,6 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     inspect: e.INSPECT,
+    appName: e.APP_NAME,
   }
 }
