@@ -8,7 +8,7 @@ export const localInspectorUrl = (port = LOCAL_INSPECTOR_PORT) => `ws://localhos
 const REPLAYED_TO_NEW_VIEWERS = 200
 
 /** The page that hosts Stately's inspector and feeds it what arrives on the WebSocket (as the library's bridge does). */
-const bridgePage = (port: number) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Stately Inspector</title>
+const bridgePage = () => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Stately Inspector</title>
 <style>*{margin:0;padding:0}html,body{height:100%}iframe{width:100%;height:100%;border:none}</style></head>
 <body><iframe id="inspector" title="Stately Inspector" src="https://stately.ai/inspect"></iframe><script>
 const iframe = document.getElementById('inspector'); const buffer = []; let connected = false
@@ -18,6 +18,15 @@ window.addEventListener('message', (e) => {
 const ws = new WebSocket('ws://' + location.host)
 ws.onmessage = (e) => { const m = JSON.parse(e.data); if (connected) iframe.contentWindow.postMessage(m, '*'); else buffer.push(m) }
 </script></body></html>`
+
+const parse = (message: string): { type: string; sessionId: string } => {
+  try {
+    const m = JSON.parse(message) as { type?: unknown; sessionId?: unknown }
+    return { type: String(m.type), sessionId: String(m.sessionId) }
+  } catch {
+    return { type: '', sessionId: '' }
+  }
+}
 
 /**
  * The Stately inspector's local server (what `@statelyai/inspect/server` starts), bound to
@@ -29,28 +38,37 @@ export async function startLocalInspector(port = LOCAL_INSPECTOR_PORT): Promise<
   const own = new Set([`http://localhost:${port}`, `http://127.0.0.1:${port}`])
   const http = createServer((_request, response) => {
     response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
-    response.end(bridgePage(port))
-  })
-  // Processes send no Origin; browsers always do, and only the bridge page's is let in.
-  const wss = new WebSocketServer({ server: http, verifyClient: ({ origin }: { origin?: string }) => !origin || own.has(origin) })
-  const recent: string[] = []
-  wss.on('connection', (ws) => {
-    for (const message of recent) ws.send(message)
-    ws.on('message', (data) => {
-      const message = String(data)
-      recent.push(message)
-      if (recent.length > REPLAYED_TO_NEW_VIEWERS) recent.shift()
-      for (const client of wss.clients) if (client !== ws && client.readyState === WebSocket.OPEN) client.send(message)
-    })
+    response.end(bridgePage())
   })
   const listening = await new Promise<boolean>((resolve) => {
     http.once('error', () => resolve(false))
     http.listen(port, '127.0.0.1', () => resolve(true))
   })
-  if (!listening) {
-    wss.close()
-    return undefined
-  }
+  if (!listening) return undefined
+  // Processes send no Origin; browsers always do, and only the bridge page's is let in.
+  const wss = new WebSocketServer({ server: http, verifyClient: ({ origin }: { origin?: string }) => !origin || own.has(origin) })
+  const recent: { sessionId: string; message: string }[] = []
+  // The latest announcement of each actor with a message in `recent`: a late viewer gets it first,
+  // so it knows every actor before any of its events, however long ago the actor was announced.
+  const actors = new Map<string, string>()
+  wss.on('connection', (ws) => {
+    for (const sessionId of new Set(recent.map((r) => r.sessionId))) {
+      const actor = actors.get(sessionId)
+      if (actor) ws.send(actor)
+    }
+    for (const { message } of recent) ws.send(message)
+    ws.on('message', (data) => {
+      const message = String(data)
+      const { type, sessionId } = parse(message)
+      if (type === '@xstate.actor') actors.set(sessionId, message)
+      recent.push({ sessionId, message })
+      if (recent.length > REPLAYED_TO_NEW_VIEWERS) {
+        const gone = recent.shift()!.sessionId
+        if (!recent.some((r) => r.sessionId === gone)) actors.delete(gone)
+      }
+      for (const client of wss.clients) if (client !== ws && client.readyState === WebSocket.OPEN) client.send(message)
+    })
+  })
   return {
     stop() {
       for (const client of wss.clients) client.terminate()

@@ -115,24 +115,27 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
     return { tags: [...new Set(nodes.flatMap((n) => [...n.tags]))], children }
   }
 
-  /** The effect actors a step starts (states entered) and ends (states left, or its result arrived). */
-  function effects(id: string, machine: AnyStateMachine | undefined, step: InspectedStep, context: unknown, at: string) {
+  /** An effect's result arrives: its child actor ends, before the parent takes the event. */
+  function effectEnded(id: string, step: InspectedStep, at: string) {
+    const result = /^xstate\.(done|error)\.actor\.(.+)$/.exec(step.event)
+    if (!result) return undefined
+    const child = childId(id, result[2]!)
+    const snapshot = result[1] === 'done' ? { status: 'done', output: step.data.output } : { status: 'error', error: step.data.error }
+    send({ type: '@xstate.snapshot', sessionId: child, rootId: id, id: null, createdAt: at, event: { type: `xstate.${result[1]}` }, snapshot })
+    return child
+  }
+
+  /** The effect actors a step stops (their state left before they answered) and starts (their state entered). */
+  function effectsMoved(id: string, machine: AnyStateMachine | undefined, step: InspectedStep, context: unknown, at: string, answered?: string) {
     const before = new Set(ancestors(step.from))
     const after = new Set(ancestors(step.to))
-    const event = { ...step.data, type: step.event }
-    const result = /^xstate\.(done|error)\.actor\.(.+)$/.exec(step.event)
-    for (const node of nodesOf(machine, step.from).filter((n) => !after.has(n.path.join('.')) || result)) {
-      for (const invoke of node.invoke) {
-        const child = childId(id, invoke.id)
-        if (result?.[2] === invoke.id) {
-          const snapshot = result[1] === 'done' ? { status: 'done', output: step.data.output } : { status: 'error', error: step.data.error }
-          send({ type: '@xstate.snapshot', sessionId: child, rootId: id, id: null, createdAt: at, event: { type: `xstate.${result[1]}` }, snapshot })
-        } else if (!after.has(node.path.join('.'))) {
-          send({ type: '@xstate.snapshot', sessionId: child, rootId: id, id: null, createdAt: at, event: { type: 'xstate.stop' }, snapshot: { status: 'stopped' } })
-        }
+    for (const node of nodesOf(machine, step.from).filter((n) => !after.has(n.path.join('.')))) {
+      for (const invoke of node.invoke.filter((i) => childId(id, i.id) !== answered)) {
+        send({ type: '@xstate.snapshot', sessionId: childId(id, invoke.id), rootId: id, id: null, createdAt: at, event: { type: 'xstate.stop' }, snapshot: { status: 'stopped' } })
       }
     }
-    for (const node of nodesOf(machine, step.to).filter((n) => !before.has(n.path.join('.')) || step.from === null)) {
+    const event = { ...step.data, type: step.event }
+    for (const node of nodesOf(machine, step.to).filter((n) => !before.has(n.path.join('.')))) {
       for (const invoke of node.invoke) {
         let input: unknown
         try {
@@ -165,12 +168,9 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
       steps.forEach((step, i) => {
         const at = String(step.at?.getTime() ?? now())
         const event = redactFields({ ...step.data, type: step.event })
-        const result = /^xstate\.(done|error)\.actor\.(.+)$/.exec(step.event)
-        effects(id, machine, step, workflow.context, at)
-        send({
-          type: '@xstate.event', sessionId: id, rootId: id, sourceId: result ? childId(id, result[2]!) : undefined,
-          event, id: `${id}#${at}#${i}`, createdAt: at,
-        })
+        const answered = effectEnded(id, step, at)
+        send({ type: '@xstate.event', sessionId: id, rootId: id, sourceId: answered, event, id: `${id}#${at}#${i}`, createdAt: at })
+        effectsMoved(id, machine, step, workflow.context, at, answered)
         const status = i === steps.length - 1 ? workflow.status : 'active'
         send({
           type: '@xstate.snapshot', sessionId: id, rootId: id, id: null, createdAt: at, event,
