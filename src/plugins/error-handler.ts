@@ -25,8 +25,8 @@ const OWNER_WORDS: Record<string, { title: string; message: string; startAgain?:
     startAgain: true,
   },
   STATE_COOKIE_MISSING: {
-    title: 'We could not recognise this browser',
-    message: 'This step of the installation has to happen in the browser where it started, with cookies allowed.',
+    title: 'This installation link can no longer be used',
+    message: 'It has expired, or it was opened in another browser than the one where the installation started.',
     startAgain: true,
   },
   STATE_MISMATCH: {

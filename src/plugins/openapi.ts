@@ -35,7 +35,8 @@ export default fp(
       },
       transform: (input) => {
         const out = jsonSchemaTransform(input)
-        const schema = out.schema as Record<string, unknown>
+        // Routes without a schema (the fake Wix's) are documented too: they get one to hold their tag.
+        const schema = (out.schema ??= {}) as Record<string, unknown>
         // Mark the admin routes as needing the bearer token.
         if (input.url.startsWith('/api')) schema.security = [{ admin: [] }]
         schema.tags ??= [tagOf(input.url)]
