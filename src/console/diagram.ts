@@ -110,7 +110,7 @@ async function computeLayout(machine: AnyStateMachine): Promise<Layout> {
       id: e.id,
       sources: [elkId(e.source)],
       targets: [elkId(e.target)],
-      labels: [{ text: e.label, width: Math.round(e.label.length * 6.3) + 6, height: 14 }],
+      labels: [{ text: e.label, width: Math.round(e.label.length * 6.9) + 6, height: 14 }],
     })),
   }
   // A CommonJS module: its constructor is both the module and its `default`; TypeScript sees the latter.
