@@ -91,6 +91,8 @@ export const CONSOLE_JS = `'use strict'
   setInterval(async () => {
     const live = region()
     if (busy || document.hidden || !live) return
+    // Never pull the page from under someone using it: an open confirmation or a focused control waits.
+    if (live.querySelector('details[open]') || live.contains(document.activeElement)) return
     busy = true
     try {
       const res = await fetch(live.dataset.live, { headers: { accept: 'application/json' }, cache: 'no-store' })
