@@ -48,16 +48,21 @@ export function machineEdges(machine: AnyStateMachine): Edge[] {
   const add = (source: string, event: string, target: string, guard?: string) => {
     const id = `e${edges.size}`
     const key = `${source}|${event}|${target}`
-    if (!edges.has(key)) edges.set(key, { id, source, event, target, label: `${eventLabel(event)}${guard ? ` [${guard}]` : ''}` })
+    const label = `${eventLabel(event)}${guard ? ` [${guard}]` : ''}`
+    if (!edges.has(key)) edges.set(key, { id, source, event, target, label })
   }
   const root = machine.root
   add(INITIAL, 'xstate.init', pathOf(root.states[root.initial!.target[0]!.key]!))
   const walk = (node: AnyStateNode) => {
     const from = node === root ? ANY : pathOf(node)
     for (const [event, transitions] of node.transitions) {
-      for (const t of transitions) for (const target of t.target ?? []) add(from, event, pathOf(target), guardName(t.guard))
+      for (const t of transitions) {
+        for (const target of t.target ?? []) add(from, event, pathOf(target), guardName(t.guard))
+      }
     }
-    for (const t of node.always ?? []) for (const target of t.target ?? []) add(from, 'always', pathOf(target), guardName(t.guard))
+    for (const t of node.always ?? []) {
+      for (const target of t.target ?? []) add(from, 'always', pathOf(target), guardName(t.guard))
+    }
     for (const child of Object.values(node.states)) walk(child)
   }
   walk(root)
@@ -93,7 +98,7 @@ export function layoutMachine(machine: AnyStateMachine): Promise<Layout> {
 
 async function computeLayout(machine: AnyStateMachine): Promise<Layout> {
   const edges = machineEdges(machine)
-  const pseudo = [INITIAL, ANY].map((p) => ({ id: elkId(p), ...(p === INITIAL ? { width: 16, height: 16 } : nodeSize(p)) }))
+  const pseudo = [{ id: elkId(INITIAL), width: 16, height: 16 }, { id: elkId(ANY), ...nodeSize(ANY) }]
   const graph: ElkNode = {
     id: 'root',
     layoutOptions: {
@@ -126,7 +131,8 @@ async function computeLayout(machine: AnyStateMachine): Promise<Layout> {
       offsets.set(child.id, { x, y })
       const path = child.id.slice(2)
       const stateNode = path === INITIAL || path === ANY ? undefined : machine.getStateNodeById(`${machine.id}.${path}`)
-      boxes.set(path, { x, y, width: child.width ?? 0, height: child.height ?? 0, compound: Boolean(child.children?.length), final: stateNode?.type === 'final' })
+      const size = { width: child.width ?? 0, height: child.height ?? 0 }
+      boxes.set(path, { x, y, ...size, compound: Boolean(child.children?.length), final: stateNode?.type === 'final' })
       place(child, { x, y })
     }
   }
@@ -139,7 +145,8 @@ async function computeLayout(machine: AnyStateMachine): Promise<Layout> {
     edges: (laid.edges ?? []).map((e) => {
       const at = offsets.get((e as { container?: string }).container ?? 'root') ?? { x: 0, y: 0 }
       const s = e.sections?.[0]
-      const points = s ? [s.startPoint, ...(s.bendPoints ?? []), s.endPoint].map((p) => ({ x: p.x + at.x, y: p.y + at.y })) : []
+      const corners = s ? [s.startPoint, ...(s.bendPoints ?? []), s.endPoint] : []
+      const points = corners.map((p) => ({ x: p.x + at.x, y: p.y + at.y }))
       const label = e.labels?.[0]
       const labelAt = { x: (label?.x ?? 0) + at.x, y: (label?.y ?? 0) + at.y }
       return { ...byId.get(e.id)!, points, labelAt }
@@ -167,7 +174,8 @@ export function takenEdges(edges: Edge[], steps: Step[]): Set<string> {
       if (always) taken.add(always.id)
     } else if (step.from === null && !best) {
       const start = edges.find((e) => e.source === INITIAL)
-      const always = start && edges.find((e) => e.event === 'always' && e.source === start.target && within(step.to, e.target))
+      const always = start
+        && edges.find((e) => e.event === 'always' && e.source === start.target && within(step.to, e.target))
       if (start && always) taken.add(start.id).add(always.id)
     }
   }
@@ -191,16 +199,23 @@ export function renderDiagram(layout: Layout, o: { current: string; steps: Step[
   const edges = layout.edges.map((e) => {
     const d = e.points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')
     const cls = taken.has(e.id) ? 'edge taken' : 'edge'
-    return `<g class="${cls}" data-event="${escapeHtml(e.event)}"><path d="${d}" marker-end="url(#arrow${taken.has(e.id) ? '-taken' : ''})"/>`
-      + `<text x="${(e.labelAt.x + 3).toFixed(1)}" y="${(e.labelAt.y + 11).toFixed(1)}">${escapeHtml(e.label)}</text></g>`
+    const arrow = taken.has(e.id) ? 'arrow-taken' : 'arrow'
+    const at = `x="${(e.labelAt.x + 3).toFixed(1)}" y="${(e.labelAt.y + 11).toFixed(1)}"`
+    return `<g class="${cls}" data-event="${escapeHtml(e.event)}"><path d="${d}" marker-end="url(#${arrow})"/>`
+      + `<text ${at}>${escapeHtml(e.label)}</text></g>`
   })
   // Compound states first, so their children are drawn over them.
   const boxes = [...layout.boxes].sort(([, a], [, b]) => Number(b.compound) - Number(a.compound)).map(([path, b]) => {
-    if (path === INITIAL) return `<circle class="start" cx="${b.x + 8}" cy="${b.y + 8}" r="7"><title>start</title></circle>`
+    if (path === INITIAL) {
+      return `<circle class="start" cx="${b.x + 8}" cy="${b.y + 8}" r="7"><title>start</title></circle>`
+    }
     const name = path === ANY ? ANY : path.split('.').at(-1)!
-    const classes = ['state', b.compound && 'compound', b.final && 'final', visited.has(path) && 'visited', current.has(path) && 'active', path === ANY && 'any']
+    const classes = ['state', b.compound && 'compound', b.final && 'final', visited.has(path) && 'visited',
+      current.has(path) && 'active', path === ANY && 'any'].filter(Boolean).join(' ')
     const isLeaf = path === leaf
-    const attrs = `class="${classes.filter(Boolean).join(' ')}" id="state-${escapeHtml(path.replace(/\./g, '-'))}" data-state="${escapeHtml(path)}"${isLeaf ? ' aria-current="true"' : ''}`
+    const id = `state-${escapeHtml(path.replace(/\./g, '-'))}`
+    const attrs = `class="${classes}" id="${id}" data-state="${escapeHtml(path)}"`
+      + (isLeaf ? ' aria-current="true"' : '')
     const textY = b.compound ? b.y + 20 : b.y + b.height / 2 + 5
     const textX = b.compound ? b.x + 10 : b.x + b.width / 2
     const anchor = b.compound ? 'start' : 'middle'
@@ -209,9 +224,12 @@ export function renderDiagram(layout: Layout, o: { current: string; steps: Step[
       + `<text x="${textX}" y="${textY}" text-anchor="${anchor}">${escapeHtml(name)}</text>${now}</g>`
   })
   const marker = (id: string) =>
-    `<marker id="${id}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto"><path d="M0,0L10,5L0,10z"/></marker>`
-  return `<svg class="diagram" role="group" aria-labelledby="diagram-title" viewBox="-4 -4 ${layout.width + 64} ${layout.height + 8}" `
-    + `width="${layout.width + 64}" height="${layout.height + 8}" xmlns="http://www.w3.org/2000/svg">`
+    `<marker id="${id}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" `
+    + 'markerHeight="9" orient="auto"><path d="M0,0L10,5L0,10z"/></marker>'
+  // Room on the right for the "now" beside a state at the edge.
+  const [width, height] = [layout.width + 64, layout.height + 8]
+  return `<svg class="diagram" role="group" aria-labelledby="diagram-title" viewBox="-4 -4 ${width} ${height}" `
+    + `width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">`
     + `<title id="diagram-title">${escapeHtml(o.title)}</title><defs>${marker('arrow')}${marker('arrow-taken')}</defs>`
     + `${boxes.join('')}${edges.join('')}</svg>`
 }

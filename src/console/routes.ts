@@ -33,7 +33,10 @@ const signInBody = z.object({
   next: z.string().max(300).regex(/^\/console(\/[A-Za-z0-9/-]*)?$/, 'must be a console page').optional(),
 })
 const csrfBody = z.object({ csrf: z.string().max(100), confirm: z.literal('yes').optional() })
+const formSchema = { hide: true, params: idParams, body: csrfBody }
 const ACTIONS = ['finish', 'retry', 'cancel'] as const
+/** No page here may be framed or load anything from elsewhere. */
+const CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
 /**
  * The admin console: server-rendered pages behind a sign-in with the admin token. The session is a
@@ -46,14 +49,16 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
   const machine = () => engine.definition('installation').machine
 
   // Forms post urlencoded; only this scope reads that, and only small bodies.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_request, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)))
-  })
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 4096 },
+    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  )
 
   app.decorateRequest('consoleSession', null)
   app.addHook('onRequest', async (request, reply) => {
-    // No page here may be framed, cached, or load anything from elsewhere.
-    reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+    // Nor be cached, or leak its URL to another site.
+    reply.header('content-security-policy', CSP)
     reply.header('cache-control', 'no-store')
     reply.header('referrer-policy', 'same-origin')
     reply.header('x-content-type-options', 'nosniff')
@@ -67,7 +72,9 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
       // A cross-site form cannot name this origin: that alone stops a forged sign-in.
       const origin = request.headers.origin
       const own = [new URL(config.publicUrl).origin, `${request.protocol}://${request.host}`]
-      if (origin !== undefined && !own.includes(origin)) throw new ConsoleErrors.CONSOLE_FORBIDDEN('The request did not come from this console')
+      if (origin !== undefined && !own.includes(origin)) {
+        throw new ConsoleErrors.CONSOLE_FORBIDDEN('The request did not come from this console')
+      }
     }
   })
 
@@ -84,7 +91,9 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
   const checkCsrf = (request: FastifyRequest, csrf: string) => {
     const session = request.consoleSession
     if (!session) throw new ConsoleErrors.CONSOLE_SIGNED_OUT()
-    if (!safeEqual(csrf, session.csrf)) throw new ConsoleErrors.CONSOLE_FORBIDDEN('The form is out of date: reload the page and try again')
+    if (!safeEqual(csrf, session.csrf)) {
+      throw new ConsoleErrors.CONSOLE_FORBIDDEN('The form is out of date: reload the page and try again')
+    }
     return session
   }
   const html = (reply: FastifyReply, page: string) => reply.type('text/html; charset=utf-8').send(page)
@@ -106,8 +115,8 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
       // An id finds its installation; an instance id finds every installation it had.
       const byInstance = await installations.list({ ...filter, instanceId: q, limit, cursor })
       const byId = await installations.find(q).catch(() => undefined)
-      const items = byId && !byInstance.items.some((w) => w.id === byId.id) ? [byId, ...byInstance.items] : byInstance.items
-      page = { items, nextCursor: byInstance.nextCursor }
+      const extra = byId && !byInstance.items.some((w) => w.id === byId.id) ? [byId] : []
+      page = { items: [...extra, ...byInstance.items], nextCursor: byInstance.nextCursor }
     } else {
       page = await installations.list({ ...filter, limit, cursor })
     }
@@ -123,7 +132,11 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
     }
     const states = Object.keys(machine().root.states)
     return html(reply, consolePage(shell('Installations', session), listView({
-      stats, states, items: page.items.map(installationView), nextCursor: page.nextCursor, filter: { ...filter, q, limit: limit === 50 ? undefined : String(limit) },
+      stats,
+      states,
+      items: page.items.map(installationView),
+      nextCursor: page.nextCursor,
+      filter: { ...filter, q, limit: limit === 50 ? undefined : String(limit) },
     })))
   })
 
@@ -135,7 +148,12 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
     }
     const session = await sessions.create()
     reply.setCookie(COOKIE, session.id, {
-      path: '/console', httpOnly: true, sameSite: 'strict', secure: config.secureCookies, signed: true, maxAge: SESSION_TTL_MS / 1000,
+      path: '/console',
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: config.secureCookies,
+      signed: true,
+      maxAge: SESSION_TTL_MS / 1000,
     })
     request.log.info('console sign-in')
     return reply.redirect(next ?? '/console', 303)
@@ -153,7 +171,8 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
     const snapshot = machine().resolveState({ value: valueOf(w.statePath), context: w.context })
     const failedBefore = Boolean((w.context as { lastError?: unknown }).lastError)
     const canFinish = snapshot.can({ type: 'FINISH' })
-    return { finish: canFinish && !failedBefore, retry: canFinish && failedBefore, cancel: snapshot.can({ type: 'CANCEL' }) }
+    const cancel = snapshot.can({ type: 'CANCEL' })
+    return { finish: canFinish && !failedBefore, retry: canFinish && failedBefore, cancel }
   }
 
   async function renderInstallation(request: FastifyRequest, reply: FastifyReply, w: Workflow, session: ConsoleSession,
@@ -166,14 +185,19 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
       view.instanceId ? installations.list({ instanceId: view.instanceId, limit: 20 }) : { items: [w] },
     ])
     const steps = historyView(history)
-    const diagram = renderDiagram(layout, { current: w.statePath, steps, title: `The installation machine, ${w.statePath} now` })
+    const title = `The installation machine, ${w.statePath} now`
+    const diagram = renderDiagram(layout, { current: w.statePath, steps, title })
     return html(reply, consolePage(shell(`Installation ${w.id.slice(0, 8)}`, session, notice), installationPage({
-      installation: view, history: steps, attempts: attemptsView(attempts), siblings: siblings.items.map(installationView),
+      installation: view,
+      history: steps,
+      attempts: attemptsView(attempts),
+      siblings: siblings.items.map(installationView),
       diagram, actions: actionsOf(w), csrf: session.csrf, inspect: { enabled: Boolean(app.workflowInspector) },
     })))
   }
 
-  app.get('/console/installations/:id', { schema: { hide: true, params: idParams, querystring: z.object({ done: z.enum([...ACTIONS, 'inspect']).optional() }) } },
+  const doneQuery = z.object({ done: z.enum([...ACTIONS, 'inspect']).optional() })
+  app.get('/console/installations/:id', { schema: { hide: true, params: idParams, querystring: doneQuery } },
     async (request, reply) => {
       const session = signedIn(request, reply)
       if (!session) return reply
@@ -189,7 +213,7 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   for (const action of ACTIONS) {
-    app.post(`/console/installations/:id/${action}`, { schema: { hide: true, params: idParams, body: csrfBody } }, async (request, reply) => {
+    app.post(`/console/installations/:id/${action}`, { schema: formSchema }, async (request, reply) => {
       const session = checkCsrf(request, request.body.csrf)
       if (request.body.confirm !== 'yes') throw new ConsoleErrors.CONSOLE_NOT_CONFIRMED()
       const before = await installations.find(request.params.id)
@@ -200,19 +224,21 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
         const e = err as { statusCode?: number; message?: string }
         if (!e.statusCode || e.statusCode >= 500) throw err
         reply.code(e.statusCode)
-        return renderInstallation(request, reply, await installations.find(before.id), session, { kind: 'error', text: e.message ?? 'refused' })
+        const now = await installations.find(before.id)
+        return renderInstallation(request, reply, now, session, { kind: 'error', text: e.message ?? 'refused' })
       }
       request.log.info({ workflowId: after.id, action }, 'console action')
       const lastError = (after.context as { lastError?: { message: string } | null }).lastError
       if (action !== 'cancel' && after.statePath === 'SetupIncomplete.waiting' && lastError) {
         reply.code(502)
-        return renderInstallation(request, reply, after, session, { kind: 'error', text: `Wix did not accept the bi-event: ${lastError.message}` })
+        const text = `Wix did not accept the bi-event: ${lastError.message}`
+        return renderInstallation(request, reply, after, session, { kind: 'error', text })
       }
       return reply.redirect(`/console/installations/${after.id}?done=${action}`, 303)
     })
   }
 
-  app.post('/console/installations/:id/inspect', { schema: { hide: true, params: idParams, body: csrfBody } }, async (request, reply) => {
+  app.post('/console/installations/:id/inspect', { schema: formSchema }, async (request, reply) => {
     checkCsrf(request, request.body.csrf)
     const w = await installations.find(request.params.id)
     if (!app.workflowInspector) throw new ConsoleErrors.CONSOLE_INSPECTOR_OFF()

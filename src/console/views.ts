@@ -16,57 +16,91 @@ export interface Stats {
 
 export interface ListFilter { state?: string; reason?: string; q?: string; limit?: string }
 
-const link = (i: Pick<Installation, 'id'>) => `<a href="/console/installations/${e(i.id)}"><code>${e(i.id)}</code></a>`
 const dash = '<span class="muted">—</span>'
-const counts = (title: string, entries: Record<string, number>) => {
+const code = (s: string | null | undefined) => (s ? `<code>${e(s)}</code>` : dash)
+const link = (i: Pick<Installation, 'id'>) => `<a href="/console/installations/${e(i.id)}">${code(i.id)}</a>`
+const row = (cells: string[]) => `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`
+const head = (names: string[]) => `<thead><tr>${names.map((n) => `<th scope="col">${n}</th>`).join('')}</tr></thead>`
+const terms = (entries: [string, string | number][]) =>
+  `<dl>${entries.map(([k, v]) => `<dt>${e(k)}</dt><dd>${v}</dd>`).join('')}</dl>`
+
+function counts(title: string, entries: Record<string, number>) {
   const rows = Object.entries(entries).sort(([a], [b]) => a.localeCompare(b))
-  return `<section aria-label="${e(title)}"><h3>${e(title)}</h3>${rows.length
-    ? `<dl>${rows.map(([k, n]) => `<dt>${e(k)}</dt><dd>${n}</dd>`).join('')}</dl>` : '<p class="muted">None.</p>'}</section>`
+  const body = rows.length ? terms(rows) : '<p class="muted">None.</p>'
+  return `<section aria-label="${e(title)}"><h3>${e(title)}</h3>${body}</section>`
+}
+
+const select = (id: string, name: string, label: string, values: string[], selected?: string) =>
+  `<div><label for="${id}">${label}</label><select id="${id}" name="${name}"><option value="">any</option>`
+  + values.map((v) => `<option${v === selected ? ' selected' : ''}>${e(v)}</option>`).join('') + '</select></div>'
+
+const strip = (f: ListFilter) => Object.fromEntries(Object.entries(f).filter(([, v]) => v)) as Record<string, string>
+
+export interface ListPage {
+  stats: Stats
+  states: string[]
+  items: Installation[]
+  nextCursor: string | null
+  filter: ListFilter
 }
 
 /** The list: counts on top, filters, one page of installations, a link to the next page. */
-export function listView(o: { stats: Stats; states: string[]; items: Installation[]; nextCursor: string | null; filter: ListFilter }) {
+export function listView(o: ListPage) {
   const { stats, filter } = o
-  const option = (value: string, selected?: string) => `<option${value === selected ? ' selected' : ''}>${e(value)}</option>`
   const reasons = [...new Set([...Object.keys(stats.failures), ...(filter.reason ? [filter.reason] : [])])].sort()
-  const jobs = `<section aria-label="Jobs"><h3>Jobs</h3><dl><dt>waiting</dt><dd>${stats.jobs.waiting}</dd><dt>running</dt><dd>${stats.jobs.running}</dd>`
-    + `<dt>oldest wait</dt><dd>${stats.jobs.oldestWaitingSeconds === null ? 'none' : `${stats.jobs.oldestWaitingSeconds} s`}</dd></dl></section>`
-  const rows = o.items.map((i) => `<tr><td>${link(i)}</td><td>${i.instanceId ? `<code>${e(i.instanceId)}</code>` : dash}</td>`
-    + `<td>${e(i.statePath)}</td><td>${i.failure ? e(i.failure.reason) : dash}</td><td>${time(i.createdAt)}</td><td>${time(i.updatedAt)}</td></tr>`)
-  const next = o.nextCursor
-    ? `<p><a rel="next" href="/console?${new URLSearchParams({ ...strip(filter), cursor: o.nextCursor })}">Next page</a></p>` : ''
+  const oldest = stats.jobs.oldestWaitingSeconds === null ? 'none' : `${stats.jobs.oldestWaitingSeconds} s`
+  const jobs = `<section aria-label="Jobs"><h3>Jobs</h3>`
+    + `${terms([['waiting', stats.jobs.waiting], ['running', stats.jobs.running], ['oldest wait', oldest]])}</section>`
+  const rows = o.items.map((i) =>
+    row([link(i), code(i.instanceId), e(i.statePath), i.failure ? e(i.failure.reason) : dash, time(i.createdAt),
+      time(i.updatedAt)]))
+  const nextUrl = o.nextCursor && `/console?${new URLSearchParams({ ...strip(filter), cursor: o.nextCursor })}`
   return `<h1>Installations</h1>
 <section class="stats" aria-labelledby="counts"><h2 id="counts" class="stats-title">Counts</h2>
 ${counts('By state', stats.installations)}${counts('Failures by reason', stats.failures)}${jobs}</section>
 <form method="get" action="/console" class="filters" role="search" aria-label="Filter installations">
-<div><label for="f-state">State</label><select id="f-state" name="state"><option value="">any</option>${o.states.map((s) => option(s, filter.state)).join('')}</select></div>
-<div><label for="f-reason">Failure reason</label><select id="f-reason" name="reason"><option value="">any</option>${reasons.map((r) => option(r, filter.reason)).join('')}</select></div>
-<div><label for="f-q">Instance id or installation id</label><input id="f-q" name="q" value="${e(filter.q ?? '')}" size="38" autocomplete="off"></div>
+${select('f-state', 'state', 'State', o.states, filter.state)}
+${select('f-reason', 'reason', 'Failure reason', reasons, filter.reason)}
+<div><label for="f-q">Instance id or installation id</label>
+<input id="f-q" name="q" value="${e(filter.q ?? '')}" size="38" autocomplete="off"></div>
 <button type="submit">Show</button> <a href="/console">Clear</a></form>
 <table><caption>${o.items.length ? 'Newest first' : 'No installation matches.'}</caption>
-<thead><tr><th scope="col">Installation</th><th scope="col">Instance id</th><th scope="col">State</th><th scope="col">Reason</th><th scope="col">Created</th><th scope="col">Updated</th></tr></thead>
-<tbody>${rows.join('')}</tbody></table>${next}`
+${head(['Installation', 'Instance id', 'State', 'Reason', 'Created', 'Updated'])}
+<tbody>${rows.join('')}</tbody></table>${nextUrl ? `<p><a rel="next" href="${e(nextUrl)}">Next page</a></p>` : ''}`
 }
 
-const strip = (f: ListFilter) => Object.fromEntries(Object.entries(f).filter(([, v]) => v)) as Record<string, string>
-
-/** Which admin actions the installation's state allows, each with what it does in words. */
+/** Which admin actions the installation's state allows. */
 export interface Actions { finish: boolean; retry: boolean; cancel: boolean }
 
 const ACTION_WORDS = {
-  finish: { button: 'Finish…', confirm: 'Send APP_FINISHED_CONFIGURATION to Wix and mark the installation Finished.', yes: 'Yes, finish it' },
-  retry: { button: 'Retry the bi-event…', confirm: 'Send APP_FINISHED_CONFIGURATION to Wix again; its last attempt failed.', yes: 'Yes, retry' },
-  cancel: { button: 'Cancel…', confirm: 'End this installation for good (reason: cancelled). The site owner would have to install again.', yes: 'Yes, cancel it' },
+  finish: {
+    button: 'Finish…',
+    confirm: 'Send APP_FINISHED_CONFIGURATION to Wix and mark the installation Finished.',
+    yes: 'Yes, finish it',
+  },
+  retry: {
+    button: 'Retry the bi-event…',
+    confirm: 'Send APP_FINISHED_CONFIGURATION to Wix again; its last attempt failed.',
+    yes: 'Yes, retry',
+  },
+  cancel: {
+    button: 'Cancel…',
+    confirm: 'End this installation for good (reason: cancelled). The site owner would have to install again.',
+    yes: 'Yes, cancel it',
+  },
 } as const
 
+/** Each action behind a disclosure that asks to confirm: no click changes anything by accident. */
 function actionsView(id: string, csrf: string, actions: Actions) {
   const forms = (Object.keys(ACTION_WORDS) as (keyof Actions)[]).filter((a) => actions[a]).map((a) => {
     const w = ACTION_WORDS[a]
+    const button = `<input type="hidden" name="confirm" value="yes">`
+      + `<button type="submit"${a === 'cancel' ? ' class="danger"' : ''}>${w.yes}</button>`
     return `<details><summary>${w.button}</summary><p>${e(w.confirm)}</p>`
-      + postForm(`/console/installations/${id}/${a}`, csrf, `<input type="hidden" name="confirm" value="yes"><button type="submit"${a === 'cancel' ? ' class="danger"' : ''}>${w.yes}</button>`)
-      + '</details>'
+      + `${postForm(`/console/installations/${id}/${a}`, csrf, button)}</details>`
   })
-  return forms.length ? `<div class="actions">${forms.join('')}</div>` : '<p class="muted">No action applies in this state.</p>'
+  if (!forms.length) return '<p class="muted">No action applies in this state.</p>'
+  return `<div class="actions">${forms.join('')}</div>`
 }
 
 export interface InstallationPage {
@@ -81,41 +115,71 @@ export interface InstallationPage {
   inspect: { enabled: boolean }
 }
 
+function factsView(i: Installation) {
+  const facts: [string, string][] = [['State', `<strong>${e(i.statePath)}</strong>`]]
+  facts.push(['Instance id', i.instanceId ? code(i.instanceId) : 'not known yet (before the Redirect URL)'])
+  if (i.failure) facts.push(['Failure', `<strong>${e(i.failure.reason)}</strong>: ${e(i.failure.detail)}`])
+  if (i.lastError) {
+    const id = i.lastError.wixRequestId ? ` (Wix request id ${code(i.lastError.wixRequestId)})` : ''
+    facts.push(['Last error', `${code(i.lastError.code)} ${e(i.lastError.message)}${id}`])
+  }
+  facts.push(['Started from', i.origin === 'app-url' ? 'the App URL (Wix)' : "the app's own platform"])
+  facts.push(['Created', time(i.createdAt)], ['Updated', time(i.updatedAt)], ['Events accepted', String(i.version)])
+  return `<dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>`
+}
+
+function siblingsView(i: Installation, siblings: Installation[]) {
+  if (siblings.length < 2) return ''
+  const names = siblings.map((s) => s.id === i.id
+    ? `<strong>this one</strong> (${e(s.state)})`
+    : `<a href="/console/installations/${e(s.id)}">${e(s.id.slice(0, 8))}</a> (${e(s.state)})`)
+  return `<p>Instance ${code(i.instanceId)} has ${siblings.length} installations: ${names.join(', ')}.</p>`
+}
+
+function historyView(history: HistoryEntry[]) {
+  const rows = history.map((h) => {
+    const words = h.event !== eventLabel(h.event) ? ` <span class="muted">(${e(eventLabel(h.event))})</span>` : ''
+    const move = `${h.from ? e(h.from) : dash} → ${e(h.to)}`
+    return row([String(h.seq), `${code(h.event)}${words}`, move, e(h.source), time(h.at)])
+  })
+  return '<table><caption>Every accepted event, oldest first (the transitions taken)</caption>'
+    + `${head(['#', 'Event', 'From → to', 'Source', 'At'])}<tbody>${rows.join('')}</tbody></table>`
+}
+
+function attemptsView(attempts: Attempt[]) {
+  if (!attempts.length) return '<p class="muted">No effect has run yet.</p>'
+  const rows = attempts.map((a) => {
+    const status = a.error?.status ? ` (HTTP ${a.error.status})` : ''
+    const error = a.error ? `${code(a.error.code)}${status} ${e(a.error.message)}` : dash
+    return `<tr><td>${e(a.effect)}</td><td>${a.attempt}</td><td class="outcome-${a.outcome}">${e(a.outcome)}</td>`
+      + `<td>${error}</td><td>${code(a.wixRequestId)}</td><td>${time(a.startedAt)}</td>`
+      + `<td>${time(a.finishedAt)}</td></tr>`
+  })
+  return "<table><caption>Every run of every effect, with Wix's request id when a call failed</caption>"
+    + head(['Effect', 'Attempt', 'Outcome', 'Error', 'Wix request id', 'Started', 'Finished'])
+    + `<tbody>${rows.join('')}</tbody></table>`
+}
+
 /** One installation: what it is, what can be done, its machine drawn, its history and effect attempts. */
 export function installationView(p: InstallationPage) {
   const i = p.installation
-  const failure = i.failure
-    ? `<dt>Failure</dt><dd><strong>${e(i.failure.reason)}</strong>: ${e(i.failure.detail)}</dd>` : ''
-  const lastError = i.lastError
-    ? `<dt>Last error</dt><dd><code>${e(i.lastError.code)}</code> ${e(i.lastError.message)}${i.lastError.wixRequestId ? ` (Wix request id <code>${e(i.lastError.wixRequestId)}</code>)` : ''}</dd>` : ''
-  const siblings = p.siblings.length > 1
-    ? `<p>Instance <code>${e(i.instanceId ?? '')}</code> has ${p.siblings.length} installations: ${p.siblings.map((s) =>
-      s.id === i.id ? `<strong>this one</strong> (${e(s.state)})` : `<a href="/console/installations/${e(s.id)}">${e(s.id.slice(0, 8))}</a> (${e(s.state)})`).join(', ')}.</p>` : ''
-  const history = p.history.map((h) => `<tr><td>${h.seq}</td><td><code>${e(h.event)}</code>${h.event !== eventLabel(h.event) ? ` <span class="muted">(${e(eventLabel(h.event))})</span>` : ''}</td>`
-    + `<td>${h.from ? e(h.from) : dash} → ${e(h.to)}</td><td>${e(h.source)}</td><td>${time(h.at)}</td></tr>`)
-  const attempts = p.attempts.map((a) => `<tr><td>${e(a.effect)}</td><td>${a.attempt}</td><td class="outcome-${a.outcome}">${e(a.outcome)}</td>`
-    + `<td>${a.error ? `<code>${e(a.error.code)}</code>${a.error.status ? ` (HTTP ${a.error.status})` : ''} ${e(a.error.message)}` : dash}</td>`
-    + `<td>${a.wixRequestId ? `<code>${e(a.wixRequestId)}</code>` : dash}</td><td>${time(a.startedAt)}</td><td>${time(a.finishedAt)}</td></tr>`)
   const inspect = p.inspect.enabled
-    ? postForm(`/console/installations/${i.id}/inspect`, p.csrf, '<button type="submit">Replay into the XState inspector</button>')
-    : `<p>The XState inspector is off (<code>INSPECT</code> is unset). Start the service with <code>INSPECT=true</code> to replay from here,
-or run <code>npm run inspect -- ${e(i.id)}</code> while it is stopped.</p>`
+    ? postForm(`/console/installations/${i.id}/inspect`, p.csrf,
+      '<button type="submit">Replay into the XState inspector</button>')
+    : '<p>The XState inspector is off (<code>INSPECT</code> is unset). Start the service with '
+      + `<code>INSPECT=true</code> to replay from here, or run <code>npm run inspect -- ${e(i.id)}</code> `
+      + 'while it is stopped.</p>'
+  const caption = `Now in <strong>${e(i.statePath)}</strong> (marked “now”, with the heaviest border). `
+    + 'Solid boxes and heavy arrows are the path this installation took; dashed boxes were never entered.'
   return `<p><a href="/console">← All installations</a></p>
 <div data-live="/console/installations/${e(i.id)}/version" data-version="${i.version}" data-state="${e(i.statePath)}">
-<h1>Installation <code>${e(i.id)}</code></h1>
-<dl class="facts"><dt>State</dt><dd><strong>${e(i.statePath)}</strong></dd>
-<dt>Instance id</dt><dd>${i.instanceId ? `<code>${e(i.instanceId)}</code>` : 'not known yet (before the Redirect URL)'}</dd>
-${failure}${lastError}<dt>Started from</dt><dd>${i.origin === 'app-url' ? 'the App URL (Wix)' : "the app's own platform"}</dd>
-<dt>Created</dt><dd>${time(i.createdAt)}</dd><dt>Updated</dt><dd>${time(i.updatedAt)}</dd><dt>Events accepted</dt><dd>${i.version}</dd></dl>
-${siblings}
+<h1>Installation ${code(i.id)}</h1>
+${factsView(i)}${siblingsView(i, p.siblings)}
 <section aria-labelledby="actions-h"><h2 id="actions-h">Actions</h2>${actionsView(i.id, p.csrf, p.actions)}</section>
-<section aria-labelledby="diagram-h"><h2 id="diagram-h">State machine</h2><figure>${p.diagram}
-<figcaption>Now in <strong>${e(i.statePath)}</strong> (marked “now”, with the heaviest border). Solid boxes and heavy arrows are the path this installation took; dashed boxes were never entered.</figcaption></figure></section>
-<section aria-labelledby="history-h"><h2 id="history-h">History</h2><table><caption>Every accepted event, oldest first (the transitions taken)</caption>
-<thead><tr><th scope="col">#</th><th scope="col">Event</th><th scope="col">From → to</th><th scope="col">Source</th><th scope="col">At</th></tr></thead><tbody>${history.join('')}</tbody></table></section>
-<section aria-labelledby="attempts-h"><h2 id="attempts-h">Effect attempts</h2>${attempts.length ? `<table><caption>Every run of every effect, with Wix's request id when a call failed</caption>
-<thead><tr><th scope="col">Effect</th><th scope="col">Attempt</th><th scope="col">Outcome</th><th scope="col">Error</th><th scope="col">Wix request id</th><th scope="col">Started</th><th scope="col">Finished</th></tr></thead>
-<tbody>${attempts.join('')}</tbody></table>` : '<p class="muted">No effect has run yet.</p>'}</section>
+<section aria-labelledby="diagram-h"><h2 id="diagram-h">State machine</h2>
+<figure>${p.diagram}<figcaption>${caption}</figcaption></figure></section>
+<section aria-labelledby="history-h"><h2 id="history-h">History</h2>${historyView(p.history)}</section>
+<section aria-labelledby="attempts-h"><h2 id="attempts-h">Effect attempts</h2>${attemptsView(p.attempts)}</section>
 </div>
 <p id="live-status" class="muted" aria-live="polite">This page follows the installation as it moves.</p>
 <section aria-labelledby="inspect-h"><h2 id="inspect-h">XState inspector</h2>${inspect}</section>`
