@@ -62,19 +62,22 @@ async function main(ref: string | undefined) {
   const workflow = { id: replay.id, machine: replay.machine }
   if (replay.siblings.length > 1) {
     // An instance id names its newest installation: say so, and which others there are.
-    const others = replay.siblings.filter((s) => s.id !== replay.id).map((s) => `${s.id} (${s.state}, ${s.created_at.toISOString()})`)
-    console.log(`instance ${replay.instanceId} has ${replay.siblings.length} installations; replaying ${replay.id}. The others: ${others.join(', ')}`)
+    const others = replay.siblings.filter((s) => s.id !== replay.id)
+      .map((s) => `${s.id} (${s.state}, ${s.created_at.toISOString()})`)
+    const count = `instance ${replay.instanceId} has ${replay.siblings.length} installations`
+    console.log(`${count}; replaying ${replay.id}. The others: ${others.join(', ')}`)
   }
   recordReplay(inspector, replay)
   for (const step of replay.steps) {
     const drift = step.to === step.storedTo ? '' : `  (history says ${step.storedTo}: the machine changed since)`
-    console.log(`${String(step.seq).padStart(3)}  ${step.event.type}  ${step.from ?? '·'} → ${step.to}${drift}  ${step.at.toISOString()}`)
+    const move = `${step.from ?? '·'} → ${step.to}${drift}`
+    console.log(`${String(step.seq).padStart(3)}  ${step.event.type}  ${move}  ${step.at.toISOString()}`)
   }
   await inspector.stop(5_000)
   const end = JSON.stringify(valueOf(replay.steps.at(-1)!.to))
   console.log(`replayed ${replay.steps.length} events of installation ${replay.id} into ${url} as actor ${actorId(workflow)} (ends in ${end})`)
   if (server) {
-    console.log('Stately inspector server on 127.0.0.1:8080: open http://localhost:8080 to watch the replay; Ctrl-C to stop')
+    console.log('Inspector server on 127.0.0.1:8080: open http://localhost:8080 to watch the replay; Ctrl-C stops')
     await new Promise((resolve) => process.once('SIGINT', resolve))
     server.stop()
   }

@@ -7,16 +7,23 @@ export const localInspectorUrl = (port = LOCAL_INSPECTOR_PORT) => `ws://localhos
 /** The inspector server relays its last messages to a viewer that connects late, as Stately's does. */
 const REPLAYED_TO_NEW_VIEWERS = 200
 
-/** The page that hosts Stately's inspector and feeds it what arrives on the WebSocket (as the library's bridge does). */
+/** The page that hosts Stately's inspector and feeds it what arrives on the WebSocket (as the library's does). */
 const bridgePage = () => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Stately Inspector</title>
 <style>*{margin:0;padding:0}html,body{height:100%}iframe{width:100%;height:100%;border:none}</style></head>
 <body><iframe id="inspector" title="Stately Inspector" src="https://stately.ai/inspect"></iframe><script>
 const iframe = document.getElementById('inspector'); const buffer = []; let connected = false
 window.addEventListener('message', (e) => {
-  if (e.data && e.data.type === '@statelyai.connected') { connected = true; buffer.forEach((m) => iframe.contentWindow.postMessage(m, '*')); buffer.length = 0 }
+  if (!e.data || e.data.type !== '@statelyai.connected') return
+  connected = true
+  buffer.forEach((m) => iframe.contentWindow.postMessage(m, '*'))
+  buffer.length = 0
 })
 const ws = new WebSocket('ws://' + location.host)
-ws.onmessage = (e) => { const m = JSON.parse(e.data); if (connected) iframe.contentWindow.postMessage(m, '*'); else buffer.push(m) }
+ws.onmessage = (e) => {
+  const m = JSON.parse(e.data)
+  if (connected) iframe.contentWindow.postMessage(m, '*')
+  else buffer.push(m)
+}
 </script></body></html>`
 
 const parse = (message: string): { type: string; sessionId: string } => {
@@ -46,7 +53,8 @@ export async function startLocalInspector(port = LOCAL_INSPECTOR_PORT): Promise<
   })
   if (!listening) return undefined
   // Processes send no Origin; browsers always do, and only the bridge page's is let in.
-  const wss = new WebSocketServer({ server: http, verifyClient: ({ origin }: { origin?: string }) => !origin || own.has(origin) })
+  const verifyClient = ({ origin }: { origin?: string }) => !origin || own.has(origin)
+  const wss = new WebSocketServer({ server: http, verifyClient })
   const recent: { sessionId: string; message: string }[] = []
   // The latest announcement of each actor with a message in `recent`: a late viewer gets it first,
   // so it knows every actor before any of its events, however long ago the actor was announced.

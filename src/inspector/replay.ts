@@ -41,13 +41,15 @@ export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
   let [snapshot] = initialTransition(installationMachine, input)
   const init = history[0]
   const steps: ReplayStep[] = [{
-    seq: init?.seq ?? 1, event: { type: 'xstate.init' }, from: null, to: statePath(snapshot.value), at: init?.at ?? new Date(),
+    seq: init?.seq ?? 1, event: { type: 'xstate.init' }, from: null, to: statePath(snapshot.value),
+    at: init?.at ?? new Date(),
     storedTo: init?.to_state ?? statePath(snapshot.value), snapshot: persist(snapshot),
   }]
   for (const h of history.slice(1)) {
     const from = statePath(snapshot.value)
     ;[snapshot] = transition(installationMachine, snapshot, h.event as never)
-    steps.push({ seq: h.seq, event: h.event, from, to: statePath(snapshot.value), at: h.at, storedTo: h.to_state, snapshot: persist(snapshot) })
+    const to = statePath(snapshot.value)
+    steps.push({ seq: h.seq, event: h.event, from, to, at: h.at, storedTo: h.to_state, snapshot: persist(snapshot) })
   }
   return { id: row.id, machine: 'installation', instanceId: c.instanceId, siblings, steps }
 }

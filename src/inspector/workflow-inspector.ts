@@ -102,8 +102,14 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
   function announce(id: string, w: InspectedWorkflow, machine: AnyStateMachine | undefined, value: string, at: number) {
     announced.set(id, { message: sent, at: now() })
     send({
-      type: '@xstate.actor', name: machine?.id ?? w.machine, sessionId: id, createdAt: String(at), rootId: id, parentId: undefined,
-      id: null, definition: machine ? definitionOf(machine) : undefined,
+      type: '@xstate.actor',
+      name: machine?.id ?? w.machine,
+      sessionId: id,
+      createdAt: String(at),
+      rootId: id,
+      parentId: undefined,
+      id: null,
+      definition: machine ? definitionOf(machine) : undefined,
       snapshot: { value: valueOf(value), context: w.context, status: 'active', ...shape(id, machine, value) },
     })
   }
@@ -111,7 +117,8 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
   /** The tags and children of the state at `path`, as a machine snapshot carries them. */
   function shape(id: string, machine: AnyStateMachine | undefined, path: string) {
     const nodes = nodesOf(machine, path)
-    const children = Object.fromEntries(nodes.flatMap((n) => n.invoke.map((i) => [i.id, { xstate$$type: 1, id: childId(id, i.id) }])))
+    const invokes = nodes.flatMap((n) => n.invoke)
+    const children = Object.fromEntries(invokes.map((i) => [i.id, { xstate$$type: 1, id: childId(id, i.id) }]))
     return { tags: [...new Set(nodes.flatMap((n) => [...n.tags]))], children }
   }
 
@@ -120,18 +127,28 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
     const result = /^xstate\.(done|error)\.actor\.(.+)$/.exec(step.event)
     if (!result) return undefined
     const child = childId(id, result[2]!)
-    const snapshot = result[1] === 'done' ? { status: 'done', output: step.data.output } : { status: 'error', error: step.data.error }
-    send({ type: '@xstate.snapshot', sessionId: child, rootId: id, id: null, createdAt: at, event: { type: `xstate.${result[1]}` }, snapshot })
+    const snapshot = result[1] === 'done'
+      ? { status: 'done', output: step.data.output }
+      : { status: 'error', error: step.data.error }
+    const event = { type: `xstate.${result[1]}` }
+    send({ type: '@xstate.snapshot', sessionId: child, rootId: id, id: null, createdAt: at, event, snapshot })
     return child
   }
 
   /** The effect actors a step stops (their state left before they answered) and starts (their state entered). */
-  function effectsMoved(id: string, machine: AnyStateMachine | undefined, step: InspectedStep, context: unknown, at: string, answered?: string) {
+  function effectsMoved(
+    id: string, machine: AnyStateMachine | undefined, step: InspectedStep, context: unknown, at: string,
+    answered?: string,
+  ) {
     const before = new Set(ancestors(step.from))
     const after = new Set(ancestors(step.to))
     for (const node of nodesOf(machine, step.from).filter((n) => !after.has(n.path.join('.')))) {
       for (const invoke of node.invoke.filter((i) => childId(id, i.id) !== answered)) {
-        send({ type: '@xstate.snapshot', sessionId: childId(id, invoke.id), rootId: id, id: null, createdAt: at, event: { type: 'xstate.stop' }, snapshot: { status: 'stopped' } })
+        const stop = { type: 'xstate.stop' }
+        send({
+          type: '@xstate.snapshot', sessionId: childId(id, invoke.id), rootId: id, id: null, createdAt: at, event: stop,
+          snapshot: { status: 'stopped' },
+        })
       }
     }
     const event = { ...step.data, type: step.event }
@@ -139,13 +156,20 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
       for (const invoke of node.invoke) {
         let input: unknown
         try {
-          input = typeof invoke.input === 'function' ? invoke.input({ context, event, self: undefined } as never) : invoke.input
+          const args = { context, event, self: undefined } as never
+          input = typeof invoke.input === 'function' ? invoke.input(args) : invoke.input
         } catch {
           input = undefined
         }
         const safe = input && typeof input === 'object' ? redactFields(input as Record<string, unknown>) : input
         send({
-          type: '@xstate.actor', name: invoke.id, sessionId: childId(id, invoke.id), createdAt: at, rootId: id, parentId: id, id: null,
+          type: '@xstate.actor',
+          name: invoke.id,
+          sessionId: childId(id, invoke.id),
+          createdAt: at,
+          rootId: id,
+          parentId: id,
+          id: null,
           definition: JSON.stringify({ id: typeof invoke.src === 'string' ? invoke.src : invoke.id }),
           snapshot: { status: 'active', input: safe, output: undefined, error: undefined },
         })
@@ -169,7 +193,9 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
         const at = String(step.at?.getTime() ?? now())
         const event = redactFields({ ...step.data, type: step.event })
         const answered = effectEnded(id, step, at)
-        send({ type: '@xstate.event', sessionId: id, rootId: id, sourceId: answered, event, id: `${id}#${at}#${i}`, createdAt: at })
+        const eventId = `${id}#${at}#${i}`
+        send({ type: '@xstate.event', sessionId: id, rootId: id, sourceId: answered, event, id: eventId,
+          createdAt: at })
         effectsMoved(id, machine, step, workflow.context, at, answered)
         const status = i === steps.length - 1 ? workflow.status : 'active'
         send({

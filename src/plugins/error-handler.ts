@@ -46,30 +46,39 @@ const OWNER_WORDS: Record<string, { title: string; message: string; startAgain?:
   },
   STATE_ALREADY_USED: {
     title: 'This step is already done',
-    message: 'This installation link has already been used. If the app is not on your site, start the installation again.',
+    message: 'This installation link has already been used. If the app is not on your site, start the installation '
+      + 'again.',
     startAgain: true,
   },
   FLOW_COOKIE_MISSING: {
     title: 'No installation in progress',
-    message: 'This browser has no installation waiting to finish: it may have finished already, or been started elsewhere.',
+    message: 'This browser has no installation waiting to finish: it may have finished already, or been started '
+      + 'elsewhere.',
     startAgain: true,
   },
   NOT_FOUND: { title: 'Page not found', message: 'There is no page at this address.' },
-  RATE_LIMITED: { title: 'Too many attempts', message: 'There were too many requests from your network. Wait a minute, then try again.' },
+  RATE_LIMITED: {
+    title: 'Too many attempts',
+    message: 'There were too many requests from your network. Wait a minute, then try again.',
+  },
 }
+
+const BACK_TO_CONSOLE = { href: '/console', label: 'Back to the console' }
 
 /** A site owner's page for an error: what happened in plain words, what to do next, the code small. */
 function ownerPage(request: FastifyRequest, body: ErrorBody, continueTo?: string) {
   const { appName, publicUrl } = request.server.config
   if (continueTo) {
-    return htmlPage('Your installation goes on', 'This step was already done. This page moves on by itself to where your installation is.', {
+    const message = 'This step was already done. This page moves on by itself to where your installation is.'
+    return htmlPage('Your installation goes on', message, {
       appName, refreshTo: continueTo, code: body.code,
     })
   }
   const words = OWNER_WORDS[body.code] ?? (body.statusCode >= 500
-    ? { title: `${appName} is briefly unavailable`, message: 'Something went wrong on our side. Please try again in a moment.', startAgain: true }
-    : { title: 'The installation could not go on', message: 'Something about this request was not right.', startAgain: true })
-  const action = words.startAgain ? { href: startAgainUrl(publicUrl), label: 'Start the installation again' } : undefined
+    ? { title: `${appName} is briefly unavailable`, message: 'Something went wrong on our side. Try again shortly.' }
+    : { title: 'The installation could not go on', message: 'Something about this request was not right.' })
+  const startAgain = OWNER_WORDS[body.code] ? words.startAgain : true
+  const action = startAgain ? { href: startAgainUrl(publicUrl), label: 'Start the installation again' } : undefined
   return htmlPage(words.title, words.message, { appName, action, code: body.code })
 }
 
@@ -79,7 +88,7 @@ function send(request: FastifyRequest, reply: FastifyReply, body: ErrorBody, con
   reply.code(body.statusCode)
   if (wantsHtml(request)) {
     const page = request.url.startsWith('/console')
-      ? htmlPage(body.error, body.message, { code: body.code, action: { href: '/console', label: 'Back to the console' } })
+      ? htmlPage(body.error, body.message, { code: body.code, action: BACK_TO_CONSOLE })
       : ownerPage(request, body, continueTo)
     return reply.type('text/html; charset=utf-8').send(page)
   }

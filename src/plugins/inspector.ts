@@ -26,7 +26,8 @@ export default fp(
     if (!/^wss?:\/\//.test(setting)) {
       url = localInspectorUrl()
       server = await startLocalInspector()
-      if (server) app.log.info('Stately inspector server on 127.0.0.1:8080: open http://localhost:8080 to watch installations')
+      const watch = 'open http://localhost:8080 to watch installations'
+      if (server) app.log.info(`Stately inspector server on 127.0.0.1:8080: ${watch}`)
       else app.log.info('port 8080 is taken: sending transitions to the inspector server already there')
     }
     const inspector = createWorkflowInspector(url, {

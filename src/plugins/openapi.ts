@@ -7,13 +7,19 @@ import { SANDBOX_PREFIX } from '../config.ts'
 /** The document's groups, in reading order: what Wix calls, what admins call, what operators watch. */
 const TAGS = [
   { name: 'Wix', description: 'What Wix and the browser call during an installation, and Wix\'s webhooks' },
-  { name: 'admin API', description: 'Installations for admins and the app\'s backend: `Authorization: Bearer <ADMIN_TOKEN>`' },
+  {
+    name: 'admin API',
+    description: 'Installations for admins and the app\'s backend: `Authorization: Bearer <ADMIN_TOKEN>`',
+  },
   { name: 'operations', description: 'Health and metrics, open to the platform that runs the service' },
 ]
 const SANDBOX_TAG = { name: 'sandbox', description: 'The built-in fake Wix (sandbox mode only)' }
 
-const tagOf = (url: string) =>
-  url.startsWith('/wix') ? 'Wix' : url.startsWith('/api') ? 'admin API' : url.startsWith(SANDBOX_PREFIX) ? SANDBOX_TAG.name : 'operations'
+function tagOf(url: string) {
+  if (url.startsWith('/wix')) return 'Wix'
+  if (url.startsWith('/api')) return 'admin API'
+  return url.startsWith(SANDBOX_PREFIX) ? SANDBOX_TAG.name : 'operations'
+}
 
 /**
  * The OpenAPI document at /docs/json and a browsable UI at /docs, generated from the same zod

@@ -13,7 +13,11 @@ const homeRoutes: FastifyPluginAsyncZod = async (app) => {
       const { instanceId } = request.query
       const { appName } = app.config
       reply.type('text/html; charset=utf-8')
-      if (instanceId) return htmlPage('The app is installed', `${appName} is now installed on your site. You can close this window and go back to your Wix dashboard.`, { appName })
+      if (instanceId) {
+        const done = `${appName} is now installed on your site. You can close this window and go back to your Wix `
+          + 'dashboard.'
+        return htmlPage('The app is installed', done, { appName })
+      }
       const hint = app.config.sandbox ? ` Start a sandbox install at ${app.config.publicUrl}/wix/app-url?token=sandbox-install` : ''
       return htmlPage(appName, `The Wix installation service is running.${hint}`)
     },

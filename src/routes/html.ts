@@ -24,33 +24,41 @@ export function htmlPage(title: string, message: string, opts: PageOptions = {})
     ? `<meta http-equiv="refresh" content="${opts.refreshSeconds ?? 2};url=${escapeHtml(opts.refreshTo)}">`
     : ''
   const app = opts.appName ? `<p class="app">${escapeHtml(opts.appName)}</p>` : ''
-  const action = opts.action ? `<p><a class="button" href="${escapeHtml(opts.action.href)}">${escapeHtml(opts.action.label)}</a></p>` : ''
-  const code = opts.code ? `<p class="code"><small>Error code for support: <code>${escapeHtml(opts.code)}</code></small></p>` : ''
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+  const action = opts.action
+    ? `<p><a class="button" href="${escapeHtml(opts.action.href)}">${escapeHtml(opts.action.label)}</a></p>`
+    : ''
+  const code = opts.code
+    ? `<p class="code"><small>Error code for support: <code>${escapeHtml(opts.code)}</code></small></p>`
+    : ''
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
 ${refresh}<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body><main>${app}<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${action}${code}</main></body></html>`
 }
 
 /** Where a site owner starts an installation again (the platform-started install). */
 export const startAgainUrl = (publicUrl: string) => `${publicUrl}/wix/install`
+const startAgain = (publicUrl: string) => ({ href: startAgainUrl(publicUrl), label: 'Start the installation again' })
 
 /** The page for a browser whose installation is still being confirmed by Wix. */
 export const waitingPage = (appName: string, continueTo: string) =>
-  htmlPage('Finishing the installation…', `Wix is taking a moment to confirm that ${appName} is installed. This page moves on by itself.`, {
-    appName, refreshTo: continueTo,
-  })
+  htmlPage('Finishing the installation…',
+    `Wix is taking a moment to confirm that ${appName} is installed. This page moves on by itself.`,
+    { appName, refreshTo: continueTo })
 
 /** The page for an installation that failed: what it means for the owner, and a way to start again. */
-export const installFailedPage = (appName: string, publicUrl: string, reason?: string) =>
-  htmlPage('The installation could not be completed', `${appName} could not be installed on your site: ${FAILURE_WORDS[reason ?? ''] ?? 'something went wrong while Wix confirmed it'}. Please start the installation again.`, {
-    appName, action: { href: startAgainUrl(publicUrl), label: 'Start the installation again' }, code: reason?.toUpperCase(),
-  })
+export function installFailedPage(appName: string, publicUrl: string, reason?: string) {
+  const why = FAILURE_WORDS[reason ?? ''] ?? 'something went wrong while Wix confirmed it'
+  return htmlPage('The installation could not be completed',
+    `${appName} could not be installed on your site: ${why}. Please start the installation again.`,
+    { appName, action: startAgain(publicUrl), code: reason?.toUpperCase() })
+}
 
 /** The page for an owner who chose Cancel on Wix's consent screen. */
 export const cancelledPage = (appName: string, publicUrl: string) =>
-  htmlPage('Installation cancelled', `${appName} was not installed. You can close this window, or start again if you cancelled by mistake.`, {
-    appName, action: { href: startAgainUrl(publicUrl), label: 'Start the installation again' },
-  })
+  htmlPage('Installation cancelled',
+    `${appName} was not installed. You can close this window, or start again if you cancelled by mistake.`,
+    { appName, action: startAgain(publicUrl) })
 
 /** A failure reason in a site owner's words. */
 const FAILURE_WORDS: Record<string, string> = {
