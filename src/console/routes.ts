@@ -35,7 +35,7 @@ const signInBody = z.object({
 const csrfBody = z.object({ csrf: z.string().max(100), confirm: z.literal('yes').optional() })
 const formSchema = { hide: true, params: idParams, body: csrfBody }
 const ACTIONS = ['finish', 'retry', 'cancel'] as const
-/** No page here may be framed or load anything from elsewhere. */
+/** Console pages load only from this origin and may not be framed. */
 const CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
 /**
@@ -57,7 +57,7 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.decorateRequest('consoleSession', null)
   app.addHook('onRequest', async (request, reply) => {
-    // Nor be cached, or leak its URL to another site.
+    // No console page may be framed, cached, load anything from elsewhere, or leak its URL to another site.
     reply.header('content-security-policy', CSP)
     reply.header('cache-control', 'no-store')
     reply.header('referrer-policy', 'same-origin')
