@@ -1,3 +1,10 @@
+CREATE TABLE public.console_sessions (
+    id_hash text NOT NULL,
+    csrf text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE public.exchanged_tokens (
     workflow_id uuid NOT NULL,
     refresh_token text NOT NULL,
@@ -97,6 +104,9 @@ CREATE TABLE public.workflows (
     updated_at timestamp with time zone NOT NULL
 );
 
+ALTER TABLE ONLY public.console_sessions
+    ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (id_hash);
+
 ALTER TABLE ONLY public.exchanged_tokens
     ADD CONSTRAINT exchanged_tokens_pkey PRIMARY KEY (workflow_id);
 
@@ -123,6 +133,8 @@ ALTER TABLE ONLY public.workflow_history
 
 ALTER TABLE ONLY public.workflows
     ADD CONSTRAINT workflows_pkey PRIMARY KEY (id);
+
+CREATE INDEX console_sessions_expires_idx ON public.console_sessions USING btree (expires_at);
 
 CREATE INDEX instance_tokens_workflow_idx ON public.instance_tokens USING btree (workflow_id);
 

@@ -1,5 +1,5 @@
 // npm run inspect -- <installation id or instanceId>: replays one installation's stored history
-// into the XState inspector (INSPECT=ws://…, else the local inspector server on :8080, started
+// into the XState inspector (INSPECT=ws://…, else the local inspector server on 127.0.0.1:8080, started
 // here when none runs). Reads DATABASE_URL, else the embedded database under DATA_DIR.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -7,7 +7,7 @@ import type { Sql } from 'postgres'
 import { installationMachine } from '../machines/installation.ts'
 import { connect } from '../src/db/connect.ts'
 import { localInspectorUrl, startLocalInspector } from '../src/inspector/local-server.ts'
-import { replayInstallation } from '../src/inspector/replay.ts'
+import { recordReplay, replayInstallation } from '../src/inspector/replay.ts'
 import { actorId, createWorkflowInspector, valueOf } from '../src/inspector/workflow-inspector.ts'
 
 const CONNECT_MS = 3_000
@@ -60,18 +60,24 @@ async function main(ref: string | undefined) {
   }
 
   const workflow = { id: replay.id, machine: replay.machine }
+  if (replay.siblings.length > 1) {
+    // An instance id names its newest installation: say so, and which others there are.
+    const others = replay.siblings.filter((s) => s.id !== replay.id)
+      .map((s) => `${s.id} (${s.state}, ${s.created_at.toISOString()})`)
+    const count = `instance ${replay.instanceId} has ${replay.siblings.length} installations`
+    console.log(`${count}; replaying ${replay.id}. The others: ${others.join(', ')}`)
+  }
+  recordReplay(inspector, replay)
   for (const step of replay.steps) {
-    inspector.record({ ...workflow, context: step.snapshot.context, status: step.snapshot.status }, [
-      { event: step.event.type, from: step.from, to: step.to, data: step.event },
-    ])
     const drift = step.to === step.storedTo ? '' : `  (history says ${step.storedTo}: the machine changed since)`
-    console.log(`${String(step.seq).padStart(3)}  ${step.event.type}  ${step.from ?? '·'} → ${step.to}${drift}`)
+    const move = `${step.from ?? '·'} → ${step.to}${drift}`
+    console.log(`${String(step.seq).padStart(3)}  ${step.event.type}  ${move}  ${step.at.toISOString()}`)
   }
   await inspector.stop(5_000)
   const end = JSON.stringify(valueOf(replay.steps.at(-1)!.to))
   console.log(`replayed ${replay.steps.length} events of installation ${replay.id} into ${url} as actor ${actorId(workflow)} (ends in ${end})`)
   if (server) {
-    console.log('Stately inspector server on port 8080: open http://localhost:8080 to watch the replay; Ctrl-C to stop')
+    console.log('Inspector server on 127.0.0.1:8080: open http://localhost:8080 to watch the replay; Ctrl-C stops')
     await new Promise((resolve) => process.once('SIGINT', resolve))
     server.stop()
   }

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Sql } from 'postgres'
 import { SANDBOX_PREFIX, type Config } from './config.ts'
+import consoleRoutes from './console/routes.ts'
 import { loggerOptions } from './logging.ts'
 import { configFromOptions, type WixInstallOptions } from './options.ts'
 import { requireAdmin } from './plugins/admin-auth.ts'
@@ -96,6 +97,7 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions & { da
   if (opts.standalone) await app.register(homeRoutes)
   await app.register(wixRoutes)
   await app.register(webhookRoutes)
+  await app.register(consoleRoutes)
   await app.register(async (api) => {
     requireAdmin(api)
     await api.register(installationRoutes)

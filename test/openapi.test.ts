@@ -19,7 +19,8 @@ t.test('the OpenAPI document and its UI', async (t) => {
       Object.keys(ops).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
     ),
   )
-  const routes = service.app.routeList.filter((r) => !r.url.startsWith('/docs') && r.url !== '/' && !r.url.startsWith('/_sandbox'))
+  // The console's HTML pages are for people, not API clients: left out of the document.
+  const routes = service.app.routeList.filter((r) => !r.url.startsWith('/docs') && r.url !== '/' && !r.url.startsWith('/_sandbox') && !r.url.startsWith('/console'))
   t.ok(routes.length >= 12, `the app has ${routes.length} routes to document`)
   for (const r of routes) t.ok(documented.has(`${r.method} ${r.url}`), `${r.method} ${r.url} is documented`)
 
@@ -29,6 +30,12 @@ t.test('the OpenAPI document and its UI', async (t) => {
   const one = doc.json.paths['/api/installations/{id}'].get
   t.ok(one.responses['200'].content['application/json'].schema, 'responses carry their schemas')
   t.ok(one.responses['404'], 'every 4xx included')
+
+  t.same(doc.json.tags.map((tag: { name: string }) => tag.name), ['Wix', 'admin API', 'operations'], 'routes are grouped by tag, with no sandbox tag outside sandbox mode')
+  t.same(doc.json.paths['/wix/redirect'].get.tags, ['Wix'], 'the Redirect URL is under Wix')
+  t.same(list.tags, ['admin API'], 'the list under admin API')
+  t.same(doc.json.paths['/healthz'].get.tags, ['operations'], 'health under operations')
+  t.notOk(Object.keys(doc.json.paths).some((p) => p.startsWith('/console')), 'the console pages are not in the API document')
 
   // Structural validity: every $ref resolves, every operation has responses.
   const refs = JSON.stringify(doc.json).match(/"\$ref":"#\/components\/schemas\/[^"]+"/g) ?? []
@@ -42,6 +49,15 @@ t.test('the OpenAPI document and its UI', async (t) => {
   t.notMatch(ui.text, /https?:\/\/(cdn|unpkg|cdnjs|jsdelivr)/i, 'loading nothing from a CDN')
   const bundle = await service.api('GET', '/docs/static/swagger-ui-bundle.js', { token: null })
   t.equal(bundle.status, 200, 'its script comes from this service')
+})
+
+t.test('in sandbox mode the fake Wix is documented last, under its own tag', async (t) => {
+  const service = await startService(t, { db, env: { WIX_APP_ID: '', WIX_APP_SECRET: '' } })
+  const doc = await service.api('GET', '/docs/json', { token: null })
+  t.same(doc.json.tags.map((tag: { name: string }) => tag.name), ['Wix', 'admin API', 'operations', 'sandbox'], 'sandbox is the last tag')
+  const sandboxOps = Object.entries(doc.json.paths as Record<string, Record<string, { tags?: string[] }>>)
+    .filter(([p]) => p.startsWith('/_sandbox')).flatMap(([, ops]) => Object.values(ops))
+  t.ok(sandboxOps.length > 0 && sandboxOps.every((op) => op.tags?.[0] === 'sandbox'), `its ${sandboxOps.length} operations are tagged sandbox`)
 })
 
 t.test('the machine definition for visualisers', async (t) => {

@@ -3,12 +3,15 @@ import { initialTransition, transition, type AnyEventObject } from 'xstate'
 import { installationMachine, type InstallationContext, type InstallationInput } from '../../machines/installation.ts'
 import { persist, statePath } from '../engine/snapshot.ts'
 import { findInstallationId } from '../installation/queries.ts'
+import type { WorkflowInspector } from './workflow-inspector.ts'
 
 export interface ReplayStep {
   seq: number
   event: AnyEventObject
   from: string | null
   to: string
+  /** When it happened, as history recorded it. */
+  at: Date
   /** Where history says this step went; differs from `to` only if the machine changed since. */
   storedTo: string
   snapshot: ReturnType<typeof persist>
@@ -23,10 +26,14 @@ export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
   const id = await findInstallationId(sql, idOrInstanceId)
   const [row] = id ? await sql<{ id: string; snapshot: { context: InstallationContext } }[]>`select id, snapshot from workflows where id = ${id}` : []
   if (!row) return undefined
-  const history = await sql<{ seq: number; event: AnyEventObject; to_state: string }[]>`
-    select seq, event, to_state from workflow_history where workflow_id = ${row.id} order by seq`
-  // The input is the initial context minus what the machine derives; the stored context has it all.
   const c = row.snapshot.context
+  const history = await sql<{ seq: number; event: AnyEventObject; to_state: string; at: Date }[]>`
+    select seq, event, to_state, at from workflow_history where workflow_id = ${row.id} order by seq`
+  // An instance id names its newest installation; say which others it had.
+  const siblings = await sql<{ id: string; state: string; created_at: Date }[]>`
+    select id, state, created_at from workflows
+    where machine = 'installation' and key = ${c.instanceId} order by created_at desc limit 50`
+  // The input is the initial context minus what the machine derives; the stored context has it all.
   const input: InstallationInput = {
     id: c.id, origin: c.origin, stateHash: c.stateHash, closeWindow: c.closeWindow, autoFinish: c.autoFinish,
     consentTimeoutMs: c.consentTimeoutMs, codeTtlMs: c.codeTtlMs, browserReturnTimeoutMs: c.browserReturnTimeoutMs,
@@ -35,12 +42,27 @@ export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
   const init = history[0]
   const steps: ReplayStep[] = [{
     seq: init?.seq ?? 1, event: { type: 'xstate.init' }, from: null, to: statePath(snapshot.value),
+    at: init?.at ?? new Date(),
     storedTo: init?.to_state ?? statePath(snapshot.value), snapshot: persist(snapshot),
   }]
   for (const h of history.slice(1)) {
     const from = statePath(snapshot.value)
     ;[snapshot] = transition(installationMachine, snapshot, h.event as never)
-    steps.push({ seq: h.seq, event: h.event, from, to: statePath(snapshot.value), storedTo: h.to_state, snapshot: persist(snapshot) })
+    const to = statePath(snapshot.value)
+    steps.push({ seq: h.seq, event: h.event, from, to, at: h.at, storedTo: h.to_state, snapshot: persist(snapshot) })
   }
-  return { id: row.id, machine: 'installation', steps }
+  return { id: row.id, machine: 'installation', instanceId: c.instanceId, siblings, steps }
+}
+
+export type Replay = NonNullable<Awaited<ReturnType<typeof replayInstallation>>>
+
+/** Sends a replay to an inspector: each step with the snapshot recomputed for it, stamped when it happened. */
+export function recordReplay(inspector: Pick<WorkflowInspector, 'record' | 'forget'>, replay: Replay) {
+  const workflow = { id: replay.id, machine: replay.machine }
+  inspector.forget(workflow)
+  for (const step of replay.steps) {
+    inspector.record({ ...workflow, context: step.snapshot.context, status: step.snapshot.status }, [
+      { event: step.event.type, from: step.from, to: step.to, data: step.event, at: step.at },
+    ])
+  }
 }

@@ -1,24 +1,26 @@
-import { createInspector } from '@statelyai/inspect'
-import type { AnyStateMachine, StateValue } from 'xstate'
+import type { StatelyInspectionEvent } from '@statelyai/inspect'
+import type { AnyStateMachine, AnyStateNode, EventObject, StateValue } from 'xstate'
 import type { Workflow } from '../engine/index.ts'
 import type { TransitionStep } from '../engine/engine.ts'
-import { REDACTED, redactEvent } from '../engine/redact.ts'
+import { redactEvent } from '../engine/redact.ts'
 import { createSocketAdapter, type SocketAdapterOptions } from './socket-adapter.ts'
 
+/** The protocol version `@statelyai/inspect` stamps on its messages (its `_version`). */
+const PROTOCOL_VERSION = '0.7.2'
 /**
- * Keys whose values would be credentials, at any depth. Contexts and stored events hold none by
- * design (`redactEvent` already ran on every event); this is the inspector's own guard.
- * `code`/`state` only as whole keys: `codeTtlMs` and `stateHash` are no secrets.
+ * The inspector's local server replays its last 200 messages to a viewer that connects: an actor
+ * announced within the last 100 messages is always among them. Past that (or after a while), its
+ * next step announces it again; the inspector merges a repeated announcement into the same actor.
  */
-const SECRET_KEY = /^(code|state)$|secret|token|password|authori[sz]ation|cookie|credential/i
+const REANNOUNCE_AFTER_MESSAGES = 100
+const REANNOUNCE_AFTER_MS = 5 * 60_000
 
-export function stripSecrets<T>(value: T, depth = 0): T {
-  if (depth > 20 || value === null || typeof value !== 'object') return value
-  if (Array.isArray(value)) return value.map((v) => stripSecrets(v, depth + 1)) as T
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) && v != null ? REDACTED : stripSecrets(v, depth + 1)]),
-  ) as T
-}
+/**
+ * Redaction by what a field is. Events are the machine's events, whose secret fields (the OAuth
+ * `code` of a callback) `redactEvent` names; an effect's input is redacted the same way. Contexts
+ * hold no secret by design and nested values (an error's `code: 'WIX_REJECTED'`) are shown whole.
+ */
+export const redactFields = (value: Record<string, unknown>) => redactEvent(value as EventObject)
 
 /** `SetupIncomplete.finishing` → `{ SetupIncomplete: 'finishing' }`, as the inspector draws it. */
 export function valueOf(path: string): StateValue {
@@ -28,27 +30,52 @@ export function valueOf(path: string): StateValue {
 
 /** One inspector actor per workflow, named after it, the same in every process and in replays. */
 export const actorId = (w: { machine: string; id: string }) => `${w.machine}:${w.id}`
+/** An effect of a workflow, as a child actor of it. */
+export const childId = (parent: string, invokeId: string) => `${parent}/${invokeId}`
 
 export interface WorkflowInspectorOptions extends Omit<SocketAdapterOptions, 'url'> {
   /** The machine a workflow runs: its config goes with the actor, so the inspector draws it. */
   machine?: (name: string) => AnyStateMachine | undefined
+  /** The clock of live steps (replays stamp each step with when it happened). */
+  now?: () => number
 }
 
 export type InspectedWorkflow = Pick<Workflow, 'id' | 'machine' | 'context' | 'status'>
+/** A step to inspect; `at` is when it happened (a replay's), else now. */
+export type InspectedStep = TransitionStep & { at?: Date }
+
+const ancestors = (path: string | null) => (path ? path.split('.').map((_, i, p) => p.slice(0, i + 1).join('.')) : [])
+
+function definitionOf(machine: AnyStateMachine): string | undefined {
+  try {
+    // As the library sends it: the machine's config, functions by name.
+    return JSON.stringify(machine.config, (_k, v: unknown) => (typeof v === 'function' ? { type: v.name } : v))
+  } catch {
+    return undefined
+  }
+}
 
 /**
- * Sends engine transitions to the Stately inspector over its WebSocket protocol: each workflow is
- * announced once (`@xstate.actor`, with its machine), then every step is an `@xstate.event` and
- * the `@xstate.snapshot` after it. Events go as history stores them; secrets are stripped again.
+ * Sends engine transitions to the Stately inspector over its WebSocket protocol, as a live actor
+ * reads under `createWebSocketInspector`: each workflow is an actor (`@xstate.actor` with its machine,
+ * announced again on a new connection or when the last announcement has aged), each step an
+ * `@xstate.event` and the `@xstate.snapshot` after it (with `rootId`, `tags`, `children`), and each
+ * effect a child actor (`parentId`) with its input, done or failed with the event that reports it.
  */
 export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions = {}) {
-  const adapter = createSocketAdapter({ ...o, url })
-  const inspector = createInspector(adapter, {
-    sanitizeEvent: (event) => stripSecrets(redactEvent(event)) as typeof event,
-    sanitizeContext: (context) => stripSecrets(context),
+  const announced = new Map<string, { message: number; at: number }>()
+  let sent = 0
+  const adapter = createSocketAdapter({
+    ...o,
+    url,
+    // What a closed connection saw is gone with it: announce every actor again on the next one.
+    onDown: (reason) => {
+      announced.clear()
+      o.onDown?.(reason)
+    },
   })
-  inspector.start()
-  const announced = new Set<string>()
+  adapter.start()
+  const now = o.now ?? Date.now
 
   const machineOf = (name: string) => {
     try {
@@ -57,29 +84,129 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
       return undefined
     }
   }
+  const send = (message: Record<string, unknown>) => {
+    sent++
+    adapter.send({ ...message, _version: PROTOCOL_VERSION } as unknown as StatelyInspectionEvent)
+  }
+  const nodesOf = (machine: AnyStateMachine | undefined, path: string | null): AnyStateNode[] => {
+    if (!machine) return []
+    return ancestors(path).flatMap((p) => {
+      try {
+        return [machine.getStateNodeById(`${machine.id}.${p}`)]
+      } catch {
+        return []
+      }
+    })
+  }
+
+  function announce(id: string, w: InspectedWorkflow, machine: AnyStateMachine | undefined, value: string, at: number) {
+    announced.set(id, { message: sent, at: now() })
+    send({
+      type: '@xstate.actor',
+      name: machine?.id ?? w.machine,
+      sessionId: id,
+      createdAt: String(at),
+      rootId: id,
+      parentId: undefined,
+      id: null,
+      definition: machine ? definitionOf(machine) : undefined,
+      snapshot: { value: valueOf(value), context: w.context, status: 'active', ...shape(id, machine, value) },
+    })
+  }
+
+  /** The tags and children of the state at `path`, as a machine snapshot carries them. */
+  function shape(id: string, machine: AnyStateMachine | undefined, path: string) {
+    const nodes = nodesOf(machine, path)
+    const invokes = nodes.flatMap((n) => n.invoke)
+    const children = Object.fromEntries(invokes.map((i) => [i.id, { xstate$$type: 1, id: childId(id, i.id) }]))
+    return { tags: [...new Set(nodes.flatMap((n) => [...n.tags]))], children }
+  }
+
+  /** An effect's result arrives: its child actor ends, before the parent takes the event. */
+  function effectEnded(id: string, step: InspectedStep, at: string) {
+    const result = /^xstate\.(done|error)\.actor\.(.+)$/.exec(step.event)
+    if (!result) return undefined
+    const child = childId(id, result[2]!)
+    const snapshot = result[1] === 'done'
+      ? { status: 'done', output: step.data.output }
+      : { status: 'error', error: step.data.error }
+    const event = { type: `xstate.${result[1]}` }
+    send({ type: '@xstate.snapshot', sessionId: child, rootId: id, id: null, createdAt: at, event, snapshot })
+    return child
+  }
+
+  /** The effect actors a step stops (their state left before they answered) and starts (their state entered). */
+  function effectsMoved(
+    id: string, machine: AnyStateMachine | undefined, step: InspectedStep, context: unknown, at: string,
+    answered?: string,
+  ) {
+    const before = new Set(ancestors(step.from))
+    const after = new Set(ancestors(step.to))
+    for (const node of nodesOf(machine, step.from).filter((n) => !after.has(n.path.join('.')))) {
+      for (const invoke of node.invoke.filter((i) => childId(id, i.id) !== answered)) {
+        const stop = { type: 'xstate.stop' }
+        send({
+          type: '@xstate.snapshot', sessionId: childId(id, invoke.id), rootId: id, id: null, createdAt: at, event: stop,
+          snapshot: { status: 'stopped' },
+        })
+      }
+    }
+    const event = { ...step.data, type: step.event }
+    for (const node of nodesOf(machine, step.to).filter((n) => !before.has(n.path.join('.')))) {
+      for (const invoke of node.invoke) {
+        let input: unknown
+        try {
+          const args = { context, event, self: undefined } as never
+          input = typeof invoke.input === 'function' ? invoke.input(args) : invoke.input
+        } catch {
+          input = undefined
+        }
+        const safe = input && typeof input === 'object' ? redactFields(input as Record<string, unknown>) : input
+        send({
+          type: '@xstate.actor',
+          name: invoke.id,
+          sessionId: childId(id, invoke.id),
+          createdAt: at,
+          rootId: id,
+          parentId: id,
+          id: null,
+          definition: JSON.stringify({ id: typeof invoke.src === 'string' ? invoke.src : invoke.id }),
+          snapshot: { status: 'active', input: safe, output: undefined, error: undefined },
+        })
+      }
+    }
+  }
 
   return {
     url,
-    /** Sends the steps of one committed transition, announcing the workflow the first time. */
-    record(workflow: InspectedWorkflow, steps: TransitionStep[]) {
+    /** Sends the steps of one committed transition, announcing the workflow when the inspector may not know it. */
+    record(workflow: InspectedWorkflow, steps: InspectedStep[]) {
       const id = actorId(workflow)
-      const context = stripSecrets(workflow.context)
-      if (!announced.has(id)) {
-        // Bounded: an actor seen again after a clear is announced again, which the inspector merges.
+      const machine = machineOf(workflow.machine)
+      const first = steps[0]
+      const last = announced.get(id)
+      if (!last || sent - last.message > REANNOUNCE_AFTER_MESSAGES || now() - last.at > REANNOUNCE_AFTER_MS) {
         if (announced.size >= 10_000) announced.clear()
-        announced.add(id)
-        const first = steps[0]
-        const machine = machineOf(workflow.machine)
-        // The library reads the definition off `actorRef.logic.config`, as XState's own actors send it.
-        const ref = (machine ? { sessionId: id, logic: machine } : id) as Parameters<typeof inspector.actor>[0]
-        inspector.actor(ref, { value: valueOf(first?.from ?? first?.to ?? ''), context, status: 'active' })
+        announce(id, workflow, machine, first?.from ?? first?.to ?? '', first?.at?.getTime() ?? now())
       }
       steps.forEach((step, i) => {
-        const event = { ...step.data, type: step.event }
-        inspector.event(id, event)
-        const last = i === steps.length - 1
-        inspector.snapshot(id, { value: valueOf(step.to), context, status: last ? workflow.status : 'active' }, { event })
+        const at = String(step.at?.getTime() ?? now())
+        const event = redactFields({ ...step.data, type: step.event })
+        const answered = effectEnded(id, step, at)
+        const eventId = `${id}#${at}#${i}`
+        send({ type: '@xstate.event', sessionId: id, rootId: id, sourceId: answered, event, id: eventId,
+          createdAt: at })
+        effectsMoved(id, machine, step, workflow.context, at, answered)
+        const status = i === steps.length - 1 ? workflow.status : 'active'
+        send({
+          type: '@xstate.snapshot', sessionId: id, rootId: id, id: null, createdAt: at, event,
+          snapshot: { value: valueOf(step.to), context: workflow.context, status, ...shape(id, machine, step.to) },
+        })
       })
+    },
+    /** The next step of this workflow announces it again (a replay starts its actor afresh). */
+    forget(workflow: Pick<Workflow, 'id' | 'machine'>) {
+      announced.delete(actorId(workflow))
     },
     whenOpen: adapter.whenOpen,
     dropped: adapter.dropped,

@@ -4,7 +4,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { isDatabaseUnavailable } from '../db/connect.ts'
 import { EngineError } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
-import { htmlPage } from '../routes/html.ts'
+import { htmlPage, startAgainUrl } from '../routes/html.ts'
 
 interface ErrorBody {
   statusCode: number
@@ -13,17 +13,84 @@ interface ErrorBody {
   message: string
 }
 
-/** Browsers on the /wix pages get a readable page; API clients get JSON. */
+/** Browsers on the /wix and /console pages get a readable page; API clients get JSON. */
 const wantsHtml = (request: FastifyRequest) =>
-  request.url.startsWith('/wix/') && (request.headers.accept ?? '').includes('text/html')
+  /^\/(wix|console)(\/|$|\?)/.test(request.url) && (request.headers.accept ?? '').includes('text/html')
+
+/** What went wrong, for a site owner: plain words, and whether starting again helps. */
+const OWNER_WORDS: Record<string, { title: string; message: string; startAgain?: boolean }> = {
+  INVALID_REQUEST: {
+    title: 'This installation link is not valid',
+    message: 'The link that brought you here is incomplete or out of date, so the installation cannot go on from it.',
+    startAgain: true,
+  },
+  STATE_COOKIE_MISSING: {
+    title: 'This installation link can no longer be used',
+    message: 'It has expired, or it was opened in another browser than the one where the installation started.',
+    startAgain: true,
+  },
+  STATE_MISMATCH: {
+    title: 'This installation link belongs to another browser',
+    message: 'The installation was started in a different browser or window, so it cannot be finished here.',
+    startAgain: true,
+  },
+  STATE_UNKNOWN: {
+    title: 'This installation link is not valid',
+    message: 'We do not know the installation this link belongs to: it may be out of date.',
+    startAgain: true,
+  },
+  STATE_EXPIRED: {
+    title: 'This installation attempt has expired',
+    message: 'Too much time passed on the permissions screen, so this attempt was closed.',
+    startAgain: true,
+  },
+  STATE_ALREADY_USED: {
+    title: 'This step is already done',
+    message: 'This installation link has already been used. If the app is not on your site, start the installation '
+      + 'again.',
+    startAgain: true,
+  },
+  FLOW_COOKIE_MISSING: {
+    title: 'No installation in progress',
+    message: 'This browser has no installation waiting to finish: it may have finished already, or been started '
+      + 'elsewhere.',
+    startAgain: true,
+  },
+  NOT_FOUND: { title: 'Page not found', message: 'There is no page at this address.' },
+  RATE_LIMITED: {
+    title: 'Too many attempts',
+    message: 'There were too many requests from your network. Wait a minute, then try again.',
+  },
+}
+
+const BACK_TO_CONSOLE = { href: '/console', label: 'Back to the console' }
+
+/** A site owner's page for an error: what happened in plain words, what to do next, the code small. */
+function ownerPage(request: FastifyRequest, body: ErrorBody, continueTo?: string) {
+  const { appName, publicUrl } = request.server.config
+  if (continueTo) {
+    const message = 'This step was already done. This page moves on by itself to where your installation is.'
+    return htmlPage('Your installation goes on', message, {
+      appName, refreshTo: continueTo, code: body.code,
+    })
+  }
+  const words = OWNER_WORDS[body.code] ?? (body.statusCode >= 500
+    ? { title: `${appName} is briefly unavailable`, message: 'Something went wrong on our side. Try again shortly.' }
+    : { title: 'The installation could not go on', message: 'Something about this request was not right.' })
+  const startAgain = OWNER_WORDS[body.code] ? words.startAgain : true
+  const action = startAgain ? { href: startAgainUrl(publicUrl), label: 'Start the installation again' } : undefined
+  return htmlPage(words.title, words.message, { appName, action, code: body.code })
+}
 
 /** `continueTo`: where a browser's page moves on to by itself, when there is somewhere to go. */
 function send(request: FastifyRequest, reply: FastifyReply, body: ErrorBody, continueTo?: string) {
   if ((body.statusCode === 429 || body.statusCode === 503) && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
   reply.code(body.statusCode)
   if (wantsHtml(request)) {
-    const message = continueTo ? `${body.message}. Your installation goes on: this page moves on by itself.` : body.message
-    return reply.type('text/html; charset=utf-8').send(htmlPage(`Installation problem (${body.code})`, message, continueTo ? { refreshTo: continueTo } : {}))
+    const page = request.url.startsWith('/console')
+      ? htmlPage(body.error, body.message, { code: body.code, action: BACK_TO_CONSOLE })
+      : ownerPage(request, body, continueTo)
+    return reply.type('text/html; charset=utf-8').send(page)
   }
   return reply.send(body)
 }

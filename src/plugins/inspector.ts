@@ -1,23 +1,33 @@
 import fp from 'fastify-plugin'
 import { localInspectorUrl, startLocalInspector } from '../inspector/local-server.ts'
+import { recordReplay, replayInstallation } from '../inspector/replay.ts'
 import { createWorkflowInspector } from '../inspector/workflow-inspector.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Set with INSPECT: replays an installation's stored history into the inspector (the console's button). */
+    workflowInspector: { url: string; replay(id: string): Promise<number> } | null
+  }
+}
 
 /**
  * With INSPECT set, every transition this process commits goes to the Stately inspector:
  * `INSPECT=ws://host:port` sends to a running inspector server, `INSPECT=true` starts one here
- * on :8080 (or uses the one already there). An absent inspector never stops the service: one
- * warning, and transitions are dropped beyond a bounded buffer until it answers.
+ * on 127.0.0.1:8080 (or uses the one already there). An absent inspector never stops the service:
+ * one warning, and transitions are dropped beyond a bounded buffer until it answers.
  */
 export default fp(
   async (app) => {
     const setting = app.config.inspect
+    app.decorate('workflowInspector', null)
     if (!setting) return
     let server: { stop(): void } | undefined
     let url = setting
     if (!/^wss?:\/\//.test(setting)) {
       url = localInspectorUrl()
       server = await startLocalInspector()
-      if (server) app.log.info('Stately inspector server on port 8080: open http://localhost:8080 to watch installations')
+      const watch = 'open http://localhost:8080 to watch installations'
+      if (server) app.log.info(`Stately inspector server on 127.0.0.1:8080: ${watch}`)
       else app.log.info('port 8080 is taken: sending transitions to the inspector server already there')
     }
     const inspector = createWorkflowInspector(url, {
@@ -33,6 +43,15 @@ export default fp(
         app.log.warn({ err, workflowId: workflow.id }, 'could not send a transition to the XState inspector')
       }
     })
+    app.workflowInspector = {
+      url,
+      async replay(id) {
+        const replay = await replayInstallation(app.sql, id)
+        if (!replay) return 0
+        recordReplay(inspector, replay)
+        return replay.steps.length
+      },
+    }
     app.addHook('onClose', async () => {
       unsubscribe()
       await inspector.stop()

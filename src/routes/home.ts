@@ -11,10 +11,15 @@ const homeRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: { hide: true, querystring: z.object({ instanceId: z.string().max(64).optional() }) },
     handler: async (request, reply) => {
       const { instanceId } = request.query
+      const { appName } = app.config
       reply.type('text/html; charset=utf-8')
-      if (instanceId) return htmlPage('The app is installed', `Installation complete for instance ${instanceId}. You can close this window.`)
+      if (instanceId) {
+        const done = `${appName} is now installed on your site. You can close this window and go back to your Wix `
+          + 'dashboard.'
+        return htmlPage('The app is installed', done, { appName })
+      }
       const hint = app.config.sandbox ? ` Start a sandbox install at ${app.config.publicUrl}/wix/app-url?token=sandbox-install` : ''
-      return htmlPage('wix-install-engine', `The Wix installation service is running.${hint}`)
+      return htmlPage(appName, `The Wix installation service is running.${hint}`)
     },
   })
 }

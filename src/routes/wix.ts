@@ -7,7 +7,7 @@ import type { Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
 import { normalizeInstanceId, WIX_GUID } from '../wix/ids.ts'
 import { bindWorkflow } from './bind-log.ts'
-import { htmlPage } from './html.ts'
+import { cancelledPage, htmlPage, installFailedPage, waitingPage } from './html.ts'
 
 /**
  * One state cookie per begun install, named after its installation, so installs begun in several
@@ -115,19 +115,14 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
     }
     if (destination.kind === 'installed') {
       clearCookie(reply, flowCookie(installation!.id))
-      return reply.type('text/html; charset=utf-8').send(htmlPage('Installation complete', 'The app is installed. You can close this window.'))
+      return reply.type('text/html; charset=utf-8').send(htmlPage('Installation complete',
+        `${config.appName} is installed on your site. You can close this window.`, { appName: config.appName }))
     }
     if (destination.kind === 'pending') {
-      return reply.code(202).type('text/html; charset=utf-8').send(
-        htmlPage('Finishing the installation…', 'Wix is taking a moment to confirm the installation. This page moves on by itself.', {
-          refreshTo: continueUrl(installation!.id),
-        }),
-      )
+      return reply.code(202).type('text/html; charset=utf-8').send(waitingPage(config.appName, continueUrl(installation!.id)))
     }
     clearCookie(reply, flowCookie(installation!.id))
-    return reply.type('text/html; charset=utf-8').send(
-      htmlPage('The installation could not be completed', `${destination.failure?.detail ?? 'The installation failed.'} Please install the app again.`),
-    )
+    return reply.type('text/html; charset=utf-8').send(installFailedPage(config.appName, config.publicUrl, destination.failure?.reason))
   }
 
   app.get('/wix/app-url', {
@@ -149,7 +144,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
         const declined = await flow.decline({ error: q.error, description: q.error_description, state: q.state }, cookieState)
         bindWorkflow(request, reply, declined.id)
         clearCookie(reply, stateCookie(declined.id))
-        return reply.type('text/html; charset=utf-8').send(htmlPage('Installation cancelled', 'The app was not installed. You can close this window.'))
+        return reply.type('text/html; charset=utf-8').send(cancelledPage(config.appName, config.publicUrl))
       }
       const installation = await flow.callback({ code: q.code!, state: q.state, instanceId: q.instanceId! }, cookieState).catch((err: unknown) => {
         // This browser's own callback again: the answer stays 409, and the page (for a browser)
