@@ -115,7 +115,7 @@ if (!existsSync(CHROMIUM)) {
     t.equal(await current.count(), 1, 'one state marked aria-current')
     t.equal(await current.getAttribute('data-state'), 'SetupIncomplete.waiting', 'the one it is in')
     const history = await page.locator('section[aria-labelledby=history-h] tbody tr td:nth-child(3)').allTextContents()
-    t.same(history, ['— → AppUrlHit', 'AppUrlHit → Authorizing', 'Authorizing → CodeReceived', 'CodeReceived → Tokened', 'Tokened → SetupIncomplete.waiting'],
+    t.same(history, ['— → AppUrlHit.redirecting', 'AppUrlHit.redirecting → Authorizing', 'Authorizing → CodeReceived', 'CodeReceived → Tokened', 'Tokened → SetupIncomplete.waiting'],
       'the transitions taken are listed')
 
     // The finish call comes from elsewhere (the app's backend): the open page follows without a reload.

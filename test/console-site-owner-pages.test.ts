@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import t from 'tap'
 import { loadConfig, PACKAGE_NAME } from '../src/config.ts'
 import { createBrowser } from './support/browser.ts'
@@ -47,9 +47,9 @@ t.test("a browser without the flow's cookie, and a replayed callback", async (t)
   await owner.openAppUrl()
   const back = await owner.approve()
   // A retry after an answer that never arrived: the browser still holds its state cookie.
-  const stateCookie = owner.browser.jar.get('wix_install_state')!
+  const stateCookie = owner.browser.jar.get(owner.stateCookie)!
   await owner.callback(back)
-  owner.browser.jar.set('wix_install_state', stateCookie)
+  owner.browser.jar.set(owner.stateCookie, stateCookie)
   const replayed = await owner.callback(back)
   t.equal(replayed.status, 409, 'the same callback again is a 409')
   t.match(replayed.body, /<h1>Your installation goes on<\/h1>/, 'telling the owner the installation goes on')
@@ -61,7 +61,7 @@ t.test("a browser without the flow's cookie, and a replayed callback", async (t)
 })
 
 t.test('APP_NAME: the package name by default, a clear line when bad', async (t) => {
-  const base = { ADMIN_TOKEN: 'x'.repeat(24), COOKIE_SECRET: 'c'.repeat(32), TOKEN_ENCRYPTION_KEY: `k:${Buffer.alloc(32).toString('base64')}` }
+  const base = { ADMIN_TOKEN: randomBytes(24).toString('base64url'), COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: `k:${randomBytes(32).toString('base64')}` }
   t.equal(loadConfig(base).appName, PACKAGE_NAME, 'unset, it is the package name')
   t.equal(PACKAGE_NAME, 'wix-install-engine', 'which is this package')
   t.equal(loadConfig({ ...base, APP_NAME: 'Acme Forms' }).appName, 'Acme Forms', 'set, it is used')

@@ -96,7 +96,7 @@ t.test('INSPECT: a whole flow under one stable actor, no secret', async (t) => {
 
   const children = ofType(inspector.received, '@xstate.actor').filter((e) => e.parentId === actor)
   t.same(children.map((c) => c.name), ['exchangeCode', 'finishSetup'], 'each effect is announced as a child actor of the installation')
-  t.same(children[0]!.snapshot!.input, { installationId: id, instanceId, code: '[redacted]' }, 'with its input, the code redacted')
+  t.same(children[0]!.snapshot!.input, { installationId: id, claimedInstanceId: instanceId, code: '[redacted]' }, 'with its input (the instance the Redirect URL claimed), the code redacted')
   const callbackAt = inspector.received.findIndex((e) => e.type === '@xstate.event' && e.event?.type === 'CALLBACK')
   const exchangeAt = inspector.received.indexOf(children[0]!)
   const resultAt = inspector.received.findIndex((e) => e.type === '@xstate.event' && e.event?.type === 'xstate.done.actor.exchangeCode')
