@@ -6,24 +6,12 @@ import {
   type FinishInput,
   type InstallationContext,
 } from '../../machines/installation.ts'
-import { isDatabaseUnavailable } from '../db/connect.ts'
-import { defineWorkflow } from '../engine/index.ts'
+import { defineWorkflow, persistently } from '../engine/index.ts'
 import type { TokenVault, WixTokens } from './token-vault.ts'
 
 export interface InstallationWix {
   exchangeCode(code: string, o?: { signal?: AbortSignal }): Promise<WixTokens>
   sendBiEvent(accessToken: string, o?: { signal?: AbortSignal }): Promise<void>
-}
-
-async function persistently(write: () => Promise<void>, attempts = 8) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write()
-    } catch (err) {
-      if (attempt >= attempts || !isDatabaseUnavailable(err)) throw err
-      await new Promise((r) => setTimeout(r, 250 * attempt))
-    }
-  }
 }
 
 /** The installation machine with its effects bound to Wix and the token vault. */
@@ -40,7 +28,7 @@ export function installationWorkflow(deps: { wix: InstallationWix; vault: TokenV
           const tokens = await wix.exchangeCode(input.code, { signal })
           // The code is spent now: these tokens exist nowhere else. Ride out a database blip
           // rather than lose them to a retry that Wix would refuse.
-          await persistently(() => vault.save(input.instanceId, input.installationId, tokens))
+          await persistently(() => vault.save(input.instanceId, input.installationId, tokens), { signal })
         }
         return { exchangedAt: now().toISOString() }
       }),
