@@ -327,10 +327,11 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   /** Claims due jobs up to the free capacity and starts them. Returns how many it claimed. */
   async function tick(): Promise<number> {
     if (stopping) return 0
+    // Queued local effects hold effect slots but not the timers' reserve.
     const effects = running('effect')
     const limits = {
       effects: Math.max(0, effectSlots - effects),
-      timers: Math.max(0, concurrency - effects - running('timer')),
+      timers: Math.max(0, concurrency - (effects - queued.length) - running('timer')),
     }
     if (!limits.effects && !limits.timers) return 0
     const rows = await store.claimJobs(core.sql, core.owner, core.now(), core.leaseMs, limits)
