@@ -171,7 +171,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
   })
 
   await t.test('a cancel while the effect runs aborts it; nothing it does afterwards lands', async (t) => {
-    const a = engine('a')
+    const a = engine('a', { leaseMs: 20_000 }) // its timeout is far off: only the cancel can abort it
     const w = await a.create('parcel', {}, { source: 'test' })
     await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
     await waitUntil('the run starts', () => calls.length === 1)
