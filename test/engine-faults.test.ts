@@ -251,6 +251,29 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(calls.length, 0, 'the effect of the passed state never ran')
   })
 
+  await t.test('LISTEN/NOTIFY: handed-back jobs are claimed and results seen at once, not at the next poll', async (t) => {
+    const hour = 3_600_000
+    const listening = (owner: string) =>
+      createEngine({ sql: db.sql, definitions: [definition], sealer: identitySealer, log: silentLog, now: clock.now, owner, listen: true, pollMs: hour })
+    const leaving = listening('leaving')
+    const taker = listening('taker')
+    const watcher = listening('watcher')
+    const w = await leaving.create('parcel', {}, { source: 'test' })
+    await leaving.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the run starts', () => calls.length === 1)
+    taker.runner.start() // polls once an hour: only a notification can make it claim in time
+    await Promise.all([taker.wakeups.start(), watcher.wakeups.start()])
+    // The watcher polls once an hour too: it can only hear of the result by NOTIFY.
+    const seen = watcher.waitFor(w.id, (x) => x.state === 'delivered', 10_000, hour)
+    instant = 'Grace'
+    await leaving.runner.stop(0) // hands the job back and notifies
+    const result = await seen
+    t.equal(result?.state, 'delivered', 'the watcher saw the result another engine committed')
+    t.equal(result?.context.signedBy, 'Grace', 'from the run of the engine that took the handed-back job')
+    await taker.runner.stop(0)
+    await watcher.wakeups.stop()
+  })
+
   await t.test('local and claimed effects share one budget; timers still get a slot', async (t) => {
     const a = engine('a', { concurrency: 4 })
     const ids = []

@@ -6,6 +6,7 @@ import { machineVersionUnsupported, toSafeError, unknownMachine, workflowNotFoun
 import { redactEvent } from './redact.ts'
 import { persist, planEffects, restore, stateName, statePath, type EffectPlan } from './snapshot.ts'
 import * as store from './store.ts'
+import { createWakeups } from './wakeups.ts'
 
 export interface Logger {
   debug(obj: object, msg?: string): void
@@ -34,6 +35,11 @@ export interface EngineOptions {
   now?: () => Date
   /** How long a job's lease lasts without a heartbeat renewing it (default 8 s). */
   leaseMs?: number
+  /**
+   * LISTEN/NOTIFY wake-ups between instances (a Postgres server only: PGlite has no LISTEN).
+   * The runner listens while started; polling stays as the fallback.
+   */
+  listen?: boolean
 }
 
 /** A workflow as callers see it: the persisted state and its bookkeeping, no secrets. */
@@ -121,6 +127,7 @@ export function createEngineCore(opts: EngineOptions) {
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS
   const definitions = new Map(opts.definitions.map((d) => [d.name, d]))
   const listeners = new Set<TransitionListener>()
+  const wakeups = createWakeups(sql, log, opts.listen ?? false)
   /** Rows this process wrote or read last, newest last; bounded. See `send`. */
   const recent = new Map<string, store.WorkflowRow>()
   const remember = (row: store.WorkflowRow) => {
@@ -262,6 +269,8 @@ export function createEngineCore(opts: EngineOptions) {
         eventType: event.type, event: redacted, from: current.statePath, to: statePath(state.value),
         source: o.source, now: at, jobs: rows, activeInvokes: plan.activeInvokes,
         respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
+        // A job's result may be awaited by a `waitFor` on another instance (the browser's).
+        notify: wakeups.enabled && o.job !== undefined,
       }
       const { written: ok, cancelled } = await store.commitTransition(sql, written)
       if (!ok) {
@@ -291,7 +300,8 @@ export function createEngineCore(opts: EngineOptions) {
 
   /**
    * Resolves once `done(workflow)` holds, or with the latest workflow after `timeoutMs`.
-   * Local commits wake it at once; polling covers work finished by another process.
+   * Local commits wake it at once, another instance's job results through NOTIFY (when
+   * listening); polling covers the rest.
    */
   async function waitFor(id: string, done: (w: Workflow) => boolean, timeoutMs: number, pollMs = 250): Promise<Workflow | undefined> {
     // A caller usually waits right after its own send, for an effect this process runs: its
@@ -302,9 +312,19 @@ export function createEngineCore(opts: EngineOptions) {
     if (!latest || done(latest)) return latest
     return new Promise((resolve) => {
       let settled = false
+      const check = async () => {
+        const w = await get(id).catch(() => undefined)
+        if (w && w.version >= (latest?.version ?? 0)) latest = w
+        if (w && done(w)) finish(w)
+      }
+      void wakeups.start()
+      const unwake = wakeups.on((payload) => {
+        if (payload === `w:${id}`) void check()
+      })
       const finish = (w: Workflow | undefined) => {
         if (settled) return
         settled = true
+        unwake()
         listeners.delete(onLocal)
         clearTimeout(deadline)
         clearInterval(poll)
@@ -317,16 +337,12 @@ export function createEngineCore(opts: EngineOptions) {
       }
       listeners.add(onLocal)
       const deadline = setTimeout(() => finish(latest), timeoutMs)
-      const poll = setInterval(async () => {
-        const w = await get(id).catch(() => undefined)
-        if (w && w.version >= (latest?.version ?? 0)) latest = w
-        if (w && done(w)) finish(w)
-      }, pollMs)
+      const poll = setInterval(check, pollMs)
     })
   }
 
   return {
-    owner, now, leaseMs, log, sql, sealer,
+    owner, now, leaseMs, log, sql, sealer, wakeups,
     definition, create, send, get, waitFor,
     history: (id: string) => store.readHistory(sql, id),
     /** Jobs that ended dead (could not be opened or run), newest first, with their reasons. */

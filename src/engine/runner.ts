@@ -117,6 +117,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   let pollTimer: ReturnType<typeof setTimeout> | undefined
   let heartbeat: ReturnType<typeof setTimeout> | undefined
   const wakeTimers = new Set<ReturnType<typeof setTimeout>>()
+  let unwake = () => {}
 
   const policy = (machine: string): RetryPolicy => ({ ...defaultRetryPolicy, ...core.definition(machine).retry })
   const report = (o: JobOutcome) => observers.forEach((fn) => fn(o))
@@ -374,7 +375,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     if (!jobs.length) return
     if (stopping) {
       // Committed while shutting down: hand them to another instance now, not after the lease.
-      const handBack = store.releaseLeases(core.sql, core.owner, core.now(), jobs.map((j) => j.id))
+      const handBack = store.releaseLeases(core.sql, core.owner, core.now(), jobs.map((j) => j.id), core.wakeups.enabled)
         .then(() => {}, (err) => core.log.warn({ err: toSafeError(err) }, 'could not hand back jobs committed during shutdown'))
       inFlight.add(handBack)
       handBack.finally(() => inFlight.delete(handBack))
@@ -388,6 +389,11 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     tick,
     start() {
       stopping = false
+      void core.wakeups.start()
+      // Jobs another instance handed back (its shutdown) are claimed at once, not at the next poll.
+      unwake = core.wakeups.on((payload) => {
+        if (payload === 'j') tick().catch(pollFailed)
+      })
       loop()
     },
     /**
@@ -396,6 +402,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
      */
     async stop(graceMs = 10_000) {
       stopping = true
+      unwake()
       clearTimeout(pollTimer)
       wakeTimers.forEach(clearTimeout)
       wakeTimers.clear()
@@ -414,8 +421,9 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       clearTimeout(heartbeat)
       heartbeat = undefined
       runs.clear()
+      await core.wakeups.stop()
       try {
-        const released = await store.releaseLeases(core.sql, core.owner, core.now())
+        const released = await store.releaseLeases(core.sql, core.owner, core.now(), undefined, core.wakeups.enabled)
         if (released) core.log.info({ released }, 'released job leases for other instances')
       } catch (err) {
         // Without the database the leases simply run out; other instances take the jobs then.

@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres'
 import type { PersistedState } from './definition.ts'
+import { WAKEUP_CHANNEL } from './wakeups.ts'
 
 /**
  * The engine's SQL, one function per operation. Every write that follows from an event is one
@@ -101,6 +102,8 @@ export interface Transition {
    * and marks it done (or dead, for a job that could not run) with its attempt, in one statement.
    */
   job?: { lease: JobLease; attempt: AttemptRecord; status?: 'done' | 'dead' }
+  /** Tell other instances (their `waitFor`) of this write: NOTIFY on commit. */
+  notify?: boolean
 }
 
 export async function insertWorkflow(
@@ -185,7 +188,9 @@ export async function commitTransition(sql: Sql, t: Transition): Promise<{ writt
     ), new_jobs as (
       ${insertJobs(sql, t.jobs, t.now)}
     )
-    select (select coalesce(array_agg(id::text), '{}') from cancelled) as cancelled from w`
+    select (select coalesce(array_agg(id::text), '{}') from cancelled) as cancelled
+           ${t.notify ? sql`, pg_notify(${WAKEUP_CHANNEL}, 'w:' || w.id::text)` : sql``}
+    from w`
   return { written: rows.length === 1, cancelled: rows[0]?.cancelled ?? [] }
 }
 
@@ -262,13 +267,16 @@ export async function renewLeases(sql: Sql, owner: string, runs: { id: string; e
  * Hands this owner's unfinished jobs back to the queue at once (graceful shutdown), or only
  * `ids` (jobs committed while shutting down, never started here).
  */
-export async function releaseLeases(sql: Sql, owner: string, now: Date, ids?: string[]) {
-  const rows = await sql`
-    update jobs set status = 'pending', lease_owner = null, lease_until = null, run_at = ${now},
-                    updated_at = ${now}
-    where status = 'running' and lease_owner = ${owner} ${ids ? sql`and id = any(${ids}::uuid[])` : sql``}
-    returning id`
-  return rows.length
+export async function releaseLeases(sql: Sql, owner: string, now: Date, ids?: string[], notify = false) {
+  const [row] = await sql<{ n: number }[]>`
+    with released as (
+      update jobs set status = 'pending', lease_owner = null, lease_until = null, run_at = ${now},
+                      updated_at = ${now}
+      where status = 'running' and lease_owner = ${owner} ${ids ? sql`and id = any(${ids}::uuid[])` : sql``}
+      returning id
+    )
+    select count(*)::int as n ${notify ? sql`, pg_notify(${WAKEUP_CHANNEL}, 'j')` : sql``} from released`
+  return row!.n
 }
 
 export interface DeadJob {

@@ -17,6 +17,8 @@ export interface EngineOptions {
   pollMs?: number
   leaseMs?: number
   owner?: string
+  /** LISTEN/NOTIFY wake-ups; default: on when DATABASE_URL names a Postgres server (PGlite has no LISTEN). */
+  listen?: boolean
 }
 
 /** The durable engine running the installation workflow, and the token vault its effects use. */
@@ -33,6 +35,7 @@ export default fp<EngineOptions>(
       owner: opts.owner,
       leaseMs: opts.leaseMs ?? app.config.jobLeaseMs,
       pollMs: opts.pollMs,
+      listen: opts.listen ?? Boolean(app.config.databaseUrl),
     })
     app.decorate('engine', engine)
     app.decorate('vault', vault)
