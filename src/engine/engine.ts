@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import type { Sql } from 'postgres'
 import { initialTransition, transition, type AnyMachineSnapshot, type EventObject } from 'xstate'
 import type { PersistedState, WorkflowDefinition } from './definition.ts'
@@ -122,7 +123,8 @@ export const toWorkflow = (row: store.WorkflowRow): Workflow => ({
 
 export function createEngineCore(opts: EngineOptions) {
   const { sql, sealer, log } = opts
-  const owner = opts.owner ?? `${randomUUID().slice(0, 8)}`
+  // Host and pid say which instance holds a job; the random part tells a restarted pid apart.
+  const owner = opts.owner ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
   const now = opts.now ?? (() => new Date())
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS
   const definitions = new Map(opts.definitions.map((d) => [d.name, d]))
