@@ -200,7 +200,7 @@ try {
   say(`failures by reason: ${failures.map((f) => `${f.reason} ${f.n} (${f.injected} injected 400s, ${f.spent} codes Wix had already spent: an instance died between Wix's answer and storing the tokens)`).join(', ') || 'none'}`)
   say(`Wix misbehaved ${Object.values(wix.injected).reduce((a, b) => a + b, 0)} times: ${JSON.stringify(wix.injected)}`)
   say(`${kills} SIGKILLs, 1 Postgres restart, ${seen.networkErrors} network errors seen by browsers`)
-  say(`takeover of a killed instance's jobs: ${takeover.jobs} jobs, p50 ${takeover.p50Ms ?? '-'} ms, max ${takeover.maxMs ?? '-'} ms`)
+  say(`takeover of a killed instance's jobs: ${takeover.jobs} jobs, p50 ${takeover.p50Ms ?? '-'} ms, max ${takeover.maxMs ?? '-'} ms (p90 ${takeover.p90Ms ?? '-'} ms)`)
   for (const c of checks) say(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`)
   exitCode = checks.every((c) => c.passed) ? 0 : 1
   say(`${exitCode === 0 ? 'all checks passed' : 'some checks failed'} in ${((Date.now() - began) / 1000).toFixed(0)} s`)

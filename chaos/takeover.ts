@@ -34,12 +34,12 @@ export function takeoverClock(sql: Sql) {
     killed(pid: number, killedAt: number) {
       watches.push(watch(pid, killedAt))
     },
-    /** p50 and max in ms over every job taken over, once every watch has ended. */
+    /** p50, p90 and max in ms over every job taken over, once every watch has ended. */
     async report() {
       await Promise.all(watches)
       const sorted = [...times].sort((a, b) => a - b)
-      const p50 = sorted[Math.floor((sorted.length - 1) / 2)]
-      return { jobs: sorted.length, p50Ms: p50 ?? null, maxMs: sorted.at(-1) ?? null }
+      const at = (q: number) => sorted[Math.floor((sorted.length - 1) * q)] ?? null
+      return { jobs: sorted.length, p50Ms: at(0.5), p90Ms: at(0.9), maxMs: sorted.at(-1) ?? null }
     },
   }
 }

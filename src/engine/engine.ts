@@ -34,7 +34,7 @@ export interface EngineOptions {
    * Leases are not on it: they expire on the database's clock, which every instance shares.
    */
   now?: () => Date
-  /** How long a job's lease lasts without a heartbeat renewing it (default 8 s). */
+  /** How long a job's lease lasts without a heartbeat renewing it (default 6 s). */
   leaseMs?: number
   /**
    * LISTEN/NOTIFY wake-ups between instances (a Postgres server only: PGlite has no LISTEN).
@@ -97,13 +97,22 @@ export interface SendOptions {
 }
 
 const MAX_WRITE_TRIES = 25
-export const DEFAULT_LEASE_MS = 8_000
+export const DEFAULT_LEASE_MS = 6_000
 /**
  * How many workflows' last rows a process keeps to skip the read before a write. A flow's
  * events come close together, so the few hundred flows in flight are what matters; a miss
  * costs one read, while every row kept costs memory for as long as the process lives.
  */
 const RECENT_ROWS = 1_000
+
+/** This host's name, where the runtime may tell it (Deno asks for a permission). */
+const hostName = () => {
+  try {
+    return hostname()
+  } catch {
+    return 'host'
+  }
+}
 
 /** A stored row as callers see it. */
 export const toWorkflow = (row: store.WorkflowRow): Workflow => ({
@@ -124,7 +133,7 @@ export const toWorkflow = (row: store.WorkflowRow): Workflow => ({
 export function createEngineCore(opts: EngineOptions) {
   const { sql, sealer, log } = opts
   // Host and pid say which instance holds a job; the random part tells a restarted pid apart.
-  const owner = opts.owner ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
+  const owner = opts.owner ?? `${hostName()}-${process.pid}-${randomUUID().slice(0, 8)}`
   const now = opts.now ?? (() => new Date())
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS
   const definitions = new Map(opts.definitions.map((d) => [d.name, d]))

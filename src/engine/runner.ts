@@ -108,6 +108,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   // Timers are quick and time-critical (the code deadline): slow effects never take their slots.
   const effectSlots = concurrency - Math.max(1, Math.floor(concurrency / 4))
   const heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(core.leaseMs / 4))
+  const unconfirmedLimitMs = Math.max(core.leaseMs - heartbeatMs, core.leaseMs / 2)
   const inFlight = new Set<Promise<void>>()
   const runs = new Map<string, Run>()
   /** Effects committed here while every effect slot was busy: leased (and renewed), waiting. */
@@ -136,20 +137,22 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   async function beat() {
     const held = [...runs.values()].filter((r) => !r.lost)
     if (held.length) {
+      // The renewal counts from when it was sent: the database's lease may start no later.
+      const sentAt = performance.now()
       try {
         const renewed = await store.renewLeases(core.sql, core.owner, held.map((r) => ({ id: r.lease.id, epoch: r.lease.epoch })), core.leaseMs)
-        const at = performance.now()
         for (const run of held) {
-          if (renewed.has(run.lease.id)) run.confirmedAt = at
+          if (renewed.has(run.lease.id)) run.confirmedAt = sentAt
           else if (runs.has(run.lease.id)) lose(run, 'lease lost: the job was cancelled or taken over')
         }
       } catch (err) {
         core.log.warn({ err: toSafeError(err) }, 'lease heartbeat failed')
       }
     }
-    // Unconfirmed for a whole lease: another instance may hold the job now. Stop before it lands.
+    // Unconfirmed for nearly a whole lease (checked once a beat): by the next beat another
+    // instance may hold the job. Stop it before then, so nothing it does can land after.
     for (const run of runs.values()) {
-      if (performance.now() - run.confirmedAt > core.leaseMs) lose(run, 'lease not renewed in time')
+      if (performance.now() - run.confirmedAt > unconfirmedLimitMs) lose(run, 'lease not renewed in time')
     }
   }
 
