@@ -207,6 +207,8 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(await c.runner.tick(), 0, 'neither is claimed again')
     t.same((await c.deadJobs()).map((j) => (j.reason as { code: string }).code).sort(), ['PAYLOAD_UNREADABLE', 'UNKNOWN_MACHINE'],
       'deadJobs() lists both, with their reasons')
+    t.same(await c.deadJobCounts(), [{ kind: 'effect', code: 'PAYLOAD_UNREADABLE', n: 1 }, { kind: 'timer', code: 'UNKNOWN_MACHINE', n: 1 }],
+      'deadJobCounts() counts them by kind and reason')
   })
 
   await t.test('a job claimed past its attempt budget is not run: it ends dead, the workflow fails', async (t) => {

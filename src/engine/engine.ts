@@ -358,6 +358,8 @@ export function createEngineCore(opts: EngineOptions) {
     history: (id: string) => store.readHistory(sql, id),
     /** Jobs that ended dead (could not be opened or run), newest first, with their reasons. */
     deadJobs: (limit?: number) => store.deadJobs(sql, limit),
+    /** How many jobs ended dead, by kind and reason code (metrics, `/api/stats`). */
+    deadJobCounts: () => store.deadJobCounts(sql),
     /** `listener(workflow, steps)` after every committed create/send in this process. */
     onTransition(listener: TransitionListener) {
       listeners.add(listener)

@@ -296,6 +296,13 @@ export async function deadJobs(sql: Sql, limit = 100): Promise<DeadJob[]> {
     from jobs where status = 'dead' order by updated_at desc limit ${limit}`
 }
 
+/** How many jobs ended dead, by kind and reason code: a gauge for metrics and `/api/stats`. */
+export async function deadJobCounts(sql: Sql) {
+  return sql<{ kind: 'effect' | 'timer'; code: string; n: number }[]>`
+    select kind, coalesce(last_error->>'code', 'UNKNOWN') as code, count(*)::int as n
+    from jobs where status = 'dead' group by 1, 2 order by 1, 2`
+}
+
 export async function readHistory(sql: Sql, id: string) {
   return sql<HistoryEntry[]>`
     select seq, event_type, event, from_state, to_state, source, at
