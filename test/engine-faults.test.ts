@@ -253,6 +253,22 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(calls.length, 0, 'the effect of the passed state never ran')
   })
 
+  await t.test('an effect committed while the runner shuts down is handed back at once, not left leased', async (t) => {
+    const a = engine('a', { leaseMs: 60_000 })
+    const busy = await a.create('parcel', {}, { source: 'test' })
+    await a.send(busy.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the first run starts', () => calls.length === 1)
+    const stopped = a.runner.stop(5_000) // waits for the running delivery
+    const late = await a.create('parcel', {}, { source: 'test' })
+    t.equal((await a.send(late.id, { type: 'SHIP' }, { source: 'test' })).accepted, true, 'a request still in flight commits')
+    await waitUntil('its effect is handed back', async () => (await effectJob(late.id)).status === 'pending')
+    t.match(await effectJob(late.id), { status: 'pending', lease_owner: null }, 'free for another instance, long before its 60 s lease')
+    t.equal(calls.length, 1, 'and not started here')
+    calls[0]!.finish('Ada')
+    await stopped
+    t.equal((await row(busy.id)).state, 'delivered', 'the running effect finished within the grace period')
+  })
+
   await t.test('LISTEN/NOTIFY: handed-back jobs are claimed and results seen at once, not at the next poll', async (t) => {
     const hour = 3_600_000
     const listening = (owner: string) =>
