@@ -17,10 +17,12 @@ export function takeoverClock(sql: Sql) {
     const giveUpAt = killedAt + 120_000
     while (waiting.size && Date.now() < giveUpAt) {
       await new Promise((r) => setTimeout(r, 200))
+      const ids = [...waiting.keys()]
       const rows = await sql<{ id: string; attempts: number; status: string; lease_owner: string | null }[]>`
-        select id, attempts, status, lease_owner from jobs where id = any(${[...waiting.keys()]}::uuid[])`.catch(() => undefined)
+        select id, attempts, status, lease_owner from jobs where id = any(${ids}::uuid[])`.catch(() => undefined)
       for (const row of rows ?? []) {
-        const moved = row.attempts !== waiting.get(row.id) || row.status !== 'running' || !row.lease_owner?.includes(`-${pid}-`)
+        const stillDead = row.status === 'running' && row.lease_owner?.includes(`-${pid}-`)
+        const moved = row.attempts !== waiting.get(row.id) || !stillDead
         if (moved) {
           times.push(Date.now() - killedAt)
           waiting.delete(row.id)

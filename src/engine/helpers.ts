@@ -20,7 +20,10 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
  * run is aborted (timed out, cancelled, its job taken over) no further try starts, so nothing
  * an aborted run does lands after its successor's work.
  */
-export async function persistently<T>(write: () => Promise<T>, o: { signal?: AbortSignal; attempts?: number } = {}): Promise<T> {
+export async function persistently<T>(
+  write: () => Promise<T>,
+  o: { signal?: AbortSignal; attempts?: number } = {},
+): Promise<T> {
   const attempts = o.attempts ?? 8
   for (let attempt = 1; ; attempt++) {
     o.signal?.throwIfAborted()

@@ -2,7 +2,7 @@ import { createActor, toPromise, type AnyActorLogic, type EventObject } from 'xs
 import { isDatabaseUnavailable } from '../db/connect.ts'
 import { backoffDelay, defaultRetryPolicy } from './backoff.ts'
 import type { RetryPolicy } from './definition.ts'
-import type { EngineCore, LocalJob } from './engine.ts'
+import type { AnyEvent, EngineCore, LocalJob } from './engine.ts'
 import { toSafeError, type SafeError } from './errors.ts'
 import { abortableSleep } from './helpers.ts'
 import * as store from './store.ts'
@@ -64,7 +64,7 @@ const COMMIT_TRIES = 12
 const withRunInfo = (input: unknown, attempt: number, idempotencyKey: string) =>
   input && typeof input === 'object' && !Array.isArray(input) ? { ...input, attempt, idempotencyKey } : input
 
-async function runActor(logic: AnyActorLogic, input: unknown, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
+async function runActor(logic: AnyActorLogic, input: unknown, timeoutMs: number, signal: AbortSignal) {
   if (signal.aborted) throw new EffectInterrupted(`effect aborted before it started: ${String(signal.reason)}`)
   const actor = createActor(logic, { input })
   const result = toPromise(actor)
@@ -121,9 +121,22 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   let unwake = () => {}
 
   const policy = (machine: string): RetryPolicy => ({ ...defaultRetryPolicy, ...core.definition(machine).retry })
-  const report = (o: JobOutcome) => observers.forEach((fn) => fn(o))
   const running = (kind: 'effect' | 'timer') => [...runs.values()].filter((r) => r.job.kind === kind).length
-  const logFields = (run: Run) => ({ workflowId: run.job.workflowId, jobId: run.job.id, job: run.job.name, attempt: run.job.attempts })
+  const logFields = ({ job }: Run) =>
+    ({ workflowId: job.workflowId, jobId: job.id, job: job.name, attempt: job.attempts })
+  const report = ({ job }: Run, outcome: JobOutcome['outcome'], durationMs: number, error?: SafeError) => {
+    const name = job.kind === 'effect' ? job.src : job.name
+    const o: JobOutcome = { kind: job.kind, name, machine: job.machine, outcome, durationMs, ...(error && { error }) }
+    observers.forEach((fn) => fn(o))
+  }
+  /** Sends a run's outcome to its workflow, fenced by the run's lease. */
+  const deliver = (run: Run, event: AnyEvent, attempt: store.AttemptRecord, status?: 'dead') =>
+    core.send(run.job.workflowId, event, {
+      source: run.job.kind === 'effect' ? `effect:${run.job.name}` : 'timer',
+      job: { lease: run.lease, attempt, status },
+    })
+  const failure = (job: RunnableJob, error: SafeError): AnyEvent =>
+    ({ type: `xstate.error.actor.${job.name}`, error: { ...error, attempts: job.attempts } })
 
   function lose(run: Run, why: string) {
     if (run.lost) return
@@ -140,7 +153,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       // The renewal counts from when it was sent: the database's lease may start no later.
       const sentAt = performance.now()
       try {
-        const renewed = await store.renewLeases(core.sql, core.owner, held.map((r) => ({ id: r.lease.id, epoch: r.lease.epoch })), core.leaseMs)
+        const leases = held.map((r) => ({ id: r.lease.id, epoch: r.lease.epoch }))
+        const renewed = await store.renewLeases(core.sql, core.owner, leases, core.leaseMs)
         for (const run of held) {
           if (renewed.has(run.lease.id)) run.confirmedAt = sentAt
           else if (runs.has(run.lease.id)) lose(run, 'lease lost: the job was cancelled or taken over')
@@ -184,16 +198,10 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   /** Gives a job up for good: the machine hears of it as an effect failure; the job ends dead. */
   async function bury(run: Run, error: SafeError) {
     core.log.error({ ...logFields(run), error }, 'job cannot run: it ends dead')
-    const { job, lease } = run
-    const attempt = { attempt: job.attempts, outcome: 'failed' as const, started_at: core.now(), error }
-    if (job.kind === 'effect') {
-      await settle(run, () => core.send(job.workflowId, { type: `xstate.error.actor.${job.name}`, error: { ...error, attempts: job.attempts } }, {
-        source: `effect:${job.name}`, job: { lease, attempt, status: 'dead' },
-      }))
-    } else {
-      await settle(run, () => store.killJob(core.sql, lease, error, core.now()))
-    }
-    report({ kind: job.kind, name: job.kind === 'effect' ? job.src : job.name, machine: job.machine, outcome: 'dead', durationMs: 0, error })
+    const attempt = { attempt: run.job.attempts, outcome: 'failed' as const, started_at: core.now(), error }
+    if (run.job.kind === 'effect') await settle(run, () => deliver(run, failure(run.job, error), attempt, 'dead'))
+    else await settle(run, () => store.killJob(core.sql, run.lease, error, core.now()))
+    report(run, 'dead', 0, error)
   }
 
   async function runEffect(run: Run & { job: LocalJob }) {
@@ -201,11 +209,15 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     const def = core.definition(job.machine)
     const logic = (def.machine.implementations.actors as Record<string, AnyActorLogic>)[job.src]
     const started = core.now()
-    const source = `effect:${job.name}`
     const elapsed = () => core.now().getTime() - started.getTime()
+    const attempt = (outcome: store.AttemptRecord['outcome'], error: SafeError | null = null) =>
+      ({ attempt: job.attempts, outcome, started_at: started, error })
     let result: { output: unknown } | { error: unknown }
     try {
-      if (!logic) throw Object.assign(new Error(`no actor ${job.src} is registered`), { code: 'EFFECT_UNKNOWN', retryable: false })
+      if (!logic) {
+        const message = `no actor ${job.src} is registered`
+        throw Object.assign(new Error(message), { code: 'EFFECT_UNKNOWN', retryable: false })
+      }
       const timeoutMs = opts.effectTimeoutMs ?? def.effectTimeoutMs ?? 30_000
       const input = withRunInfo(job.input, job.attempts, `${job.workflowId}:${job.id}`)
       result = { output: await runActor(logic, input, timeoutMs, run.abort.signal) }
@@ -215,15 +227,14 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     if (run.lost) {
       // Lost lease, a cancel, or shutdown: another run (or nobody) owns this job now.
       core.log.info({ ...logFields(run), why: run.lost }, 'effect run ended without its job; outcome discarded')
-      report({ kind: 'effect', name: job.src, machine: job.machine, outcome: 'rejected', durationMs: elapsed() })
+      report(run, 'rejected', elapsed())
       return
     }
     // The outcome is kept from here on: a failed commit is retried, never the effect.
     if ('output' in result) {
-      const r = await settle(run, () => core.send(job.workflowId, { type: `xstate.done.actor.${job.name}`, output: result.output }, {
-        source, job: { lease, attempt: { attempt: job.attempts, outcome: 'ok', started_at: started, error: null } },
-      }))
-      report({ kind: 'effect', name: job.src, machine: job.machine, outcome: r?.accepted ? 'ok' : 'rejected', durationMs: elapsed() })
+      const done = { type: `xstate.done.actor.${job.name}`, output: result.output }
+      const r = await settle(run, () => deliver(run, done, attempt('ok')))
+      report(run, r?.accepted ? 'ok' : 'rejected', elapsed())
       return
     }
     const error = toSafeError(result.error)
@@ -232,27 +243,22 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     if (error.retryable !== false && job.attempts < retry.maxAttempts) {
       const runAt = new Date(core.now().getTime() + backoffDelay(job.attempts, retry, error.retryAfterMs))
       core.log.warn({ ...log, retryAt: runAt }, 'effect failed; will retry')
-      const kept = await settle(run, () => store.retryJob(core.sql, lease, runAt, core.now(), {
-        attempt: job.attempts, outcome: 'retry', started_at: started, error,
-      }))
+      const kept = await settle(run, () => store.retryJob(core.sql, lease, runAt, core.now(), attempt('retry', error)))
       if (kept) wakeAt(runAt)
-      report({ kind: 'effect', name: job.src, machine: job.machine, outcome: kept ? 'retry' : 'rejected', durationMs: elapsed(), error })
+      report(run, kept ? 'retry' : 'rejected', elapsed(), error)
       return
     }
     core.log.warn(log, 'effect failed for good')
-    await settle(run, () => core.send(job.workflowId, { type: `xstate.error.actor.${job.name}`, error: { ...error, attempts: job.attempts } }, {
-      source, job: { lease, attempt: { attempt: job.attempts, outcome: 'failed', started_at: started, error } },
-    }))
-    report({ kind: 'effect', name: job.src, machine: job.machine, outcome: 'failed', durationMs: elapsed(), error })
+    await settle(run, () => deliver(run, failure(job, error), attempt('failed', error)))
+    report(run, 'failed', elapsed(), error)
   }
 
   async function fireTimer(run: Run & { job: TimerJob }) {
-    const { job, lease } = run
+    const { job } = run
     const started = core.now()
-    const r = await settle(run, () => core.send(job.workflowId, job.event as EventObject & Record<string, unknown>, {
-      source: 'timer', job: { lease, attempt: { attempt: job.attempts, outcome: 'ok', started_at: started, error: null } },
-    }))
-    report({ kind: 'timer', name: job.name, machine: job.machine, outcome: r?.accepted ? 'ok' : 'rejected', durationMs: core.now().getTime() - started.getTime() })
+    const attempt = { attempt: job.attempts, outcome: 'ok' as const, started_at: started, error: null }
+    const r = await settle(run, () => deliver(run, job.event as AnyEvent, attempt))
+    report(run, r?.accepted ? 'ok' : 'rejected', core.now().getTime() - started.getTime())
   }
 
   function track(run: Run, body: () => Promise<void>) {
@@ -277,7 +283,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   }
 
   function hold(job: RunnableJob): Run {
-    const run: Run = { job, lease: { id: job.id, owner: core.owner, epoch: job.attempts }, abort: new AbortController(), confirmedAt: performance.now() }
+    const lease = { id: job.id, owner: core.owner, epoch: job.attempts }
+    const run: Run = { job, lease, abort: new AbortController(), confirmedAt: performance.now() }
     runs.set(job.id, run)
     keepBeating()
     return run
@@ -295,13 +302,15 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
 
   /** A claimed row as a run: poison (no machine, no readable payload, no budget left) ends dead. */
   function startClaimed(row: store.JobRow) {
-    const base = { id: row.id, workflowId: row.workflow_id, machine: row.machine, name: row.name, attempts: row.attempts }
+    const { id, machine, name, attempts } = row
+    const base = { id, workflowId: row.workflow_id, machine, name, attempts }
     let job: RunnableJob | undefined
     let poison: SafeError | undefined
     try {
       const budget = row.kind === 'timer' ? TIMER_ATTEMPTS : policy(row.machine).maxAttempts
       if (row.attempts > budget) {
-        poison = { code: 'ATTEMPTS_EXHAUSTED', message: `claimed ${row.attempts} times; its budget is ${budget} runs`, retryable: false }
+        const message = `claimed ${row.attempts} times; its budget is ${budget} runs`
+        poison = { code: 'ATTEMPTS_EXHAUSTED', message, retryable: false }
       }
       job = row.kind === 'timer'
         ? { ...base, kind: 'timer', event: row.event as EventObject }
@@ -311,7 +320,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       const e = err as { code?: string }
       poison = e.code === 'UNKNOWN_MACHINE'
         ? { code: 'UNKNOWN_MACHINE', message: `no machine named ${row.machine} is registered`, retryable: false }
-        : { code: 'PAYLOAD_UNREADABLE', message: 'the job payload could not be opened (a retired key?)', retryable: false }
+        : { code: 'PAYLOAD_UNREADABLE', message: 'its payload could not be opened (a retired key?)', retryable: false }
     }
     const run = hold(job ?? { ...base, kind: 'timer', event: { type: 'xstate.none' } })
     if (poison) {
@@ -378,8 +387,11 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     if (!jobs.length) return
     if (stopping) {
       // Committed while shutting down: hand them to another instance now, not after the lease.
-      const handBack = store.releaseLeases(core.sql, core.owner, core.now(), jobs.map((j) => j.id), core.wakeups.enabled)
-        .then(() => {}, (err) => core.log.warn({ err: toSafeError(err) }, 'could not hand back jobs committed during shutdown'))
+      const ids = jobs.map((j) => j.id)
+      const handBack = store.releaseLeases(core.sql, core.owner, core.now(), ids, core.wakeups.enabled).then(
+        () => {},
+        (err) => core.log.warn({ err: toSafeError(err) }, 'could not hand back jobs committed during shutdown'),
+      )
       inFlight.add(handBack)
       handBack.finally(() => inFlight.delete(handBack))
       return

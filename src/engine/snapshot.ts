@@ -98,11 +98,15 @@ interface NodeShape {
 
 /** What an action is, as a message names it: its built-in type, or its name, or "an inline function". */
 function actionKind(machine: AnyStateMachine, action: unknown): { durable: boolean; name: string } {
-  const named = typeof action === 'string' ? action : typeof action === 'object' && action ? (action as { type?: unknown }).type : undefined
+  // A string or `{ type, params }` names an implementation; a function is the action itself.
+  const named = typeof action === 'string' ? action
+    : typeof action === 'object' && action !== null ? (action as { type?: unknown }).type
+    : undefined
   const impl = typeof named === 'string' ? (machine.implementations.actions as Record<string, unknown>)[named] : action
   const builtIn = typeof impl === 'function' ? (impl as { type?: unknown }).type : undefined
   if (typeof builtIn === 'string' && builtIn.startsWith('xstate.')) {
-    return { durable: DURABLE_ACTIONS.has(builtIn), name: typeof named === 'string' ? `${named} (${builtIn})` : builtIn }
+    const name = typeof named === 'string' ? `${named} (${builtIn})` : builtIn
+    return { durable: DURABLE_ACTIONS.has(builtIn), name }
   }
   return { durable: false, name: typeof named === 'string' ? `action ${named}` : 'an inline action function' }
 }
@@ -132,13 +136,13 @@ export function undurableConstructs(machine: AnyStateMachine): string[] {
     const actions: [string, unknown[]][] = [
       ['entry', node.entry],
       ['exit', node.exit],
-      ...[...node.transitions].map(([event, ts]) => [`on ${event}`, ts.flatMap((t) => t.actions)] as [string, unknown[]]),
+      ...[...node.transitions].map(([event, ts]): [string, unknown[]] => [`on ${event}`, ts.flatMap((t) => t.actions)]),
       ['always', (node.always ?? []).flatMap((t) => t.actions)],
     ]
     for (const [when, list] of actions) {
       for (const action of list) {
         const kind = actionKind(machine, action)
-        if (!kind.durable) problems.push(`${where} runs ${kind.name} (${when}); only assign, raise and cancel are applied`)
+        if (!kind.durable) problems.push(`${where} runs ${kind.name} (${when}); only assign, raise and cancel apply`)
       }
     }
     for (const [i, invoke] of node.invoke.entries()) {
@@ -150,7 +154,8 @@ export function undurableConstructs(machine: AnyStateMachine): string[] {
       if (invoke.id === `${i}.${node.id}`) problems.push(`${where} invokes ${invoke.src} without an explicit id`)
       const logic = (machine.implementations.actors as Record<string, unknown>)[invoke.src]
       if (logic && !isPromiseLogic(logic)) {
-        problems.push(`${where} invokes ${invoke.src}, which is not a fromPromise actor (callback, observable and child-machine actors cannot be persisted)`)
+        problems.push(`${where} invokes ${invoke.src}, which is not a fromPromise actor ` +
+          '(callback, observable and child-machine actors cannot be persisted)')
       }
     }
     Object.values(node.states ?? {}).forEach(visit)
