@@ -365,6 +365,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       tick().catch(pollFailed)
     }, Math.max(0, at.getTime() - core.now().getTime()) + 5)
     wakeTimers.add(timer)
+    // A wake-up only hastens the poll: it must not keep a process alive on its own.
+    ;(timer as { unref?: () => void }).unref?.()
   }
 
   function loop() {
