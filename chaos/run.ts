@@ -18,6 +18,7 @@ import { drive, type Observations } from './driver.ts'
 import type { ChaosReport } from './fake-wix-process.ts'
 import { prng } from './prng.ts'
 import { serverPool } from './servers.ts'
+import { takeoverClock } from './takeover.ts'
 
 const { values } = parseArgs({ options: { installs: { type: 'string', default: '300' }, seed: { type: 'string', default: '7' }, concurrency: { type: 'string', default: '40' } } })
 const installs = Number(values.installs)
@@ -106,8 +107,6 @@ try {
       AUTO_FINISH: 'true', REDIRECT_WAIT_MS: '2000', SHUTDOWN_GRACE_MS: '500',
       // Hundreds of browsers, all on this one address.
       RATE_LIMIT_PER_MINUTE: '0',
-      // A killed instance's jobs go to the other one after the lease, not after the default 60 s.
-      JOB_LEASE_MS: '15000',
     },
   })
   pool.startAll()
@@ -132,6 +131,7 @@ try {
   const probes: { route: string; status: number; retryAfter: unknown; ms: number; failure?: string }[] = []
   let running = true
   let kills = 0
+  const takeovers = takeoverClock(sql)
   let restarted = false
   const restartPostgres = async () => {
     restarted = true
@@ -160,7 +160,7 @@ try {
         continue
       }
       const port = [portA!, portB!][Math.floor(random() * 2)]!
-      if (await pool!.crash(port, 500 + random() * 1_500)) kills++
+      if (await pool!.crash(port, 500 + random() * 1_500, takeovers.killed)) kills++
     }
   })()
   const progress = setInterval(() => say(`${done}/${installs} flows done, ${kills} kills, ${seen.networkErrors} network errors`), 5_000)
@@ -181,6 +181,7 @@ try {
     return row!.open === 0
   }, 180_000)
   await sleep(1_000)
+  const takeover = await takeovers.report()
 
   const wix = (await (await request(`${fakeUrl}/_chaos/report`)).body.json()) as ChaosReport
   const { checks, states, failures } = await runChecks(sql, {
@@ -201,6 +202,7 @@ try {
   say(`failures by reason: ${failures.map((f) => `${f.reason} ${f.n} (${f.injected} injected 400s, ${f.spent} codes Wix had already spent: an instance died between Wix's answer and storing the tokens)`).join(', ') || 'none'}`)
   say(`Wix misbehaved ${Object.values(wix.injected).reduce((a, b) => a + b, 0)} times: ${JSON.stringify(wix.injected)}`)
   say(`${kills} SIGKILLs, 1 Postgres restart, ${seen.networkErrors} network errors seen by browsers`)
+  say(`takeover of a killed instance's jobs: ${takeover.jobs} jobs, p50 ${takeover.p50Ms ?? '-'} ms, max ${takeover.maxMs ?? '-'} ms (p90 ${takeover.p90Ms ?? '-'} ms)`)
   for (const c of checks) say(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`)
   exitCode = checks.every((c) => c.passed) ? 0 : 1
   say(`${exitCode === 0 ? 'all checks passed' : 'some checks failed'} in ${((Date.now() - began) / 1000).toFixed(0)} s`)

@@ -43,14 +43,15 @@ export function serverPool(opts: { ports: number[]; env: Record<string, string>;
     urls: opts.ports.map((p) => `http://127.0.0.1:${p}`),
     unexpected,
     startAll: () => opts.ports.forEach(start),
-    /** kill -9, then a restart after `downMs`. */
-    async crash(port: number, downMs: number) {
+    /** kill -9, then a restart after `downMs`; `onKilled` hears the pid as soon as it is dead. */
+    async crash(port: number, downMs: number, onKilled?: (pid: number, at: number) => void) {
       const child = children.get(port)
       if (!alive(child)) return false
       killedByUs.add(child)
       const exited = new Promise((r) => child.once('exit', r))
       child.kill('SIGKILL')
       await exited
+      onKilled?.(child.pid!, Date.now())
       await new Promise((r) => setTimeout(r, downMs))
       if (!stopping) start(port)
       return true

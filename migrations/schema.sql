@@ -50,7 +50,7 @@ CREATE TABLE public.jobs (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     CONSTRAINT jobs_kind_check CHECK ((kind = ANY (ARRAY['effect'::text, 'timer'::text]))),
-    CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'failed'::text, 'cancelled'::text, 'discarded'::text])))
+    CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'failed'::text, 'cancelled'::text, 'discarded'::text, 'dead'::text])))
 );
 
 CREATE TABLE public.maintenance (
@@ -139,6 +139,8 @@ CREATE INDEX console_sessions_expires_idx ON public.console_sessions USING btree
 CREATE INDEX instance_tokens_workflow_idx ON public.instance_tokens USING btree (workflow_id);
 
 CREATE INDEX job_attempts_workflow_idx ON public.job_attempts USING btree (workflow_id);
+
+CREATE INDEX jobs_dead_idx ON public.jobs USING btree (updated_at DESC) WHERE (status = 'dead'::text);
 
 CREATE INDEX jobs_due_idx ON public.jobs USING btree (run_at) WHERE (status = 'pending'::text);
 

@@ -140,7 +140,7 @@ const schema = z.object({
   CONSENT_TIMEOUT_MINUTES: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1).max(24 * 60).default(30)),
   REDIRECT_WAIT_MS: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(60_000).default(10_000)),
   SHUTDOWN_GRACE_MS: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(120_000).default(10_000)),
-  JOB_LEASE_MS: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(5_000).max(3_600_000).default(60_000)),
+  JOB_LEASE_MS: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(2_000).max(3_600_000).default(6_000)),
   HOST: z.preprocess(blankIsUnset, z.string().default('127.0.0.1')),
   PORT: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(65535).default(3000)),
   WIX_PUBLIC_KEY: z.preprocess(blankIsUnset, z.string().optional()),

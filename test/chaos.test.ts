@@ -30,5 +30,6 @@ t.test('chaos: kills, a Postgres restart, a flaky Wix — every check holds', { 
   ]) t.match(out, `PASS ${check}`, `passed: ${check}`)
   t.match(out, /[1-9]\d* SIGKILLs, 1 Postgres restart/, 'with processes killed and Postgres restarted')
   t.match(out, /5xx during the outage: [1-9]/, 'with browsers turned away by 503s while Postgres was down')
+  t.match(out, /takeover of a killed instance's jobs: \d+ jobs, p50 (\d+|-) ms, max (\d+|-) ms/, 'takeover times are reported')
   if (!out.includes('all checks passed')) t.comment(out)
 })

@@ -1,62 +1,78 @@
 import { randomBytes } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startFakeWix } from '../src/sandbox/fake-wix.ts'
 import { freshDatabase } from './support/database.ts'
-import { testClock } from './support/engine.ts'
 import { siteOwner } from './support/flow.ts'
 import { startServerProcess, waitUntil } from './support/process.ts'
-import { freePort, startService, wixEnv } from './support/service.ts'
+import { freePort, startService, wixEnv, type FakeWixServer } from './support/service.ts'
 
 /**
- * kill -9 mid-exchange: a real server process is killed while Wix holds its code exchange; a
- * second instance takes the job over once the lease runs out, and the installation completes.
+ * kill -9 mid-exchange: a real server process is killed while Wix holds its code exchange. Its
+ * lease is no longer renewed, so within seconds (no clock is moved) a survivor — or the killed
+ * instance, restarted — takes the job over and the installation completes.
  */
 
 const db = await freshDatabase()
 t.teardown(db.drop)
 
-t.test('an instance killed during the code exchange: another finishes the installation', async (t) => {
-  const fake = await startFakeWix({ appId: 'crash-app', appSecret: randomBytes(12).toString('hex') })
-  t.teardown(fake.close)
-  const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
+/** Starts an install whose exchange Wix holds, and kills the instance running it. */
+async function killedMidExchange(t: Test, fake: FakeWixServer, secrets: Record<string, string>, token: string) {
   const port = await freePort()
-  const { child, exited, url } = await startServerProcess(t, {
-    ...secrets,
-    ...wixEnv(fake, port),
-    DATABASE_URL: db.url,
-    REDIRECT_WAIT_MS: '100',
-  }, port)
-
+  const env = { ...secrets, ...wixEnv(fake, port), DATABASE_URL: db.url, REDIRECT_WAIT_MS: '100' }
+  const { child, exited, url } = await startServerProcess(t, env, port)
   fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', hang: true })
   const owner = siteOwner({ url } as never)
-  await owner.openAppUrl('crash-token')
+  await owner.openAppUrl(token)
   const back = await owner.approve()
   const page = await owner.callback(back)
   t.equal(page.status, 202, 'the browser waits while Wix holds the exchange')
   await waitUntil('Wix holds the exchange', () => fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0))
-
   child.kill('SIGKILL')
-  t.equal((await exited).signal, 'SIGKILL', 'the first instance is killed mid-exchange')
-  const [job] = await db.sql`select status, lease_owner from jobs where kind = 'effect'`
+  t.equal((await exited).signal, 'SIGKILL', 'the instance is killed mid-exchange')
+  const [installation] = await db.sql`select id from workflows where state = 'CodeReceived'`
+  const [job] = await db.sql`select status from jobs where workflow_id = ${installation!.id} and kind = 'effect'`
   t.equal(job!.status, 'running', 'its exchange job is left leased to the dead instance')
+  return { id: installation!.id as string, owner, back, env, port, killedAt: Date.now() }
+}
 
-  const clock = testClock(new Date())
-  const survivor = await startService(t, { db, fake, now: clock.now, env: secrets })
-  await survivor.app.engine.runner.tick()
-  await survivor.app.engine.runner.idle()
-  const [stillLeased] = await db.sql`select status from jobs where kind = 'effect'`
-  t.equal(stillLeased!.status, 'running', 'the survivor leaves it alone while the lease runs')
-
-  clock.advance(61_000)
-  await survivor.app.engine.runner.tick()
-  await survivor.app.engine.runner.idle()
-  const next = await owner.browser.get(`${survivor.url}/wix/redirect/continue`)
-  t.equal(next.status, 302, "the browser's waiting page is sent on by the survivor")
-  const [installation] = await db.sql`select state, key from workflows`
-  t.equal(installation!.state, 'SetupIncomplete', 'and the installation completed')
+function exchangedOnce(t: Test, fake: FakeWixServer, back: URL) {
   const code = back.searchParams.get('code')
-  const answered = fake.wix.requests.filter((r) => (r.body as { code?: string }).code === code && r.status === 200)
-  t.equal(answered.length, 1, 'Wix exchanged the code exactly once')
-  const attempts = await db.sql`select attempt, outcome from job_attempts order by attempt`
+  const calls = fake.wix.requests.filter((r) => (r.body as { code?: string }).code === code)
+  t.ok(calls.length <= 2, `the code was sent to Wix at most twice (${calls.length})`)
+  t.equal(calls.filter((r) => r.status === 200).length, 1, 'Wix exchanged the code exactly once')
+}
+
+t.test('an instance killed during the code exchange: a survivor finishes it within seconds', async (t) => {
+  const fake = await startFakeWix({ appId: 'crash-app', appSecret: randomBytes(12).toString('hex') })
+  t.teardown(fake.close)
+  const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
+  const killed = await killedMidExchange(t, fake, secrets, 'crash-token')
+
+  const survivor = await startService(t, { db, fake, env: secrets })
+  const done = await survivor.app.engine.waitFor(killed.id, (w) => w.state !== 'CodeReceived', 15_000)
+  t.equal(done?.state, 'Tokened', 'the survivor brings the installation out of CodeReceived')
+  t.ok(Date.now() - killed.killedAt < 15_000, 'within 15 s of the kill')
+  const next = await killed.owner.browser.get(`${survivor.url}/wix/redirect/continue`)
+  t.equal(next.status, 302, "the browser's waiting page is sent on by the survivor")
+  t.equal((await db.sql`select state from workflows where id = ${killed.id}`)[0]!.state, 'SetupIncomplete', 'and the installation completed')
+  exchangedOnce(t, fake, killed.back)
+  const attempts = await db.sql`select attempt, outcome from job_attempts where workflow_id = ${killed.id} order by attempt`
   t.same(attempts.map((a) => [a.attempt, a.outcome]), [[2, 'ok']], 'the second attempt, by the survivor, succeeded')
+})
+
+t.test('an instance killed during the code exchange: restarted, it finishes it within seconds', async (t) => {
+  const fake = await startFakeWix({ appId: 'restart-app', appSecret: randomBytes(12).toString('hex') })
+  t.teardown(fake.close)
+  const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
+  const killed = await killedMidExchange(t, fake, secrets, 'restart-token')
+
+  await startServerProcess(t, killed.env, killed.port)
+  await waitUntil('the restarted instance completes the installation', async () => {
+    const [row] = await db.sql`select state from workflows where id = ${killed.id}`
+    return row!.state !== 'CodeReceived'
+  }, 15_000)
+  t.ok(Date.now() - killed.killedAt < 20_000, 'within seconds of the kill, restart included')
+  const [row] = await db.sql`select state from workflows where id = ${killed.id}`
+  t.match(row!.state, /^(Tokened|SetupIncomplete)$/, 'the restarted instance exchanged the code')
+  exchangedOnce(t, fake, killed.back)
 })

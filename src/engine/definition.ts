@@ -1,4 +1,5 @@
 import type { AnyStateMachine, StateValue } from 'xstate'
+import { undurableConstructs } from './snapshot.ts'
 
 /** What the engine stores of a machine snapshot: no children (their input can hold secrets). */
 export interface PersistedState {
@@ -31,4 +32,14 @@ export interface WorkflowDefinition {
   retry?: Partial<RetryPolicy>
 }
 
-export const defineWorkflow = (definition: WorkflowDefinition) => definition
+/**
+ * Checks that the engine can run `definition.machine` durably, and refuses it at once, naming
+ * each state and construct, if not: better a clear error at start than an effect silently lost.
+ */
+export function defineWorkflow(definition: WorkflowDefinition): WorkflowDefinition {
+  const problems = undurableConstructs(definition.machine)
+  if (problems.length) {
+    throw new Error(`Workflow ${definition.name} cannot run durably:\n  - ${problems.join('\n  - ')}`)
+  }
+  return definition
+}

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import type { Sql } from 'postgres'
 import { initialTransition, transition, type AnyMachineSnapshot, type EventObject } from 'xstate'
 import type { PersistedState, WorkflowDefinition } from './definition.ts'
-import { machineVersionUnsupported, unknownMachine, workflowNotFound, writeContention } from './errors.ts'
+import { machineVersionUnsupported, toSafeError, unknownMachine, workflowNotFound, writeContention } from './errors.ts'
 import { redactEvent } from './redact.ts'
 import { persist, planEffects, restore, stateName, statePath, type EffectPlan } from './snapshot.ts'
 import * as store from './store.ts'
+import { createWakeups } from './wakeups.ts'
 
 export interface Logger {
   debug(obj: object, msg?: string): void
@@ -27,9 +29,18 @@ export interface EngineOptions {
   log: Logger
   /** Identifies this process in job leases. */
   owner?: string
-  /** The engine's only clock: tests move it instead of waiting. */
+  /**
+   * The engine's clock for timers, backoff and timestamps: tests move it instead of waiting.
+   * Leases are not on it: they expire on the database's clock, which every instance shares.
+   */
   now?: () => Date
+  /** How long a job's lease lasts without a heartbeat renewing it (default 6 s). */
   leaseMs?: number
+  /**
+   * LISTEN/NOTIFY wake-ups between instances (a Postgres server only: PGlite has no LISTEN).
+   * The runner listens while started; polling stays as the fallback.
+   */
+  listen?: boolean
 }
 
 /** A workflow as callers see it: the persisted state and its bookkeeping, no secrets. */
@@ -79,18 +90,29 @@ export type AnyEvent = EventObject & Record<string, unknown>
 export interface SendOptions {
   /** Who sent it: a route, `timer`, `effect:<name>`, `admin`. Stored in history. */
   source: string
-  job?: { id: string; attempt: store.AttemptRecord }
+  /** The job run whose result this is: accepted only while that run still holds the job. */
+  job?: NonNullable<store.Transition['job']>
   /** Only a workflow of this machine takes the event; any other reads as not found. */
   machine?: string
 }
 
 const MAX_WRITE_TRIES = 25
+export const DEFAULT_LEASE_MS = 6_000
 /**
  * How many workflows' last rows a process keeps to skip the read before a write. A flow's
  * events come close together, so the few hundred flows in flight are what matters; a miss
  * costs one read, while every row kept costs memory for as long as the process lives.
  */
 const RECENT_ROWS = 1_000
+
+/** This host's name, where the runtime may tell it (Deno asks for a permission). */
+const hostName = () => {
+  try {
+    return hostname()
+  } catch {
+    return 'host'
+  }
+}
 
 /** A stored row as callers see it. */
 export const toWorkflow = (row: store.WorkflowRow): Workflow => ({
@@ -110,21 +132,24 @@ export const toWorkflow = (row: store.WorkflowRow): Workflow => ({
 
 export function createEngineCore(opts: EngineOptions) {
   const { sql, sealer, log } = opts
-  const owner = opts.owner ?? `${randomUUID().slice(0, 8)}`
+  // Host and pid say which instance holds a job; the random part tells a restarted pid apart.
+  const owner = opts.owner ?? `${hostName()}-${process.pid}-${randomUUID().slice(0, 8)}`
   const now = opts.now ?? (() => new Date())
-  const leaseMs = opts.leaseMs ?? 60_000
+  const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS
   const definitions = new Map(opts.definitions.map((d) => [d.name, d]))
   const listeners = new Set<TransitionListener>()
+  const wakeups = createWakeups(sql, log, opts.listen ?? false)
   /** Rows this process wrote or read last, newest last; bounded. See `send`. */
   const recent = new Map<string, store.WorkflowRow>()
   const remember = (row: store.WorkflowRow) => {
-    const { job_status: _ignored, ...plain } = row as store.WorkflowRow & { job_status?: unknown }
+    const { job_held: _ignored, ...plain } = row as store.WorkflowRow & { job_held?: unknown }
     recent.delete(row.id)
     recent.set(row.id, plain)
     if (recent.size > RECENT_ROWS) recent.delete(recent.keys().next().value!)
   }
-  // Set by the job runner: receives effect jobs this process leased to itself.
-  let runLocal: (jobs: LocalJob[]) => void = () => {}
+  // Set by the job runner: receives effect jobs this process leased to itself, and the ids of
+  // jobs a transition cancelled (a run of one here is aborted).
+  let runLocal: (jobs: LocalJob[], cancelled: string[]) => void = () => {}
 
   const definition = (name: string) => {
     const d = definitions.get(name)
@@ -154,21 +179,28 @@ export function createEngineCore(opts: EngineOptions) {
       rows.push({
         id, kind: 'effect', name: effect.name, src: effect.src,
         payload: sealer.seal(JSON.stringify(effect.input ?? null)), event: null,
-        status: 'running', attempts: 1, run_at: at, lease_owner: owner, lease_until: new Date(at.getTime() + leaseMs),
+        status: 'running', attempts: 1, run_at: at, lease_owner: owner, lease_ms: leaseMs,
       })
     }
     for (const timer of plan.timers) {
       rows.push({
         id: randomUUID(), kind: 'timer', name: timer.name, src: null, payload: null, event: timer.event,
-        status: 'pending', attempts: 0, run_at: new Date(at.getTime() + timer.delayMs), lease_owner: null, lease_until: null,
+        status: 'pending', attempts: 0, run_at: new Date(at.getTime() + timer.delayMs), lease_owner: null, lease_ms: null,
       })
     }
     return { local, rows }
   }
 
-  const committed = (workflow: Workflow, local: LocalJob[], steps: TransitionStep[]) => {
-    for (const listener of listeners) listener(workflow, steps)
-    if (local.length) runLocal(local)
+  /** After a commit: effects start first, so a listener that throws can never strand one. */
+  const committed = (workflow: Workflow, local: LocalJob[], steps: TransitionStep[], cancelled: string[] = []) => {
+    if (local.length || cancelled.length) runLocal(local, cancelled)
+    for (const listener of listeners) {
+      try {
+        listener(workflow, steps)
+      } catch (err) {
+        log.error({ workflowId: workflow.id, err: toSafeError(err) }, 'transition listener threw; ignored')
+      }
+    }
   }
 
   /**
@@ -191,18 +223,7 @@ export function createEngineCore(opts: EngineOptions) {
       allActions.push(...actions)
       history.push({ seq: history.length + 1, event_type: event.type, event: redactEvent(event), from_state: from, to_state: statePath(snapshot.value), source: o.source })
     }
-    // Nothing is stored yet, so only what is still set after the last step counts: a timer
-    // cancelled after it was set is dropped, one set again after a cancel is kept.
     const plan = planEffects(snapshot, allActions)
-    const live = new Map<string, (typeof plan.timers)[number]>()
-    for (const action of allActions as { type: string; params?: unknown }[]) {
-      const p = (action.params ?? {}) as { id?: string; sendId?: string }
-      if (action.type === 'xstate.cancel') live.delete(String(p.sendId))
-      const timer = plan.timers.find((t) => t.name === p.id)
-      if (action.type === 'xstate.raise' && timer) live.set(timer.name, timer)
-    }
-    plan.timers = [...live.values()]
-    plan.effects = plan.effects.filter((e) => plan.activeInvokes.includes(e.name))
     const state = persist(snapshot)
     const { local, rows } = jobsFor(id, machine, plan, at)
     const row: store.WorkflowRow = {
@@ -223,18 +244,19 @@ export function createEngineCore(opts: EngineOptions) {
     // write is fenced by version (and by the job still being live), so a stale view only costs
     // a write that matches nothing, after which we read and decide again. Nothing is rejected on
     // a cached view alone.
-    let row: (store.WorkflowRow & { job_status?: string | null }) | undefined = recent.get(id)
+    let row: (store.WorkflowRow & { job_held?: boolean | null }) | undefined = recent.get(id)
     let fresh = false
     for (let tries = 0; tries < MAX_WRITE_TRIES; tries++) {
       if (!row) {
-        row = await store.readWorkflow(sql, id, o.job?.id)
+        row = await store.readWorkflow(sql, id, o.job?.lease)
         if (!row) throw workflowNotFound(id)
         fresh = true
       }
       if (o.machine !== undefined && row.machine !== o.machine) throw workflowNotFound(id)
       const def = definition(row.machine)
       const current = toWorkflow(row)
-      const stale = fresh && o.job && row.job_status !== 'running' && row.job_status !== 'pending'
+      // A result from a run that no longer holds its job (cancelled, taken over) is not news.
+      const stale = fresh && o.job && !row.job_held
       const snapshot = load(def, row)
       // A workflow that reached a final state takes no more events, whatever the machine says.
       if (stale || snapshot.status !== 'active' || !snapshot.can(event)) {
@@ -243,7 +265,7 @@ export function createEngineCore(opts: EngineOptions) {
           continue
         }
         log.warn({ workflowId: id, event: event.type, state: current.statePath, source: o.source, staleJob: stale || undefined }, 'event rejected')
-        if (o.job && !stale) await store.discardJob(sql, o.job.id, now())
+        if (o.job && !stale) await store.discardJob(sql, o.job.lease, now())
         return { accepted: false, workflow: current }
       }
       const [next, actions] = transition(def.machine, snapshot, event)
@@ -258,8 +280,11 @@ export function createEngineCore(opts: EngineOptions) {
         eventType: event.type, event: redacted, from: current.statePath, to: statePath(state.value),
         source: o.source, now: at, jobs: rows, activeInvokes: plan.activeInvokes,
         respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
+        // A job's result may be awaited by a `waitFor` on another instance (the browser's).
+        notify: wakeups.enabled && o.job !== undefined,
       }
-      if (!(await store.commitTransition(sql, written))) {
+      const { written: ok, cancelled } = await store.commitTransition(sql, written)
+      if (!ok) {
         // Another writer moved the row on (or our view was old); decide again on what it wrote.
         recent.delete(id)
         row = undefined
@@ -272,7 +297,7 @@ export function createEngineCore(opts: EngineOptions) {
         status: state.status, context: state.context, version: row.version + 1, updatedAt: at,
       }
       log.info({ workflowId: id, event: event.type, from: current.statePath, to: workflow.statePath, source: o.source }, 'transition')
-      committed(workflow, local, [{ event: event.type, from: current.statePath, to: workflow.statePath, data: redacted }])
+      committed(workflow, local, [{ event: event.type, from: current.statePath, to: workflow.statePath, data: redacted }], cancelled)
       return { accepted: true, workflow }
     }
     throw writeContention(id)
@@ -286,7 +311,8 @@ export function createEngineCore(opts: EngineOptions) {
 
   /**
    * Resolves once `done(workflow)` holds, or with the latest workflow after `timeoutMs`.
-   * Local commits wake it at once; polling covers work finished by another process.
+   * Local commits wake it at once, another instance's job results through NOTIFY (when
+   * listening); polling covers the rest.
    */
   async function waitFor(id: string, done: (w: Workflow) => boolean, timeoutMs: number, pollMs = 250): Promise<Workflow | undefined> {
     // A caller usually waits right after its own send, for an effect this process runs: its
@@ -297,9 +323,19 @@ export function createEngineCore(opts: EngineOptions) {
     if (!latest || done(latest)) return latest
     return new Promise((resolve) => {
       let settled = false
+      const check = async () => {
+        const w = await get(id).catch(() => undefined)
+        if (w && w.version >= (latest?.version ?? 0)) latest = w
+        if (w && done(w)) finish(w)
+      }
+      void wakeups.start()
+      const unwake = wakeups.on((payload) => {
+        if (payload === `w:${id}`) void check()
+      })
       const finish = (w: Workflow | undefined) => {
         if (settled) return
         settled = true
+        unwake()
         listeners.delete(onLocal)
         clearTimeout(deadline)
         clearInterval(poll)
@@ -312,24 +348,24 @@ export function createEngineCore(opts: EngineOptions) {
       }
       listeners.add(onLocal)
       const deadline = setTimeout(() => finish(latest), timeoutMs)
-      const poll = setInterval(async () => {
-        const w = await get(id).catch(() => undefined)
-        if (w && w.version >= (latest?.version ?? 0)) latest = w
-        if (w && done(w)) finish(w)
-      }, pollMs)
+      const poll = setInterval(check, pollMs)
     })
   }
 
   return {
-    owner, now, leaseMs, log, sql, sealer,
+    owner, now, leaseMs, log, sql, sealer, wakeups,
     definition, create, send, get, waitFor,
     history: (id: string) => store.readHistory(sql, id),
+    /** Jobs that ended dead (could not be opened or run), newest first, with their reasons. */
+    deadJobs: (limit?: number) => store.deadJobs(sql, limit),
+    /** How many jobs ended dead, by kind and reason code (metrics, `/api/stats`). */
+    deadJobCounts: () => store.deadJobCounts(sql),
     /** `listener(workflow, steps)` after every committed create/send in this process. */
     onTransition(listener: TransitionListener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
     },
-    setLocalRunner(fn: (jobs: LocalJob[]) => void) {
+    setLocalRunner(fn: (jobs: LocalJob[], cancelled: string[]) => void) {
       runLocal = fn
     },
   }

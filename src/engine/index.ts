@@ -6,6 +6,8 @@ export type { WorkflowDefinition, PersistedState } from './definition.ts'
 export { defineWorkflow } from './definition.ts'
 export { EngineError } from './errors.ts'
 export { toWorkflow } from './engine.ts'
+export { persistently } from './helpers.ts'
+export type { DeadJob } from './store.ts'
 
 /** The durable engine: `create`/`send`/`get`/`waitFor`, plus `runner` for effects and timers. */
 export function createEngine(opts: EngineOptions & RunnerOptions) {

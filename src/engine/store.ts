@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres'
 import type { PersistedState } from './definition.ts'
+import { WAKEUP_CHANNEL } from './wakeups.ts'
 
 /**
  * The engine's SQL, one function per operation. Every write that follows from an event is one
@@ -41,13 +42,32 @@ export interface NewJob {
   attempts: number
   run_at: Date
   lease_owner: string | null
+  /** A running job's lease, counted from the database's clock at insert. */
+  lease_ms: number | null
+}
+
+export interface JobRow extends Omit<NewJob, 'lease_ms'> {
+  workflow_id: string
+  machine: string
   lease_until: Date | null
 }
 
-export interface JobRow extends NewJob {
-  workflow_id: string
-  machine: string
+/**
+ * One run's hold on a job. `epoch` is the job's `attempts` when this run claimed it: every claim
+ * bumps it, so a run whose lease ran out and whose job was claimed again no longer matches.
+ */
+export interface JobLease {
+  id: string
+  owner: string
+  epoch: number
 }
+
+/** The statement's condition "this run still holds the job". */
+const holds = (sql: Sql, lease: JobLease) =>
+  sql`id = ${lease.id} and status = 'running' and lease_owner = ${lease.owner} and attempts = ${lease.epoch}`
+
+/** A lease of `ms` from now on the database's clock: hosts' clocks may disagree, this one does not. */
+const leaseFromNow = (sql: Sql, ms: number) => sql`now() + ${ms}::int * interval '1 millisecond'`
 
 export interface AttemptRecord {
   attempt: number
@@ -77,8 +97,13 @@ export interface Transition {
   activeInvokes: string[]
   respawned: string[]
   cancelledTimers: string[]
-  /** The job whose result this event is: marked done with its attempt, in the same statement. */
-  job?: { id: string; attempt: AttemptRecord }
+  /**
+   * The job whose result this event is: the write happens only while that run still holds it,
+   * and marks it done (or dead, for a job that could not run) with its attempt, in one statement.
+   */
+  job?: { lease: JobLease; attempt: AttemptRecord; status?: 'done' | 'dead' }
+  /** Tell other instances (their `waitFor`) of this write: NOTIFY on commit. */
+  notify?: boolean
 }
 
 export async function insertWorkflow(
@@ -106,38 +131,45 @@ const insertJobs = (sql: Sql, jobs: NewJob[], now: Date) => sql`
   insert into jobs (id, workflow_id, kind, name, src, payload, event, status, attempts, run_at,
                     lease_owner, lease_until, created_at, updated_at)
   select j.id, w.id, j.kind, j.name, j.src, j.payload, j.event, j.status, j.attempts, j.run_at,
-         j.lease_owner, j.lease_until, ${now}, ${now}
+         j.lease_owner, case when j.lease_ms is not null then now() + j.lease_ms * interval '1 millisecond' end,
+         ${now}, ${now}
   from w, jsonb_to_recordset(${sql.json(jobs as never)}::jsonb)
     as j(id uuid, kind text, name text, src text, payload text, event jsonb, status text,
-         attempts int, run_at timestamptz, lease_owner text, lease_until timestamptz)`
+         attempts int, run_at timestamptz, lease_owner text, lease_ms int)`
 
-export async function readWorkflow(sql: Sql, id: string, jobId?: string) {
-  const [row] = await sql<(WorkflowRow & { job_status: string | null })[]>`
-    select w.*, (select status from jobs where id = ${jobId ?? null}::uuid) as job_status
+/** The row, and with `lease` whether that run still holds its job (`job_held`). */
+export async function readWorkflow(sql: Sql, id: string, lease?: JobLease) {
+  const [row] = await sql<(WorkflowRow & { job_held: boolean | null })[]>`
+    select w.*, ${lease ? sql`exists (select 1 from jobs where ${holds(sql, lease)})` : sql`null::boolean`} as job_held
     from workflows w where w.id = ${id}`
   return row
 }
 
-/** Writes an accepted event. False when another writer got there first. */
-export async function commitTransition(sql: Sql, t: Transition): Promise<boolean> {
-  const jobId = t.job?.id ?? null
+/**
+ * Writes an accepted event. `written` is false when another writer got there first (or the
+ * result's run lost its job); `cancelled` names the jobs the transition cancelled, so a run of
+ * one in this process can be aborted.
+ */
+export async function commitTransition(sql: Sql, t: Transition): Promise<{ written: boolean; cancelled: string[] }> {
+  const jobId = t.job?.lease.id ?? null
   const attempts = t.job ? [t.job.attempt] : []
-  const rows = await sql`
+  const rows = await sql<{ cancelled: string[] }[]>`
     with w as (
       update workflows
       set state = ${t.state}, key = ${t.key}, reason = ${t.reason}, snapshot = ${sql.json(t.snapshot as never)}::jsonb,
           machine_version = ${t.writtenMachineVersion},
           version = version + 1, updated_at = ${t.now}
       where id = ${t.id} and version = ${t.version} and machine_version = ${t.machineVersion}
-        -- an effect's result counts only while its job is live (not cancelled, not taken over)
-        and (${jobId}::uuid is null or exists (select 1 from jobs where id = ${jobId}::uuid and status in ('pending', 'running')))
+        -- a job's result counts only while its run holds the job (not cancelled, not taken over)
+        and ${t.job ? sql`exists (select 1 from jobs where ${holds(sql, t.job.lease)})` : sql`true`}
       returning id, version
     ), h as (
       insert into workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
       select w.id, w.version, ${t.eventType}, ${sql.json(t.event as never)}::jsonb, ${t.from}, ${t.to}, ${t.source}, ${t.now}
       from w
     ), done as (
-      update jobs set status = 'done', lease_owner = null, lease_until = null, updated_at = ${t.now}
+      update jobs set status = ${t.job?.status ?? 'done'}, lease_owner = null, lease_until = null, updated_at = ${t.now}
+                      ${t.job?.status === 'dead' ? sql`, last_error = ${sql.json(t.job.attempt.error as never)}::jsonb` : sql``}
       from w where jobs.id = ${jobId}::uuid
     ), attempt as (
       insert into job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
@@ -152,25 +184,33 @@ export async function commitTransition(sql: Sql, t: Transition): Promise<boolean
         and ((jobs.kind = 'effect' and (jobs.name = any(${t.respawned}::text[])
                                         or not jobs.name = any(${t.activeInvokes}::text[])))
           or (jobs.kind = 'timer' and jobs.name = any(${t.cancelledTimers}::text[])))
+      returning jobs.id
     ), new_jobs as (
       ${insertJobs(sql, t.jobs, t.now)}
     )
-    select version from w`
-  return rows.length === 1
+    select (select coalesce(array_agg(id::text), '{}') from cancelled) as cancelled
+           ${t.notify ? sql`, pg_notify(${WAKEUP_CHANNEL}, 'w:' || w.id::text)` : sql``}
+    from w`
+  return { written: rows.length === 1, cancelled: rows[0]?.cancelled ?? [] }
 }
 
-/** Claims due jobs, and jobs whose lease ran out (their runner died), for `owner`. */
-export async function claimJobs(sql: Sql, owner: string, now: Date, leaseUntil: Date, limit: number) {
+/**
+ * Claims due jobs, and jobs whose lease ran out (their runner died), for `owner`: up to
+ * `limits.effects` effects and `limits.timers` timers, so slow effects never take every slot.
+ * Leases are compared and set on the database's clock.
+ */
+export async function claimJobs(sql: Sql, owner: string, now: Date, leaseMs: number, limits: { effects: number; timers: number }) {
+  const due = (kind: 'effect' | 'timer', limit: number) => sql`
+    select id from jobs
+    where kind = ${kind} and ((status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < now()))
+    order by run_at
+    limit ${limit}
+    for update skip locked`
   return sql<JobRow[]>`
-    with due as (
-      select id from jobs
-      where (status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < ${now})
-      order by run_at
-      limit ${limit}
-      for update skip locked
-    )
+    with timers as (${due('timer', limits.timers)}), effects as (${due('effect', limits.effects)}),
+    due as (select id from timers union all select id from effects)
     update jobs j
-    set status = 'running', lease_owner = ${owner}, lease_until = ${leaseUntil},
+    set status = 'running', lease_owner = ${owner}, lease_until = ${leaseFromNow(sql, leaseMs)},
         attempts = j.attempts + 1, updated_at = ${now}
     from due, workflows w
     where j.id = due.id and w.id = j.workflow_id
@@ -178,36 +218,89 @@ export async function claimJobs(sql: Sql, owner: string, now: Date, leaseUntil: 
               j.run_at, j.lease_owner, j.lease_until, w.machine`
 }
 
-/** Puts a failed run back in the queue for a later attempt, recording this one. */
-export async function retryJob(sql: Sql, id: string, owner: string, runAt: Date, now: Date, attempt: AttemptRecord) {
-  await sql`
+/** Puts a failed run back in the queue for a later attempt, recording this one. False when the run lost the job. */
+export async function retryJob(sql: Sql, lease: JobLease, runAt: Date, now: Date, attempt: AttemptRecord) {
+  const rows = await sql`
     with j as (
       update jobs set status = 'pending', run_at = ${runAt}, lease_owner = null, lease_until = null,
                       last_error = ${sql.json(attempt.error as never)}::jsonb, updated_at = ${now}
-      where id = ${id} and status = 'running' and lease_owner = ${owner}
+      where ${holds(sql, lease)}
       returning id, workflow_id
     )
     insert into job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
     select j.id, ${attempt.attempt}, j.workflow_id, ${attempt.outcome}, ${attempt.started_at}, ${now},
            ${sql.json(attempt.error as never)}::jsonb
-    from j`
+    from j
+    returning job_id`
+  return rows.length === 1
 }
 
-/** Ends a job whose result the workflow no longer wants (it moved on). */
-export async function discardJob(sql: Sql, id: string, now: Date) {
+/** Ends a job whose result the workflow no longer wants (it moved on), if this run still holds it. */
+export async function discardJob(sql: Sql, lease: JobLease, now: Date) {
   await sql`
     update jobs set status = 'discarded', lease_owner = null, lease_until = null, updated_at = ${now}
-    where id = ${id} and status in ('pending', 'running')`
+    where ${holds(sql, lease)}`
 }
 
-/** Hands this owner's unfinished jobs back to the queue at once (graceful shutdown). */
-export async function releaseLeases(sql: Sql, owner: string, now: Date) {
-  const rows = await sql`
-    update jobs set status = 'pending', lease_owner = null, lease_until = null, run_at = ${now},
-                    updated_at = ${now}
-    where status = 'running' and lease_owner = ${owner}
-    returning id`
-  return rows.length
+/** Ends a job that can never run (unreadable payload, unknown machine, spent budget), with its reason. */
+export async function killJob(sql: Sql, lease: JobLease, reason: unknown, now: Date) {
+  await sql`
+    update jobs set status = 'dead', lease_owner = null, lease_until = null, updated_at = ${now},
+                    last_error = ${sql.json(reason as never)}::jsonb
+    where ${holds(sql, lease)}`
+}
+
+/**
+ * The heartbeat: renews the leases of the runs this process still holds, on the database's
+ * clock. Returns the ids it renewed; a run missing from them lost its job.
+ */
+export async function renewLeases(sql: Sql, owner: string, runs: { id: string; epoch: number }[], leaseMs: number) {
+  const rows = await sql<{ id: string }[]>`
+    update jobs j set lease_until = ${leaseFromNow(sql, leaseMs)}
+    from jsonb_to_recordset(${sql.json(runs as never)}::jsonb) as r(id uuid, epoch int)
+    where j.id = r.id and j.status = 'running' and j.lease_owner = ${owner} and j.attempts = r.epoch
+    returning j.id`
+  return new Set(rows.map((r) => r.id))
+}
+
+/**
+ * Hands this owner's unfinished jobs back to the queue at once (graceful shutdown), or only
+ * `ids` (jobs committed while shutting down, never started here).
+ */
+export async function releaseLeases(sql: Sql, owner: string, now: Date, ids?: string[], notify = false) {
+  const [row] = await sql<{ n: number }[]>`
+    with released as (
+      update jobs set status = 'pending', lease_owner = null, lease_until = null, run_at = ${now},
+                      updated_at = ${now}
+      where status = 'running' and lease_owner = ${owner} ${ids ? sql`and id = any(${ids}::uuid[])` : sql``}
+      returning id
+    )
+    select count(*)::int as n ${notify ? sql`, pg_notify(${WAKEUP_CHANNEL}, 'j')` : sql``} from released`
+  return row!.n
+}
+
+export interface DeadJob {
+  id: string
+  workflowId: string
+  kind: 'effect' | 'timer'
+  name: string
+  attempts: number
+  reason: unknown
+  diedAt: Date
+}
+
+/** Jobs that ended dead, newest first: what admins and metrics show. */
+export async function deadJobs(sql: Sql, limit = 100): Promise<DeadJob[]> {
+  return sql<DeadJob[]>`
+    select id, workflow_id as "workflowId", kind, name, attempts, last_error as reason, updated_at as "diedAt"
+    from jobs where status = 'dead' order by updated_at desc limit ${limit}`
+}
+
+/** How many jobs ended dead, by kind and reason code: a gauge for metrics and `/api/stats`. */
+export async function deadJobCounts(sql: Sql) {
+  return sql<{ kind: 'effect' | 'timer'; code: string; n: number }[]>`
+    select kind, coalesce(last_error->>'code', 'UNKNOWN') as code, count(*)::int as n
+    from jobs where status = 'dead' group by 1, 2 order by 1, 2`
 }
 
 export async function readHistory(sql: Sql, id: string) {

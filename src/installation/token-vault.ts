@@ -83,7 +83,9 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
              and (select created_at from workflows where id = instance_tokens.workflow_id)
                  <= (select created_at from workflows where id = excluded.workflow_id))
       returning instance_id`
-    if (rows.length === 1) await sql`delete from exchanged_tokens where workflow_id = ${workflowId}`
+    // Filed, or never to be (the installation moved on, or a newer one holds the instance): either
+    // way nothing is left to hold.
+    await sql`delete from exchanged_tokens where workflow_id = ${workflowId}`
     return rows.length === 1
   }
 

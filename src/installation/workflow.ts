@@ -8,8 +8,7 @@ import {
   type FinishInput,
   type InstallationContext,
 } from '../../machines/installation.ts'
-import { isDatabaseUnavailable } from '../db/connect.ts'
-import { defineWorkflow, type PersistedState } from '../engine/index.ts'
+import { defineWorkflow, persistently, type PersistedState } from '../engine/index.ts'
 import type { RetryBudget } from '../wix/retry-budget.ts'
 import { ACCESS_TOKEN_TTL_MS, TokenVaultError, type TokenVault, type WixTokens } from './token-vault.ts'
 
@@ -44,15 +43,16 @@ function migrate(state: PersistedState, from: number): PersistedState {
   }
 }
 
-/** A Wix call that failed in a way worth repeating (network, 5xx, 429). */
-const isWixBlip = (err: unknown) => (err as { retryable?: boolean }).retryable === true
-
-async function persistently<T>(write: () => Promise<T>, attempts = 8, isBlip: (err: unknown) => boolean = isDatabaseUnavailable): Promise<T> {
+/**
+ * Asks Wix again after a blip (network, 5xx, 429), a few times: used once a code is spent, when
+ * giving up would leave the tokens to a later run.
+ */
+async function askWix<T>(call: () => Promise<T>, attempts = 4): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await write()
+      return await call()
     } catch (err) {
-      if (attempt >= attempts || !isBlip(err)) throw err
+      if (attempt >= attempts || (err as { retryable?: boolean }).retryable !== true) throw err
       await new Promise((r) => setTimeout(r, 250 * attempt))
     }
   }
@@ -90,7 +90,7 @@ export function installationWorkflow(deps: {
           // Tokens held by an earlier run may have outlived their 5-minute access token.
           const fresh = now().getTime() - tokens.obtainedAt.getTime() < ACCESS_TOKEN_TTL_MS - 30_000
           const access = fresh ? tokens.accessToken : (await wix.refreshAccessToken(tokens.refreshToken)).accessToken
-          instanceId = await persistently(() => wix.instanceOf(access), 4, isWixBlip)
+          instanceId = await askWix(() => wix.instanceOf(access))
           const stored = { ...tokens, expiresAt: new Date(tokens.obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS) }
           const saved = await persistently(() => vault.save(instanceId!, input.installationId, stored, ['CodeReceived']))
           if (!saved) throw superseded(instanceId)
@@ -111,7 +111,7 @@ export function installationWorkflow(deps: {
         const token = await wix.clientCredentials(input.instanceId, { signal })
         const expiresAt = new Date(obtainedAt.getTime() + Math.max(0, token.expiresInMs - 60_000))
         const saved = await persistently(() => vault.save(input.instanceId, input.installationId,
-          { accessToken: token.accessToken, refreshToken: null, expiresAt }, ['AppUrlHit']))
+          { accessToken: token.accessToken, refreshToken: null, expiresAt }, ['AppUrlHit']), { signal })
         if (!saved) throw superseded(input.instanceId)
         return { confirmedAt: now().toISOString() }
       }),

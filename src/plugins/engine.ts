@@ -18,6 +18,8 @@ export interface EngineOptions {
   pollMs?: number
   leaseMs?: number
   owner?: string
+  /** LISTEN/NOTIFY wake-ups; default: on when DATABASE_URL names a Postgres server (PGlite has no LISTEN). */
+  listen?: boolean
 }
 
 /** The durable engine running the installation workflow, and the token vault its effects use. */
@@ -36,11 +38,14 @@ export default fp<EngineOptions>(
       owner: opts.owner,
       leaseMs: opts.leaseMs ?? app.config.jobLeaseMs,
       pollMs: opts.pollMs,
+      listen: opts.listen ?? Boolean(app.config.databaseUrl),
     })
     app.decorate('engine', engine)
     app.decorate('vault', vault)
     if (opts.poll !== false) app.addHook('onReady', async () => engine.runner.start())
-    // preClose runs before every onClose hook, so jobs finish while the database is still open.
+    // preClose runs before every onClose hook, so jobs finish while the database is still open
+    // (an embedded database is closed by the first onClose hook). Requests still in flight may
+    // commit meanwhile: the runner hands their effects straight back for another instance.
     app.addHook('preClose', async () => engine.runner.stop(app.config.shutdownGraceMs))
   },
   { name: 'engine', dependencies: ['config', 'database', 'wix-client'] },

@@ -1,0 +1,47 @@
+import type { Sql } from 'postgres'
+
+/**
+ * How long a SIGKILLed instance's jobs wait for another instance: from the kill until each job it
+ * held is claimed again (or ended) — the liveness the short, heartbeat-renewed leases buy.
+ * Instances are told apart by the pid in their lease owner (`host-pid-random`).
+ */
+export function takeoverClock(sql: Sql) {
+  const times: number[] = []
+  const watches: Promise<void>[] = []
+
+  async function watch(pid: number, killedAt: number) {
+    const owner = `%-${pid}-%`
+    const held = await sql<{ id: string; attempts: number }[]>`
+      select id, attempts from jobs where status = 'running' and lease_owner like ${owner}`.catch(() => [])
+    const waiting = new Map(held.map((j) => [j.id, j.attempts]))
+    const giveUpAt = killedAt + 120_000
+    while (waiting.size && Date.now() < giveUpAt) {
+      await new Promise((r) => setTimeout(r, 200))
+      const ids = [...waiting.keys()]
+      const rows = await sql<{ id: string; attempts: number; status: string; lease_owner: string | null }[]>`
+        select id, attempts, status, lease_owner from jobs where id = any(${ids}::uuid[])`.catch(() => undefined)
+      for (const row of rows ?? []) {
+        const stillDead = row.status === 'running' && row.lease_owner?.includes(`-${pid}-`)
+        const moved = row.attempts !== waiting.get(row.id) || !stillDead
+        if (moved) {
+          times.push(Date.now() - killedAt)
+          waiting.delete(row.id)
+        }
+      }
+    }
+  }
+
+  return {
+    /** Starts timing the jobs the process `pid`, killed at `killedAt`, still held. */
+    killed(pid: number, killedAt: number) {
+      watches.push(watch(pid, killedAt))
+    },
+    /** p50, p90 and max in ms over every job taken over, once every watch has ended. */
+    async report() {
+      await Promise.all(watches)
+      const sorted = [...times].sort((a, b) => a - b)
+      const at = (q: number) => sorted[Math.floor((sorted.length - 1) * q)] ?? null
+      return { jobs: sorted.length, p50Ms: at(0.5), p90Ms: at(0.9), maxMs: sorted.at(-1) ?? null }
+    },
+  }
+}

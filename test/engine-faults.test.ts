@@ -1,0 +1,315 @@
+import t from 'tap'
+import { assign, fromPromise, setup } from 'xstate'
+import { installationMachine } from '../machines/installation.ts'
+import { createEngine, defineWorkflow, type Sealer } from '../src/engine/index.ts'
+import { freshDatabase, needsRealPostgres } from './support/database.ts'
+import { identitySealer, silentLog, testClock } from './support/engine.ts'
+import { waitUntil } from './support/process.ts'
+
+/**
+ * Each fault the engine must survive, injected for real: a commit that fails after the effect
+ * succeeded, a lease taken over mid-run, clocks 30 s apart, a cancel while the effect runs, poison
+ * rows, a throwing listener. Outcomes are read from the database and from the effect's own count.
+ */
+
+interface Call {
+  input: { address: string; attempt?: number; idempotencyKey?: string }
+  signal: AbortSignal
+  finish(signedBy: string): void
+}
+let calls: Call[] = []
+/** Each run of `deliver` waits until the test finishes it (or answers at once when `instant`). */
+let instant: string | null = null
+
+const parcel = setup({
+  types: { input: {} as { id: string }, context: {} as { id: string; signedBy: string | null; why: string | null } },
+  actors: {
+    deliver: fromPromise<{ signedBy: string }, Call['input']>(({ input, signal }) =>
+      new Promise((resolve) => {
+        calls.push({ input, signal, finish: (signedBy) => resolve({ signedBy }) })
+        if (instant) resolve({ signedBy: instant })
+      })),
+  },
+}).createMachine({
+  id: 'parcel',
+  context: ({ input }) => ({ id: input.id, signedBy: null, why: null }),
+  initial: 'packed',
+  states: {
+    packed: {
+      on: { SHIP: 'delivering', HOP: 'passing' },
+      after: { 60_000: { target: 'lost', actions: assign({ why: 'never shipped' }) } },
+    },
+    // Entered and left within one step: nothing it invokes or schedules may outlive the step.
+    passing: {
+      invoke: { id: 'deliver', src: 'deliver', input: () => ({ address: 'nowhere' }) },
+      after: { 1_000: 'lost' },
+      always: 'delivered',
+    },
+    delivering: {
+      invoke: {
+        id: 'deliver',
+        src: 'deliver',
+        input: () => ({ address: 'Main St 1' }),
+        onDone: { target: 'delivered', actions: assign({ signedBy: ({ event }) => event.output.signedBy }) },
+        onError: { target: 'lost', actions: assign({ why: ({ event }) => (event.error as { code: string }).code }) },
+      },
+      on: { CANCEL: 'cancelled' },
+    },
+    delivered: { type: 'final' },
+    lost: { type: 'final' },
+    cancelled: { type: 'final' },
+  },
+})
+
+const definition = defineWorkflow({
+  name: 'parcel',
+  version: 1,
+  machine: parcel,
+  project: (s) => ({ key: null, reason: (s.context.why as string | null) ?? null }),
+  retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 4_000 },
+})
+
+t.test('defineWorkflow refuses what the engine cannot run durably, naming the state', async (t) => {
+  const risky = setup({ actions: { beep: () => {} } }).createMachine({
+    id: 'risky',
+    initial: 'a',
+    states: {
+      a: { entry: 'beep', on: { GO: 'b' } },
+      b: { type: 'parallel', states: { left: {}, right: {} } },
+    },
+  })
+  t.throws(
+    () => defineWorkflow({ name: 'risky', version: 1, machine: risky, project: () => ({ key: null, reason: null }) }),
+    /state risky\.a runs action beep \(entry\)[\s\S]*state risky\.b is a parallel state/,
+    'an entry action that would never run and a parallel state are both named',
+  )
+  t.doesNotThrow(
+    () => defineWorkflow({ name: 'installation', version: 1, machine: installationMachine, project: () => ({ key: null, reason: null }) }),
+    'the installation machine is accepted',
+  )
+})
+
+t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connections and engines') }, async (t) => {
+  const db = await freshDatabase()
+  t.teardown(db.drop)
+  const clock = testClock(new Date())
+  const engine = (owner: string, o: { now?: () => Date; leaseMs?: number; sealer?: Sealer; concurrency?: number } = {}) =>
+    createEngine({
+      sql: db.sql, definitions: [definition], sealer: o.sealer ?? identitySealer, log: silentLog,
+      now: o.now ?? clock.now, owner, leaseMs: o.leaseMs ?? 2_000, heartbeatMs: 50, concurrency: o.concurrency,
+    })
+  const row = async (id: string) => (await db.sql`select state, version, snapshot from workflows where id = ${id}`)[0]!
+  const effectJob = async (id: string) =>
+    (await db.sql`select status, attempts, lease_owner, last_error from jobs where workflow_id = ${id} and kind = 'effect'`)[0]!
+  const doneEvents = async (id: string) =>
+    (await db.sql`select count(*)::int as n from workflow_history where workflow_id = ${id} and event_type like 'xstate.done.actor.%'`)[0]!.n
+  const expireLeases = (id: string) =>
+    db.sql`update jobs set lease_until = now() - interval '1 second' where workflow_id = ${id} and status = 'running'`
+
+  t.beforeEach(() => {
+    calls = []
+    instant = null
+  })
+
+  await t.test('a commit that fails after the effect succeeded is retried; the effect is not', async (t) => {
+    const a = engine('a')
+    const w = await a.create('parcel', {}, { source: 'test' })
+    // The next two writes of the result hit "the server is restarting".
+    await db.sql`create sequence result_blips`
+    await db.sql.unsafe(`
+      create function blip() returns trigger language plpgsql as $$
+      begin
+        if nextval('result_blips') <= 2 then raise exception 'terminating connection' using errcode = '57P01'; end if;
+        return new;
+      end $$;
+      create trigger blip before update on workflows for each row when (new.state = 'delivered') execute function blip();`)
+    t.teardown(() => db.sql.unsafe('drop trigger blip on workflows; drop function blip(); drop sequence result_blips'))
+    instant = 'Ada'
+    await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await a.runner.idle()
+    t.equal(calls.length, 1, 'the effect ran once')
+    t.equal((await row(w.id)).state, 'delivered', 'its result landed after the blips')
+    t.match(await effectJob(w.id), { status: 'done', attempts: 1 }, 'on its first attempt')
+    t.same((await db.sql`select attempt, outcome from job_attempts where workflow_id = ${w.id}`).map((r) => [r.attempt, r.outcome]), [[1, 'ok']])
+    t.equal(calls[0]!.input.idempotencyKey, `${w.id}:${(await db.sql`select id from jobs where workflow_id = ${w.id} and kind = 'effect'`)[0]!.id}`,
+      'the effect was given a stable idempotency key: workflow id and job id')
+  })
+
+  await t.test('a lease taken over mid-run: the old run is aborted and its result never lands', async (t) => {
+    const a = engine('a')
+    const b = engine('b')
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the first run starts', () => calls.length === 1)
+    await expireLeases(w.id) // as if a's heartbeat had stalled past the lease
+    t.equal(await b.runner.tick(), 1, 'another engine claims the job')
+    await waitUntil('the second run starts', () => calls.length === 2)
+    await waitUntil("the first run's signal is aborted", () => calls[0]!.signal.aborted, 5_000)
+    calls[0]!.finish('stale')
+    await a.runner.idle()
+    t.equal((await row(w.id)).state, 'delivering', "the first run's late result did not land")
+    t.equal(calls[1]!.signal.aborted, false, 'the second run was left alone')
+    calls[1]!.finish('fresh')
+    await b.runner.idle()
+    const after = await row(w.id)
+    t.match(after, { state: 'delivered', snapshot: { context: { signedBy: 'fresh' } } }, 'the run that holds the job decided')
+    t.equal(await doneEvents(w.id), 1, 'one result in history')
+  })
+
+  await t.test('clocks 30 s apart: neither engine takes the other one’s running job', async (t) => {
+    const behind = engine('behind', { now: () => new Date(Date.now() - 30_000), leaseMs: 10_000 })
+    const ahead = engine('ahead', { now: () => new Date(Date.now() + 30_000), leaseMs: 10_000 })
+    const w = await behind.create('parcel', {}, { source: 'test' })
+    await behind.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the run starts', () => calls.length === 1)
+    t.equal(await ahead.runner.tick(), 0, 'the engine 60 s ahead sees a live lease')
+    t.match(await effectJob(w.id), { status: 'running', lease_owner: 'behind', attempts: 1 }, 'the job stays with its runner')
+    calls[0]!.finish('Ada')
+    await behind.runner.idle()
+    t.equal((await row(w.id)).state, 'delivered', 'and its result lands')
+    t.equal(calls.length, 1, 'the effect ran once')
+  })
+
+  await t.test('a cancel while the effect runs aborts it; nothing it does afterwards lands', async (t) => {
+    const a = engine('a', { leaseMs: 20_000 }) // its timeout is far off: only the cancel can abort it
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the run starts', () => calls.length === 1)
+    t.equal((await a.send(w.id, { type: 'CANCEL' }, { source: 'admin' })).accepted, true, 'the cancel is accepted')
+    await waitUntil('the running effect sees its signal aborted', () => calls[0]!.signal.aborted, 5_000)
+    calls[0]!.finish('too late')
+    await a.runner.idle()
+    t.equal((await row(w.id)).state, 'cancelled', 'the workflow stays cancelled')
+    t.match(await effectJob(w.id), { status: 'cancelled' }, 'its job is cancelled, not done')
+    t.equal(await doneEvents(w.id), 0, 'no result in history')
+  })
+
+  await t.test('poison rows end dead with their reason; the rest of the batch runs', async (t) => {
+    const a = engine('a')
+    const retiredKey: Sealer = { seal: (s) => s, open: () => { throw new Error('no key with id k1') } }
+    const c = engine('c', { sealer: retiredKey })
+    const unreadable = await a.create('parcel', {}, { source: 'test' })
+    await a.send(unreadable.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the run starts', () => calls.length === 1)
+    await a.runner.stop(0) // hands the job back; the engine that claims it next cannot open it
+    const orphan = await a.create('parcel', {}, { source: 'test' })
+    await db.sql`update workflows set machine = 'retired-machine' where id = ${orphan.id}`
+    const healthy = await a.create('parcel', {}, { source: 'test' })
+    clock.advance(61_000) // both timers are due
+    await c.runner.tick()
+    await c.runner.idle()
+    t.equal((await row(healthy.id)).state, 'lost', 'the healthy timer in the same batch fired')
+    t.match(await effectJob(unreadable.id), { status: 'dead', last_error: { code: 'PAYLOAD_UNREADABLE' } }, 'an unreadable payload ends dead')
+    t.match(await row(unreadable.id), { state: 'lost', snapshot: { context: { why: 'PAYLOAD_UNREADABLE' } } }, 'and its workflow hears of it')
+    const [orphanTimer] = await db.sql`select status, last_error from jobs where workflow_id = ${orphan.id}`
+    t.match(orphanTimer, { status: 'dead', last_error: { code: 'UNKNOWN_MACHINE' } }, 'a job of an unknown machine ends dead')
+    clock.advance(120_000)
+    t.equal(await c.runner.tick(), 0, 'neither is claimed again')
+    t.same((await c.deadJobs()).map((j) => (j.reason as { code: string }).code).sort(), ['PAYLOAD_UNREADABLE', 'UNKNOWN_MACHINE'],
+      'deadJobs() lists both, with their reasons')
+    t.same(await c.deadJobCounts(), [{ kind: 'effect', code: 'PAYLOAD_UNREADABLE', n: 1 }, { kind: 'timer', code: 'UNKNOWN_MACHINE', n: 1 }],
+      'deadJobCounts() counts them by kind and reason')
+  })
+
+  await t.test('a job claimed past its attempt budget is not run: it ends dead, the workflow fails', async (t) => {
+    const a = engine('a')
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the run starts', () => calls.length === 1)
+    await a.runner.stop(0)
+    // Its runners kept dying: the budget of 3 runs is spent.
+    await db.sql`update jobs set attempts = 3 where workflow_id = ${w.id} and kind = 'effect'`
+    const b = engine('b')
+    await b.runner.tick()
+    await b.runner.idle()
+    t.equal(calls.length, 1, 'the effect did not run a fourth time')
+    t.match(await effectJob(w.id), { status: 'dead', attempts: 4, last_error: { code: 'ATTEMPTS_EXHAUSTED' } }, 'the job is dead')
+    t.match(await row(w.id), { state: 'lost', snapshot: { context: { why: 'ATTEMPTS_EXHAUSTED' } } }, 'and the workflow failed with the reason')
+  })
+
+  await t.test('a listener that throws is logged; the effect still runs', async (t) => {
+    const a = engine('a')
+    a.onTransition(() => {
+      throw new Error('listener bug')
+    })
+    instant = 'Ada'
+    const w = await a.create('parcel', {}, { source: 'test' })
+    t.equal((await a.send(w.id, { type: 'SHIP' }, { source: 'test' })).accepted, true, 'the event is accepted')
+    await a.runner.idle()
+    t.equal((await row(w.id)).state, 'delivered', 'its effect ran and its result landed')
+  })
+
+  await t.test('create and send plan alike: a state left within the step starts nothing', async (t) => {
+    const a = engine('a')
+    const sent = await a.create('parcel', {}, { source: 'test' })
+    t.equal((await a.send(sent.id, { type: 'HOP' }, { source: 'test' })).workflow.state, 'delivered', 'send passes through')
+    const created = await a.create('parcel', {}, { source: 'test', events: [{ type: 'HOP' }] })
+    t.equal(created.state, 'delivered', 'create passes through')
+    await a.runner.idle()
+    for (const id of [sent.id, created.id]) {
+      const live = await db.sql`select kind, name from jobs where workflow_id = ${id} and status in ('pending', 'running')`
+      t.same(live, [], 'no effect and no timer is left behind')
+    }
+    t.equal(calls.length, 0, 'the effect of the passed state never ran')
+  })
+
+  await t.test('an effect committed while the runner shuts down is handed back at once, not left leased', async (t) => {
+    const a = engine('a', { leaseMs: 60_000 })
+    const busy = await a.create('parcel', {}, { source: 'test' })
+    await a.send(busy.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the first run starts', () => calls.length === 1)
+    const stopped = a.runner.stop(5_000) // waits for the running delivery
+    const late = await a.create('parcel', {}, { source: 'test' })
+    t.equal((await a.send(late.id, { type: 'SHIP' }, { source: 'test' })).accepted, true, 'a request still in flight commits')
+    await waitUntil('its effect is handed back', async () => (await effectJob(late.id)).status === 'pending')
+    t.match(await effectJob(late.id), { status: 'pending', lease_owner: null }, 'free for another instance, long before its 60 s lease')
+    t.equal(calls.length, 1, 'and not started here')
+    calls[0]!.finish('Ada')
+    await stopped
+    t.equal((await row(busy.id)).state, 'delivered', 'the running effect finished within the grace period')
+  })
+
+  await t.test('LISTEN/NOTIFY: handed-back jobs are claimed and results seen at once, not at the next poll', async (t) => {
+    const hour = 3_600_000
+    const listening = (owner: string) =>
+      createEngine({ sql: db.sql, definitions: [definition], sealer: identitySealer, log: silentLog, now: clock.now, owner, listen: true, pollMs: hour })
+    const leaving = listening('leaving')
+    const taker = listening('taker')
+    const watcher = listening('watcher')
+    const w = await leaving.create('parcel', {}, { source: 'test' })
+    await leaving.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the run starts', () => calls.length === 1)
+    taker.runner.start() // polls once an hour: only a notification can make it claim in time
+    await Promise.all([taker.wakeups.start(), watcher.wakeups.start()])
+    // The watcher polls once an hour too: it can only hear of the result by NOTIFY.
+    const seen = watcher.waitFor(w.id, (x) => x.state === 'delivered', 10_000, hour)
+    instant = 'Grace'
+    await leaving.runner.stop(0) // hands the job back and notifies
+    const result = await seen
+    t.equal(result?.state, 'delivered', 'the watcher saw the result another engine committed')
+    t.equal(result?.context.signedBy, 'Grace', 'from the run of the engine that took the handed-back job')
+    await taker.runner.stop(0)
+    await watcher.wakeups.stop()
+  })
+
+  await t.test('local and claimed effects share one budget; timers still get a slot', async (t) => {
+    const a = engine('a', { concurrency: 4 })
+    const ids = []
+    for (let i = 0; i < 5; i++) {
+      const w = await a.create('parcel', {}, { source: 'test' })
+      await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+      ids.push(w.id)
+    }
+    await waitUntil('the effect slots fill', () => calls.length === 3)
+    t.equal(calls.length, 3, 'three effects run at once, not five')
+    const waiting = await a.create('parcel', {}, { source: 'test' })
+    clock.advance(61_000)
+    t.equal(await a.runner.tick(), 1, 'a due timer is claimed while effects fill their slots')
+    await waitUntil('the timer fires', async () => (await row(waiting.id)).state === 'lost')
+    calls.forEach((c) => c.finish('Ada'))
+    await waitUntil('the queued effects start as slots free', () => calls.length === 5)
+    calls.slice(3).forEach((c) => c.finish('Ada'))
+    await a.runner.idle()
+    for (const id of ids) t.equal((await row(id)).state, 'delivered')
+  })
+})
