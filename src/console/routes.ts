@@ -120,16 +120,7 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
     } else {
       page = await installations.list({ ...filter, limit, cursor })
     }
-    const s = await installations.stats()
-    const stats = {
-      installations: Object.fromEntries(s.byState.map((r) => [r.state, r.n])),
-      failures: Object.fromEntries(s.byReason.map((r) => [r.reason, r.n])),
-      jobs: {
-        waiting: s.jobs.waiting,
-        running: s.jobs.running,
-        oldestWaitingSeconds: s.jobs.oldest ? Math.round((app.now().getTime() - s.jobs.oldest.getTime()) / 1000) : null,
-      },
-    }
+    const stats = await installations.stats()
     const states = Object.keys(machine().root.states)
     return html(reply, consolePage(shell('Installations', session), listView({
       stats,

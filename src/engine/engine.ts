@@ -265,7 +265,11 @@ export function createEngineCore(opts: EngineOptions) {
           continue
         }
         log.warn({ workflowId: id, event: event.type, state: current.statePath, source: o.source, staleJob: stale || undefined }, 'event rejected')
-        if (o.job && !stale) await store.discardJob(sql, o.job.lease, now())
+        // A job that cannot run stays dead, visible to admins, even when its workflow has moved on.
+        if (o.job && !stale) {
+          if (o.job.status === 'dead') await store.killJob(sql, o.job.lease, o.job.attempt.error, now())
+          else await store.discardJob(sql, o.job.lease, now())
+        }
         return { accepted: false, workflow: current }
       }
       const [next, actions] = transition(def.machine, snapshot, event)

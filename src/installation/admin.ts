@@ -119,7 +119,23 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
     }
   }
 
-  return { find, list, finish, retry, cancel, accessToken, stats: () => q.installationStats(sql, now()) }
+  /** Installations by state, failures by reason, the job queue, and jobs that ended dead, by reason. */
+  async function stats() {
+    const at = now()
+    const [s, dead] = await Promise.all([q.installationStats(sql, at), engine.deadJobCounts()])
+    return {
+      installations: Object.fromEntries(s.byState.map((r) => [r.state, r.n])),
+      failures: Object.fromEntries(s.byReason.map((r) => [r.reason, r.n])),
+      jobs: {
+        waiting: s.jobs.waiting,
+        running: s.jobs.running,
+        oldestWaitingSeconds: s.jobs.oldest ? Math.round((at.getTime() - s.jobs.oldest.getTime()) / 1000) : null,
+        dead: dead.reduce<Record<string, number>>((all, d) => ({ ...all, [d.code]: (all[d.code] ?? 0) + d.n }), {}),
+      },
+    }
+  }
+
+  return { find, list, finish, retry, cancel, accessToken, stats, deadJobs: (limit: number) => engine.deadJobs(limit) }
 }
 
 export type InstallationAdmin = ReturnType<typeof createInstallationAdmin>

@@ -58,12 +58,14 @@ export default fp(
     const wixDuration = new Histogram({ name: 'wix_install_wix_call_duration_seconds', help: 'Wix call duration', labelNames: ['endpoint'] as const, buckets: DURATION_BUCKETS, registers })
     const jobsWaiting = new Gauge({ name: 'wix_install_jobs_waiting', help: 'Outbox depth: pending and running jobs by kind', labelNames: ['kind'] as const, registers })
     const oldestWaiting = new Gauge({ name: 'wix_install_oldest_waiting_job_seconds', help: 'How long the longest-waiting due job has been claimable (0 if none)', registers })
+    const deadJobs = new Gauge({ name: 'wix_install_dead_jobs', help: 'Jobs that can never run, by kind and reason (see GET /api/jobs/dead)', labelNames: ['kind', 'reason'] as const, registers })
     const timerLag = new Gauge({ name: 'wix_install_timer_lag_seconds', help: 'How long the most overdue timer has been due without firing (0 if none)', registers })
     const clientRejections = new Counter({ name: 'wix_install_wix_client_rejections_total', help: 'Token calls Wix refused for the app\'s own client id/secret (a configuration fault, never an installation\'s)', registers })
     const httpRequests = new Counter({ name: 'wix_install_http_requests_total', help: 'HTTP requests by method, route pattern and status', labelNames: ['method', 'route', 'status'] as const, registers })
 
     const setInstallations = snapshotGauge(installations)
     const setFailures = snapshotGauge(failures)
+    const setDeadJobs = snapshotGauge(deadJobs)
     for (const kind of ['effect', 'timer']) jobsWaiting.set({ kind }, 0)
 
     // Counters must never break the work they observe.
@@ -122,6 +124,7 @@ export default fp(
       const age = (since: Date | null) => (since ? seconds(now.getTime() - since.getTime()) : 0)
       oldestWaiting.set(age(jobs!.oldest))
       timerLag.set(age(jobs!.oldest_timer))
+      setDeadJobs((await app.engine.deadJobCounts()).map((d) => ({ labels: { kind: d.kind, reason: d.code }, value: d.n })))
     }
 
     /**

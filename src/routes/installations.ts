@@ -32,6 +32,7 @@ const stats = z.object({
     waiting: z.number().describe('Effects and timers due and not yet claimed'),
     running: z.number(),
     oldestWaitingSeconds: z.number().nullable(),
+    dead: z.record(z.string(), z.number()).describe('Jobs that can never run, by reason (PAYLOAD_UNREADABLE, UNKNOWN_MACHINE, ATTEMPTS_EXHAUSTED)'),
   }),
   wixCredentials: z.object({
     status: z.enum(['ok', 'rejected', 'unknown']).describe("rejected: Wix's last word on WIX_APP_ID/WIX_APP_SECRET was a refusal"),
@@ -134,19 +135,24 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get('/api/stats', {
     schema: { summary: 'Installations by state, failures by reason, waiting effects and the oldest', response: { 200: stats, 401: errorReply } },
-    handler: async () => {
-      const s = await installations.stats()
-      return {
-        installations: Object.fromEntries(s.byState.map((r) => [r.state, r.n])),
-        failures: Object.fromEntries(s.byReason.map((r) => [r.reason, r.n])),
-        jobs: {
-          waiting: s.jobs.waiting,
-          running: s.jobs.running,
-          oldestWaitingSeconds: s.jobs.oldest ? Math.round((app.now().getTime() - s.jobs.oldest.getTime()) / 1000) : null,
-        },
-        wixCredentials: app.wixCredentials.status(),
-      }
+    handler: async () => ({ ...(await installations.stats()), wixCredentials: app.wixCredentials.status() }),
+  })
+
+  app.get('/api/jobs/dead', {
+    schema: {
+      summary: 'Jobs that can never run (dead), newest first, with their reason',
+      querystring: z.object({ limit: z.coerce.number({ error: 'must be a number' }).int().min(1).max(500).default(100) }),
+      response: {
+        200: z.object({
+          items: z.array(z.object({
+            id: z.string(), workflowId: z.string(), kind: z.string(), name: z.string(), attempts: z.number(),
+            reason: z.unknown().describe('What made it dead: a code and a message, never a secret'), diedAt: z.date(),
+          })),
+        }),
+        400: errorReply, 401: errorReply,
+      },
     },
+    handler: async (request) => ({ items: await installations.deadJobs(request.query.limit) }),
   })
 }
 
