@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import t from 'tap'
 import { createRetryBudget, RetryBudgetExhausted } from '../src/wix/retry-budget.ts'
-import { freshDatabase } from './support/database.ts'
+import { freshDatabase, needsRealPostgres } from './support/database.ts'
 import { siteOwner } from './support/flow.ts'
 import { startService, type Service } from './support/service.ts'
 
@@ -92,4 +92,39 @@ t.test('the bucket: a burst, then its rate', async (t) => {
   t.doesNotThrow(() => budget.take(), 'a second later, one more')
   const free = createRetryBudget({ perMinute: 0 })
   t.doesNotThrow(() => { for (let i = 0; i < 10_000; i++) free.take() }, '0 means no cap')
+})
+
+t.test('waiting pages whose browsers disconnected stop costing the database', { skip: needsRealPostgres('counts transactions in pg_stat_database') }, async (t) => {
+  const service = await startService(t, { db, env: { REDIRECT_WAIT_MS: '10000' } })
+  // An install whose exchange Wix holds: its waiting page would wait the whole 5 s per request.
+  const owner = siteOwner(service)
+  await owner.startFromPlatform()
+  const id = await owner.installationId()
+  service.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', hang: true })
+  const first = owner.callback(await owner.approve()).catch(() => undefined)
+  await service.app.engine.waitFor(id, (w) => w.state === 'CodeReceived', 5_000)
+  const flow = `wix_install_flow_${id}=${service.app.signCookie(id)}`
+
+  const commits = async () => {
+    await sleep(1_500) // backends report their counts within a second of going idle
+    const [row] = await service.app.sql<{ n: string }[]>`select xact_commit as n from pg_stat_database where datname = current_database()`
+    return Number(row!.n)
+  }
+  const window = async (load: () => Promise<unknown>) => {
+    const before = await commits()
+    await Promise.all([load(), sleep(3_000)])
+    return (await commits()) - before
+  }
+  const idle = await window(async () => {})
+  const left = await window(() => Promise.all(Array.from({ length: 200 }, async () => {
+    const res = await fetch(`${service.url}/wix/redirect/continue?installation=${id}`, {
+      headers: { cookie: flow, accept: 'text/html' }, signal: AbortSignal.timeout(50),
+    }).catch(() => undefined)
+    await res?.body?.cancel()
+  })))
+  // Each request costs its own few reads; waiting on would add a poll every 250 ms for 5 s each
+  // (some 2,400 more in this window, measured with the wait left running).
+  t.ok(left - idle < 1_200, `200 disconnected waiting pages cost ${left - idle} transactions beyond the ${idle} of an idle service, not thousands`)
+  service.wix.releaseAll()
+  await first
 })

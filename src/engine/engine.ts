@@ -318,7 +318,9 @@ export function createEngineCore(opts: EngineOptions) {
    * Local commits wake it at once, another instance's job results through NOTIFY (when
    * listening); polling covers the rest.
    */
-  async function waitFor(id: string, done: (w: Workflow) => boolean, timeoutMs: number, pollMs = 250): Promise<Workflow | undefined> {
+  async function waitFor(
+    id: string, done: (w: Workflow) => boolean, timeoutMs: number, pollMs = 250, signal?: AbortSignal,
+  ): Promise<Workflow | undefined> {
     // A caller usually waits right after its own send, for an effect this process runs: its
     // commit wakes us, so this process's last view saves a read. Another process's progress
     // shows at the first poll.
@@ -353,6 +355,9 @@ export function createEngineCore(opts: EngineOptions) {
       listeners.add(onLocal)
       const deadline = setTimeout(() => finish(latest), timeoutMs)
       const poll = setInterval(check, pollMs)
+      // Whoever waited is gone (a browser that left the page): stop at once, polls and all.
+      if (signal?.aborted) finish(latest)
+      signal?.addEventListener('abort', () => finish(latest), { once: true })
     })
   }
 

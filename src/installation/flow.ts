@@ -107,9 +107,9 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
     return { kind: 'redirect', url: u.toString() }
   }
 
-  /** Waits, bounded, for the code exchange to end. */
-  const settled = (id: string, timeoutMs: number) =>
-    engine.waitFor(id, (w) => w.state !== 'CodeReceived', timeoutMs)
+  /** Waits, bounded, for the code exchange to end; `signal` ends the wait early (the browser left). */
+  const settled = (id: string, timeoutMs: number, signal?: AbortSignal) =>
+    engine.waitFor(id, (w) => w.state !== 'CodeReceived', timeoutMs, undefined, signal)
 
   return { begin, callback, decline, destination, settled }
 }

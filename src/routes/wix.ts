@@ -86,6 +86,24 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
     return unsigned.valid && unsigned.value !== null ? unsigned.value : ''
   }
 
+  /** Aborts when the browser goes away before its answer is sent: waiting on for it costs the database. */
+  const browserGone = (reply: FastifyReply) => {
+    const gone = new AbortController()
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) gone.abort()
+    })
+    return gone.signal
+  }
+
+  /** Waits for the exchange, then answers; a browser that left gets nothing sent on its behalf. */
+  async function settleAndSendOn(reply: FastifyReply, installationId: string, waitMs: number) {
+    const gone = browserGone(reply)
+    const installation = await flow.settled(installationId, waitMs, gone)
+    // No one to send on, and a close-window token handed out to no one would be spent.
+    if (gone.aborted) return reply.code(202).send()
+    return sendOn(reply, installation)
+  }
+
   /** Where a browser waiting on its installation checks again. */
   const continueUrl = (installationId: string) => `${config.publicUrl}/wix/redirect/continue?installation=${installationId}`
 
@@ -157,7 +175,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
       })
       bindWorkflow(request, reply, installation.id)
       followInstallation(reply, installation.id)
-      return sendOn(reply, await flow.settled(installation.id, config.redirectWaitMs))
+      return settleAndSendOn(reply, installation.id, config.redirectWaitMs)
     },
   })
 
@@ -175,7 +193,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
       const installation = await engine.get(id)
       if (!installation) throw new Errors.FLOW_COOKIE_MISSING()
       bindWorkflow(request, reply, id)
-      return sendOn(reply, await flow.settled(id, config.redirectWaitMs / 2))
+      return settleAndSendOn(reply, id, config.redirectWaitMs / 2)
     },
   })
 }
