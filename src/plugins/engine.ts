@@ -43,10 +43,10 @@ export default fp<EngineOptions>(
     app.decorate('engine', engine)
     app.decorate('vault', vault)
     if (opts.poll !== false) app.addHook('onReady', async () => engine.runner.start())
-    // preClose runs before every onClose hook, so jobs finish while the database is still open
-    // (an embedded database is closed by the first onClose hook). Requests still in flight may
-    // commit meanwhile: the runner hands their effects straight back for another instance.
-    app.addHook('preClose', async () => engine.runner.stop(app.config.shutdownGraceMs))
+    // onClose runs once the HTTP server has stopped taking requests, and in reverse order of
+    // registration: after the plugins that feed the engine work (webhooks, retention), before
+    // the Wix client and the database it needs to finish (an embedded database closes last).
+    app.addHook('onClose', async () => engine.runner.stop(app.config.shutdownGraceMs))
   },
   { name: 'engine', dependencies: ['config', 'database', 'wix-client'] },
 )

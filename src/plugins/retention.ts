@@ -15,7 +15,7 @@ export default fp<{ schedule?: boolean }>(
     if (opts.schedule === false) return
     app.addHook('onReady', async () => retention.start())
     // Before the database closes: a batch in flight finishes, its progress saved.
-    app.addHook('preClose', async () => retention.stop())
+    app.addHook('onClose', async () => retention.stop())
   },
   { name: 'retention', dependencies: ['config', 'database'] },
 )

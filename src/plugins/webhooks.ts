@@ -19,7 +19,7 @@ export default fp(
     const processor = createWebhookProcessor({ sql, lifecycle, log })
     app.decorate('webhooks', { verify, processor })
     app.addHook('onReady', async () => processor.start())
-    app.addHook('preClose', async () => processor.stop())
+    app.addHook('onClose', async () => processor.stop())
   },
   { name: 'webhooks', dependencies: ['engine'] },
 )
