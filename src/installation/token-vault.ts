@@ -69,23 +69,27 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
   async function save(instanceId: string, workflowId: string, tokens: NewTokens, awaiting: string[]): Promise<boolean> {
     const at = now()
     const refresh = tokens.refreshToken === null ? null : cipher.encrypt(tokens.refreshToken)
-    const rows = await sql`
-      insert into instance_tokens (instance_id, workflow_id, refresh_token, access_token, access_token_expires_at, created_at, updated_at)
-      select ${instanceId}, ${workflowId}, ${refresh}, ${cipher.encrypt(tokens.accessToken)}, ${tokens.expiresAt}, ${at}, ${at}
-      where exists (select 1 from workflows where id = ${workflowId} and state = any(${awaiting}::text[]) for share)
-      on conflict (instance_id) do update set
-        workflow_id = excluded.workflow_id, refresh_token = excluded.refresh_token,
-        access_token = excluded.access_token, access_token_expires_at = excluded.access_token_expires_at,
-        updated_at = excluded.updated_at
-      where instance_tokens.workflow_id = excluded.workflow_id
-         or (instance_tokens.refresh_token is null and excluded.refresh_token is not null)
-         or ((instance_tokens.refresh_token is null or excluded.refresh_token is not null)
-             and (select created_at from workflows where id = instance_tokens.workflow_id)
-                 <= (select created_at from workflows where id = excluded.workflow_id))
-      returning instance_id`
     // Filed, or never to be (the installation moved on, or a newer one holds the instance): either
-    // way nothing is left to hold.
-    await sql`delete from exchanged_tokens where workflow_id = ${workflowId}`
+    // way nothing is left to hold, and it goes in the same statement.
+    const rows = await sql`
+      with saved as (
+        insert into instance_tokens (instance_id, workflow_id, refresh_token, access_token, access_token_expires_at, created_at, updated_at)
+        select ${instanceId}, ${workflowId}, ${refresh}, ${cipher.encrypt(tokens.accessToken)}, ${tokens.expiresAt}, ${at}, ${at}
+        where exists (select 1 from workflows where id = ${workflowId} and state = any(${awaiting}::text[]) for share)
+        on conflict (instance_id) do update set
+          workflow_id = excluded.workflow_id, refresh_token = excluded.refresh_token,
+          access_token = excluded.access_token, access_token_expires_at = excluded.access_token_expires_at,
+          updated_at = excluded.updated_at
+        where instance_tokens.workflow_id = excluded.workflow_id
+           or (instance_tokens.refresh_token is null and excluded.refresh_token is not null)
+           or ((instance_tokens.refresh_token is null or excluded.refresh_token is not null)
+               and (select created_at from workflows where id = instance_tokens.workflow_id)
+                   <= (select created_at from workflows where id = excluded.workflow_id))
+        returning instance_id
+      ), dropped as (
+        delete from exchanged_tokens where workflow_id = ${workflowId}
+      )
+      select instance_id from saved`
     return rows.length === 1
   }
 
