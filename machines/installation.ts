@@ -161,6 +161,17 @@ export const installationMachine = setup({
   },
   actions: {
     fail: assign((_, failure: Failure) => ({ failure })),
+    /** Tokens could not be had: refused outright (a 4xx), or Wix stayed unavailable. */
+    exchangeFailed: assign(({ event }, { what }: { what: string }) => {
+      const error = (event as { error?: unknown }).error
+      return {
+        failure: {
+          reason: (error as EffectError | undefined)?.retryable === false ? ('exchange_refused' as const) : ('exchange_unavailable' as const),
+          detail: `${what}: ${describeError(error)}.`,
+        },
+        lastError: toEffectError(error),
+      }
+    }),
     refreshRejected: assign(({ event }) => {
       const said = event.type === 'REFRESH_REJECTED' && typeof event.detail === 'string' ? event.detail.trim() : ''
       return {
@@ -248,15 +259,7 @@ export const installationMachine = setup({
               },
               {
                 target: '#installation.ExchangeFailed',
-                actions: assign({
-                  failure: ({ event }) => ({
-                    reason: (event.error as EffectError | undefined)?.retryable === false
-                      ? ('exchange_refused' as const)
-                      : ('exchange_unavailable' as const),
-                    detail: `Wix did not grant a client-credentials token for this instance: ${describeError(event.error)}.`,
-                  }),
-                  lastError: ({ event }) => toEffectError(event.error),
-                }),
+                actions: { type: 'exchangeFailed', params: { what: 'Wix did not grant a client-credentials token for this instance' } },
               },
             ],
           },
@@ -312,15 +315,7 @@ export const installationMachine = setup({
         },
         onError: {
           target: 'ExchangeFailed',
-          actions: assign({
-            failure: ({ event }) => ({
-              reason: (event.error as EffectError | undefined)?.retryable === false
-                ? ('exchange_refused' as const)
-                : ('exchange_unavailable' as const),
-              detail: `The code exchange failed: ${describeError(event.error)}.`,
-            }),
-            lastError: ({ event }) => toEffectError(event.error),
-          }),
+          actions: { type: 'exchangeFailed', params: { what: 'The code exchange failed' } },
         },
       },
       after: {
