@@ -177,7 +177,7 @@ export const installationMachine = setup({
       return {
         failure: {
           reason: 'reinstall_required' as const,
-          detail: `Wix rejected the refresh token${said ? `: ${said}` : ''}. The site owner must reinstall the app.`,
+          detail: `Wix rejected this installation's tokens${said ? `: ${said}` : ''}. The site owner must reinstall the app.`,
         },
       }
     }),
@@ -352,7 +352,7 @@ export const installationMachine = setup({
                 actions: assign({
                   failure: ({ event }) => ({
                     reason: 'reinstall_required' as const,
-                    detail: `Wix rejected the refresh token: ${describeError(event.error)}. The site owner must reinstall the app.`,
+                    detail: `Wix rejected this installation's tokens: ${describeError(event.error)}. The site owner must reinstall the app.`,
                   }),
                 }),
               },
@@ -377,7 +377,7 @@ export const installationMachine = setup({
     ConsentAbandoned: { type: 'final', description: 'Declined or abandoned at the Wix consent screen.' },
     Cancelled: { type: 'final', description: 'Ended by an admin while in flight.' },
     Uninstalled: { type: 'final', description: 'The app was removed from the site.' },
-    ReinstallRequired: { type: 'final', description: 'Wix rejected the refresh token; only a reinstall helps.' },
+    ReinstallRequired: { type: 'final', description: 'Wix rejected the refresh token and client credentials; only a reinstall helps.' },
   },
 })
 
