@@ -44,6 +44,13 @@ export interface ListPage {
   filter: ListFilter
 }
 
+/** How an installation began, in words. */
+const ORIGINS: Record<string, string> = {
+  'app-url': 'the App URL (Wix)',
+  platform: "the app's own platform",
+  webhook: "Wix's AppInstalled webhook (no redirect flow)",
+}
+
 /** The list: counts on top, filters, one page of installations, a link to the next page. */
 export function listView(o: ListPage) {
   const { stats, filter } = o
@@ -123,7 +130,8 @@ function factsView(i: Installation) {
     const id = i.lastError.wixRequestId ? ` (Wix request id ${code(i.lastError.wixRequestId)})` : ''
     facts.push(['Last error', `${code(i.lastError.code)} ${e(i.lastError.message)}${id}`])
   }
-  facts.push(['Started from', i.origin === 'app-url' ? 'the App URL (Wix)' : "the app's own platform"])
+  facts.push(['Started from', e(ORIGINS[i.origin] ?? i.origin)])
+  if (i.originInstanceId) facts.push(['Cloned from', code(i.originInstanceId)])
   facts.push(['Created', time(i.createdAt)], ['Updated', time(i.updatedAt)], ['Events accepted', String(i.version)])
   return `<dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>`
 }
