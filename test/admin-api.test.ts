@@ -231,7 +231,7 @@ t.test('stats and admin responses carry no secret', async (t) => {
   const stats = await service.api('GET', '/api/stats')
   t.equal(stats.status, 200, 'stats answer')
   t.equal(stats.json.installations.Finished, 1, 'counting installations by state')
-  t.same(stats.json.jobs, { waiting: 0, running: 0, oldestWaitingSeconds: null }, 'and the job queue')
+  t.same(stats.json.jobs, { waiting: 0, running: 0, oldestWaitingSeconds: null, dead: {} }, 'and the job queue, with no dead job')
   const responses = [
     stats.text,
     (await service.api('GET', '/api/installations')).text,
