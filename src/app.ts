@@ -105,6 +105,12 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions & { da
   })
 }
 
+/** What the plugin hands to the app that registers it. */
+const SERVICE_DECORATORS = new Set([
+  'config', 'now', 'sql', 'wix', 'wixCredentials', 'engine', 'vault', 'installFlow', 'installations', 'webhooks',
+  'workflowInspector', 'metrics', 'retention', 'routeList',
+])
+
 /** Options only the service and the tests pass; the published plugin takes `WixInstallOptions`. */
 type InternalOptions = Partial<ServiceOptions> & { prefix?: string }
 
@@ -133,9 +139,13 @@ const plugin: FastifyPluginAsync<WixInstallOptions & InternalOptions> = async (h
       // PGlite is one session: exactly one connection.
       databaseMax: embedded ? 1 : databaseMax,
     })
-    // The host may reach the engine, the database client, …; a decorator of its own keeps its name.
+    // The host may reach what the service built (the engine, the database client, …); a decorator
+    // of its own keeps its name. Other plugins' decorators (cookie, rate limit) stay inside, so the
+    // host can register those plugins itself; the service's own server (standalone) gets them all.
     const own = scope as unknown as Record<string, unknown>
-    for (const name of Object.keys(own)) if (!(name in host)) host.decorate(name, own[name])
+    for (const name of Object.keys(own)) {
+      if ((standalone || SERVICE_DECORATORS.has(name)) && !(name in host)) host.decorate(name, own[name])
+    }
   })
 }
 

@@ -7,7 +7,8 @@ type Camel<S extends string> = S extends `${infer Head}_${infer Tail}`
   : Lowercase<S>
 
 /** The service's own: a plugin listens and logs as the app that registers it does. */
-const SERVICE_ONLY = ['HOST', 'PORT', 'LOG_LEVEL'] as const
+/** TRUST_PROXY too: which proxies to believe is the host server's setting (Fastify's `trustProxy`). */
+const SERVICE_ONLY = ['HOST', 'PORT', 'LOG_LEVEL', 'TRUST_PROXY'] as const
 type OptionName = Exclude<ConfigName, (typeof SERVICE_ONLY)[number]>
 const OPTION_NAMES = CONFIG_NAMES.filter(
   (name): name is OptionName => !(SERVICE_ONLY as readonly string[]).includes(name),

@@ -208,3 +208,19 @@ t.test('tokens Wix gave are kept before the instance lookup: a lookup that fails
   const held = await service.app.sql`select 1 from exchanged_tokens where workflow_id = ${id}`
   t.equal(held.length, 0, 'no longer held by the installation')
 })
+
+t.test('tokens held mid-exchange go when the installation ends without filing them', async (t) => {
+  const service = await startService(t, { db, env: { REDIRECT_WAIT_MS: '100' } })
+  const instanceId = '4c5d6e7f-8091-a2b3-c4d5-e6f708192a3b'
+  const { owner, back, id } = await consent(service, instanceId)
+  // Wix answers the exchange, then never says whose the tokens are: they stay held.
+  service.wix.failNext({ endpoint: 'apps/v1/instance', status: 503, times: 1_000 })
+  await owner.callback(back)
+  const heldRows = () => service.app.sql`select 1 from exchanged_tokens where workflow_id = ${id}`
+  const { waitUntil } = await import('./support/process.ts')
+  await waitUntil('the tokens are held', async () => (await heldRows()).length === 1, 10_000)
+  const cancelled = await service.api('POST', `/api/installations/${id}/cancel`)
+  t.equal(cancelled.json.state, 'Cancelled', 'an admin ends the installation')
+  await waitUntil('the held tokens are dropped', async () => (await heldRows()).length === 0, 5_000)
+  t.notOk(await tokenRow(service, instanceId), 'and nothing was filed for the instance')
+})

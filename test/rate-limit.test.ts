@@ -102,3 +102,18 @@ t.test('an IPv6 client is one bucket for its whole /64', async (t) => {
   t.equal(clientBucket('::ffff:192.0.2.4'), '192.0.2.4', 'an IPv4-mapped address is its IPv4 address')
   t.equal(clientBucket('192.0.2.4'), '192.0.2.4', 'IPv4 as it is')
 })
+
+t.test('a waiting page over the limit is no dead end: it tries again by itself', async (t) => {
+  const service = await startService(t, { db, env: { RATE_LIMIT_PER_MINUTE: '3' } })
+  const id = '00000000-0000-4000-8000-0000000000aa'
+  const url = `${service.url}/wix/redirect/continue?installation=${id}`
+  let page = { status: 0, body: '' }
+  for (let i = 0; i < 4; i++) {
+    const res = await fetch(url, { headers: { accept: 'text/html' } })
+    page = { status: res.status, body: await res.text() }
+  }
+  t.equal(page.status, 429, 'the fourth request in a minute is limited')
+  t.match(page.body, new RegExp(`http-equiv="refresh" content="10;url=${service.url}/wix/redirect/continue\\?installation=${id}"`),
+    'and its page refreshes to the same waiting page after a few seconds')
+  t.match(page.body, /Your installation goes on/, 'telling the owner the installation goes on')
+})

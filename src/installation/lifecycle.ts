@@ -83,6 +83,7 @@ export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; va
       const r = await engine.send(id, { type: 'UNINSTALLED' }, { source: 'webhook:AppRemoved', machine: 'installation' })
       if (r.accepted) ended.push(id)
     }
+    await vault.dropHeld(live.map((w) => w.id))
     const erased = await vault.erase(instanceId)
     return { done: `${ended.length ? `uninstalled ${ended.join(', ')}` : 'no live installation'}; ${erased ? 'tokens erased' : 'no tokens stored'}` }
   }

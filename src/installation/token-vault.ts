@@ -104,6 +104,11 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
       on conflict (workflow_id) do nothing`
   }
 
+  /** Forgets tokens installations held and never filed: they ended (expired, cancelled, uninstalled). */
+  async function dropHeld(workflowIds: string[]) {
+    if (workflowIds.length) await sql`delete from exchanged_tokens where workflow_id = any(${workflowIds}::uuid[])`
+  }
+
   /** Tokens an earlier run of this installation's exchange held and did not file. */
   async function held(workflowId: string): Promise<(WixTokens & { obtainedAt: Date }) | undefined> {
     const [row] = await sql<{ refresh_token: string; access_token: string; obtained_at: Date }[]>`
@@ -208,7 +213,7 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     return (await exchangedBy(workflowId)) === instanceId ? token : undefined
   }
 
-  return { save, hold, held, exchangedBy, erase, accessToken, accessTokenOf }
+  return { save, hold, held, dropHeld, exchangedBy, erase, accessToken, accessTokenOf }
 }
 
 export type TokenVault = ReturnType<typeof createTokenVault>

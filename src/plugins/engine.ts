@@ -42,6 +42,12 @@ export default fp<EngineOptions>(
     })
     app.decorate('engine', engine)
     app.decorate('vault', vault)
+    // An installation that ended (expired, cancelled, failed) never files tokens it held mid-exchange.
+    engine.onTransition((w) => {
+      if (w.machine === 'installation' && w.status === 'done') {
+        vault.dropHeld([w.id]).catch((err: unknown) => app.log.warn({ workflowId: w.id, err: { code: (err as { code?: string }).code } }, 'could not drop held tokens'))
+      }
+    })
     if (opts.poll !== false) app.addHook('onReady', async () => engine.runner.start())
     // onClose runs once the HTTP server has stopped taking requests, and in reverse order of
     // registration: after the plugins that feed the engine work (webhooks, retention), before

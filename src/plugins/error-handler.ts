@@ -68,6 +68,10 @@ const BACK_TO_CONSOLE = { href: '/console', label: 'Back to the console' }
 /** A site owner's page for an error: what happened in plain words, what to do next, the code small. */
 function ownerPage(request: FastifyRequest, body: ErrorBody, continueTo?: string) {
   const { appName, publicUrl } = request.server.config
+  if (continueTo && body.code === 'RATE_LIMITED') {
+    const message = 'Many installations are under way from your network. This page tries again by itself in a few seconds.'
+    return htmlPage('Your installation goes on', message, { appName, refreshTo: continueTo, refreshSeconds: 10, code: body.code })
+  }
   if (continueTo) {
     const message = 'This step was already done. This page moves on by itself to where your installation is.'
     return htmlPage('Your installation goes on', message, {

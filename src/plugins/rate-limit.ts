@@ -47,7 +47,9 @@ export default fp(
       onExceeded: (request: FastifyRequest, key: string) => {
         request.log.info({ code: 'RATE_LIMITED', bucket: key }, 'rate limit exceeded')
       },
-      errorResponseBuilder: (_request, context) => new Errors.RATE_LIMITED(context.after),
+      // A waiting page over the limit keeps waiting: it tries again by itself, not a dead end.
+      errorResponseBuilder: (request, context) => Object.assign(new Errors.RATE_LIMITED(context.after),
+        request.url.startsWith('/wix/redirect/continue') ? { continueTo: `${app.config.publicUrl}${request.url}` } : {}),
     }) as onRequestHookHandler
     app.addHook('onRoute', (route) => {
       if (!route.url.startsWith(LIMITED_PREFIX) || EXEMPT.has(route.url)) return

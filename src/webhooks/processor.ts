@@ -31,6 +31,8 @@ export function createWebhookProcessor(deps: { sql: Sql; lifecycle: Installation
   const running = new Set<Promise<void>>()
   let sweepTimer: ReturnType<typeof setTimeout> | undefined
   let stopped = true
+  /** Set once stop() is called: nothing new starts while the process shuts down. */
+  let closing = false
 
   async function act(d: store.Delivery & { age_ms: number }): Promise<LifecycleOutcome> {
     if (d.event_type === 'AppInstalled') {
@@ -47,8 +49,10 @@ export function createWebhookProcessor(deps: { sql: Sql; lifecycle: Installation
     if (!d) return
     // An instance's events in order: an AppInstalled of a reinstall waits for the AppRemoved before it.
     if (!d.first) {
-      // Handed straight back: the earlier one, once processed, takes this one up at once.
+      // Handed straight back: the earlier one, once processed, takes this one up at once. If it
+      // finished while this was being handed back (and found this one still claimed), go now.
       await store.deferDelivery(sql, id, 0, 'deferred: waiting for an earlier delivery for this instance')
+      if ((await store.nextForInstance(sql, d.instance_id)) === id) soon(id)
       return
     }
     const outcome = await act(d)
@@ -69,6 +73,7 @@ export function createWebhookProcessor(deps: { sql: Sql; lifecycle: Installation
 
   /** Acts on a delivery in the background; a failure leaves it to the sweep. */
   function soon(id: string) {
+    if (closing) return // the sweep of whichever instance runs next takes it up
     const p = handle(id)
       .catch((err: unknown) => {
         const level = isDatabaseUnavailable(err) ? 'warn' : 'error'
@@ -109,8 +114,9 @@ export function createWebhookProcessor(deps: { sql: Sql; lifecycle: Installation
     /** Stops sweeping and waits for deliveries being acted on. */
     async stop() {
       stopped = true
+      closing = true
       clearTimeout(sweepTimer)
-      await Promise.allSettled([...running])
+      while (running.size) await Promise.allSettled([...running])
     },
     /** Resolves when no delivery is being acted on (tests). */
     async idle() {
