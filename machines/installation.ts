@@ -208,6 +208,7 @@ export const installationMachine = setup({
     consentTimeout: ({ context }) => context.consentTimeoutMs,
     codeDeadline: ({ context }) => context.codeTtlMs,
     browserReturnTimeout: ({ context }) => context.browserReturnTimeoutMs,
+    confirmDeadline: 60 * 60_000,
   },
 }).createMachine({
   id: 'installation',
@@ -243,6 +244,14 @@ export const installationMachine = setup({
         },
         confirming: {
           description: 'Wix reported the install by webhook; a client-credentials token proves it.',
+          // A backstop: whatever becomes of the confirmation job, the install does not wait forever.
+          // Confirming again (a refused app secret) starts the hour anew.
+          after: {
+            confirmDeadline: {
+              target: '#installation.ExchangeFailed',
+              actions: fail('exchange_unavailable', 'Wix did not confirm the install by client credentials within an hour.'),
+            },
+          },
           invoke: {
             id: 'confirmInstall',
             src: 'confirmInstall',

@@ -19,6 +19,7 @@ export const Errors = {
   FLOW_COOKIE_MISSING: createError('FLOW_COOKIE_MISSING', 'This browser has no installation in progress', 400),
 
   WEBHOOK_MALFORMED: createError('WEBHOOK_MALFORMED', 'The webhook is malformed: %s', 400),
+  WEBHOOK_TOO_OLD: createError('WEBHOOK_TOO_OLD', 'The webhook was signed too long ago to be a delivery: a replay is refused', 401),
   WEBHOOK_SIGNATURE_INVALID: createError('WEBHOOK_SIGNATURE_INVALID', 'The webhook signature is not valid for this app\'s public key', 401),
   WEBHOOKS_NOT_CONFIGURED: createError('WEBHOOKS_NOT_CONFIGURED', 'Webhooks are not configured: set WIX_PUBLIC_KEY to the public key from the Wix app dashboard', 503),
 

@@ -41,6 +41,7 @@ const events = [
   after('consentTimeout', 'Authorizing'),
   after('codeDeadline', 'CodeReceived'),
   after('browserReturnTimeout', 'Tokened'),
+  after('confirmDeadline', 'AppUrlHit.confirming'),
   { type: 'BROWSER_SENT_ON', destination: 'post-install' },
   { type: 'FINISH' },
   { type: 'xstate.done.actor.finishSetup', output: {} },
@@ -102,6 +103,10 @@ t.test('every shortest path from an AppInstalled webhook start', async (t) => {
   }
   const refused = paths.find((p) => topState(p.state.value) === 'ExchangeFailed')!
   t.equal((refused.state.context as InstallationContext).failure?.reason, 'exchange_refused', 'Wix refusing the token fails it readably')
+  const simple = getSimplePaths(installationMachine, { input: webhook, events })
+  const overdue = simple.find((p) => p.steps.some((s) => s.event.type.startsWith('xstate.after.confirmDeadline')))
+  t.match((overdue?.state.context as InstallationContext | undefined)?.failure,
+    { reason: 'exchange_unavailable', detail: /within an hour/ }, 'and a confirmation that never ends gives up after an hour, saying so')
 })
 
 t.test('simple paths: failure reasons name what happened', async (t) => {

@@ -57,6 +57,11 @@ await sql`
 // The flood the rate limit lets through: abandoned starts, more than two batches of them.
 await seed(2 * BATCH + 1, 'ConsentAbandoned', clock.now())
 await seed(3, 'ExchangeFailed', clock.now())
+// A job that ended dead (its payload unreadable), on the Finished installation.
+await sql`
+  insert into jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, last_error, created_at, updated_at)
+  values (${randomUUID()}, ${finishedId}, 'effect', 'finishSetup', 'finishSetup', 'x', 'dead', 1, ${clock.now()},
+          ${sql.json({ code: 'PAYLOAD_UNREADABLE' })}, ${clock.now()}, ${clock.now()})`
 
 t.test('the setup is what the test believes', async (t) => {
   t.equal(finish.json?.state, 'Finished', 'one installation is Finished')
@@ -67,7 +72,7 @@ t.test('the setup is what the test believes', async (t) => {
 
 t.test('nothing young is touched', async (t) => {
   const report = await service.app.retention.runOnce()
-  const nothing = { abandoned: 0, failed: 0, finished: 0, history: 0, jobs: 0, webhooks: 0 }
+  const nothing = { abandoned: 0, failed: 0, finished: 0, history: 0, jobs: 0, deadJobs: 0, webhooks: 0 }
   t.same(report, nothing, 'a first run finds nothing old enough')
   t.equal(await service.app.retention.runOnce(), undefined, 'and the next is not due for RETENTION_INTERVAL_MINUTES')
 })
@@ -95,6 +100,7 @@ t.test('old data goes, in bounded batches, and tokens stay', async (t) => {
   t.equal(old?.finished, 1, 'the Finished installation\'s history is pruned')
   t.ok(old!.history >= 5, `its ${old!.history} history rows`)
   t.ok(old!.jobs >= 2, `and its ${old!.jobs} finished effect jobs, with their attempts`)
+  t.equal(old?.deadJobs, 1, 'a dead job goes after as long as history is kept')
   const [attempts] = await sql<{ n: number }[]>`
     select count(*)::int as n from job_attempts where workflow_id = ${finishedId}`
   t.equal(attempts!.n, 0, 'no effect attempt of it is left')

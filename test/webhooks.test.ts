@@ -210,6 +210,7 @@ t.test('forged and malformed deliveries: 4xx, and nothing is written', async (t)
     ['signed, but no instanceId', service.wix.signWebhook('AppRemoved', undefined as never), 400, 'WEBHOOK_MALFORMED'],
     ['signed, but an instanceId that is no GUID', service.wix.signWebhook('AppRemoved', "x' or 1=1 --"), 400, 'WEBHOOK_MALFORMED'],
     ['signed, but no eventType', service.wix.signWebhook('', instanceId), 400, 'WEBHOOK_MALFORMED'],
+    ['signed four days ago (a replay)', service.wix.signWebhook('AppRemoved', instanceId, {}, { issuedAtMs: Date.now() - 4 * 86_400_000 }), 401, 'WEBHOOK_TOO_OLD'],
   ]
   const before = await counts(service)
   for (const [label, body, status, code] of cases) {

@@ -60,6 +60,18 @@ export async function pruneFinished(sql: Sql, cutoff: Date, after: Watermark) {
   return { workflows: r!.workflows, history: r!.history, jobs: r!.jobs, next }
 }
 
+/** Jobs that ended dead before `cutoff` (their installation stays). */
+export async function pruneDeadJobs(sql: Sql, cutoff: Date): Promise<number> {
+  const rows = await sql`
+    delete from jobs where id in (
+      select id from jobs where status = 'dead' and updated_at < ${cutoff}
+      limit ${BATCH}
+      for update skip locked
+    )
+    returning 1`
+  return rows.length
+}
+
 /**
  * Processed webhook deliveries received before `cutoff`. The table comes with the webhooks
  * (migration 005): until it exists there is nothing to prune.

@@ -4,7 +4,7 @@ import type { Sql } from 'postgres'
 import { installationMachine } from '../../machines/installation.ts'
 import type { RetentionConfig } from '../config.ts'
 import { toSafeError } from '../engine/errors.ts'
-import { BATCH, deleteEnded, pruneFinished, pruneWebhooks, START, type Watermark } from './prune.ts'
+import { BATCH, deleteEnded, pruneDeadJobs, pruneFinished, pruneWebhooks, START, type Watermark } from './prune.ts'
 
 const NAME = 'retention'
 /** How long a run is this instance's without news; every batch extends it. */
@@ -21,7 +21,7 @@ const FINAL = Object.entries(installationMachine.config.states ?? {})
   .map(([name]) => name)
 const FAILED = FINAL.filter((s) => s !== 'ConsentAbandoned')
 
-export type RetentionReport = Record<'abandoned' | 'failed' | 'finished' | 'history' | 'jobs' | 'webhooks', number>
+export type RetentionReport = Record<'abandoned' | 'failed' | 'finished' | 'history' | 'jobs' | 'deadJobs' | 'webhooks', number>
 
 export interface RetentionOptions {
   sql: Sql
@@ -87,7 +87,7 @@ export function createRetention(opts: RetentionOptions) {
   async function runOnce(): Promise<RetentionReport | undefined> {
     const claimed = await claim()
     if (!claimed) return undefined
-    const report: RetentionReport = { abandoned: 0, failed: 0, finished: 0, history: 0, jobs: 0, webhooks: 0 }
+    const report: RetentionReport = { abandoned: 0, failed: 0, finished: 0, history: 0, jobs: 0, deadJobs: 0, webhooks: 0 }
     let finished = claimed.finished
     const mark = () => finished
     const started = Date.now()
@@ -103,6 +103,8 @@ export function createRetention(opts: RetentionOptions) {
         finished = r.next
         return r.workflows
       }, mark)],
+      // Dead jobs are kept as long as history, for admins to see, then go: a gauge that can fall back to 0.
+      [config.historyMs, () => drain('deadJobs', report, () => pruneDeadJobs(sql, ago(config.historyMs)), mark)],
       [config.webhooksMs, () => drain('webhooks', report, () => pruneWebhooks(sql, ago(config.webhooksMs)), mark)],
     ]
     for (const [age, step] of steps) {

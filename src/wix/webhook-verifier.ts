@@ -13,6 +13,12 @@ export interface WixWebhookEvent {
   issuedAt: Date | null
 }
 
+/**
+ * Wix retries a delivery for hours, not days; retention forgets delivered ones after
+ * RETENTION_WEBHOOK_DAYS (7 by default). A signed body older than this is a replay.
+ */
+const MAX_AGE_MS = 3 * 24 * 60 * 60_000
+
 /** A JSON string inside the signed payload: Wix nests its event as text in text. */
 const jsonText = z.string().max(64 * 1024).transform((text, ctx) => {
   try {
@@ -60,6 +66,7 @@ export async function createWebhookVerifier(publicKeyPem: string) {
     }
     const e = inner.data
     const iat = (payload as { iat?: unknown }).iat
+    if (typeof iat === 'number' && Date.now() - iat * 1000 > MAX_AGE_MS) throw new Errors.WEBHOOK_TOO_OLD()
     return {
       eventType: e.eventType, instanceId: normalizeInstanceId(e.instanceId), data: e.data ?? {}, identity: e.identity ?? null,
       issuedAt: typeof iat === 'number' && Number.isFinite(iat) ? new Date(iat * 1000) : null,
