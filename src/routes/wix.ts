@@ -89,9 +89,13 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   /** Aborts when the browser goes away before its answer is sent: waiting on for it costs the database. */
   const browserGone = (reply: FastifyReply) => {
     const gone = new AbortController()
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) gone.abort()
-    })
+    // A browser that left before we got here has already closed its socket: no event will come.
+    if (reply.request.raw.socket?.destroyed || reply.raw.destroyed) gone.abort()
+    else {
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) gone.abort()
+      })
+    }
     return gone.signal
   }
 
