@@ -21,10 +21,7 @@ export async function findInstallationId(sql: Sql, idOrInstanceId: string): Prom
     ? await sql<{ id: string }[]>`select id from workflows where id = ${idOrInstanceId} and machine = 'installation'`
     : []
   if (byId[0]) return byId[0].id
-  const [byKey] = await sql<{ id: string }[]>`
-    select id from workflows where machine = 'installation' and key = ${idOrInstanceId}
-    order by created_at desc limit 1`
-  return byKey?.id
+  return newestInstallationId(sql, idOrInstanceId)
 }
 
 export interface ListFilter {

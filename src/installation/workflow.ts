@@ -43,20 +43,8 @@ function migrate(state: PersistedState, from: number): PersistedState {
   }
 }
 
-/**
- * Asks Wix again after a blip (network, 5xx, 429), a few times: used once a code is spent, when
- * giving up would leave the tokens to a later run.
- */
-async function askWix<T>(call: () => Promise<T>, attempts = 4): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call()
-    } catch (err) {
-      if (attempt >= attempts || (err as { retryable?: boolean }).retryable !== true) throw err
-      await new Promise((r) => setTimeout(r, 250 * attempt))
-    }
-  }
-}
+/** A Wix call that failed in a way worth repeating (network, 5xx, 429). */
+const isWixBlip = (err: unknown) => (err as { retryable?: boolean }).retryable === true
 
 /** The installation machine with its effects bound to Wix and the token vault. */
 export function installationWorkflow(deps: {
@@ -90,7 +78,7 @@ export function installationWorkflow(deps: {
           // Tokens held by an earlier run may have outlived their 5-minute access token.
           const fresh = now().getTime() - tokens.obtainedAt.getTime() < ACCESS_TOKEN_TTL_MS - 30_000
           const access = fresh ? tokens.accessToken : (await wix.refreshAccessToken(tokens.refreshToken)).accessToken
-          instanceId = await askWix(() => wix.instanceOf(access))
+          instanceId = await persistently(() => wix.instanceOf(access), { attempts: 4, transient: isWixBlip })
           const stored = { ...tokens, expiresAt: new Date(tokens.obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS) }
           const saved = await persistently(() => vault.save(instanceId!, input.installationId, stored, ['CodeReceived']))
           if (!saved) throw superseded(instanceId)
