@@ -1,43 +1,16 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import t from 'tap'
 import { request } from 'undici'
-import { buildApp } from '../src/app.ts'
-import { loadConfig } from '../src/config.ts'
-import { loadSandboxSecrets } from '../src/sandbox/secrets.ts'
-import { freshDatabase } from './support/database.ts'
-import { freePort } from './support/service.ts'
+import { hasChromium, missingChromium, sandboxInChromium } from './support/chromium.ts'
 
 /** The admin console as a new user meets it, in a real headless Chromium against the sandbox service. */
 
-const CHROMIUM = '/usr/bin/chromium'
-
-if (!existsSync(CHROMIUM)) {
-  t.fail(`Chromium is not installed at ${CHROMIUM}: run \`apt-get install -y chromium\` (as root) to run the browser test`)
+if (!hasChromium()) {
+  t.fail(missingChromium)
 } else {
   t.setTimeout(120_000)
-  const db = await freshDatabase()
-  t.teardown(db.drop)
-  const dir = await mkdtemp(join(tmpdir(), 'wie-console-browser-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  const adminToken = randomBytes(18).toString('base64url')
-  const config = loadConfig({ PUBLIC_URL: url, DATA_DIR: dir }, () => ({ ...loadSandboxSecrets(dir), adminToken }))
-  const app = await buildApp({ config, sql: db.sql, engine: { pollMs: 50 }, logger: false })
-  await app.listen({ host: '127.0.0.1', port })
-  t.teardown(() => app.close())
-
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-  })
-  t.teardown(() => browser.close())
+  const { url, adminToken, browser } = await sandboxInChromium(t, 'console-browser')
 
   /** A browser context that records every request it makes and every error its pages log. */
   async function watched(t: { teardown(fn: () => unknown): void }) {
