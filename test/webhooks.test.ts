@@ -321,3 +321,22 @@ t.test('a webhook install\'s client-credentials tokens give way to a legacy exch
   t.equal(row!.workflow_id, legacy.id, 'the OAuth exchange stores its tokens for the instance')
   t.ok(row!.refresh_token, 'with its refresh token')
 })
+
+t.test('two instances of the service receiving the same AppInstalled at once start one installation', async (t) => {
+  const a = await startService(t, { db })
+  const b = await startService(t, { db, fake: a.fake })
+  const instanceId = '5a6b7c8d-9e0f-1a2b-3c4d-5e6f7a8b9c0d'
+  const same = await a.wix.signWebhook('AppInstalled', instanceId, { appId: a.wix.appId })
+  const other = await a.wix.signWebhook('AppInstalled', instanceId, { appId: a.wix.appId, n: 2 })
+  const answers = await Promise.all([a, b, a, b, a, b].flatMap((s) => [post(s, same), post(s, other)]))
+  t.ok(answers.every((r) => r.status === 200), 'every copy, at either instance, is answered 200')
+  await Promise.all([a.app.webhooks.processor.idle(), b.app.webhooks.processor.idle()])
+  await waitUntil('set up', async () => (await installationsOf(a, instanceId))[0]?.state === 'SetupIncomplete', 10_000)
+  await waitUntil('both deliveries processed', async () => {
+    const [row] = await a.app.sql<{ pending: number }[]>`
+      select count(*) filter (where processed_at is null)::int as pending from webhook_deliveries where instance_id = ${instanceId}`
+    return row!.pending === 0
+  }, 15_000)
+  t.equal((await installationsOf(a, instanceId)).length, 1, 'one installation for the instance')
+  t.equal(a.wix.requests.filter((r) => r.endpoint === 'oauth2/token').length, 1, 'confirmed by one token call')
+})
