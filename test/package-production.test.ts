@@ -101,7 +101,12 @@ t.test('the rehearsal: build, production-only install, start, /healthz, a sandbo
   env = { ...env, HOST: '127.0.0.1', PORT: String(port), PUBLIC_URL: url, DATA_DIR: dataDir, PATH: process.env.PATH! }
   // As Docker's USER does: this machine has no `node` user, so nobody stands in for it.
   const asUser = process.getuid?.() === 0 ? { uid: NOBODY, gid: NOBODY } : {}
-  const child = spawn(cmd[0]!, cmd.slice(1), { cwd: app, env, ...asUser, stdio: ['ignore', 'pipe', 'pipe'] })
+  // tap's process tracking adds a NODE_OPTIONS `--import` from this checkout to every child; the
+  // unprivileged user may not be able to read this checkout (a clone under a 0700 temp dir): the
+  // service runs without it, as it would in the image.
+  const bare = (argv: string[]) => ['env', '-u', 'NODE_OPTIONS', ...argv]
+  const [exe, ...argv] = bare(cmd)
+  const child = spawn(exe!, argv, { cwd: app, env, ...asUser, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (d) => (output += d))
   child.stderr.on('data', (d) => (output += d))
@@ -117,7 +122,8 @@ t.test('the rehearsal: build, production-only install, start, /healthz, a sandbo
   const health = await request(`${url}/healthz`)
   t.equal(health.statusCode, 200, '/healthz answers 200')
   await health.body.dump()
-  const probe = await sh(healthcheck[0]!, healthcheck.slice(1), { cwd: app, env }).then(() => 0, () => 1)
+  const [probeExe, ...probeArgs] = bare(healthcheck)
+  const probe = await sh(probeExe!, probeArgs, { cwd: app, env }).then(() => 0, () => 1)
   t.equal(probe, 0, 'the Dockerfile’s HEALTHCHECK command passes')
 
   const owner = siteOwner({ url } as Service)
