@@ -34,17 +34,17 @@ const viaPort = (url: string, port: number) => {
 /** What each statement is for, so the per-flow table reads as a list of reasons. */
 function label(q: string): string {
   const rules: [RegExp, string][] = [
-    [/^select w\.\*, \(select status from jobs/, 'engine: fenced read (send/get)'],
-    [/^with w as \( update workflows/, 'engine: transition write (send)'],
-    [/^with w as \( insert into workflows/, 'engine: create write (app-url)'],
+    [/^select w\.\*, \(select status from wix_engine.jobs/, 'engine: fenced read (send/get)'],
+    [/^with w as \( update wix_engine.workflows/, 'engine: transition write (send)'],
+    [/^with w as \( insert into wix_engine.workflows/, 'engine: create write (app-url)'],
     [/^with due as/, 'engine: job poll (claim)'],
-    [/^select id from workflows where id =/, 'admin: find by id'],
-    [/^select \* from workflows where machine = 'installation' and \(id = /, 'finish: find installation by id or instanceId'],
-    [/^select id from workflows where machine = 'installation' and key/, 'admin: find by instanceId'],
-    [/^select 1 from instance_tokens/, 'effect: exchange idempotency check'],
-    [/^insert into instance_tokens/, 'effect: store tokens'],
-    [/^select refresh_token from instance_tokens/, 'effect: read refresh token'],
-    [/^update instance_tokens/, 'effect: store refreshed token'],
+    [/^select id from wix_engine.workflows where id =/, 'admin: find by id'],
+    [/^select \* from wix_engine.workflows where machine = 'installation' and \(id = /, 'finish: find installation by id or instanceId'],
+    [/^select id from wix_engine.workflows where machine = 'installation' and key/, 'admin: find by instanceId'],
+    [/^select 1 from wix_install.instance_tokens/, 'effect: exchange idempotency check'],
+    [/^insert into wix_install.instance_tokens/, 'effect: store tokens'],
+    [/^select refresh_token from wix_install.instance_tokens/, 'effect: read refresh token'],
+    [/^update wix_install.instance_tokens/, 'effect: store refreshed token'],
     [/^select access_token/, 'vault: cached access token'],
     [/ref_installations/, 'reference'],
   ]
@@ -82,7 +82,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       : startProcess('bench/reference/server.ts', env, port, '/healthz')
   }
   const target = (c: Child): FlowTarget => ({ url: c.url, adminToken })
-  const historyRows = async () => Number((await sideSql.engine`select count(*)::int as n from workflow_history`)[0]!.n)
+  const historyRows = async () => Number((await sideSql.engine`select count(*)::int as n from wix_engine.workflow_history`)[0]!.n)
   const dbStats = async (side: Side) => {
     // Backends flush their statistics at most once a second.
     await sleep(1_200)

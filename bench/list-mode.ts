@@ -27,7 +27,7 @@ const withDatabase = (url: string, name: string) => {
 
 /** A realistic spread: most finished, some waiting for setup, a tail of each failure. */
 const SEED = (n: number) => `
-insert into workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
+insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
 select id, 'installation', 1, key, state, reason,
        jsonb_build_object('value', value, 'status', status, 'context', jsonb_build_object(
          'id', id, 'origin', origin, 'stateHash', encode(sha256(id::text::bytea), 'hex'), 'closeWindow', false,
@@ -82,7 +82,7 @@ function listSql(q: URLSearchParams): { text: string; params: unknown[] } {
     // As the query drops a cursor at or past the window's end.
     if (!(end && new Date(at) >= new Date(end))) where.push(`(${column}, id) < (${p(at)}::timestamptz, ${p(id)}::uuid)`)
   }
-  return { text: `select * from workflows where ${where.join(' and ')} order by ${column} desc, id desc limit ${Number(q.get('limit') ?? 50) + 1}`, params }
+  return { text: `select * from wix_engine.workflows where ${where.join(' and ')} order by ${column} desc, id desc limit ${Number(q.get('limit') ?? 50) + 1}`, params }
 }
 
 export async function runListMode(o: ListOptions, log: (s: string) => void) {
@@ -102,10 +102,10 @@ export async function runListMode(o: ListOptions, log: (s: string) => void) {
     await sql.unsafe(SEED(o.rows))
     const loadedMs = performance.now() - t0
     for (const i of indexes) await sql.unsafe(i.indexdef)
-    await sql.unsafe('analyze workflows')
+    await sql.unsafe('analyze wix_engine.workflows')
     const seedSeconds = round((performance.now() - t0) / 1000, 1)
-    const [{ n }] = (await sql`select count(*)::int as n from workflows`) as unknown as [{ n: number }]
-    const byState = await sql<{ state: string; n: number }[]>`select state, count(*)::int as n from workflows group by state order by n desc`
+    const [{ n }] = (await sql`select count(*)::int as n from wix_engine.workflows`) as unknown as [{ n: number }]
+    const byState = await sql<{ state: string; n: number }[]>`select state, count(*)::int as n from wix_engine.workflows group by state order by n desc`
     log(`seeded ${n} installations in ${seedSeconds} s (${round(loadedMs / 1000, 1)} s to load, the rest to index and analyze)`)
 
     const adminToken = randomBytes(24).toString('hex')
@@ -126,8 +126,8 @@ export async function runListMode(o: ListOptions, log: (s: string) => void) {
     }
 
     // Inputs drawn from the data: existing instanceIds, time windows anywhere in the two years.
-    const keys = (await sql<{ key: string }[]>`select key from workflows tablesample system (1) where key is not null limit 500`).map((r) => r.key)
-    const [span] = await sql<{ lo: Date; hi: Date }[]>`select min(created_at) as lo, max(updated_at) as hi from workflows`
+    const keys = (await sql<{ key: string }[]>`select key from wix_engine.workflows tablesample system (1) where key is not null limit 500`).map((r) => r.key)
+    const [span] = await sql<{ lo: Date; hi: Date }[]>`select min(created_at) as lo, max(updated_at) as hi from wix_engine.workflows`
     const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!
     const windowAt = (days: number) => {
       const lo = span!.lo.getTime() + Math.random() * (span!.hi.getTime() - span!.lo.getTime() - days * 864e5)
@@ -136,16 +136,16 @@ export async function runListMode(o: ListOptions, log: (s: string) => void) {
     const depths = Array.from({ length: 20 }, () => Math.floor(Math.random() * (n - 1000)))
     const deep = await sql<{ updated_at: Date; id: string }[]>`
       select updated_at, id from (
-        select updated_at, id, row_number() over (order by updated_at desc, id desc) as rn from workflows where machine = 'installation'
+        select updated_at, id, row_number() over (order by updated_at desc, id desc) as rn from wix_engine.workflows where machine = 'installation'
       ) x where rn = any(${depths}::bigint[])`
     const deepCursors = deep.map((r) => encodeCursor('updated', { createdAt: r.updated_at, updatedAt: r.updated_at, id: r.id }))
     const deepFinished = (await sql<{ updated_at: Date; id: string }[]>`
-      select updated_at, id from workflows where machine = 'installation' and state = 'Finished'
+      select updated_at, id from wix_engine.workflows where machine = 'installation' and state = 'Finished'
       order by updated_at, id limit 20 offset 1000`).map((r) => encodeCursor('updated', { createdAt: r.updated_at, updatedAt: r.updated_at, id: r.id }))
     // A created-at filter pages newest-created first: its cursors are positions in that order.
     const deepCreated = (await sql<{ created_at: Date; id: string }[]>`
       select created_at, id from (
-        select created_at, id, row_number() over (order by created_at desc, id desc) as rn from workflows where machine = 'installation'
+        select created_at, id, row_number() over (order by created_at desc, id desc) as rn from wix_engine.workflows where machine = 'installation'
       ) x where rn = any(${depths}::bigint[])`).map((r) => encodeCursor('created', { createdAt: r.created_at, updatedAt: r.created_at, id: r.id }))
 
     const cases: Record<string, () => URLSearchParams> = {

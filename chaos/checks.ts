@@ -50,9 +50,9 @@ export async function runChecks(sql: Sql, o: {
     select w.id, coalesce(w.key, w.snapshot -> 'context' ->> 'claimedInstanceId') as key, w.state, w.reason,
            coalesce(w.state || '.' || (w.snapshot -> 'value' ->> w.state), w.state) as state_path,
            w.snapshot -> 'context' -> 'failure' ->> 'detail' as detail,
-           (select count(*)::int from jobs j where j.workflow_id = w.id and j.kind = 'effect' and j.status in ('pending', 'running')) as effects,
-           (select count(*)::int from jobs j where j.workflow_id = w.id and j.kind = 'timer' and j.status = 'pending' and j.run_at > now()) as timers
-    from workflows w where w.machine = 'installation'`
+           (select count(*)::int from wix_engine.jobs j where j.workflow_id = w.id and j.kind = 'effect' and j.status in ('pending', 'running')) as effects,
+           (select count(*)::int from wix_engine.jobs j where j.workflow_id = w.id and j.kind = 'timer' and j.status = 'pending' and j.run_at > now()) as timers
+    from wix_engine.workflows w where w.machine = 'installation'`
   const states: Record<string, number> = {}
   for (const r of rows) states[r.state_path] = (states[r.state_path] ?? 0) + 1
   const stuck = rows.filter((r) => !STABLE.includes(r.state_path) &&
@@ -81,7 +81,7 @@ export async function runChecks(sql: Sql, o: {
   const examples: string[] = []
   for (const r of rows) {
     const replay = await replayInstallation(sql, r.id)
-    const [stored] = await sql<{ snapshot: { value: unknown; context: { failure: unknown } } }[]>`select snapshot from workflows where id = ${r.id}`
+    const [stored] = await sql<{ snapshot: { value: unknown; context: { failure: unknown } } }[]>`select snapshot from wix_engine.workflows where id = ${r.id}`
     const last = replay!.steps.at(-1)!.snapshot
     if (!isDeepStrictEqual(last.value, stored!.snapshot.value) || !isDeepStrictEqual(last.context.failure, stored!.snapshot.context.failure)) {
       mismatched++
@@ -114,6 +114,6 @@ export async function runChecks(sql: Sql, o: {
     select reason, count(*)::int as n,
            count(*) filter (where snapshot -> 'context' -> 'failure' ->> 'detail' like '%Injected failure%')::int as injected,
            count(*) filter (where snapshot -> 'context' -> 'failure' ->> 'detail' like '%already used%')::int as spent
-    from workflows where reason is not null group by reason`
+    from wix_engine.workflows where reason is not null group by reason`
   return { checks, states, failures }
 }

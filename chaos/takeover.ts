@@ -12,14 +12,14 @@ export function takeoverClock(sql: Sql) {
   async function watch(pid: number, killedAt: number) {
     const owner = `%-${pid}-%`
     const held = await sql<{ id: string; attempts: number }[]>`
-      select id, attempts from jobs where status = 'running' and lease_owner like ${owner}`.catch(() => [])
+      select id, attempts from wix_engine.jobs where status = 'running' and lease_owner like ${owner}`.catch(() => [])
     const waiting = new Map(held.map((j) => [j.id, j.attempts]))
     const giveUpAt = killedAt + 120_000
     while (waiting.size && Date.now() < giveUpAt) {
       await new Promise((r) => setTimeout(r, 200))
       const ids = [...waiting.keys()]
       const rows = await sql<{ id: string; attempts: number; status: string; lease_owner: string | null }[]>`
-        select id, attempts, status, lease_owner from jobs where id = any(${ids}::uuid[])`.catch(() => undefined)
+        select id, attempts, status, lease_owner from wix_engine.jobs where id = any(${ids}::uuid[])`.catch(() => undefined)
       for (const row of rows ?? []) {
         const stillDead = row.status === 'running' && row.lease_owner?.includes(`-${pid}-`)
         const moved = row.attempts !== waiting.get(row.id) || !stillDead

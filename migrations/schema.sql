@@ -1,28 +1,8 @@
-CREATE TABLE public.console_sessions (
-    id_hash text NOT NULL,
-    csrf text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    expires_at timestamp with time zone NOT NULL
-);
+CREATE SCHEMA wix_engine;
 
-CREATE TABLE public.exchanged_tokens (
-    workflow_id uuid NOT NULL,
-    refresh_token text NOT NULL,
-    access_token text NOT NULL,
-    obtained_at timestamp with time zone NOT NULL
-);
+CREATE SCHEMA wix_install;
 
-CREATE TABLE public.instance_tokens (
-    instance_id text NOT NULL,
-    workflow_id uuid NOT NULL,
-    refresh_token text,
-    access_token text,
-    access_token_expires_at timestamp with time zone,
-    created_at timestamp with time zone NOT NULL,
-    updated_at timestamp with time zone NOT NULL
-);
-
-CREATE TABLE public.job_attempts (
+CREATE TABLE wix_engine.job_attempts (
     job_id uuid NOT NULL,
     attempt integer NOT NULL,
     workflow_id uuid NOT NULL,
@@ -33,7 +13,7 @@ CREATE TABLE public.job_attempts (
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['ok'::text, 'retry'::text, 'failed'::text])))
 );
 
-CREATE TABLE public.jobs (
+CREATE TABLE wix_engine.jobs (
     id uuid NOT NULL,
     workflow_id uuid NOT NULL,
     kind text NOT NULL,
@@ -53,34 +33,13 @@ CREATE TABLE public.jobs (
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'failed'::text, 'cancelled'::text, 'discarded'::text, 'dead'::text])))
 );
 
-CREATE TABLE public.maintenance (
-    name text NOT NULL,
-    owner text,
-    lease_until timestamp with time zone,
-    next_run_at timestamp with time zone NOT NULL,
-    progress jsonb DEFAULT '{}'::jsonb NOT NULL,
-    last_run jsonb
-);
-
-CREATE TABLE public.schema_migrations (
+CREATE TABLE wix_engine.migrations (
     id integer NOT NULL,
     name text NOT NULL,
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
-CREATE TABLE public.webhook_deliveries (
-    id text NOT NULL,
-    event_type text NOT NULL,
-    instance_id text NOT NULL,
-    data jsonb NOT NULL,
-    received_at timestamp with time zone NOT NULL,
-    issued_at timestamp with time zone,
-    processed_at timestamp with time zone,
-    claimed_until timestamp with time zone,
-    outcome text
-);
-
-CREATE TABLE public.workflow_history (
+CREATE TABLE wix_engine.workflow_history (
     workflow_id uuid NOT NULL,
     seq integer NOT NULL,
     event_type text NOT NULL,
@@ -91,7 +50,7 @@ CREATE TABLE public.workflow_history (
     at timestamp with time zone NOT NULL
 );
 
-CREATE TABLE public.workflows (
+CREATE TABLE wix_engine.workflows (
     id uuid NOT NULL,
     machine text NOT NULL,
     machine_version integer NOT NULL,
@@ -104,75 +63,129 @@ CREATE TABLE public.workflows (
     updated_at timestamp with time zone NOT NULL
 );
 
-ALTER TABLE ONLY public.console_sessions
-    ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (id_hash);
+CREATE TABLE wix_install.console_sessions (
+    id_hash text NOT NULL,
+    csrf text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
 
-ALTER TABLE ONLY public.exchanged_tokens
-    ADD CONSTRAINT exchanged_tokens_pkey PRIMARY KEY (workflow_id);
+CREATE TABLE wix_install.exchanged_tokens (
+    workflow_id uuid NOT NULL,
+    refresh_token text NOT NULL,
+    access_token text NOT NULL,
+    obtained_at timestamp with time zone NOT NULL
+);
 
-ALTER TABLE ONLY public.instance_tokens
-    ADD CONSTRAINT instance_tokens_pkey PRIMARY KEY (instance_id);
+CREATE TABLE wix_install.instance_tokens (
+    instance_id text NOT NULL,
+    workflow_id uuid NOT NULL,
+    refresh_token text,
+    access_token text,
+    access_token_expires_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
 
-ALTER TABLE ONLY public.job_attempts
+CREATE TABLE wix_install.maintenance (
+    name text NOT NULL,
+    owner text,
+    lease_until timestamp with time zone,
+    next_run_at timestamp with time zone NOT NULL,
+    progress jsonb DEFAULT '{}'::jsonb NOT NULL,
+    last_run jsonb
+);
+
+CREATE TABLE wix_install.migrations (
+    id integer NOT NULL,
+    name text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE wix_install.webhook_deliveries (
+    id text NOT NULL,
+    event_type text NOT NULL,
+    instance_id text NOT NULL,
+    data jsonb NOT NULL,
+    received_at timestamp with time zone NOT NULL,
+    issued_at timestamp with time zone,
+    processed_at timestamp with time zone,
+    claimed_until timestamp with time zone,
+    outcome text
+);
+
+ALTER TABLE ONLY wix_engine.job_attempts
     ADD CONSTRAINT job_attempts_pkey PRIMARY KEY (job_id, attempt);
 
-ALTER TABLE ONLY public.jobs
+ALTER TABLE ONLY wix_engine.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.maintenance
-    ADD CONSTRAINT maintenance_pkey PRIMARY KEY (name);
+ALTER TABLE ONLY wix_engine.migrations
+    ADD CONSTRAINT migrations_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.schema_migrations
-    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (id);
-
-ALTER TABLE ONLY public.webhook_deliveries
-    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
-
-ALTER TABLE ONLY public.workflow_history
+ALTER TABLE ONLY wix_engine.workflow_history
     ADD CONSTRAINT workflow_history_pkey PRIMARY KEY (workflow_id, seq);
 
-ALTER TABLE ONLY public.workflows
+ALTER TABLE ONLY wix_engine.workflows
     ADD CONSTRAINT workflows_pkey PRIMARY KEY (id);
 
-CREATE INDEX console_sessions_expires_idx ON public.console_sessions USING btree (expires_at);
+ALTER TABLE ONLY wix_install.console_sessions
+    ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (id_hash);
 
-CREATE INDEX instance_tokens_workflow_idx ON public.instance_tokens USING btree (workflow_id);
+ALTER TABLE ONLY wix_install.exchanged_tokens
+    ADD CONSTRAINT exchanged_tokens_pkey PRIMARY KEY (workflow_id);
 
-CREATE INDEX job_attempts_workflow_idx ON public.job_attempts USING btree (workflow_id);
+ALTER TABLE ONLY wix_install.instance_tokens
+    ADD CONSTRAINT instance_tokens_pkey PRIMARY KEY (instance_id);
 
-CREATE INDEX jobs_dead_idx ON public.jobs USING btree (updated_at DESC) WHERE (status = 'dead'::text);
+ALTER TABLE ONLY wix_install.maintenance
+    ADD CONSTRAINT maintenance_pkey PRIMARY KEY (name);
 
-CREATE INDEX jobs_due_idx ON public.jobs USING btree (run_at) WHERE (status = 'pending'::text);
+ALTER TABLE ONLY wix_install.migrations
+    ADD CONSTRAINT migrations_pkey PRIMARY KEY (id);
 
-CREATE INDEX jobs_leased_idx ON public.jobs USING btree (lease_until) WHERE (status = 'running'::text);
+ALTER TABLE ONLY wix_install.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
 
-CREATE INDEX jobs_workflow_idx ON public.jobs USING btree (workflow_id, kind, name) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text]));
+CREATE INDEX job_attempts_workflow_idx ON wix_engine.job_attempts USING btree (workflow_id);
 
-CREATE INDEX webhook_deliveries_instance_idx ON public.webhook_deliveries USING btree (instance_id, received_at DESC);
+CREATE INDEX jobs_dead_idx ON wix_engine.jobs USING btree (updated_at DESC) WHERE (status = 'dead'::text);
 
-CREATE INDEX webhook_deliveries_pending_idx ON public.webhook_deliveries USING btree (received_at) WHERE (processed_at IS NULL);
+CREATE INDEX jobs_due_idx ON wix_engine.jobs USING btree (run_at) WHERE (status = 'pending'::text);
 
-CREATE INDEX workflows_created_idx ON public.workflows USING btree (machine, created_at DESC, id DESC);
+CREATE INDEX jobs_leased_idx ON wix_engine.jobs USING btree (lease_until) WHERE (status = 'running'::text);
 
-CREATE INDEX workflows_key_idx ON public.workflows USING btree (machine, key, created_at DESC) WHERE (key IS NOT NULL);
+CREATE INDEX jobs_workflow_idx ON wix_engine.jobs USING btree (workflow_id, kind, name) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text]));
 
-CREATE INDEX workflows_reason_idx ON public.workflows USING btree (machine, reason, updated_at DESC, id DESC) WHERE (reason IS NOT NULL);
+CREATE INDEX workflows_created_idx ON wix_engine.workflows USING btree (machine, created_at DESC, id DESC);
 
-CREATE INDEX workflows_state_idx ON public.workflows USING btree (machine, state, updated_at DESC, id DESC);
+CREATE INDEX workflows_key_idx ON wix_engine.workflows USING btree (machine, key, created_at DESC) WHERE (key IS NOT NULL);
 
-CREATE INDEX workflows_updated_idx ON public.workflows USING btree (machine, updated_at DESC, id DESC);
+CREATE INDEX workflows_reason_idx ON wix_engine.workflows USING btree (machine, reason, updated_at DESC, id DESC) WHERE (reason IS NOT NULL);
 
-ALTER TABLE ONLY public.exchanged_tokens
-    ADD CONSTRAINT exchanged_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES public.workflows(id) ON DELETE CASCADE;
+CREATE INDEX workflows_state_idx ON wix_engine.workflows USING btree (machine, state, updated_at DESC, id DESC);
 
-ALTER TABLE ONLY public.instance_tokens
-    ADD CONSTRAINT instance_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES public.workflows(id) ON DELETE CASCADE;
+CREATE INDEX workflows_updated_idx ON wix_engine.workflows USING btree (machine, updated_at DESC, id DESC);
 
-ALTER TABLE ONLY public.job_attempts
-    ADD CONSTRAINT job_attempts_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
+CREATE INDEX console_sessions_expires_idx ON wix_install.console_sessions USING btree (expires_at);
 
-ALTER TABLE ONLY public.jobs
-    ADD CONSTRAINT jobs_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES public.workflows(id) ON DELETE CASCADE;
+CREATE INDEX instance_tokens_workflow_idx ON wix_install.instance_tokens USING btree (workflow_id);
 
-ALTER TABLE ONLY public.workflow_history
-    ADD CONSTRAINT workflow_history_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES public.workflows(id) ON DELETE CASCADE;
+CREATE INDEX webhook_deliveries_instance_idx ON wix_install.webhook_deliveries USING btree (instance_id, received_at DESC);
+
+CREATE INDEX webhook_deliveries_pending_idx ON wix_install.webhook_deliveries USING btree (received_at) WHERE (processed_at IS NULL);
+
+ALTER TABLE ONLY wix_engine.job_attempts
+    ADD CONSTRAINT job_attempts_job_id_fkey FOREIGN KEY (job_id) REFERENCES wix_engine.jobs(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY wix_engine.jobs
+    ADD CONSTRAINT jobs_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY wix_engine.workflow_history
+    ADD CONSTRAINT workflow_history_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY wix_install.exchanged_tokens
+    ADD CONSTRAINT exchanged_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY wix_install.instance_tokens
+    ADD CONSTRAINT instance_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;

@@ -68,10 +68,10 @@ async function list(sql: Sql, values: Record<string, unknown>, json: boolean) {
 async function show(sql: Sql, ref: string | undefined, json: boolean) {
   if (!ref) throw new UsageError('installations show needs an installation id or instanceId')
   const id = await findInstallationId(sql, ref)
-  const [row] = id ? await sql`select * from workflows where id = ${id}` : []
+  const [row] = id ? await sql`select * from wix_engine.workflows where id = ${id}` : []
   if (!row) throw new UsageError(`no installation ${ref}`)
   const installation = installationView(toWorkflow(row as never))
-  const history = historyView(await sql`select * from workflow_history where workflow_id = ${id!} order by seq` as never)
+  const history = historyView(await sql`select * from wix_engine.workflow_history where workflow_id = ${id!} order by seq` as never)
   if (json) return console.log(JSON.stringify({ ...installation, history }, null, 2))
   console.log(`installation ${installation.id}`)
   console.log(`  instanceId  ${installation.instanceId ?? '-'}`)

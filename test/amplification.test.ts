@@ -67,7 +67,7 @@ t.test('20 garbage codes while Wix is down: retries capped per instance', async 
   const took = withBudget.seconds.toFixed(0)
   t.ok(withBudget.calls <= bound, `${withBudget.calls} calls to Wix in ~${took} s, within the budget's ${bound}`)
   const [denied] = await capped.app.sql<{ n: number }[]>`
-    select count(*)::int as n from job_attempts where error ->> 'code' = 'WIX_RETRY_BUDGET'`
+    select count(*)::int as n from wix_engine.job_attempts where error ->> 'code' = 'WIX_RETRY_BUDGET'`
   t.ok(denied!.n > 0, `${denied!.n} retries waited for the budget instead of calling Wix, each recorded as an attempt`)
   await capped.app.close()
 

@@ -17,7 +17,7 @@ t.test('bad input never changes anything and never reaches Wix', async (t) => {
   const state = owner.state
   const code = 'c'.repeat(20)
   const instanceId = '8a3f1c1e-2b4d-4c6e-8f00-0123456789ab'
-  const fingerprint = async () => db.sql`select id, state, version from workflows order by id`
+  const fingerprint = async () => db.sql`select id, state, version from wix_engine.workflows order by id`
   const before = await fingerprint()
   const x = (n: number) => 'x'.repeat(n)
 

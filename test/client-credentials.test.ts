@@ -46,7 +46,7 @@ t.test('a webhook installation\'s token is cached until shortly before expires_i
   const renewed = await service.api('POST', `/api/installations/${instanceId}/access-token`)
   t.not(renewed.json.accessToken, first.json.accessToken, 'within two minutes of its 4-hour expiry a new one is minted')
   t.same(grants(service), ['client_credentials', 'client_credentials'], 'by client credentials: there is no refresh token')
-  const [row] = await service.app.sql`select refresh_token from instance_tokens where instance_id = ${instanceId}`
+  const [row] = await service.app.sql`select refresh_token from wix_install.instance_tokens where instance_id = ${instanceId}`
   t.equal(row!.refresh_token, null, 'none is stored for a webhook installation')
 })
 
@@ -61,7 +61,7 @@ t.test('a refresh token Wix rejects gets one client-credentials attempt, which k
   t.equal(res.status, 200, 'the access-token route still answers 200')
   t.equal(service.wix.instanceOfToken(res.json.accessToken), installed.instanceId, 'with a token Wix accepts for the instance')
   t.same(grants(service).slice(before), ['refresh_token', 'client_credentials'], 'after one refusal of the refresh token, one client-credentials call')
-  const [row] = await service.app.sql`select refresh_token from instance_tokens where instance_id = ${installed.instanceId}`
+  const [row] = await service.app.sql`select refresh_token from wix_install.instance_tokens where instance_id = ${installed.instanceId}`
   t.equal(row!.refresh_token, null, 'the dead refresh token is dropped')
   t.equal((await service.api('GET', `/api/installations/${installed.id}`)).json.state, 'SetupIncomplete', 'and the installation is not marked')
 

@@ -108,7 +108,7 @@ t.test('signing in: a wrong token is refused, the right one gets a session cooki
   t.match(line, /; Path=\/console/, 'for the console only')
   t.match(line, new RegExp(`; Max-Age=${SESSION_TTL_MS / 1000}`), 'and it expires')
   t.notMatch(line, new RegExp(ADMIN_TOKEN), 'it does not contain the admin token')
-  const [row] = await db.sql<{ id_hash: string }[]>`select id_hash from console_sessions`
+  const [row] = await db.sql<{ id_hash: string }[]>`select id_hash from wix_install.console_sessions`
   t.notOk(line.includes(row!.id_hash), 'nor what the database keeps of the session')
   t.notOk(service.logs.some((l) => l.includes(ADMIN_TOKEN)), 'no log line holds the token')
 

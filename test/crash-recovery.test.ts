@@ -29,8 +29,8 @@ async function killedMidExchange(t: Test, fake: FakeWixServer, secrets: Record<s
   await waitUntil('Wix holds the exchange', () => fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0))
   child.kill('SIGKILL')
   t.equal((await exited).signal, 'SIGKILL', 'the instance is killed mid-exchange')
-  const [installation] = await db.sql`select id from workflows where state = 'CodeReceived'`
-  const [job] = await db.sql`select status from jobs where workflow_id = ${installation!.id} and kind = 'effect'`
+  const [installation] = await db.sql`select id from wix_engine.workflows where state = 'CodeReceived'`
+  const [job] = await db.sql`select status from wix_engine.jobs where workflow_id = ${installation!.id} and kind = 'effect'`
   t.equal(job!.status, 'running', 'its exchange job is left leased to the dead instance')
   return { id: installation!.id as string, owner, back, env, port, killedAt: Date.now() }
 }
@@ -54,9 +54,9 @@ t.test('an instance killed during the code exchange: a survivor finishes it with
   t.ok(Date.now() - killed.killedAt < 15_000, 'within 15 s of the kill')
   const next = await killed.owner.browser.get(`${survivor.url}/wix/redirect/continue`)
   t.equal(next.status, 302, "the browser's waiting page is sent on by the survivor")
-  t.equal((await db.sql`select state from workflows where id = ${killed.id}`)[0]!.state, 'SetupIncomplete', 'and the installation completed')
+  t.equal((await db.sql`select state from wix_engine.workflows where id = ${killed.id}`)[0]!.state, 'SetupIncomplete', 'and the installation completed')
   exchangedOnce(t, fake, killed.back)
-  const attempts = await db.sql`select attempt, outcome from job_attempts where workflow_id = ${killed.id} order by attempt`
+  const attempts = await db.sql`select attempt, outcome from wix_engine.job_attempts where workflow_id = ${killed.id} order by attempt`
   t.same(attempts.map((a) => [a.attempt, a.outcome]), [[2, 'ok']], 'the second attempt, by the survivor, succeeded')
 })
 
@@ -68,11 +68,11 @@ t.test('an instance killed during the code exchange: restarted, it finishes it w
 
   await startServerProcess(t, killed.env, killed.port)
   await waitUntil('the restarted instance completes the installation', async () => {
-    const [row] = await db.sql`select state from workflows where id = ${killed.id}`
+    const [row] = await db.sql`select state from wix_engine.workflows where id = ${killed.id}`
     return row!.state !== 'CodeReceived'
   }, 15_000)
   t.ok(Date.now() - killed.killedAt < 20_000, 'within seconds of the kill, restart included')
-  const [row] = await db.sql`select state from workflows where id = ${killed.id}`
+  const [row] = await db.sql`select state from wix_engine.workflows where id = ${killed.id}`
   t.match(row!.state, /^(Tokened|SetupIncomplete)$/, 'the restarted instance exchanged the code')
   exchangedOnce(t, fake, killed.back)
 })

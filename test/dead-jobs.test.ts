@@ -18,10 +18,10 @@ t.test('a poison job ends dead, even for a workflow that moved on, and shows in 
   const jobId = randomUUID()
   // A payload no configured key opens: what a retired TOKEN_ENCRYPTION_KEY leaves behind.
   await service.app.sql`
-    insert into jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, created_at, updated_at)
+    insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, created_at, updated_at)
     values (${jobId}, ${workflowId}, 'effect', 'exchangeCode', 'exchangeCode', 'v1.retired.AAAA.BBBB', 'pending', 0, now(), now(), now())`
   await waitUntil('the job is dead', async () => {
-    const [row] = await service.app.sql<{ status: string }[]>`select status from jobs where id = ${jobId}`
+    const [row] = await service.app.sql<{ status: string }[]>`select status from wix_engine.jobs where id = ${jobId}`
     return row!.status === 'dead'
   }, 10_000)
 

@@ -30,11 +30,11 @@ t.test('a cancel during the code exchange aborts it; its tokens never land', asy
 
   await waitUntil('Wix has answered', () => exchange()!.status !== 0)
   await service.app.engine.runner.idle()
-  const [row] = await db.sql`select state, reason from workflows where id = ${id}`
+  const [row] = await db.sql`select state, reason from wix_engine.workflows where id = ${id}`
   t.match(row, { state: 'Cancelled', reason: 'cancelled' }, 'it stays Cancelled')
-  const tokens = await db.sql`select 1 from instance_tokens`
+  const tokens = await db.sql`select 1 from wix_install.instance_tokens`
   t.equal(tokens.length, 0, 'the tokens of the aborted exchange were never stored')
-  const [job] = await db.sql`select status from jobs where workflow_id = ${id} and kind = 'effect'`
+  const [job] = await db.sql`select status from wix_engine.jobs where workflow_id = ${id} and kind = 'effect'`
   t.equal(job!.status, 'cancelled', 'its job is cancelled')
   t.equal(service.wix.countExchanges(back.searchParams.get('code')!), 1, 'Wix saw the code once: nothing retried it')
   t.ok(service.logs.some((l) => l.includes('cancelled by a transition')), 'the abort is logged')

@@ -98,13 +98,13 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
       sql: db.sql, definitions: [definition], sealer: o.sealer ?? identitySealer, log: silentLog,
       now: o.now ?? clock.now, owner, leaseMs: o.leaseMs ?? 2_000, heartbeatMs: 50, concurrency: o.concurrency,
     })
-  const row = async (id: string) => (await db.sql`select state, version, snapshot from workflows where id = ${id}`)[0]!
+  const row = async (id: string) => (await db.sql`select state, version, snapshot from wix_engine.workflows where id = ${id}`)[0]!
   const effectJob = async (id: string) =>
-    (await db.sql`select status, attempts, lease_owner, last_error from jobs where workflow_id = ${id} and kind = 'effect'`)[0]!
+    (await db.sql`select status, attempts, lease_owner, last_error from wix_engine.jobs where workflow_id = ${id} and kind = 'effect'`)[0]!
   const doneEvents = async (id: string) =>
-    (await db.sql`select count(*)::int as n from workflow_history where workflow_id = ${id} and event_type like 'xstate.done.actor.%'`)[0]!.n
+    (await db.sql`select count(*)::int as n from wix_engine.workflow_history where workflow_id = ${id} and event_type like 'xstate.done.actor.%'`)[0]!.n
   const expireLeases = (id: string) =>
-    db.sql`update jobs set lease_until = now() - interval '1 second' where workflow_id = ${id} and status = 'running'`
+    db.sql`update wix_engine.jobs set lease_until = now() - interval '1 second' where workflow_id = ${id} and status = 'running'`
 
   t.beforeEach(() => {
     calls = []
@@ -122,16 +122,16 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
         if nextval('result_blips') <= 2 then raise exception 'terminating connection' using errcode = '57P01'; end if;
         return new;
       end $$;
-      create trigger blip before update on workflows for each row when (new.state = 'delivered') execute function blip();`)
-    t.teardown(() => db.sql.unsafe('drop trigger blip on workflows; drop function blip(); drop sequence result_blips'))
+      create trigger blip before update on wix_engine.workflows for each row when (new.state = 'delivered') execute function blip();`)
+    t.teardown(() => db.sql.unsafe('drop trigger blip on wix_engine.workflows; drop function blip(); drop sequence result_blips'))
     instant = 'Ada'
     await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
     await a.runner.idle()
     t.equal(calls.length, 1, 'the effect ran once')
     t.equal((await row(w.id)).state, 'delivered', 'its result landed after the blips')
     t.match(await effectJob(w.id), { status: 'done', attempts: 1 }, 'on its first attempt')
-    t.same((await db.sql`select attempt, outcome from job_attempts where workflow_id = ${w.id}`).map((r) => [r.attempt, r.outcome]), [[1, 'ok']])
-    t.equal(calls[0]!.input.idempotencyKey, `${w.id}:${(await db.sql`select id from jobs where workflow_id = ${w.id} and kind = 'effect'`)[0]!.id}`,
+    t.same((await db.sql`select attempt, outcome from wix_engine.job_attempts where workflow_id = ${w.id}`).map((r) => [r.attempt, r.outcome]), [[1, 'ok']])
+    t.equal(calls[0]!.input.idempotencyKey, `${w.id}:${(await db.sql`select id from wix_engine.jobs where workflow_id = ${w.id} and kind = 'effect'`)[0]!.id}`,
       'the effect was given a stable idempotency key: workflow id and job id')
   })
 
@@ -193,7 +193,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     await waitUntil('the run starts', () => calls.length === 1)
     await a.runner.stop(0) // hands the job back; the engine that claims it next cannot open it
     const orphan = await a.create('parcel', {}, { source: 'test' })
-    await db.sql`update workflows set machine = 'retired-machine' where id = ${orphan.id}`
+    await db.sql`update wix_engine.workflows set machine = 'retired-machine' where id = ${orphan.id}`
     const healthy = await a.create('parcel', {}, { source: 'test' })
     clock.advance(61_000) // both timers are due
     await c.runner.tick()
@@ -201,7 +201,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal((await row(healthy.id)).state, 'lost', 'the healthy timer in the same batch fired')
     t.match(await effectJob(unreadable.id), { status: 'dead', last_error: { code: 'PAYLOAD_UNREADABLE' } }, 'an unreadable payload ends dead')
     t.match(await row(unreadable.id), { state: 'lost', snapshot: { context: { why: 'PAYLOAD_UNREADABLE' } } }, 'and its workflow hears of it')
-    const [orphanTimer] = await db.sql`select status, last_error from jobs where workflow_id = ${orphan.id}`
+    const [orphanTimer] = await db.sql`select status, last_error from wix_engine.jobs where workflow_id = ${orphan.id}`
     t.match(orphanTimer, { status: 'dead', last_error: { code: 'UNKNOWN_MACHINE' } }, 'a job of an unknown machine ends dead')
     clock.advance(120_000)
     t.equal(await c.runner.tick(), 0, 'neither is claimed again')
@@ -218,7 +218,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     await waitUntil('the run starts', () => calls.length === 1)
     await a.runner.stop(0)
     // Its runners kept dying: the budget of 3 runs is spent.
-    await db.sql`update jobs set attempts = 3 where workflow_id = ${w.id} and kind = 'effect'`
+    await db.sql`update wix_engine.jobs set attempts = 3 where workflow_id = ${w.id} and kind = 'effect'`
     const b = engine('b')
     await b.runner.tick()
     await b.runner.idle()
@@ -247,7 +247,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(created.state, 'delivered', 'create passes through')
     await a.runner.idle()
     for (const id of [sent.id, created.id]) {
-      const live = await db.sql`select kind, name from jobs where workflow_id = ${id} and status in ('pending', 'running')`
+      const live = await db.sql`select kind, name from wix_engine.jobs where workflow_id = ${id} and status in ('pending', 'running')`
       t.same(live, [], 'no effect and no timer is left behind')
     }
     t.equal(calls.length, 0, 'the effect of the passed state never ran')

@@ -59,7 +59,7 @@ t.test('the engine, on a real Postgres', async (t) => {
   const engine = (owner = 'a') =>
     createEngine({ sql: db.sql, definitions: [definition], sealer: identitySealer, log: silentLog, now: clock.now, owner })
   const a = engine('a')
-  const jobs = (id: string) => db.sql`select kind, status, attempts from jobs where workflow_id = ${id} order by kind`
+  const jobs = (id: string) => db.sql`select kind, status, attempts from wix_engine.jobs where workflow_id = ${id} order by kind`
 
   t.beforeEach(() => {
     deliverCalls = 0
@@ -70,7 +70,7 @@ t.test('the engine, on a real Postgres', async (t) => {
   await t.test('create writes the row, its first history entry and its timer', async (t) => {
     const w = await a.create('parcel', {}, { source: 'test' })
     t.equal(w.state, 'packed', 'starts in its initial state')
-    const [row] = await db.sql`select machine, machine_version, version, state from workflows where id = ${w.id}`
+    const [row] = await db.sql`select machine, machine_version, version, state from wix_engine.workflows where id = ${w.id}`
     t.match(row, { machine: 'parcel', machine_version: 1, version: 1, state: 'packed' }, 'one row with machine, version and state')
     t.match(await jobs(w.id), [{ kind: 'timer', status: 'pending' }], 'the 60 s delay is a timer row, not an in-memory timeout')
   })
@@ -98,14 +98,14 @@ t.test('the engine, on a real Postgres', async (t) => {
     const w = await a.create('parcel', {}, { source: 'test' })
     const r = await a.send(w.id, { type: 'NONSENSE' }, { source: 'test' })
     t.equal(r.accepted, false, 'rejected')
-    const [row] = await db.sql`select version from workflows where id = ${w.id}`
+    const [row] = await db.sql`select version from wix_engine.workflows where id = ${w.id}`
     t.equal(row!.version, 1, 'the version did not move')
   })
 
   await t.test('an event meant for another machine does not reach this one', async (t) => {
     const w = await a.create('parcel', {}, { source: 'test' })
     await t.rejects(a.send(w.id, { type: 'SHIP' }, { source: 'test', machine: 'installation' }), { code: 'WORKFLOW_NOT_FOUND' }, 'reads as not found')
-    const [row] = await db.sql`select state, version from workflows where id = ${w.id}`
+    const [row] = await db.sql`select state, version from wix_engine.workflows where id = ${w.id}`
     t.match(row, { state: 'packed', version: 1 }, 'the parcel did not move')
     t.equal((await a.send(w.id, { type: 'SHIP' }, { source: 'test', machine: 'parcel' })).accepted, true, 'its own machine name passes')
     await a.runner.idle() // the delivery it started ends here, not in the next test
@@ -141,7 +141,7 @@ t.test('the engine, on a real Postgres', async (t) => {
     await a.runner.tick()
     await a.runner.idle()
     t.equal((await a.get(w.id))?.context.signedBy, 'Grace', 'the third attempt succeeded')
-    const attempts = await db.sql`select attempt, outcome from job_attempts where workflow_id = ${w.id} order by attempt`
+    const attempts = await db.sql`select attempt, outcome from wix_engine.job_attempts where workflow_id = ${w.id} order by attempt`
     t.same(attempts.map((r) => [r.attempt, r.outcome]), [[1, 'retry'], [2, 'retry'], [3, 'ok']], 'each attempt is recorded with its outcome')
     t.same(deliverAttempts, [1, 2, 3], 'each run is told which attempt it is')
   })
@@ -201,7 +201,7 @@ t.test('the engine, on a real Postgres', async (t) => {
     // b polls; any other live engine of this file (a's retry wake-ups) may claim it just as well.
     const claimedAgain = async () => {
       await b.runner.tick()
-      const [job] = await db.sql`select attempts from jobs where workflow_id = ${w.id} and kind = 'effect'`
+      const [job] = await db.sql`select attempts from wix_engine.jobs where workflow_id = ${w.id} and kind = 'effect'`
       return job!.attempts >= 2
     }
     await waitUntil('another engine claims the job', claimedAgain)
@@ -210,12 +210,12 @@ t.test('the engine, on a real Postgres', async (t) => {
     release()
     await dying.runner.idle()
     t.equal((await b.get(w.id))?.context.signedBy, 'rescuer', "the dead runner's late result is discarded")
-    t.same((await db.sql`select attempt, outcome from job_attempts where workflow_id = ${w.id}`).map((r) => [r.attempt, r.outcome]), [[2, 'ok']], 'only the rescue is recorded')
+    t.same((await db.sql`select attempt, outcome from wix_engine.job_attempts where workflow_id = ${w.id}`).map((r) => [r.attempt, r.outcome]), [[2, 'ok']], 'only the rescue is recorded')
   })
 
   await t.test('a snapshot from an unknown machine version is refused, not misread', async (t) => {
     const w = await a.create('parcel', {}, { source: 'test' })
-    await db.sql`update workflows set machine_version = 99 where id = ${w.id}`
+    await db.sql`update wix_engine.workflows set machine_version = 99 where id = ${w.id}`
     await t.rejects(a.send(w.id, { type: 'SHIP' }, { source: 'test' }), { code: 'MACHINE_VERSION_UNSUPPORTED' }, 'refused with a named error')
   })
 })

@@ -340,7 +340,7 @@ t.test('random event sequences through the real engine on Postgres', async (t) =
       const { start, steps } = run(inp, items)
       const stored = async () => {
         const [row] = await db.sql<{ snapshot: PersistedState; version: number; state: string; reason: string | null; key: string | null }[]>`
-          select snapshot, version, state, reason, key from workflows where id = ${id}`
+          select snapshot, version, state, reason, key from wix_engine.workflows where id = ${id}`
         return row!
       }
       const same = (where: string, row: PersistedState, snapshot: AnyMachineSnapshot) => {

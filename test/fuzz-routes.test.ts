@@ -76,8 +76,8 @@ interface Fingerprint {
 }
 
 async function fingerprint(service: Service): Promise<Fingerprint> {
-  const workflows = await db.sql<Fingerprint['workflows']>`select id, state, version from workflows order by id`
-  const jobs = await db.sql<Fingerprint['jobs']>`select id, workflow_id, status, attempts from jobs order by id`
+  const workflows = await db.sql<Fingerprint['workflows']>`select id, state, version from wix_engine.workflows order by id`
+  const jobs = await db.sql<Fingerprint['jobs']>`select id, workflow_id, status, attempts from wix_engine.jobs order by id`
   return {
     workflows: [...workflows],
     jobs: [...jobs],
@@ -217,7 +217,7 @@ t.test('every route, fuzzed: never a 5xx, never a secret, nothing changed', asyn
   const client = new Client(service.url, { pipelining: 0 })
   t.teardown(() => client.close())
 
-  const state = (await db.sql<{ id: string; state: string }[]>`select id, state from workflows order by created_at`).map((r) => r.state)
+  const state = (await db.sql<{ id: string; state: string }[]>`select id, state from wix_engine.workflows order by created_at`).map((r) => r.state)
   t.same(state, ['Authorizing', 'SetupIncomplete', 'Finished', 'Cancelled'], 'one installation in each interesting state to aim at')
 
   const secrets = () => [

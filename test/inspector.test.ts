@@ -89,7 +89,7 @@ t.test('INSPECT: a whole flow under one stable actor, no secret', async (t) => {
   t.same(after.map((s) => s.value), [{ AppUrlHit: 'redirecting' }, 'Authorizing', 'CodeReceived', 'Tokened', { SetupIncomplete: 'waiting' }, { SetupIncomplete: 'finishing' }, 'Finished'], 'and the state after each')
   t.same(after.map((s) => s.context.claimedInstanceId), [null, null, instanceId, instanceId, instanceId, instanceId, instanceId], 'the context keeps the callback\'s claim')
   t.same(after.map((s) => s.context.instanceId), [null, null, null, instanceId, instanceId, instanceId, instanceId], 'and learns the instanceId once Wix confirms it')
-  const [row] = await db.sql<{ snapshot: { context: Record<string, unknown> } }[]>`select snapshot from workflows where id = ${id}`
+  const [row] = await db.sql<{ snapshot: { context: Record<string, unknown> } }[]>`select snapshot from wix_engine.workflows where id = ${id}`
   t.same(after.at(-1)!.context, row!.snapshot.context, 'the last snapshot carries the stored context, whole')
   t.equal(ofType(inspector.received, '@xstate.event')[2]!.event!.type, 'CALLBACK', 'the callback is there')
   t.same((ofType(inspector.received, '@xstate.event')[2]!.event as { code?: string }).code, '[redacted]', 'with its code redacted')
@@ -128,7 +128,7 @@ t.test('INSPECT: a whole flow under one stable actor, no secret', async (t) => {
     t.equal(lines.at(-1), `replayed 7 events of installation ${id} into ${replayTo.url} as actor installation:${id} (ends in "Finished")`, 'and the last what was replayed')
     t.same([...new Set(root(replayTo.received).map((e) => e.sessionId))], [`installation:${id}`], 'under the same actor id')
     t.equal(ofType(root(replayTo.received), '@xstate.actor').length, 1, 'announced once')
-    const history = await db.sql<{ at: Date }[]>`select at from workflow_history where workflow_id = ${id} order by seq`
+    const history = await db.sql<{ at: Date }[]>`select at from wix_engine.workflow_history where workflow_id = ${id} order by seq`
     t.same(ofType(root(replayTo.received), '@xstate.event').map((e) => e.createdAt), history.map((h) => String(h.at.getTime())),
       'each replayed event is stamped with when it happened')
     t.equal(ofType(root(replayTo.received), '@xstate.actor')[0]!.definition, actors[0]!.definition, 'with the same machine')

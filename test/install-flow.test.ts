@@ -75,7 +75,7 @@ t.test('App URL → consent → callback → SetupIncomplete → finish → Fini
   ], 'history walks every state in order')
   t.equal(history[2].data.code, '[redacted]', 'the code never reaches history')
 
-  const [tokens] = await db.sql`select refresh_token, access_token from instance_tokens where instance_id = ${'8a3f1c1e-2b4d-4c6e-8f00-0123456789ab'}`
+  const [tokens] = await db.sql`select refresh_token, access_token from wix_install.instance_tokens where instance_id = ${'8a3f1c1e-2b4d-4c6e-8f00-0123456789ab'}`
   t.match(tokens!.refresh_token, /^v1\.k1\./, 'the refresh token is stored encrypted, naming its key')
   t.notMatch(tokens!.refresh_token, refreshToken, 'never in the clear')
 

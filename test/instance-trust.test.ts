@@ -17,7 +17,7 @@ const ATTACKER = '5e6f7a8b-9c0d-1e2f-3a4b-5c6d7e8f9a0b'
 
 const tokenRow = async (service: Service, instanceId: string) => {
   const [row] = await service.app.sql<{ workflow_id: string; refresh_token: string | null; access_token: string | null }[]>`
-    select workflow_id, refresh_token, access_token from instance_tokens where instance_id = ${instanceId}`
+    select workflow_id, refresh_token, access_token from wix_install.instance_tokens where instance_id = ${instanceId}`
   return row
 }
 
@@ -165,7 +165,7 @@ t.test('malformed encodings on /wix/* are 400 INVALID_REQUEST and change nothing
   const service = await startService(t, { db })
   const { owner, back, id } = await consent(service, VICTIM)
   const state = back.searchParams.get('state')!
-  const fingerprint = async () => service.app.sql`select id, state, version from workflows order by id`
+  const fingerprint = async () => service.app.sql`select id, state, version from wix_engine.workflows order by id`
   const before = await fingerprint()
   const calls = service.wix.requests.length
   const urls = [
@@ -205,7 +205,7 @@ t.test('tokens Wix gave are kept before the instance lookup: a lookup that fails
   t.equal(done?.state, 'SetupIncomplete', 'the installation completes once Wix answers the lookup')
   t.equal(service.wix.countExchanges(back.searchParams.get('code')!), 1, 'with its code exchanged once')
   t.equal((await tokenRow(service, instanceId))?.workflow_id, id, 'and its tokens filed under the instance')
-  const held = await service.app.sql`select 1 from exchanged_tokens where workflow_id = ${id}`
+  const held = await service.app.sql`select 1 from wix_install.exchanged_tokens where workflow_id = ${id}`
   t.equal(held.length, 0, 'no longer held by the installation')
 })
 
@@ -216,7 +216,7 @@ t.test('tokens held mid-exchange go when the installation ends without filing th
   // Wix answers the exchange, then never says whose the tokens are: they stay held.
   service.wix.failNext({ endpoint: 'apps/v1/instance', status: 503, times: 1_000 })
   await owner.callback(back)
-  const heldRows = () => service.app.sql`select 1 from exchanged_tokens where workflow_id = ${id}`
+  const heldRows = () => service.app.sql`select 1 from wix_install.exchanged_tokens where workflow_id = ${id}`
   const { waitUntil } = await import('./support/process.ts')
   await waitUntil('the tokens are held', async () => (await heldRows()).length === 1, 10_000)
   const cancelled = await service.api('POST', `/api/installations/${id}/cancel`)

@@ -15,13 +15,13 @@ t.teardown(db.drop)
 
 const ROWS = 100_000
 await db.sql`
-  insert into workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
+  insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
   select gen_random_uuid(), 'installation', 1, null,
          case when i % 10 = 0 then 'ConsentAbandoned' else 'Finished' end,
          case when i % 10 = 0 then 'consent_abandoned' end,
          '{}'::jsonb, 1, now(), now()
   from generate_series(1, ${ROWS}) as i`
-await db.sql`analyze workflows`
+await db.sql`analyze wix_engine.workflows`
 
 t.test('many scrapes, one count', async (t) => {
   // Every statement the service sends, seen by the driver it runs on.
@@ -31,7 +31,7 @@ t.test('many scrapes, one count', async (t) => {
   t.teardown(() => sql.end())
   const clock = testClock(new Date())
   const service = await startService(t, { db: { ...db, sql }, now: clock.now, engine: { poll: false } })
-  const counts = () => statements.filter((q) => /from workflows group by/.test(q)).length
+  const counts = () => statements.filter((q) => /from wix_engine.workflows group by/.test(q)).length
   const scrape = async () => {
     const res = await request(`${service.url}/metrics`)
     return { status: res.statusCode, text: await res.body.text() }
@@ -47,7 +47,7 @@ t.test('many scrapes, one count', async (t) => {
 
   clock.advance(5_000)
   await service.app.sql`
-    insert into workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
+    insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
     values (gen_random_uuid(), 'installation', 1, null, 'Finished', null, '{}'::jsonb, 1, now(), now())`
   const later = await Promise.all(Array.from({ length: 10 }, scrape))
   t.equal(counts(), 2, 'once the max age has passed, one scrape counts again for all')

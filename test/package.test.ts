@@ -29,7 +29,7 @@ t.test('the tarball holds what runs, and installs with no TypeScript tooling', a
   const { stdout } = await sh('tar', ['tzf', tarball], { cwd: dir })
   const files = stdout.trim().split('\n')
   const wanted = ['LICENSE', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/fastify.d.ts']
-  wanted.push('dist/migrations/001-engine.sql')
+  wanted.push('dist/migrations/engine/001-engine.sql', 'dist/migrations/installation/001-installation.sql')
   for (const f of wanted.map((name) => `package/${name}`)) {
     t.ok(files.includes(f), `the tarball has ${f.slice(8)}`)
   }

@@ -18,7 +18,7 @@ const get = async (service: Service, path: string, headers: Record<string, strin
 const logLines = <T>(service: Service) =>
   service.logs.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T)
 const installations = async (service: Service) =>
-  (await service.app.sql<{ n: number }[]>`select count(*)::int as n from workflows`)[0]!.n
+  (await service.app.sql<{ n: number }[]>`select count(*)::int as n from wix_engine.workflows`)[0]!.n
 
 /** `n` requests, `width` at a time; `send(i)` sends the i-th. */
 async function burst(n: number, width: number, send: (i: number) => Promise<{ status: number }>) {

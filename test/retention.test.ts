@@ -21,12 +21,12 @@ const { sql } = service.app
 /** `n` installations in `state`, last changed at `at`, straight into the table. */
 async function seed(n: number, state: string, at: Date) {
   await sql`
-    insert into workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
+    insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
     select gen_random_uuid(), 'installation', 1, null, ${state}, null, '{}'::jsonb, 1, ${at}, ${at}
     from generate_series(1, ${n})`
 }
 const count = async (state: string) =>
-  (await sql<{ n: number }[]>`select count(*)::int as n from workflows where state = ${state}`)[0]!.n
+  (await sql<{ n: number }[]>`select count(*)::int as n from wix_engine.workflows where state = ${state}`)[0]!.n
 
 // A complete install, finished: it keeps its tokens for as long as the app is installed.
 const owner = siteOwner(service)
@@ -47,11 +47,11 @@ await service.app.engine.runner.idle()
 // An ended installation that still holds tokens (say, a refresh token Wix rejected).
 const heldId = randomUUID()
 await sql`
-  insert into workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
+  insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
   values (${heldId}, 'installation', 1, 'held-instance', 'ReinstallRequired', 'reinstall_required', '{}'::jsonb, 1,
           ${clock.now()}, ${clock.now()})`
 await sql`
-  insert into instance_tokens (instance_id, workflow_id, refresh_token, created_at, updated_at)
+  insert into wix_install.instance_tokens (instance_id, workflow_id, refresh_token, created_at, updated_at)
   values ('held-instance', ${heldId}, 'v1.k1.x.y', ${clock.now()}, ${clock.now()})`
 
 // The flood the rate limit lets through: abandoned starts, more than two batches of them.
@@ -59,7 +59,7 @@ await seed(2 * BATCH + 1, 'ConsentAbandoned', clock.now())
 await seed(3, 'ExchangeFailed', clock.now())
 // A job that ended dead (its payload unreadable), on the Finished installation.
 await sql`
-  insert into jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, last_error, created_at, updated_at)
+  insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, last_error, created_at, updated_at)
   values (${randomUUID()}, ${finishedId}, 'effect', 'finishSetup', 'finishSetup', 'x', 'dead', 1, ${clock.now()},
           ${sql.json({ code: 'PAYLOAD_UNREADABLE' })}, ${clock.now()}, ${clock.now()})`
 
@@ -89,7 +89,7 @@ t.test('old data goes, in bounded batches, and tokens stay', async (t) => {
   const abandoned = await retention.runOnce()
   t.equal(abandoned?.abandoned, 2 * BATCH + 2, 'after a day, every abandoned installation is deleted')
   // 1,002 abandoned: 500 + 500 + 2; then one for the failed ones, which are not old enough yet.
-  t.equal(statements.filter((q) => /delete from workflows/.test(q)).length, 4, `in statements of at most ${BATCH} each`)
+  t.equal(statements.filter((q) => /delete from wix_engine.workflows/.test(q)).length, 4, `in statements of at most ${BATCH} each`)
   t.equal(abandoned?.failed, 0, 'failed ones are kept longer')
   const gone = await service.api('GET', `/api/installations/${abandonedId}`)
   t.equal(gone.status, 404, 'the abandoned one is gone from the API')
@@ -102,12 +102,12 @@ t.test('old data goes, in bounded batches, and tokens stay', async (t) => {
   t.ok(old!.jobs >= 2, `and its ${old!.jobs} finished effect jobs, with their attempts`)
   t.equal(old?.deadJobs, 1, 'a dead job goes after as long as history is kept')
   const [attempts] = await sql<{ n: number }[]>`
-    select count(*)::int as n from job_attempts where workflow_id = ${finishedId}`
+    select count(*)::int as n from wix_engine.job_attempts where workflow_id = ${finishedId}`
   t.equal(attempts!.n, 0, 'no effect attempt of it is left')
 
   const [held] = await sql<{ state: string; tokens: number }[]>`
-    select state, (select count(*)::int from instance_tokens where workflow_id = ${heldId}) as tokens
-    from workflows where id = ${heldId}`
+    select state, (select count(*)::int from wix_install.instance_tokens where workflow_id = ${heldId}) as tokens
+    from wix_engine.workflows where id = ${heldId}`
   t.same(held, { state: 'ReinstallRequired', tokens: 1 }, 'an ended installation holding tokens stays, and its tokens')
   const kept = await service.api('GET', `/api/installations/${finishedId}`)
   t.equal(kept.json.state, 'Finished', 'the Finished installation stays')
@@ -116,7 +116,7 @@ t.test('old data goes, in bounded batches, and tokens stay', async (t) => {
   t.equal(token.status, 200, 'and its tokens still work: the app can call Wix for the site')
 
   const [row] = await sql<{ progress: { finished: { id: string } }; next_run_at: Date; owner: string | null }[]>`
-    select progress, next_run_at, owner from maintenance where name = 'retention'`
+    select progress, next_run_at, owner from wix_install.maintenance where name = 'retention'`
   t.equal(row!.progress.finished.id, finishedId, 'the pass remembers how far it got')
   t.equal(row!.owner, null, 'and lets go of its lease')
   const next = clock.now().getTime() + service.config.retention.intervalMs
@@ -132,7 +132,7 @@ t.test('one instance at a time; a dead one\'s run is taken over', async (t) => {
 
   clock.advance(2 * 60 * 60_000)
   const until = new Date(clock.now().getTime() + 60_000)
-  await sql`update maintenance set owner = 'dead', lease_until = ${until} where name = 'retention'`
+  await sql`update wix_install.maintenance set owner = 'dead', lease_until = ${until} where name = 'retention'`
   t.equal(await a.runOnce(), undefined, 'a run held by another instance is left to it')
   clock.advance(2 * 60_000)
   t.ok(await a.runOnce(), 'once its lease has run out, another instance takes over')
@@ -146,7 +146,7 @@ t.test('a shutdown pauses a run after its current batch; the next run resumes', 
   await retention.stop()
   t.equal((await run)?.abandoned, BATCH, 'the run stops after one batch')
   const [row] = await sql<{ owner: string | null; due: boolean }[]>`
-    select owner, next_run_at <= ${clock.now()} as due from maintenance where name = 'retention'`
+    select owner, next_run_at <= ${clock.now()} as due from wix_install.maintenance where name = 'retention'`
   t.same(row, { owner: null, due: true }, 'and hands its lease back, still due')
   const next = await service.app.retention.runOnce()
   t.equal(next?.abandoned, 100, 'the next run, in any instance, deletes the rest')
@@ -154,18 +154,18 @@ t.test('a shutdown pauses a run after its current batch; the next run resumes', 
 
 t.test('processed webhook deliveries go after RETENTION_WEBHOOK_DAYS', async (t) => {
   // Until migration 005 brings the table, this test stands one up with the columns the prune reads.
-  const [present] = await sql<{ present: boolean }[]>`select to_regclass('webhook_deliveries') is not null as present`
+  const [present] = await sql<{ present: boolean }[]>`select to_regclass('wix_install.webhook_deliveries') is not null as present`
   if (!present!.present) {
     await sql`
-      create table webhook_deliveries (
+      create table wix_install.webhook_deliveries (
         id bigserial primary key, received_at timestamptz not null, processed_at timestamptz
       )`
-    t.teardown(() => sql`drop table webhook_deliveries`)
+    t.teardown(() => sql`drop table wix_install.webhook_deliveries`)
   }
   const at = clock.now()
   const old = new Date(at.getTime() - 8 * DAY)
   const seeded = await sql`
-    insert into webhook_deliveries (received_at, processed_at)
+    insert into wix_install.webhook_deliveries (received_at, processed_at)
     values (${old}, ${old}), (${old}, ${old}), (${old}, null), (${at}, ${at})
     returning 1`.catch((err: Error) => err)
   if (seeded instanceof Error) {
@@ -174,6 +174,6 @@ t.test('processed webhook deliveries go after RETENTION_WEBHOOK_DAYS', async (t)
   clock.advance(2 * 60 * 60_000)
   const report = await service.app.retention.runOnce()
   t.equal(report?.webhooks, 2, 'the two processed over a week ago are deleted')
-  const [left] = await sql<{ n: number }[]>`select count(*)::int as n from webhook_deliveries`
+  const [left] = await sql<{ n: number }[]>`select count(*)::int as n from wix_install.webhook_deliveries`
   t.equal(left!.n, 2, 'an unprocessed one and a recent one stay')
 })

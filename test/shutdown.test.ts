@@ -36,11 +36,11 @@ t.test('SIGTERM while Wix holds the code exchange', async (t) => {
   const exit = await server.exited
   t.equal(exit.code, 0, 'SIGTERM ends the process with exit code 0')
   t.ok(Date.now() - started < 10_000, 'within its grace period, not at a hard timeout')
-  const [job] = await db.sql`select status, lease_owner from jobs where kind = 'effect'`
+  const [job] = await db.sql`select status, lease_owner from wix_engine.jobs where kind = 'effect'`
   t.same(job, { status: 'pending', lease_owner: null }, 'its unfinished exchange is handed back, not left leased')
 
   const survivor = await startService(t, { db, fake, env: secrets })
-  const installationId = (await db.sql`select id from workflows`)[0]!.id as string
+  const installationId = (await db.sql`select id from wix_engine.workflows`)[0]!.id as string
   const done = await survivor.app.engine.waitFor(installationId, (w) => w.state !== 'CodeReceived', 10_000)
   t.equal(done?.state, 'Tokened', 'another instance picks it up at once and completes the exchange')
   const exchanged = fake.wix.requests.filter((r) => r.endpoint === 'oauth/access' && r.status === 200)

@@ -25,8 +25,8 @@ const post = async (service: Service, body: string, contentType = 'text/plain') 
 /** Rows an attacker must not be able to create. */
 const counts = async (service: Service) => {
   const [row] = await service.app.sql<{ deliveries: number; workflows: number; tokens: number }[]>`
-    select (select count(*)::int from webhook_deliveries) as deliveries, (select count(*)::int from workflows) as workflows,
-           (select count(*)::int from instance_tokens) as tokens`
+    select (select count(*)::int from wix_install.webhook_deliveries) as deliveries, (select count(*)::int from wix_engine.workflows) as workflows,
+           (select count(*)::int from wix_install.instance_tokens) as tokens`
   return row!
 }
 
@@ -43,7 +43,7 @@ async function installByRedirect(service: Service, instanceId?: string) {
 
 const installationsOf = (service: Service, instanceId: string) =>
   service.app.sql<{ id: string; state: string; snapshot: { context: Record<string, unknown> } }[]>`
-    select id, state, snapshot from workflows where key = ${instanceId} order by created_at`
+    select id, state, snapshot from wix_engine.workflows where key = ${instanceId} order by created_at`
 
 t.test('AppRemoved: a Finished installation is Uninstalled, its tokens erased, and the token route says so without Wix', async (t) => {
   const service = await startService(t, { db })
@@ -60,7 +60,7 @@ t.test('AppRemoved: a Finished installation is Uninstalled, its tokens erased, a
   const after = (await service.api('GET', `/api/installations/${installed.id}`)).json
   t.same(after.failure, { reason: 'uninstalled', detail: 'The app was uninstalled from the site.' }, 'with reason uninstalled')
   t.equal(after.history.at(-1).source, 'webhook:AppRemoved', 'and the webhook named in its history')
-  const tokens = await service.app.sql`select 1 from instance_tokens where instance_id = ${installed.instanceId}`
+  const tokens = await service.app.sql`select 1 from wix_install.instance_tokens where instance_id = ${installed.instanceId}`
   t.equal(tokens.length, 0, 'its tokens are erased: the row is gone')
 
   const calls = service.wix.requests.length
@@ -70,7 +70,7 @@ t.test('AppRemoved: a Finished installation is Uninstalled, its tokens erased, a
   t.notOk(token.json.accessToken, 'with no token')
   t.equal(service.wix.requests.length, calls, 'and Wix was not called')
 
-  const [delivery] = await service.app.sql<{ outcome: string; processed_at: Date | null }[]>`select outcome, processed_at from webhook_deliveries`
+  const [delivery] = await service.app.sql<{ outcome: string; processed_at: Date | null }[]>`select outcome, processed_at from wix_install.webhook_deliveries`
   t.ok(delivery!.processed_at, 'the delivery is marked processed')
   t.match(delivery!.outcome, /^uninstalled .*; tokens erased$/, 'with what it did')
 
@@ -121,7 +121,7 @@ t.test('AppInstalled (a new app: no redirect flow) → client credentials → To
   t.same([again.status, again.json.duplicate], [200, false], 'a later AppInstalled for the instance is recorded')
   await service.app.webhooks.processor.idle()
   t.equal((await installationsOf(service, instanceId)).length, 1, 'and leaves one installation')
-  const [recorded] = await service.app.sql<{ outcome: string }[]>`select outcome from webhook_deliveries order by received_at desc limit 1`
+  const [recorded] = await service.app.sql<{ outcome: string }[]>`select outcome from wix_install.webhook_deliveries order by received_at desc limit 1`
   t.match(recorded!.outcome, /^ignored: installation .* is live \(Finished\)$/, 'saying why it changed nothing')
 })
 
@@ -140,7 +140,7 @@ t.test('the same AppInstalled delivered 20 times at once, and 10 differently sig
   t.equal((await installationsOf(service, instanceId)).length, 1, 'one installation for the instance')
   t.equal(service.wix.requests.filter((r) => r.endpoint === 'oauth2/token').length, 1, 'confirmed by one token call')
   const [d] = await service.app.sql<{ n: number; pending: number }[]>`
-    select count(*)::int as n, count(*) filter (where processed_at is null)::int as pending from webhook_deliveries where instance_id = ${instanceId}`
+    select count(*)::int as n, count(*) filter (where processed_at is null)::int as pending from wix_install.webhook_deliveries where instance_id = ${instanceId}`
   t.same(d, { n: 11, pending: 0 }, 'eleven deliveries recorded, each processed once')
 })
 
@@ -176,7 +176,7 @@ t.test('other event types are recorded and answered 200; unknown is not an error
   t.same([res.status, res.json.received], [200, true], 'answered 200')
   await service.app.webhooks.processor.idle()
   const [row] = await service.app.sql<{ event_type: string; data: unknown; outcome: string }[]>`
-    select event_type, data, outcome from webhook_deliveries where event_type = 'PaidPlanPurchased'`
+    select event_type, data, outcome from wix_install.webhook_deliveries where event_type = 'PaidPlanPurchased'`
   t.same(row, { event_type: 'PaidPlanPurchased', data: { vendorProductId: 'gold' }, outcome: 'recorded' }, 'recorded with its data')
   t.equal((await counts(service)).workflows, before.workflows, 'and no installation is touched')
 })
@@ -231,11 +231,11 @@ t.test('a delivery recorded by a process that died before acting is acted on by 
   const { instanceId } = { instanceId: '7d8e9f00-1a2b-3c4d-5e6f-708192a3b4c5' }
   // As a process that committed the delivery and was killed before acting on it left it.
   await service.app.sql`
-    insert into webhook_deliveries (id, event_type, instance_id, data, received_at)
+    insert into wix_install.webhook_deliveries (id, event_type, instance_id, data, received_at)
     values (${'stranded-' + instanceId}, 'AppInstalled', ${instanceId}, ${service.app.sql.json({ appId: service.wix.appId })}, now() - interval '1 minute')`
   await service.app.webhooks.processor.sweep()
   await service.app.webhooks.processor.idle()
-  const [row] = await service.app.sql<{ processed_at: Date | null; outcome: string }[]>`select processed_at, outcome from webhook_deliveries where instance_id = ${instanceId}`
+  const [row] = await service.app.sql<{ processed_at: Date | null; outcome: string }[]>`select processed_at, outcome from wix_install.webhook_deliveries where instance_id = ${instanceId}`
   t.ok(row!.processed_at, 'the stranded delivery is processed')
   t.match(row!.outcome, /^started installation/, 'and started the installation')
   await waitUntil('set up', async () => (await installationsOf(service, instanceId))[0]?.state === 'SetupIncomplete', 5_000)
@@ -264,20 +264,20 @@ t.test('a legacy app\'s AppInstalled, arriving while its own flow is at the cons
   t.equal(res.status, 200, 'the delivery is answered at once')
   await service.app.webhooks.processor.idle()
   const [waiting] = await service.app.sql<{ outcome: string; processed_at: Date | null }[]>`
-    select outcome, processed_at from webhook_deliveries where instance_id = ${instanceId}`
+    select outcome, processed_at from wix_install.webhook_deliveries where instance_id = ${instanceId}`
   t.same([waiting!.processed_at, waiting!.outcome], [null, 'deferred: a browser install may be about to claim this instance'], 'it waits for the browser flow')
 
   await owner.callback(back)
   await service.app.engine.waitFor(id, (w) => w.statePath === 'SetupIncomplete.waiting', 5_000)
   await waitUntil('the delivery is processed', async () => {
-    const [row] = await service.app.sql<{ processed_at: Date | null }[]>`select processed_at from webhook_deliveries where instance_id = ${instanceId}`
+    const [row] = await service.app.sql<{ processed_at: Date | null }[]>`select processed_at from wix_install.webhook_deliveries where instance_id = ${instanceId}`
     return row!.processed_at !== null
   }, 20_000)
-  const [done] = await service.app.sql<{ outcome: string }[]>`select outcome from webhook_deliveries where instance_id = ${instanceId}`
+  const [done] = await service.app.sql<{ outcome: string }[]>`select outcome from wix_install.webhook_deliveries where instance_id = ${instanceId}`
   t.match(done!.outcome, `ignored: installation ${id} of this instance is live`, 'and then finds the legacy installation')
   t.equal((await installationsOf(service, instanceId)).length, 1, 'one installation for the instance')
   const [tokens] = await service.app.sql<{ refresh_token: string | null; workflow_id: string }[]>`
-    select refresh_token, workflow_id from instance_tokens where instance_id = ${instanceId}`
+    select refresh_token, workflow_id from wix_install.instance_tokens where instance_id = ${instanceId}`
   t.ok(tokens!.refresh_token, 'whose refresh token is kept')
 })
 
@@ -289,7 +289,7 @@ t.test('a late retry of an AppRemoved signed before a reinstall leaves the new i
   t.equal((await post(service, old)).status, 200, 'the stale delivery is answered 200')
   await service.app.webhooks.processor.idle()
   t.equal((await installationsOf(service, instanceId))[0]?.state, 'SetupIncomplete', 'and the installation begun after it is untouched')
-  const [row] = await service.app.sql<{ outcome: string }[]>`select outcome from webhook_deliveries where event_type = 'AppRemoved' and instance_id = ${instanceId}`
+  const [row] = await service.app.sql<{ outcome: string }[]>`select outcome from wix_install.webhook_deliveries where event_type = 'AppRemoved' and instance_id = ${instanceId}`
   t.match(row!.outcome, /^ignored: signed before installation/, 'saying why')
 })
 
@@ -317,7 +317,7 @@ t.test('a webhook install\'s client-credentials tokens give way to a legacy exch
   await waitUntil('installed', async () => (await installationsOf(service, instanceId))[0]?.state === 'SetupIncomplete', 5_000)
   const legacy = await installByRedirect(service, instanceId)
   const [row] = await service.app.sql<{ refresh_token: string | null; workflow_id: string }[]>`
-    select refresh_token, workflow_id from instance_tokens where instance_id = ${instanceId}`
+    select refresh_token, workflow_id from wix_install.instance_tokens where instance_id = ${instanceId}`
   t.equal(row!.workflow_id, legacy.id, 'the OAuth exchange stores its tokens for the instance')
   t.ok(row!.refresh_token, 'with its refresh token')
 })
@@ -334,7 +334,7 @@ t.test('two instances of the service receiving the same AppInstalled at once sta
   await waitUntil('set up', async () => (await installationsOf(a, instanceId))[0]?.state === 'SetupIncomplete', 10_000)
   await waitUntil('both deliveries processed', async () => {
     const [row] = await a.app.sql<{ pending: number }[]>`
-      select count(*) filter (where processed_at is null)::int as pending from webhook_deliveries where instance_id = ${instanceId}`
+      select count(*) filter (where processed_at is null)::int as pending from wix_install.webhook_deliveries where instance_id = ${instanceId}`
     return row!.pending === 0
   }, 15_000)
   t.equal((await installationsOf(a, instanceId)).length, 1, 'one installation for the instance')

@@ -28,7 +28,7 @@ t.test('503, then 200: the exchange is retried and the install completes', async
   t.equal(page.status, 302, 'the browser is still sent on')
   t.equal(installation.state, 'SetupIncomplete', 'the installation completes')
   t.same(exchanges(service).map((r) => r.status), [503, 503, 200], 'after two retried 503s')
-  const attempts = await db.sql`select outcome, error ->> 'code' as code, error ->> 'wixRequestId' as rid from job_attempts where workflow_id = ${installation.id} order by attempt`
+  const attempts = await db.sql`select outcome, error ->> 'code' as code, error ->> 'wixRequestId' as rid from wix_engine.job_attempts where workflow_id = ${installation.id} order by attempt`
   t.same(attempts.map((a) => [a.outcome, a.code]), [['retry', 'WIX_UNAVAILABLE'], ['retry', 'WIX_UNAVAILABLE'], ['ok', null]], 'each attempt is recorded')
   t.ok(attempts[0]!.rid, "with Wix's request id")
   const shown = (await service.api('GET', `/api/installations/${installation.id}`)).json
@@ -76,7 +76,7 @@ t.test('the code deadline: an exchange that cannot complete in 10 minutes fails 
   const one = (await service.api('GET', `/api/installations/${id}`)).json
   t.equal(one.state, 'CodeExpired', 'the installation ends in CodeExpired')
   t.equal(one.failure.reason, 'code_expired', 'with reason code_expired')
-  const [pending] = await db.sql`select count(*)::int as n from jobs where workflow_id = ${id} and status in ('pending', 'running')`
+  const [pending] = await db.sql`select count(*)::int as n from wix_engine.jobs where workflow_id = ${id} and status in ('pending', 'running')`
   t.equal(pending!.n, 0, 'and no retry is left waiting')
   const continued = await siteOwner(service).browser.get(`${service.url}/wix/redirect/continue`)
   t.equal(continued.status, 400, 'the waiting page needs its own browser’s flow cookie')

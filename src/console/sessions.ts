@@ -20,17 +20,17 @@ export function createSessionStore(sql: Sql, now: () => Date) {
       const csrf = randomBytes(32).toString('base64url')
       const expiresAt = new Date(now().getTime() + SESSION_TTL_MS)
       // Sign-ins are rare: each one also clears the sessions that have run out.
-      await sql`delete from console_sessions where expires_at <= ${now()}`
-      await sql`insert into console_sessions (id_hash, csrf, expires_at) values (${hash(id)}, ${csrf}, ${expiresAt})`
+      await sql`delete from wix_install.console_sessions where expires_at <= ${now()}`
+      await sql`insert into wix_install.console_sessions (id_hash, csrf, expires_at) values (${hash(id)}, ${csrf}, ${expiresAt})`
       return { id, csrf, expiresAt }
     },
     async find(id: string): Promise<ConsoleSession | undefined> {
       const [row] = await sql<{ csrf: string; expires_at: Date }[]>`
-        select csrf, expires_at from console_sessions where id_hash = ${hash(id)} and expires_at > ${now()}`
+        select csrf, expires_at from wix_install.console_sessions where id_hash = ${hash(id)} and expires_at > ${now()}`
       return row && { csrf: row.csrf, expiresAt: row.expires_at }
     },
     async end(id: string) {
-      await sql`delete from console_sessions where id_hash = ${hash(id)}`
+      await sql`delete from wix_install.console_sessions where id_hash = ${hash(id)}`
     },
   }
 }

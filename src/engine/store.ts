@@ -114,12 +114,12 @@ export async function insertWorkflow(
 ): Promise<void> {
   await sql`
     with w as (
-      insert into workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
+      insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
       values (${w.id}, ${w.machine}, ${w.machine_version}, ${w.key}, ${w.state}, ${w.reason},
               ${sql.json(w.snapshot as never)}::jsonb, ${w.version}, ${w.now}, ${w.now})
       returning id
     ), h as (
-      insert into workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
+      insert into wix_engine.workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
       select w.id, h.seq, h.event_type, h.event, h.from_state, h.to_state, h.source, ${w.now}
       from w, jsonb_to_recordset(${sql.json(history as never)}::jsonb)
         as h(seq int, event_type text, event jsonb, from_state text, to_state text, source text)
@@ -128,7 +128,7 @@ export async function insertWorkflow(
 }
 
 const insertJobs = (sql: Sql, jobs: NewJob[], now: Date) => sql`
-  insert into jobs (id, workflow_id, kind, name, src, payload, event, status, attempts, run_at,
+  insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, event, status, attempts, run_at,
                     lease_owner, lease_until, created_at, updated_at)
   select j.id, w.id, j.kind, j.name, j.src, j.payload, j.event, j.status, j.attempts, j.run_at,
          j.lease_owner, case when j.lease_ms is not null then now() + j.lease_ms * interval '1 millisecond' end,
@@ -140,8 +140,8 @@ const insertJobs = (sql: Sql, jobs: NewJob[], now: Date) => sql`
 /** The row, and with `lease` whether that run still holds its job (`job_held`). */
 export async function readWorkflow(sql: Sql, id: string, lease?: JobLease) {
   const [row] = await sql<(WorkflowRow & { job_held: boolean | null })[]>`
-    select w.*, ${lease ? sql`exists (select 1 from jobs where ${holds(sql, lease)})` : sql`null::boolean`} as job_held
-    from workflows w where w.id = ${id}`
+    select w.*, ${lease ? sql`exists (select 1 from wix_engine.jobs where ${holds(sql, lease)})` : sql`null::boolean`} as job_held
+    from wix_engine.workflows w where w.id = ${id}`
   return row
 }
 
@@ -155,29 +155,29 @@ export async function commitTransition(sql: Sql, t: Transition): Promise<{ writt
   const attempts = t.job ? [t.job.attempt] : []
   const rows = await sql<{ cancelled: string[] }[]>`
     with w as (
-      update workflows
+      update wix_engine.workflows
       set state = ${t.state}, key = ${t.key}, reason = ${t.reason}, snapshot = ${sql.json(t.snapshot as never)}::jsonb,
           machine_version = ${t.writtenMachineVersion},
           version = version + 1, updated_at = ${t.now}
       where id = ${t.id} and version = ${t.version} and machine_version = ${t.machineVersion}
         -- a job's result counts only while its run holds the job (not cancelled, not taken over)
-        and ${t.job ? sql`exists (select 1 from jobs where ${holds(sql, t.job.lease)})` : sql`true`}
+        and ${t.job ? sql`exists (select 1 from wix_engine.jobs where ${holds(sql, t.job.lease)})` : sql`true`}
       returning id, version
     ), h as (
-      insert into workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
+      insert into wix_engine.workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
       select w.id, w.version, ${t.eventType}, ${sql.json(t.event as never)}::jsonb, ${t.from}, ${t.to}, ${t.source}, ${t.now}
       from w
     ), done as (
-      update jobs set status = ${t.job?.status ?? 'done'}, lease_owner = null, lease_until = null, updated_at = ${t.now}
+      update wix_engine.jobs set status = ${t.job?.status ?? 'done'}, lease_owner = null, lease_until = null, updated_at = ${t.now}
                       ${t.job?.status === 'dead' ? sql`, last_error = ${sql.json(t.job.attempt.error as never)}::jsonb` : sql``}
       from w where jobs.id = ${jobId}::uuid
     ), attempt as (
-      insert into job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
+      insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
       select ${jobId}::uuid, a.attempt, w.id, a.outcome, a.started_at, ${t.now}, a.error
       from w, jsonb_to_recordset(${sql.json(attempts as never)}::jsonb)
         as a(attempt int, outcome text, started_at timestamptz, error jsonb)
     ), cancelled as (
-      update jobs set status = 'cancelled', lease_owner = null, lease_until = null, updated_at = ${t.now}
+      update wix_engine.jobs set status = 'cancelled', lease_owner = null, lease_until = null, updated_at = ${t.now}
       from w
       where jobs.workflow_id = w.id and jobs.status in ('pending', 'running')
         and jobs.id is distinct from ${jobId}::uuid
@@ -201,7 +201,7 @@ export async function commitTransition(sql: Sql, t: Transition): Promise<{ writt
  */
 export async function claimJobs(sql: Sql, owner: string, now: Date, leaseMs: number, limits: { effects: number; timers: number }) {
   const due = (kind: 'effect' | 'timer', limit: number) => sql`
-    select id from jobs
+    select id from wix_engine.jobs
     where kind = ${kind} and ((status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < now()))
     order by run_at
     limit ${limit}
@@ -209,10 +209,10 @@ export async function claimJobs(sql: Sql, owner: string, now: Date, leaseMs: num
   return sql<JobRow[]>`
     with timers as (${due('timer', limits.timers)}), effects as (${due('effect', limits.effects)}),
     due as (select id from timers union all select id from effects)
-    update jobs j
+    update wix_engine.jobs j
     set status = 'running', lease_owner = ${owner}, lease_until = ${leaseFromNow(sql, leaseMs)},
         attempts = j.attempts + 1, updated_at = ${now}
-    from due, workflows w
+    from due, wix_engine.workflows w
     where j.id = due.id and w.id = j.workflow_id
     returning j.id, j.workflow_id, j.kind, j.name, j.src, j.payload, j.event, j.status, j.attempts,
               j.run_at, j.lease_owner, j.lease_until, w.machine`
@@ -222,12 +222,12 @@ export async function claimJobs(sql: Sql, owner: string, now: Date, leaseMs: num
 export async function retryJob(sql: Sql, lease: JobLease, runAt: Date, now: Date, attempt: AttemptRecord) {
   const rows = await sql`
     with j as (
-      update jobs set status = 'pending', run_at = ${runAt}, lease_owner = null, lease_until = null,
+      update wix_engine.jobs set status = 'pending', run_at = ${runAt}, lease_owner = null, lease_until = null,
                       last_error = ${sql.json(attempt.error as never)}::jsonb, updated_at = ${now}
       where ${holds(sql, lease)}
       returning id, workflow_id
     )
-    insert into job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
+    insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
     select j.id, ${attempt.attempt}, j.workflow_id, ${attempt.outcome}, ${attempt.started_at}, ${now},
            ${sql.json(attempt.error as never)}::jsonb
     from j
@@ -238,14 +238,14 @@ export async function retryJob(sql: Sql, lease: JobLease, runAt: Date, now: Date
 /** Ends a job whose result the workflow no longer wants (it moved on), if this run still holds it. */
 export async function discardJob(sql: Sql, lease: JobLease, now: Date) {
   await sql`
-    update jobs set status = 'discarded', lease_owner = null, lease_until = null, updated_at = ${now}
+    update wix_engine.jobs set status = 'discarded', lease_owner = null, lease_until = null, updated_at = ${now}
     where ${holds(sql, lease)}`
 }
 
 /** Ends a job that can never run (unreadable payload, unknown machine, spent budget), with its reason. */
 export async function killJob(sql: Sql, lease: JobLease, reason: unknown, now: Date) {
   await sql`
-    update jobs set status = 'dead', lease_owner = null, lease_until = null, updated_at = ${now},
+    update wix_engine.jobs set status = 'dead', lease_owner = null, lease_until = null, updated_at = ${now},
                     last_error = ${sql.json(reason as never)}::jsonb
     where ${holds(sql, lease)}`
 }
@@ -256,7 +256,7 @@ export async function killJob(sql: Sql, lease: JobLease, reason: unknown, now: D
  */
 export async function renewLeases(sql: Sql, owner: string, runs: { id: string; epoch: number }[], leaseMs: number) {
   const rows = await sql<{ id: string }[]>`
-    update jobs j set lease_until = ${leaseFromNow(sql, leaseMs)}
+    update wix_engine.jobs j set lease_until = ${leaseFromNow(sql, leaseMs)}
     from jsonb_to_recordset(${sql.json(runs as never)}::jsonb) as r(id uuid, epoch int)
     where j.id = r.id and j.status = 'running' and j.lease_owner = ${owner} and j.attempts = r.epoch
     returning j.id`
@@ -270,7 +270,7 @@ export async function renewLeases(sql: Sql, owner: string, runs: { id: string; e
 export async function releaseLeases(sql: Sql, owner: string, now: Date, ids?: string[], notify = false) {
   const [row] = await sql<{ n: number }[]>`
     with released as (
-      update jobs set status = 'pending', lease_owner = null, lease_until = null, run_at = ${now},
+      update wix_engine.jobs set status = 'pending', lease_owner = null, lease_until = null, run_at = ${now},
                       updated_at = ${now}
       where status = 'running' and lease_owner = ${owner} ${ids ? sql`and id = any(${ids}::uuid[])` : sql``}
       returning id
@@ -293,18 +293,18 @@ export interface DeadJob {
 export async function deadJobs(sql: Sql, limit = 100): Promise<DeadJob[]> {
   return sql<DeadJob[]>`
     select id, workflow_id as "workflowId", kind, name, attempts, last_error as reason, updated_at as "diedAt"
-    from jobs where status = 'dead' order by updated_at desc limit ${limit}`
+    from wix_engine.jobs where status = 'dead' order by updated_at desc limit ${limit}`
 }
 
 /** How many jobs ended dead, by kind and reason code: a gauge for metrics and `/api/stats`. */
 export async function deadJobCounts(sql: Sql) {
   return sql<{ kind: 'effect' | 'timer'; code: string; n: number }[]>`
     select kind, coalesce(last_error->>'code', 'UNKNOWN') as code, count(*)::int as n
-    from jobs where status = 'dead' group by 1, 2 order by 1, 2`
+    from wix_engine.jobs where status = 'dead' group by 1, 2 order by 1, 2`
 }
 
 export async function readHistory(sql: Sql, id: string) {
   return sql<HistoryEntry[]>`
     select seq, event_type, event, from_state, to_state, source, at
-    from workflow_history where workflow_id = ${id} order by seq`
+    from wix_engine.workflow_history where workflow_id = ${id} order by seq`
 }

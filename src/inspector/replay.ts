@@ -24,14 +24,14 @@ export interface ReplayStep {
  */
 export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
   const id = await findInstallationId(sql, idOrInstanceId)
-  const [row] = id ? await sql<{ id: string; snapshot: { context: InstallationContext } }[]>`select id, snapshot from workflows where id = ${id}` : []
+  const [row] = id ? await sql<{ id: string; snapshot: { context: InstallationContext } }[]>`select id, snapshot from wix_engine.workflows where id = ${id}` : []
   if (!row) return undefined
   const c = row.snapshot.context
   const history = await sql<{ seq: number; event: AnyEventObject; to_state: string; at: Date }[]>`
-    select seq, event, to_state, at from workflow_history where workflow_id = ${row.id} order by seq`
+    select seq, event, to_state, at from wix_engine.workflow_history where workflow_id = ${row.id} order by seq`
   // An instance id names its newest installation; say which others it had.
   const siblings = await sql<{ id: string; state: string; created_at: Date }[]>`
-    select id, state, created_at from workflows
+    select id, state, created_at from wix_engine.workflows
     where machine = 'installation' and key = ${c.instanceId} order by created_at desc limit 50`
   // The input is the initial context minus what the machine derives; the stored context has it all.
   const input: InstallationInput = {

@@ -8,7 +8,7 @@ export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 export async function findInstallation(sql: Sql, ref: string): Promise<WorkflowRow | undefined> {
   const id = UUID.test(ref) ? ref : null
   const [row] = await sql<WorkflowRow[]>`
-    select * from workflows
+    select * from wix_engine.workflows
     where machine = 'installation' and (id = ${id}::uuid or key = ${ref})
     order by (id = ${id}::uuid) is true desc, created_at desc
     limit 1`
@@ -18,7 +18,7 @@ export async function findInstallation(sql: Sql, ref: string): Promise<WorkflowR
 /** An installation's id, by its id or, the newest for it, by its Wix instanceId. */
 export async function findInstallationId(sql: Sql, idOrInstanceId: string): Promise<string | undefined> {
   const byId = UUID.test(idOrInstanceId)
-    ? await sql<{ id: string }[]>`select id from workflows where id = ${idOrInstanceId} and machine = 'installation'`
+    ? await sql<{ id: string }[]>`select id from wix_engine.workflows where id = ${idOrInstanceId} and machine = 'installation'`
     : []
   if (byId[0]) return byId[0].id
   return newestInstallationId(sql, idOrInstanceId)
@@ -54,7 +54,7 @@ export async function listInstallations(sql: Sql, f: ListFilter) {
   const end = created ? f.createdTo : f.updatedTo
   const after = f.after && !(end && f.after.at >= end) ? f.after : undefined
   return sql<WorkflowRow[]>`
-    select * from workflows
+    select * from wix_engine.workflows
     where machine = 'installation'
       ${f.state ? sql`and state = ${f.state}` : sql``}
       ${f.reason ? sql`and reason = ${f.reason}` : sql``}
@@ -74,15 +74,15 @@ export async function listInstallations(sql: Sql, f: ListFilter) {
 export async function installationStats(sql: Sql, now: Date) {
   const [byState, byReason, [jobs]] = await Promise.all([
     sql<{ state: string; n: number }[]>`
-      select state, count(*)::int as n from workflows where machine = 'installation' group by state`,
+      select state, count(*)::int as n from wix_engine.workflows where machine = 'installation' group by state`,
     sql<{ reason: string; n: number }[]>`
-      select reason, count(*)::int as n from workflows
+      select reason, count(*)::int as n from wix_engine.workflows
       where machine = 'installation' and reason is not null group by reason`,
     sql<{ waiting: number; running: number; oldest: Date | null }[]>`
       select count(*) filter (where status = 'pending' and run_at <= ${now})::int as waiting,
              count(*) filter (where status = 'running')::int as running,
              min(run_at) filter (where status = 'pending' and run_at <= ${now}) as oldest
-      from jobs where status in ('pending', 'running')`,
+      from wix_engine.jobs where status in ('pending', 'running')`,
   ])
   return { byState, byReason, jobs: jobs! }
 }
@@ -91,7 +91,7 @@ export async function installationStats(sql: Sql, now: Date) {
 export async function effectAttempts(sql: Sql, workflowId: string) {
   return sql<AttemptRow[]>`
     select coalesce(j.src, j.name) as effect, a.attempt, a.outcome, a.started_at, a.finished_at, a.error
-    from job_attempts a join jobs j on j.id = a.job_id
+    from wix_engine.job_attempts a join wix_engine.jobs j on j.id = a.job_id
     where a.workflow_id = ${workflowId} and j.kind = 'effect'
     order by a.started_at, a.attempt`
 }
@@ -103,7 +103,7 @@ export async function effectAttempts(sql: Sql, workflowId: string) {
  */
 export async function liveInstallations(sql: Sql, instanceId: string, o: { claimed: boolean }) {
   return sql<{ id: string; state: string; created_at: Date }[]>`
-    select id, state, created_at from workflows
+    select id, state, created_at from wix_engine.workflows
     where machine = 'installation' and snapshot ->> 'status' = 'active'
       and (key = ${instanceId}
         ${o.claimed ? sql`or (state = 'CodeReceived' and snapshot -> 'context' ->> 'claimedInstanceId' = ${instanceId})` : sql``})
@@ -117,7 +117,7 @@ export async function liveInstallations(sql: Sql, instanceId: string, o: { claim
 export async function browserInstallMayClaim(sql: Sql, instanceId: string, since: Date): Promise<boolean> {
   const [row] = await sql<{ pending: boolean }[]>`
     select exists (
-      select 1 from workflows where machine = 'installation'
+      select 1 from wix_engine.workflows where machine = 'installation'
         and ((state = 'Authorizing' and updated_at > ${since})
           or (state = 'CodeReceived' and snapshot -> 'context' ->> 'claimedInstanceId' = ${instanceId}))
     ) as pending`
@@ -127,7 +127,7 @@ export async function browserInstallMayClaim(sql: Sql, instanceId: string, since
 /** The newest installation of an instance, in any state. */
 export async function newestInstallationId(sql: Sql, instanceId: string): Promise<string | undefined> {
   const [row] = await sql<{ id: string }[]>`
-    select id from workflows where machine = 'installation' and key = ${instanceId}
+    select id from wix_engine.workflows where machine = 'installation' and key = ${instanceId}
     order by created_at desc limit 1`
   return row?.id
 }

@@ -73,9 +73,9 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     // way nothing is left to hold, and it goes in the same statement.
     const rows = await sql`
       with saved as (
-        insert into instance_tokens (instance_id, workflow_id, refresh_token, access_token, access_token_expires_at, created_at, updated_at)
+        insert into wix_install.instance_tokens (instance_id, workflow_id, refresh_token, access_token, access_token_expires_at, created_at, updated_at)
         select ${instanceId}, ${workflowId}, ${refresh}, ${cipher.encrypt(tokens.accessToken)}, ${tokens.expiresAt}, ${at}, ${at}
-        where exists (select 1 from workflows where id = ${workflowId} and state = any(${awaiting}::text[]) for share)
+        where exists (select 1 from wix_engine.workflows where id = ${workflowId} and state = any(${awaiting}::text[]) for share)
         on conflict (instance_id) do update set
           workflow_id = excluded.workflow_id, refresh_token = excluded.refresh_token,
           access_token = excluded.access_token, access_token_expires_at = excluded.access_token_expires_at,
@@ -83,11 +83,11 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
         where instance_tokens.workflow_id = excluded.workflow_id
            or (instance_tokens.refresh_token is null and excluded.refresh_token is not null)
            or ((instance_tokens.refresh_token is null or excluded.refresh_token is not null)
-               and (select created_at from workflows where id = instance_tokens.workflow_id)
-                   <= (select created_at from workflows where id = excluded.workflow_id))
+               and (select created_at from wix_engine.workflows where id = instance_tokens.workflow_id)
+                   <= (select created_at from wix_engine.workflows where id = excluded.workflow_id))
         returning instance_id
       ), dropped as (
-        delete from exchanged_tokens where workflow_id = ${workflowId}
+        delete from wix_install.exchanged_tokens where workflow_id = ${workflowId}
       )
       select instance_id from saved`
     return rows.length === 1
@@ -99,32 +99,32 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
    */
   async function hold(workflowId: string, tokens: WixTokens) {
     await sql`
-      insert into exchanged_tokens (workflow_id, refresh_token, access_token, obtained_at)
+      insert into wix_install.exchanged_tokens (workflow_id, refresh_token, access_token, obtained_at)
       values (${workflowId}, ${cipher.encrypt(tokens.refreshToken)}, ${cipher.encrypt(tokens.accessToken)}, ${now()})
       on conflict (workflow_id) do nothing`
   }
 
   /** Forgets tokens installations held and never filed: they ended (expired, cancelled, uninstalled). */
   async function dropHeld(workflowIds: string[]) {
-    if (workflowIds.length) await sql`delete from exchanged_tokens where workflow_id = any(${workflowIds}::uuid[])`
+    if (workflowIds.length) await sql`delete from wix_install.exchanged_tokens where workflow_id = any(${workflowIds}::uuid[])`
   }
 
   /** Tokens an earlier run of this installation's exchange held and did not file. */
   async function held(workflowId: string): Promise<(WixTokens & { obtainedAt: Date }) | undefined> {
     const [row] = await sql<{ refresh_token: string; access_token: string; obtained_at: Date }[]>`
-      select refresh_token, access_token, obtained_at from exchanged_tokens where workflow_id = ${workflowId}`
+      select refresh_token, access_token, obtained_at from wix_install.exchanged_tokens where workflow_id = ${workflowId}`
     return row && { refreshToken: cipher.decrypt(row.refresh_token), accessToken: cipher.decrypt(row.access_token), obtainedAt: row.obtained_at }
   }
 
   /** The instance whose tokens this installation's exchange stored, if it did (a re-run after a crash). */
   async function exchangedBy(workflowId: string): Promise<string | undefined> {
-    const [row] = await sql<{ instance_id: string }[]>`select instance_id from instance_tokens where workflow_id = ${workflowId}`
+    const [row] = await sql<{ instance_id: string }[]>`select instance_id from wix_install.instance_tokens where workflow_id = ${workflowId}`
     return row?.instance_id
   }
 
   /** Forgets an instance's tokens (the app was removed from the site): rows gone, not flagged. */
   async function erase(instanceId: string): Promise<number> {
-    const rows = await sql`delete from instance_tokens where instance_id = ${instanceId} returning instance_id`
+    const rows = await sql`delete from wix_install.instance_tokens where instance_id = ${instanceId} returning instance_id`
     return rows.length
   }
 
@@ -137,7 +137,7 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
    */
   async function mint(instanceId: string, signal?: AbortSignal): Promise<AccessToken> {
     const [row] = await sql<{ refresh_token: string | null; workflow_id: string }[]>`
-      select refresh_token, workflow_id from instance_tokens where instance_id = ${instanceId}`
+      select refresh_token, workflow_id from wix_install.instance_tokens where instance_id = ${instanceId}`
     if (!row) throw new TokenVaultError('NO_TOKENS', 'No tokens are stored for this instance')
     const obtainedAt = now()
     let refreshRejected = false
@@ -169,13 +169,13 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
 
   /** Keeps a minted token, unless the row changed hands meanwhile (a reinstall, an uninstall). */
   const store = (instanceId: string, workflowId: string, access: string, expiresAt: Date, refresh: string | null) => sql`
-    update instance_tokens set access_token = ${cipher.encrypt(access)}, refresh_token = ${refresh},
+    update wix_install.instance_tokens set access_token = ${cipher.encrypt(access)}, refresh_token = ${refresh},
       access_token_expires_at = ${expiresAt}, updated_at = ${now()}
     where instance_id = ${instanceId} and workflow_id = ${workflowId}`
 
   async function cached(instanceId: string, minRemainingMs: number): Promise<AccessToken | undefined> {
     const [row] = await sql<{ access_token: string | null; access_token_expires_at: Date | null }[]>`
-      select access_token, access_token_expires_at from instance_tokens where instance_id = ${instanceId}`
+      select access_token, access_token_expires_at from wix_install.instance_tokens where instance_id = ${instanceId}`
     if (!row) throw new TokenVaultError('NO_TOKENS', 'No tokens are stored for this instance')
     const left = (row.access_token_expires_at?.getTime() ?? 0) - now().getTime()
     if (row.access_token && left >= minRemainingMs) {

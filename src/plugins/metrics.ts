@@ -93,12 +93,12 @@ export default fp(
     async function refresh() {
       const now = app.now()
       const counts = await app.sql<{ machine: string; state: string; reason: string | null; n: number }[]>`
-        select machine, state, reason, count(*)::int as n from workflows group by 1, 2, 3`
+        select machine, state, reason, count(*)::int as n from wix_engine.workflows group by 1, 2, 3`
       const [jobs] = await app.sql<{ effect: number; timer: number; oldest: Date | null; oldest_timer: Date | null }[]>`
         with waiting as (
           select kind, case when status = 'pending' then run_at else lease_until end as since,
                  (status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < ${now}) as due
-          from jobs where status in ('pending', 'running')
+          from wix_engine.jobs where status in ('pending', 'running')
         )
         select count(*) filter (where kind = 'effect')::int as effect,
                count(*) filter (where kind = 'timer')::int as timer,

@@ -10,13 +10,13 @@ export const BATCH = 500
 export async function deleteEnded(sql: Sql, states: string[], cutoff: Date): Promise<number> {
   const rows = await sql`
     with doomed as (
-      select w.id from workflows w
+      select w.id from wix_engine.workflows w
       where w.machine = 'installation' and w.state = any(${states}::text[]) and w.updated_at < ${cutoff}
-        and not exists (select 1 from instance_tokens t where t.workflow_id = w.id)
+        and not exists (select 1 from wix_install.instance_tokens t where t.workflow_id = w.id)
       limit ${BATCH}
       for update skip locked
     )
-    delete from workflows w using doomed where w.id = doomed.id
+    delete from wix_engine.workflows w using doomed where w.id = doomed.id
     returning w.id`
   return rows.length
 }
@@ -37,16 +37,16 @@ export async function pruneFinished(sql: Sql, cutoff: Date, after: Watermark) {
   type Row = { workflows: number; history: number; jobs: number; last_at: string | null; last_id: string | null }
   const [r] = await sql<Row[]>`
     with batch as (
-      select id, updated_at from workflows
+      select id, updated_at from wix_engine.workflows
       where machine = 'installation' and state = 'Finished' and updated_at < ${cutoff}
         and (updated_at, id) > (${after.at}::timestamptz, ${after.id}::uuid)
       order by updated_at, id
       limit ${BATCH}
     ), history as (
-      delete from workflow_history h using batch where h.workflow_id = batch.id returning 1
+      delete from wix_engine.workflow_history h using batch where h.workflow_id = batch.id returning 1
     ), jobs as (
       -- their attempts go with them (on delete cascade); a live job is left alone
-      delete from jobs j using batch
+      delete from wix_engine.jobs j using batch
       where j.workflow_id = batch.id and j.status in ('done', 'failed', 'cancelled', 'discarded')
       returning 1
     ), last as (
@@ -63,8 +63,8 @@ export async function pruneFinished(sql: Sql, cutoff: Date, after: Watermark) {
 /** Jobs that ended dead before `cutoff` (their installation stays). */
 export async function pruneDeadJobs(sql: Sql, cutoff: Date): Promise<number> {
   const rows = await sql`
-    delete from jobs where id in (
-      select id from jobs where status = 'dead' and updated_at < ${cutoff}
+    delete from wix_engine.jobs where id in (
+      select id from wix_engine.jobs where status = 'dead' and updated_at < ${cutoff}
       limit ${BATCH}
       for update skip locked
     )
@@ -77,11 +77,11 @@ export async function pruneDeadJobs(sql: Sql, cutoff: Date): Promise<number> {
  * (migration 005): until it exists there is nothing to prune.
  */
 export async function pruneWebhooks(sql: Sql, cutoff: Date): Promise<number> {
-  const [table] = await sql<{ present: boolean }[]>`select to_regclass('webhook_deliveries') is not null as present`
+  const [table] = await sql<{ present: boolean }[]>`select to_regclass('wix_install.webhook_deliveries') is not null as present`
   if (!table!.present) return 0
   const rows = await sql`
-    delete from webhook_deliveries where id in (
-      select id from webhook_deliveries
+    delete from wix_install.webhook_deliveries where id in (
+      select id from wix_install.webhook_deliveries
       where processed_at is not null and processed_at < ${cutoff}
       limit ${BATCH}
       for update skip locked

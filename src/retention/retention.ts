@@ -45,9 +45,9 @@ export function createRetention(opts: RetentionOptions) {
   /** The run, if it is due and no other instance holds it; its saved progress. */
   async function claim(): Promise<{ finished: Watermark } | undefined> {
     const at = now()
-    await sql`insert into maintenance (name, next_run_at) values (${NAME}, ${at}) on conflict (name) do nothing`
+    await sql`insert into wix_install.maintenance (name, next_run_at) values (${NAME}, ${at}) on conflict (name) do nothing`
     const [row] = await sql<{ progress: { finished?: Watermark } }[]>`
-      update maintenance set owner = ${owner}, lease_until = ${new Date(at.getTime() + LEASE_MS)}
+      update wix_install.maintenance set owner = ${owner}, lease_until = ${new Date(at.getTime() + LEASE_MS)}
       where name = ${NAME} and next_run_at <= ${at} and (lease_until is null or lease_until < ${at})
       returning progress`
     return row && { finished: row.progress.finished ?? START }
@@ -57,7 +57,7 @@ export function createRetention(opts: RetentionOptions) {
   async function checkpoint(finished: Watermark): Promise<boolean> {
     const at = now()
     const rows = await sql`
-      update maintenance
+      update wix_install.maintenance
       set progress = ${sql.json({ finished } as never)}, lease_until = ${new Date(at.getTime() + LEASE_MS)}
       where name = ${NAME} and owner = ${owner}
       returning 1`
@@ -111,7 +111,7 @@ export function createRetention(opts: RetentionOptions) {
       if (age > 0 && !(await step())) {
         if (stopping) {
           // Handed back at once, still due: the next instance to look resumes from the checkpoint.
-          await sql`update maintenance set owner = null, lease_until = null where name = ${NAME} and owner = ${owner}`
+          await sql`update wix_install.maintenance set owner = null, lease_until = null where name = ${NAME} and owner = ${owner}`
           log.info({ report }, 'retention: paused for shutdown')
         } else log.warn({ report }, 'retention: lease lost to another instance; it carries on')
         return report
@@ -119,7 +119,7 @@ export function createRetention(opts: RetentionOptions) {
     }
     const at = now()
     await sql`
-      update maintenance
+      update wix_install.maintenance
       set owner = null, lease_until = null, next_run_at = ${new Date(at.getTime() + config.intervalMs)},
         last_run = ${sql.json({ ...report, at: at.toISOString(), ms: Date.now() - started } as never)}
       where name = ${NAME} and owner = ${owner}`

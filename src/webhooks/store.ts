@@ -13,7 +13,7 @@ export interface Delivery {
 /** Records a verified delivery. False when it was recorded before (Wix repeating it). */
 export async function recordDelivery(sql: Sql, d: Delivery): Promise<boolean> {
   const rows = await sql`
-    insert into webhook_deliveries (id, event_type, instance_id, data, issued_at, received_at)
+    insert into wix_install.webhook_deliveries (id, event_type, instance_id, data, issued_at, received_at)
     values (${d.id}, ${d.event_type}, ${d.instance_id}, ${sql.json(d.data as never)}::jsonb, ${d.issued_at}, now())
     on conflict (id) do nothing
     returning id`
@@ -28,12 +28,12 @@ export async function recordDelivery(sql: Sql, d: Delivery): Promise<boolean> {
  */
 export async function claimDelivery(sql: Sql, id: string, leaseMs: number) {
   const [row] = await sql<(Delivery & { first: boolean; age_ms: number })[]>`
-    update webhook_deliveries d set claimed_until = now() + ${leaseMs} * interval '1 millisecond'
+    update wix_install.webhook_deliveries d set claimed_until = now() + ${leaseMs} * interval '1 millisecond'
     where id = ${id} and processed_at is null and (claimed_until is null or claimed_until < now())
     returning id, event_type, instance_id, data, issued_at,
       extract(epoch from now() - received_at)::float8 * 1000 as age_ms,
       not exists (
-        select 1 from webhook_deliveries e
+        select 1 from wix_install.webhook_deliveries e
         where e.instance_id = d.instance_id and e.processed_at is null and e.id <> d.id
           and (coalesce(e.issued_at, e.received_at), e.id) < (coalesce(d.issued_at, d.received_at), d.id)
       ) as first`
@@ -43,18 +43,18 @@ export async function claimDelivery(sql: Sql, id: string, leaseMs: number) {
 /** Hands a claimed delivery back, to be taken up again after `delayMs`. */
 export async function deferDelivery(sql: Sql, id: string, delayMs: number, outcome: string) {
   await sql`
-    update webhook_deliveries set claimed_until = now() + ${delayMs} * interval '1 millisecond', outcome = ${outcome}
+    update wix_install.webhook_deliveries set claimed_until = now() + ${delayMs} * interval '1 millisecond', outcome = ${outcome}
     where id = ${id}`
 }
 
 export async function markProcessed(sql: Sql, id: string, outcome: string) {
-  await sql`update webhook_deliveries set processed_at = now(), claimed_until = null, outcome = ${outcome} where id = ${id}`
+  await sql`update wix_install.webhook_deliveries set processed_at = now(), claimed_until = null, outcome = ${outcome} where id = ${id}`
 }
 
 /** Deliveries received a while ago and still not acted on (their process died, or they wait), oldest first. */
 export async function strandedDeliveries(sql: Sql, olderThanMs: number, limit: number) {
   const rows = await sql<{ id: string }[]>`
-    select id from webhook_deliveries
+    select id from wix_install.webhook_deliveries
     where processed_at is null and received_at < now() - ${olderThanMs} * interval '1 millisecond'
       and (claimed_until is null or claimed_until < now())
     order by coalesce(issued_at, received_at), id limit ${limit}`
@@ -64,7 +64,7 @@ export async function strandedDeliveries(sql: Sql, olderThanMs: number, limit: n
 /** The next unprocessed delivery for an instance, in the order they are acted on. */
 export async function nextForInstance(sql: Sql, instanceId: string): Promise<string | undefined> {
   const [row] = await sql<{ id: string }[]>`
-    select id from webhook_deliveries
+    select id from wix_install.webhook_deliveries
     where instance_id = ${instanceId} and processed_at is null
     order by coalesce(issued_at, received_at), id limit 1`
   return row?.id
@@ -76,7 +76,7 @@ export async function nextForInstance(sql: Sql, instanceId: string): Promise<str
  */
 export async function reopenLaterInstalls(sql: Sql, instanceId: string, issuedAt: Date): Promise<string[]> {
   const rows = await sql<{ id: string }[]>`
-    update webhook_deliveries set processed_at = null, claimed_until = null,
+    update wix_install.webhook_deliveries set processed_at = null, claimed_until = null,
       outcome = 'reopened: an AppRemoved signed before it arrived after it'
     where instance_id = ${instanceId} and event_type = 'AppInstalled' and issued_at > ${issuedAt}
       and processed_at is not null and outcome like 'ignored:%'

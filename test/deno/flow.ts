@@ -115,7 +115,7 @@ async function install(serverUrl: string) {
     check(finish.status === 200, 'finish answers 200', finish.status)
     const one = await api(base, 'GET', `/api/installations/${INSTANCE_ID}`)
     check(one.json.state === 'Finished', 'the installation is Finished', one.json.state)
-    const [row] = await sql<{ state: string }[]>`select state from workflows where key = ${INSTANCE_ID}`
+    const [row] = await sql<{ state: string }[]>`select state from wix_engine.workflows where key = ${INSTANCE_ID}`
     check(row?.state === 'Finished', 'and its row in Postgres says Finished', row)
 
     const calls = fake.wix.requests.map((r) => `${r.endpoint} ${(r.body as { grant_type?: string }).grant_type ?? ''}`.trim())

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import postgres, { type Sql } from 'postgres'
 import { connect } from '../../src/db/connect.ts'
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts'
-import { loadMigrations, migrate } from '../../src/db/migrate.ts'
+import { ENGINE_MIGRATIONS, INSTALLATION_MIGRATIONS, loadMigrations, migrate } from '../../src/db/migrate.ts'
 
 /**
  * The Postgres server tests run on: TEST_DATABASE_URL, else DATABASE_URL, else none — and then
@@ -36,7 +36,9 @@ export async function freshDatabase(): Promise<TestDatabase> {
 /** Named after the migrations, so a changed schema gets a new template. */
 async function schemaHash() {
   const hash = createHash('sha256')
-  for (const m of await loadMigrations()) hash.update(m.name).update(m.sql)
+  for (const set of [ENGINE_MIGRATIONS, INSTALLATION_MIGRATIONS]) {
+    for (const m of await loadMigrations(set)) hash.update(set.schema).update(m.name).update(m.sql)
+  }
   return hash.digest('hex').slice(0, 12)
 }
 

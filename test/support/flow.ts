@@ -58,6 +58,6 @@ export function siteOwner(service: Service) {
 
 /** The newest installation's id, straight from the database. */
 export async function latestInstallationId(service: Service): Promise<string> {
-  const [row] = await service.app.sql<{ id: string }[]>`select id from workflows order by created_at desc limit 1`
+  const [row] = await service.app.sql<{ id: string }[]>`select id from wix_engine.workflows order by created_at desc limit 1`
   return row!.id
 }
