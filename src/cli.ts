@@ -3,8 +3,9 @@ import type { Sql } from 'postgres'
 import { connect } from './db/connect.ts'
 import { migrate } from './db/migrate.ts'
 import { toWorkflow } from './engine/index.ts'
+import { readHistory } from './engine/store.ts'
 import { decodeCursor, encodeCursor } from './installation/admin.ts'
-import { findInstallationId, listInstallations } from './installation/queries.ts'
+import { findInstallation, listInstallations } from './installation/queries.ts'
 import { historyView, installationView } from './installation/view.ts'
 
 const HELP = `Usage: wix-install-engine <command> [options]
@@ -67,11 +68,10 @@ async function list(sql: Sql, values: Record<string, unknown>, json: boolean) {
 
 async function show(sql: Sql, ref: string | undefined, json: boolean) {
   if (!ref) throw new UsageError('installations show needs an installation id or instanceId')
-  const id = await findInstallationId(sql, ref)
-  const [row] = id ? await sql`select * from wix_engine.workflows where id = ${id}` : []
+  const row = await findInstallation(sql, ref)
   if (!row) throw new UsageError(`no installation ${ref}`)
-  const installation = installationView(toWorkflow(row as never))
-  const history = historyView(await sql`select * from wix_engine.workflow_history where workflow_id = ${id!} order by seq` as never)
+  const installation = installationView(toWorkflow(row))
+  const history = historyView(await readHistory(sql, row.id))
   if (json) return console.log(JSON.stringify({ ...installation, history }, null, 2))
   console.log(`installation ${installation.id}`)
   console.log(`  instanceId  ${installation.instanceId ?? '-'}`)

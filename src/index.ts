@@ -13,6 +13,7 @@ export type { Logger, Sealer, PersistedState, Workflow, SendResult } from './eng
 export type { RunnerOptions } from './engine/runner.ts'
 export type { TransitionStep } from './engine/engine.ts'
 export type { RetryPolicy } from './engine/definition.ts'
+export type { WorkflowFilter, ListOptions, ListOrder } from './engine/queries.ts'
 
 /** A workflow definition that remembers its machine and name for the types. */
 export type WorkflowDefinition<M extends AnyStateMachine = AnyStateMachine, N extends string = string> =
@@ -60,6 +61,17 @@ export interface Engine<D extends Defs = Defs> {
     pollMs?: number,
   ): Promise<WorkflowOf<D[number]['machine']> | undefined>
   history: engine.Engine['history']
+  /** One page of workflows of one of your machines, newest first in `options.order`, by keyset. */
+  list<N extends Names<D>>(
+    filter: Omit<engine.WorkflowFilter, 'machine'> & { machine: N },
+    options: engine.ListOptions,
+  ): Promise<WorkflowOf<MachineOf<D, N>>[]>
+  /** A workflow of `machine` by its id or, the newest with it, by its key. */
+  find<N extends Names<D>>(machine: N, idOrKey: string): Promise<WorkflowOf<MachineOf<D, N>> | undefined>
+  /** How many workflows are in each state, with each failure reason, by machine. */
+  counts: engine.Engine['counts']
+  /** The job queue: queued, due and running jobs, and the oldest due one's wait. */
+  queue: engine.Engine['queue']
   onTransition(listener: TransitionListener): () => void
   /** Runs effects and fires timers: `start()` polls, `stop(graceMs)` drains, `tick()` runs what is due once. */
   runner: engine.Engine['runner']
@@ -75,5 +87,8 @@ export function createEngine<const D extends Defs>(options: CreateEngineOptions<
   return engine.createEngine(untyped) as unknown as Engine<D>
 }
 
-/** Applies the engine's migrations (forward-only, under an advisory lock) to a postgres.js client's database. */
-export { migrate } from './db/migrate.ts'
+/**
+ * Applies the engine's migrations (forward-only, under an advisory lock) to a postgres.js client's
+ * database: its tables go in the schema `wix_engine`, apart from yours.
+ */
+export { migrateEngine as migrate } from './db/migrate.ts'

@@ -31,7 +31,7 @@ t.test('many scrapes, one count', async (t) => {
   t.teardown(() => sql.end())
   const clock = testClock(new Date())
   const service = await startService(t, { db: { ...db, sql }, now: clock.now, engine: { poll: false } })
-  const counts = () => statements.filter((q) => /from wix_engine.workflows group by/.test(q)).length
+  const counts = () => statements.filter((q) => /from wix_engine.workflows\s+group by/.test(q)).length
   const scrape = async () => {
     const res = await request(`${service.url}/metrics`)
     return { status: res.statusCode, text: await res.body.text() }

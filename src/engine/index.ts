@@ -1,4 +1,5 @@
-import { createEngineCore, type EngineOptions } from './engine.ts'
+import { createEngineCore, toWorkflow, type EngineOptions } from './engine.ts'
+import * as queries from './queries.ts'
 import { createJobRunner, type RunnerOptions } from './runner.ts'
 
 export type { Workflow, SendResult, Logger, Sealer, AnyEvent } from './engine.ts'
@@ -8,11 +9,31 @@ export { EngineError } from './errors.ts'
 export { toWorkflow } from './engine.ts'
 export { persistently } from './helpers.ts'
 export type { DeadJob } from './store.ts'
+export type { WorkflowFilter, ListOptions, ListOrder } from './queries.ts'
 
-/** The durable engine: `create`/`send`/`get`/`waitFor`, plus `runner` for effects and timers. */
+/**
+ * The durable engine: `create`/`send`/`get`/`waitFor`, `runner` for effects and timers, and
+ * reads over its workflows (`list`, `find`, `counts`, `queue`): its tables are its own.
+ */
 export function createEngine(opts: EngineOptions & RunnerOptions) {
   const core = createEngineCore(opts)
-  return { ...core, runner: createJobRunner(core, opts) }
+  const { sql } = core
+  return {
+    ...core,
+    runner: createJobRunner(core, opts),
+    /** One page of a machine's workflows matching `filter`, newest first in `options.order`. */
+    list: async (filter: queries.WorkflowFilter, options: queries.ListOptions) =>
+      (await queries.listWorkflows(sql, filter, options)).map(toWorkflow),
+    /** A workflow of `machine` by its id or, the newest with it, by its key. */
+    find: async (machine: string, idOrKey: string) => {
+      const row = await queries.findWorkflow(sql, machine, idOrKey)
+      return row && toWorkflow(row)
+    },
+    /** How many workflows are in each state, with each failure reason, by machine. */
+    counts: (machine?: string) => queries.countWorkflows(sql, machine),
+    /** The job queue: queued, due and running jobs, and the oldest due one's wait. */
+    queue: () => queries.queueStats(sql, core.now()),
+  }
 }
 
 export type Engine = ReturnType<typeof createEngine>

@@ -2,7 +2,9 @@ import type { Sql } from 'postgres'
 import { initialTransition, transition, type AnyEventObject } from 'xstate'
 import { installationMachine, type InstallationContext, type InstallationInput } from '../../machines/installation.ts'
 import { persist, statePath } from '../engine/snapshot.ts'
-import { findInstallationId } from '../installation/queries.ts'
+import { listWorkflows } from '../engine/queries.ts'
+import { readHistory } from '../engine/store.ts'
+import { findInstallation, MACHINE } from '../installation/queries.ts'
 import type { WorkflowInspector } from './workflow-inspector.ts'
 
 export interface ReplayStep {
@@ -23,16 +25,14 @@ export interface ReplayStep {
  * branches on the redacted values, so the replay ends where the installation is.
  */
 export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
-  const id = await findInstallationId(sql, idOrInstanceId)
-  const [row] = id ? await sql<{ id: string; snapshot: { context: InstallationContext } }[]>`select id, snapshot from wix_engine.workflows where id = ${id}` : []
+  const row = await findInstallation(sql, idOrInstanceId)
   if (!row) return undefined
-  const c = row.snapshot.context
-  const history = await sql<{ seq: number; event: AnyEventObject; to_state: string; at: Date }[]>`
-    select seq, event, to_state, at from wix_engine.workflow_history where workflow_id = ${row.id} order by seq`
+  const c = row.snapshot.context as unknown as InstallationContext
+  const history = await readHistory(sql, row.id)
   // An instance id names its newest installation; say which others it had.
-  const siblings = await sql<{ id: string; state: string; created_at: Date }[]>`
-    select id, state, created_at from wix_engine.workflows
-    where machine = 'installation' and key = ${c.instanceId} order by created_at desc limit 50`
+  const siblings = c.instanceId === null ? []
+    : (await listWorkflows(sql, { machine: MACHINE, key: c.instanceId }, { order: 'created', limit: 50 }))
+      .map((w) => ({ id: w.id, state: w.state, created_at: w.created_at }))
   // The input is the initial context minus what the machine derives; the stored context has it all.
   const input: InstallationInput = {
     id: c.id, origin: c.origin, stateHash: c.stateHash, closeWindow: c.closeWindow, autoFinish: c.autoFinish,
@@ -49,7 +49,7 @@ export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
     const from = statePath(snapshot.value)
     ;[snapshot] = transition(installationMachine, snapshot, h.event as never)
     const to = statePath(snapshot.value)
-    steps.push({ seq: h.seq, event: h.event, from, to, at: h.at, storedTo: h.to_state, snapshot: persist(snapshot) })
+    steps.push({ seq: h.seq, event: h.event as AnyEventObject, from, to, at: h.at, storedTo: h.to_state, snapshot: persist(snapshot) })
   }
   return { id: row.id, machine: 'installation', instanceId: c.instanceId, siblings, steps }
 }

@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres'
 import type { TokenCipher } from '../crypto/token-cipher.ts'
+import { createdAtOf, inStates } from '../engine/queries.ts'
 
 /** Wix access tokens from `/oauth/access` live 5 minutes and the answer carries no `expires_in`. */
 export const ACCESS_TOKEN_TTL_MS = 5 * 60_000
@@ -75,7 +76,7 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
       with saved as (
         insert into wix_install.instance_tokens (instance_id, workflow_id, refresh_token, access_token, access_token_expires_at, created_at, updated_at)
         select ${instanceId}, ${workflowId}, ${refresh}, ${cipher.encrypt(tokens.accessToken)}, ${tokens.expiresAt}, ${at}, ${at}
-        where exists (select 1 from wix_engine.workflows where id = ${workflowId} and state = any(${awaiting}::text[]) for share)
+        where ${inStates(sql, workflowId, awaiting)}
         on conflict (instance_id) do update set
           workflow_id = excluded.workflow_id, refresh_token = excluded.refresh_token,
           access_token = excluded.access_token, access_token_expires_at = excluded.access_token_expires_at,
@@ -83,8 +84,7 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
         where instance_tokens.workflow_id = excluded.workflow_id
            or (instance_tokens.refresh_token is null and excluded.refresh_token is not null)
            or ((instance_tokens.refresh_token is null or excluded.refresh_token is not null)
-               and (select created_at from wix_engine.workflows where id = instance_tokens.workflow_id)
-                   <= (select created_at from wix_engine.workflows where id = excluded.workflow_id))
+               and ${createdAtOf(sql, 'instance_tokens.workflow_id')} <= ${createdAtOf(sql, 'excluded.workflow_id')})
         returning instance_id
       ), dropped as (
         delete from wix_install.exchanged_tokens where workflow_id = ${workflowId}

@@ -6,6 +6,7 @@ import type { TransitionStep, Workflow } from '../engine/engine.ts'
 import { Errors } from '../errors.ts'
 import type { JobOutcome } from '../engine/runner.ts'
 import type { WixCallInfo } from '../wix/client.ts'
+import { countWorkflows, queueStats } from '../engine/queries.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -89,23 +90,10 @@ export default fp(
       httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })
     })
 
-    /** The database-derived gauges, in two cheap statements; "now" is the app clock. */
+    /** The database-derived gauges, in two cheap statements of the engine's read API; "now" is the app clock. */
     async function refresh() {
       const now = app.now()
-      const counts = await app.sql<{ machine: string; state: string; reason: string | null; n: number }[]>`
-        select machine, state, reason, count(*)::int as n from wix_engine.workflows group by 1, 2, 3`
-      const [jobs] = await app.sql<{ effect: number; timer: number; oldest: Date | null; oldest_timer: Date | null }[]>`
-        with waiting as (
-          select kind, case when status = 'pending' then run_at else lease_until end as since,
-                 (status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < ${now}) as due
-          from wix_engine.jobs where status in ('pending', 'running')
-        )
-        select count(*) filter (where kind = 'effect')::int as effect,
-               count(*) filter (where kind = 'timer')::int as timer,
-               min(since) filter (where due) as oldest,
-               min(since) filter (where due and kind = 'timer') as oldest_timer
-        from waiting`
-
+      const [counts, jobs] = await Promise.all([countWorkflows(app.sql), queueStats(app.sql, now)])
       const byState = new Map<string, { labels: { machine: string; state: string }; value: number }>()
       const byReason = new Map<string, { labels: { machine: string; reason: string }; value: number }>()
       for (const r of counts) {
@@ -119,11 +107,11 @@ export default fp(
       }
       setInstallations([...byState.values()])
       setFailures([...byReason.values()])
-      jobsWaiting.set({ kind: 'effect' }, jobs!.effect)
-      jobsWaiting.set({ kind: 'timer' }, jobs!.timer)
+      jobsWaiting.set({ kind: 'effect' }, jobs.effect)
+      jobsWaiting.set({ kind: 'timer' }, jobs.timer)
       const age = (since: Date | null) => (since ? seconds(now.getTime() - since.getTime()) : 0)
-      oldestWaiting.set(age(jobs!.oldest))
-      timerLag.set(age(jobs!.oldest_timer))
+      oldestWaiting.set(age(jobs.oldest))
+      timerLag.set(age(jobs.oldest_timer))
       setDeadJobs((await app.engine.deadJobCounts()).map((d) => ({ labels: { kind: d.kind, reason: d.code }, value: d.n })))
     }
 

@@ -1,0 +1,220 @@
+import type { Fragment, Sql } from 'postgres'
+import type { JobRow, WorkflowRow } from './store.ts'
+
+/**
+ * How the rest of the app reads and tidies engine state. The engine's tables are its own: code
+ * outside `src/engine` goes through these functions (or the engine object, which binds them),
+ * never through the tables. Filters are those the tables' indexes serve.
+ */
+
+/** Which workflows of one machine a list, a lookup or a tidy-up takes. */
+export interface WorkflowFilter {
+  machine: string
+  /** In any of these top-level states. */
+  state?: string | string[]
+  reason?: string
+  /** The business key the machine set (an installation's Wix instanceId). */
+  key?: string
+  /** Only workflows not yet in a final state. */
+  active?: boolean
+  /** Top-level context fields equal to these strings: unindexed, so pair it with a narrow filter. */
+  context?: Record<string, string>
+  createdFrom?: Date
+  createdTo?: Date
+  updatedFrom?: Date
+  updatedBefore?: Date
+}
+
+/**
+ * The order a list is paged in: newest-created or newest-updated first, ties by id. Created order
+ * reads a creation window as a range of workflows_created_idx, however many rows it holds.
+ */
+export type ListOrder = 'created' | 'updated'
+
+export interface ListOptions {
+  order: ListOrder
+  /** Where the previous page ended, in `order`: its created_at or updated_at, and its id. */
+  after?: { at: Date; id: string }
+  limit: number
+}
+
+const where = (sql: Sql, f: WorkflowFilter) => {
+  const states = f.state === undefined ? undefined : [f.state].flat()
+  const context = Object.entries(f.context ?? {})
+  return sql`machine = ${f.machine}
+    ${states ? sql`and state = any(${states}::text[])` : sql``}
+    ${f.reason ? sql`and reason = ${f.reason}` : sql``}
+    ${f.key !== undefined ? sql`and key = ${f.key}` : sql``}
+    ${f.active ? sql`and snapshot ->> 'status' = 'active'` : sql``}
+    ${context.reduce((all, [field, value]) => sql`${all} and snapshot -> 'context' ->> ${field} = ${value}`, sql``)}
+    ${f.createdFrom ? sql`and created_at >= ${f.createdFrom}` : sql``}
+    ${f.createdTo ? sql`and created_at < ${f.createdTo}` : sql``}
+    ${f.updatedFrom ? sql`and updated_at >= ${f.updatedFrom}` : sql``}
+    ${f.updatedBefore ? sql`and updated_at < ${f.updatedBefore}` : sql``}`
+}
+
+/** One page of workflows in `o.order`, by keyset (no offset: deep pages stay cheap). */
+export async function listWorkflows(sql: Sql, f: WorkflowFilter, o: ListOptions): Promise<WorkflowRow[]> {
+  const created = o.order === 'created'
+  // A cursor at or past the window's end excludes nothing more, but as a row comparison Postgres
+  // would start the index scan from it, reading every entry between it and the window: drop it.
+  const end = created ? f.createdTo : f.updatedBefore
+  const after = o.after && !(end && o.after.at >= end) ? o.after : undefined
+  return sql<WorkflowRow[]>`
+    select * from wix_engine.workflows
+    where ${where(sql, f)}
+      ${!after ? sql``
+        : created ? sql`and (created_at, id) < (${after.at}, ${after.id}::uuid)`
+        : sql`and (updated_at, id) < (${after.at}, ${after.id}::uuid)`}
+    ${created ? sql`order by created_at desc, id desc` : sql`order by updated_at desc, id desc`}
+    limit ${o.limit}`
+}
+
+/** A workflow of `machine` by its id or, the newest with it, by its key: one statement. */
+export async function findWorkflow(sql: Sql, machine: string, idOrKey: string): Promise<WorkflowRow | undefined> {
+  const id = UUID.test(idOrKey) ? idOrKey : null
+  const [row] = await sql<WorkflowRow[]>`
+    select * from wix_engine.workflows
+    where machine = ${machine} and (id = ${id}::uuid or key = ${idOrKey})
+    order by (id = ${id}::uuid) is true desc, created_at desc
+    limit 1`
+  return row
+}
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** How many workflows are in each state, with each failure reason, by machine. */
+export async function countWorkflows(sql: Sql, machine?: string) {
+  return sql<{ machine: string; state: string; reason: string | null; n: number }[]>`
+    select machine, state, reason, count(*)::int as n from wix_engine.workflows
+    ${machine ? sql`where machine = ${machine}` : sql``} group by 1, 2, 3`
+}
+
+/**
+ * The job queue as of `now`: how many effects and timers are queued (pending or running); how
+ * many wait to be run (due: pending and past their time, or running on a lease that ran out, its
+ * runner gone) and how many run on a live lease; since when the oldest due one has waited, in all
+ * and among timers (the lag of deadlines).
+ */
+export async function queueStats(sql: Sql, now: Date) {
+  const [row] = await sql<{ effect: number; timer: number; waiting: number; running: number; oldest: Date | null; oldest_timer: Date | null }[]>`
+    with queued as (
+      select kind, status, case when status = 'pending' then run_at else lease_until end as since,
+             (status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < ${now}) as due
+      from wix_engine.jobs where status in ('pending', 'running')
+    )
+    select count(*) filter (where kind = 'effect')::int as effect,
+           count(*) filter (where kind = 'timer')::int as timer,
+           count(*) filter (where due)::int as waiting,
+           count(*) filter (where status = 'running' and not due)::int as running,
+           min(since) filter (where due) as oldest,
+           min(since) filter (where due and kind = 'timer') as oldest_timer
+    from queued`
+  return row!
+}
+
+export interface AttemptRow {
+  job: string
+  attempt: number
+  outcome: 'ok' | 'retry' | 'failed'
+  started_at: Date
+  finished_at: Date
+  error: Record<string, unknown> | null
+}
+
+/** Every recorded run of a workflow's effects (`job` is the effect's src), oldest first. */
+export async function effectAttempts(sql: Sql, workflowId: string) {
+  return sql<AttemptRow[]>`
+    select coalesce(j.src, j.name) as job, a.attempt, a.outcome, a.started_at, a.finished_at, a.error
+    from wix_engine.job_attempts a join wix_engine.jobs j on j.id = a.job_id
+    where a.workflow_id = ${workflowId} and j.kind = 'effect'
+    order by a.started_at, a.attempt`
+}
+
+// ---- conditions for the caller's own statements ---------------------------------------------
+
+/**
+ * For a write of the caller's own that must land only while workflow `id` is in one of `states`:
+ * a condition for its WHERE. It holds the workflow's row FOR SHARE until the caller's statement
+ * commits, so a transition out of those states either committed first (and the write matches
+ * nothing) or waits until after it.
+ */
+export const inStates = (sql: Sql, id: string, states: string[]): Fragment =>
+  sql`exists (select 1 from wix_engine.workflows where id = ${id} and state = any(${states}::text[]) for share)`
+
+/** When the workflow whose id is `idColumn` (a column of the caller's statement) was created. */
+export const createdAtOf = (sql: Sql, idColumn: string): Fragment =>
+  sql`(select created_at from wix_engine.workflows where id = ${sql(idColumn)})`
+
+// ---- tidying up -------------------------------------------------------------------------------
+
+/**
+ * Deletes up to `limit` workflows matching `f` (with their history, jobs and attempts), except
+ * those `keep(idColumn)` holds for: a condition of the caller's, on the workflow's id. Skips rows
+ * another transaction holds. Returns how many went.
+ */
+export async function deleteWorkflows(sql: Sql, f: WorkflowFilter, limit: number, keep?: (idColumn: Fragment) => Fragment) {
+  const rows = await sql`
+    with doomed as (
+      select w.id from wix_engine.workflows w
+      where ${where(sql, f)} ${keep ? sql`and not ${keep(sql`w.id`)}` : sql``}
+      limit ${limit}
+      for update skip locked
+    )
+    delete from wix_engine.workflows w using doomed where w.id = doomed.id
+    returning w.id`
+  return rows.length
+}
+
+/** Where an incremental compaction resumes: (updated_at as text, to keep microseconds; id). */
+export interface Watermark {
+  at: string
+  id: string
+}
+
+export const START: Watermark = { at: '1970-01-01T00:00:00Z', id: '00000000-0000-0000-0000-000000000000' }
+
+/**
+ * Drops the history and the ended jobs (with their attempts) of up to `limit` workflows matching
+ * `f`, in (updated_at, id) order after `after`; the workflows stay. One that changes again moves
+ * past the watermark and is compacted again once it matches.
+ */
+export async function compactWorkflows(sql: Sql, f: WorkflowFilter, after: Watermark, limit: number) {
+  type Row = { workflows: number; history: number; jobs: number; last_at: string | null; last_id: string | null }
+  const [r] = await sql<Row[]>`
+    with batch as (
+      select id, updated_at from wix_engine.workflows
+      where ${where(sql, f)} and (updated_at, id) > (${after.at}::timestamptz, ${after.id}::uuid)
+      order by updated_at, id
+      limit ${limit}
+    ), history as (
+      delete from wix_engine.workflow_history h using batch where h.workflow_id = batch.id returning 1
+    ), ended_jobs as (
+      -- their attempts go with them (on delete cascade); a live job is left alone
+      delete from wix_engine.jobs j using batch
+      where j.workflow_id = batch.id and j.status in ('done', 'failed', 'cancelled', 'discarded')
+      returning 1
+    ), last as (
+      select updated_at, id from batch order by updated_at desc, id desc limit 1
+    )
+    select (select count(*) from batch)::int as workflows, (select count(*) from history)::int as history,
+           (select count(*) from ended_jobs)::int as jobs,
+           (select updated_at::text from last) as last_at, (select id from last) as last_id`
+  // As text: a Date would drop the microseconds, and the watermark would fall behind its row.
+  const next = r!.last_at ? { at: r!.last_at, id: r!.last_id! } : after
+  return { workflows: r!.workflows, history: r!.history, jobs: r!.jobs, next }
+}
+
+/** Deletes up to `limit` jobs that ended dead before `cutoff` (their workflows stay). */
+export async function deleteDeadJobs(sql: Sql, cutoff: Date, limit: number): Promise<number> {
+  const rows = await sql`
+    delete from wix_engine.jobs where id in (
+      select id from wix_engine.jobs where status = 'dead' and updated_at < ${cutoff}
+      limit ${limit}
+      for update skip locked
+    )
+    returning 1`
+  return rows.length
+}
+
+export type { JobRow, WorkflowRow }
