@@ -1,5 +1,6 @@
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
+import { toSafeError } from './engine/errors.ts'
 import { loadSandboxSecrets } from './sandbox/secrets.ts'
 
 /** How long a shutdown may take before the process exits anyway. */
@@ -22,6 +23,14 @@ async function serve() {
     // The embedded database's DATA_DIR is another process's: one line, no stack.
     if (err.code !== 'DATA_DIR_LOCKED') throw err
     console.error(err.message)
+    process.exit(1)
+  })
+
+  // A promise nobody awaited failed: the process may be in a state nobody planned for, so it
+  // exits (its jobs are taken over within a lease), but first says where, for whoever debugs it.
+  process.on('unhandledRejection', (err) => {
+    const where = err instanceof Error ? err.stack?.split('\n').slice(1, 12).map((l) => l.trim()) : undefined
+    app.log.fatal({ err: toSafeError(err), where }, 'unhandled rejection: exiting')
     process.exit(1)
   })
 

@@ -15,7 +15,9 @@ async function install(service: Service, o: { finish?: boolean } = {}) {
   await owner.openAppUrl(`token-${Math.random()}`)
   const id = await owner.installationId()
   await owner.callback(await owner.approve())
-  await service.app.engine.waitFor(id, (w) => w.statePath === 'SetupIncomplete.waiting', 5_000)
+  // Generous: it returns as soon as the state is reached, and a loaded machine may take seconds.
+  const reached = await service.app.engine.waitFor(id, (w) => w.statePath === 'SetupIncomplete.waiting', 30_000)
+  if (reached?.statePath !== 'SetupIncomplete.waiting') throw new Error(`install stopped at ${reached?.statePath}`)
   if (o.finish) await service.api('POST', `/api/installations/${id}/finish`)
   return (await service.api('GET', `/api/installations/${id}`)).json
 }
