@@ -1,7 +1,4 @@
 import fp from 'fastify-plugin'
-import { localInspectorUrl, startLocalInspector } from '../inspector/local-server.ts'
-import { recordReplay, replayInstallation } from '../inspector/replay.ts'
-import { createWorkflowInspector } from '../inspector/workflow-inspector.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,6 +18,9 @@ export default fp(
     const setting = app.config.inspect
     app.decorate('workflowInspector', null)
     if (!setting) return
+    // Loaded only with INSPECT set: the inspector's WebSocket client and server are not the service's.
+    const [{ localInspectorUrl, startLocalInspector }, { recordReplay, replayInstallation }, { createWorkflowInspector }] =
+      await Promise.all([import('../inspector/local-server.ts'), import('../inspector/replay.ts'), import('../inspector/workflow-inspector.ts')])
     let server: { stop(): void } | undefined
     let url = setting
     if (!/^wss?:\/\//.test(setting)) {
