@@ -6,6 +6,7 @@ import { runFlows, HOPS, type FlowTarget } from './flows.ts'
 import { cpuDelta, cpuMs, memory, median, postgresProcesses, round, sleep, startProcess, summary, freePort, type Child } from './lib.ts'
 import { diffCounts, startPgProxy } from './pg-proxy.ts'
 import { fold, type CpuProfile, type Window } from './profile.ts'
+import { createWalMeter } from './wal.ts'
 
 export interface FlowsOptions {
   serverUrl: string
@@ -15,12 +16,15 @@ export interface FlowsOptions {
   warmup: number
   countFlows: number
   keep: boolean
+  /** Both servers log at this level, to stdout, which goes nowhere (the cost of writing is counted). */
+  logLevel: string
   /** A directory: the engine's timed server runs under `--cpu-prof` and its profile is folded per flow. */
   profileDir?: string
 }
 
 type Side = 'engine' | 'reference'
 const SIDES: Side[] = ['engine', 'reference']
+const WAL_READER = 'wie-bench-wal'
 /** How long memory is watched once the load stops. */
 const SETTLE_SECONDS = 60
 
@@ -77,7 +81,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     WIX_APP_SECRET: fakeCreds.appSecret,
     WIX_WWW_URL: fakeUrl,
     WIX_API_URL: fakeUrl,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: o.logLevel,
     AUTO_FINISH: 'false',
     // Every flow comes from this one address.
     RATE_LIMIT_PER_MINUTE: '0',
@@ -98,14 +102,14 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     const [row] = await admin`select xact_commit::bigint as c, xact_rollback::bigint as r, tup_inserted + tup_updated + tup_deleted as w from pg_stat_database where datname = ${dbs[side]}`
     return { commits: Number(row!.c), rollbacks: Number(row!.r), rowWrites: Number(row!.w) }
   }
-  // WAL is one stream for the whole server: other databases' writes meanwhile count too.
-  const walLsn = async () => (await admin<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`)[0]!.lsn
-  const walSince = async (lsn: string) =>
-    Number((await admin<{ n: string }[]>`select pg_wal_lsn_diff(pg_current_wal_lsn(), ${lsn}::pg_lsn)::bigint as n`)[0]!.n)
+  // Its own connection, in the engine's benchmark database (the extension goes with it), named so
+  // that its reading is not counted as either side's Postgres CPU.
+  const walSql = postgres(withDatabase(o.serverUrl, dbs.engine), { max: 1, onnotice: () => {}, connection: { application_name: WAL_READER } })
   const backendPids = async (side: Side) =>
-    (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${dbs[side]} and application_name <> ''`).map((r) => r.pid)
+    (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${dbs[side]} and application_name not in ('', ${WAL_READER})`).map((r) => r.pid)
 
   try {
+    const wal = await createWalMeter(walSql)
     // ---- counting pass: each side through a wire-protocol proxy, not timed ----------------------
     const counting: Record<string, unknown> = {}
     const target5432 = new URL(o.serverUrl)
@@ -161,7 +165,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     }
     type RoundResult = ReturnType<typeof roundSummary>
     const rounds: Record<Side, RoundResult[]> = { engine: [], reference: [] }
-    function roundSummary(r: Awaited<ReturnType<typeof runFlows>>, serverCpu: number, pgCpu: number, pgAllCpu: number, db: { commits: number; rowWrites: number; walBytes: number }) {
+    function roundSummary(r: Awaited<ReturnType<typeof runFlows>>, serverCpu: number, pgCpu: number, pgAllCpu: number, db: { commits: number; rowWrites: number; walBytes: number | null; serverWalBytes: number }) {
       const flows = r.timings.flow.length
       return {
         flows, errors: r.timings.errors, firstErrors: r.timings.firstErrors, seconds: round(r.seconds),
@@ -173,7 +177,8 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         postgresAllProcessesCpuMsPerFlow: round(pgAllCpu / flows),
         commitsPerFlow: round(db.commits / flows, 2),
         rowWritesPerFlow: round(db.rowWrites / flows, 2),
-        walBytesPerFlow: Math.round(db.walBytes / flows),
+        walBytesPerFlow: db.walBytes === null ? null : Math.round(db.walBytes / flows),
+        serverWalBytesPerFlow: Math.round(db.serverWalBytes / flows),
       }
     }
     for (let i = 0; i < o.rounds; i++) {
@@ -183,17 +188,18 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         const db0 = await dbStats(side)
         const cpu0 = cpuMs(s.pid)!
         const pg0 = postgresProcesses()
-        const wal0 = await walLsn()
+        const walMeter = await wal.start([dbs[side]])
         const from = monotonicUs()
         const r = await runFlows(target(s), o.flows, o.concurrency, `round ${i + 1}/${o.rounds} ${side}`)
         if (side === 'engine') profiled.push({ fromUs: from, toUs: monotonicUs() })
         const cpu1 = cpuMs(s.pid)!
         const pg1 = postgresProcesses()
-        const walBytes = await walSince(wal0)
+        const walBytes = await walMeter.stop()
         const pids = await backendPids(side)
         const db1 = await dbStats(side)
         rounds[side].push(roundSummary(r, cpu1 - cpu0, cpuDelta(pg0, pg1, pids), cpuDelta(pg0, pg1),
-          { commits: db1.commits - db0.commits, rowWrites: db1.rowWrites - db0.rowWrites, walBytes }))
+          { commits: db1.commits - db0.commits, rowWrites: db1.rowWrites - db0.rowWrites,
+            walBytes: walBytes.byDatabase[dbs[side]] ?? null, serverWalBytes: walBytes.server }))
         rss[side].peakMb = memory(s.pid).peakMb
       }
     }
@@ -229,7 +235,9 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       postgresCpuMsPerFlow: med(side, (r) => r.postgresCpuMsPerFlow),
       postgresAllProcessesCpuMsPerFlow: med(side, (r) => r.postgresAllProcessesCpuMsPerFlow),
       commitsPerFlow: med(side, (r) => r.commitsPerFlow),
-      walBytesPerFlow: Math.round(median(rounds[side].map((r) => r.walBytesPerFlow))),
+      // null when a round's WAL was recycled before it could be read.
+      walBytesPerFlow: rounds[side].some((r) => r.walBytesPerFlow === null) ? null : Math.round(median(rounds[side].map((r) => r.walBytesPerFlow!))),
+      serverWalBytesPerFlow: Math.round(median(rounds[side].map((r) => r.serverWalBytesPerFlow))),
       errors: rounds[side].reduce((a, r) => a + r.errors, 0),
       rss: { ...rss[side], ...settled[side] },
     })
@@ -244,6 +252,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     }
   } finally {
     for (const side of SIDES) await sideSql[side].end({ timeout: 1 })
+    await walSql.end({ timeout: 1 })
     if (!o.keep) for (const side of SIDES) await admin.unsafe(`drop database if exists ${dbs[side]} with (force)`)
     await admin.end()
   }
@@ -251,7 +260,8 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
 
 /** The engine server's profile, its timed rounds only, per flow; kept beside the JSON it is folded into. */
 function profileOf(dir: string, windows: Window[], flows: number) {
-  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1)
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main one (1 is tsx's loader).
+  const file = readdirSync(dir).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f))
   if (!file) throw new Error(`no .cpuprofile in ${dir}: did the engine server exit cleanly?`)
   const breakdown = fold(JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile, flows, windows)
   writeFileSync(join(dir, 'windows.json'), `${JSON.stringify({ flows, windows }, null, 2)}\n`)

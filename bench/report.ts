@@ -11,7 +11,8 @@ interface SideSummary {
   postgresCpuMsPerFlow: number
   postgresAllProcessesCpuMsPerFlow: number
   commitsPerFlow: number
-  walBytesPerFlow?: number
+  walBytesPerFlow?: number | null
+  serverWalBytesPerFlow?: number
   errors: number
   rss: { startMb: number; afterWarmupMb: number; peakMb: number; afterMb: number; after60sMb: number; secondsToWithin20Mb: number | null }
 }
@@ -47,7 +48,8 @@ export function markdown(r: Latest): string {
       `| server CPU ms / flow | ${e.serverCpuMsPerFlow} | ${ref.serverCpuMsPerFlow} | ${(e.serverCpuMsPerFlow / ref.serverCpuMsPerFlow).toFixed(2)}× |`,
       `| Postgres CPU ms / flow (its backends) | ${e.postgresCpuMsPerFlow} | ${ref.postgresCpuMsPerFlow} | ${(e.postgresCpuMsPerFlow / ref.postgresCpuMsPerFlow).toFixed(2)}× |`,
       `| commits / flow (pg_stat_database) | ${e.commitsPerFlow} | ${ref.commitsPerFlow} | |`,
-      `| WAL bytes / flow (pg_current_wal_lsn, whole server) | ${e.walBytesPerFlow ?? '–'} | ${ref.walBytesPerFlow ?? '–'} | |`,
+      `| WAL bytes / flow: its database's records (pg_walinspect) | ${e.walBytesPerFlow ?? 'not read'} | ${ref.walBytesPerFlow ?? 'not read'} | |`,
+      `| WAL bytes / flow: the whole server meanwhile | ${e.serverWalBytesPerFlow ?? '–'} | ${ref.serverWalBytesPerFlow ?? '–'} | |`,
       `| statements / flow (wire count) | ${c.engine!.statementsPerFlow} | ${c.reference!.statementsPerFlow} | |`,
       `| round trips / flow (wire count) | ${c.engine!.roundTripsPerFlow} | ${c.reference!.roundTripsPerFlow} | |`,
       `| server RSS MB start → peak → 5 s / 60 s idle after | ${e.rss.startMb} → ${e.rss.peakMb} → ${e.rss.afterMb} / ${e.rss.after60sMb} | ${ref.rss.startMb} → ${ref.rss.peakMb} → ${ref.rss.afterMb} / ${ref.rss.after60sMb} | |`,
