@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import postgres, { type Sql } from 'postgres'
 import { runFlows, HOPS, type FlowTarget } from './flows.ts'
 import { cpuDelta, cpuMs, memory, median, postgresProcesses, round, sleep, startProcess, summary, freePort, type Child } from './lib.ts'
 import { diffCounts, startPgProxy } from './pg-proxy.ts'
+import { fold, type CpuProfile, type Window } from './profile.ts'
+import { createWalMeter } from './wal.ts'
 
 export interface FlowsOptions {
   serverUrl: string
@@ -12,10 +16,15 @@ export interface FlowsOptions {
   warmup: number
   countFlows: number
   keep: boolean
+  /** Both servers log at this level, to stdout, which goes nowhere (the cost of writing is counted). */
+  logLevel: string
+  /** A directory: the engine's timed server runs under `--cpu-prof` and its profile is folded per flow. */
+  profileDir?: string
 }
 
 type Side = 'engine' | 'reference'
 const SIDES: Side[] = ['engine', 'reference']
+const WAL_READER = 'wie-bench-wal'
 /** How long memory is watched once the load stops. */
 const SETTLE_SECONDS = 60
 
@@ -24,6 +33,9 @@ const withDatabase = (url: string, name: string) => {
   u.pathname = `/${name}`
   return u.toString()
 }
+/** Now, in the clock of a V8 CPU profile (CLOCK_MONOTONIC, µs): the same on every process here. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n)
+
 const viaPort = (url: string, port: number) => {
   const u = new URL(url)
   u.hostname = '127.0.0.1'
@@ -69,16 +81,17 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     WIX_APP_SECRET: fakeCreds.appSecret,
     WIX_WWW_URL: fakeUrl,
     WIX_API_URL: fakeUrl,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: o.logLevel,
     AUTO_FINISH: 'false',
     // Every flow comes from this one address.
     RATE_LIMIT_PER_MINUTE: '0',
   }
-  const start = async (side: Side, databaseUrl: string) => {
+  const engineArgs = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const start = async (side: Side, databaseUrl: string, nodeArgs: string[] = []) => {
     const port = await freePort()
     const env = { ...secrets, DATABASE_URL: databaseUrl, PUBLIC_URL: `http://127.0.0.1:${port}` }
     return side === 'engine'
-      ? startProcess('src/server.ts', env, port, '/healthz', (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean))
+      ? startProcess('src/server.ts', env, port, '/healthz', [...engineArgs, ...nodeArgs])
       : startProcess('bench/reference/server.ts', env, port, '/healthz')
   }
   const target = (c: Child): FlowTarget => ({ url: c.url, adminToken })
@@ -89,10 +102,14 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     const [row] = await admin`select xact_commit::bigint as c, xact_rollback::bigint as r, tup_inserted + tup_updated + tup_deleted as w from pg_stat_database where datname = ${dbs[side]}`
     return { commits: Number(row!.c), rollbacks: Number(row!.r), rowWrites: Number(row!.w) }
   }
+  // Its own connection, in the engine's benchmark database (the extension goes with it), named so
+  // that its reading is not counted as either side's Postgres CPU.
+  const walSql = postgres(withDatabase(o.serverUrl, dbs.engine), { max: 1, onnotice: () => {}, connection: { application_name: WAL_READER } })
   const backendPids = async (side: Side) =>
-    (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${dbs[side]} and application_name <> ''`).map((r) => r.pid)
+    (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${dbs[side]} and application_name not in ('', ${WAL_READER})`).map((r) => r.pid)
 
   try {
+    const wal = await createWalMeter(walSql)
     // ---- counting pass: each side through a wire-protocol proxy, not timed ----------------------
     const counting: Record<string, unknown> = {}
     const target5432 = new URL(o.serverUrl)
@@ -134,8 +151,11 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     // ---- timed rounds: both servers up, rounds alternate which side goes first ---------------------
     const servers = {} as Record<Side, Child>
     const rss = {} as Record<Side, { startMb: number; afterWarmupMb: number; peakMb: number; afterMb: number }>
+    // Only the timed server is profiled: the counting pass's proxy would skew the socket time.
+    const profileArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []
+    const profiled: Window[] = []
     for (const side of SIDES) {
-      servers[side] = await start(side, withDatabase(o.serverUrl, dbs[side]))
+      servers[side] = await start(side, withDatabase(o.serverUrl, dbs[side]), side === 'engine' ? profileArgs : [])
       await sleep(1_000)
       rss[side] = { startMb: memory(servers[side].pid).rssMb, afterWarmupMb: 0, peakMb: 0, afterMb: 0 }
     }
@@ -145,7 +165,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     }
     type RoundResult = ReturnType<typeof roundSummary>
     const rounds: Record<Side, RoundResult[]> = { engine: [], reference: [] }
-    function roundSummary(r: Awaited<ReturnType<typeof runFlows>>, serverCpu: number, pgCpu: number, pgAllCpu: number, db: { commits: number; rowWrites: number }) {
+    function roundSummary(r: Awaited<ReturnType<typeof runFlows>>, serverCpu: number, pgCpu: number, pgAllCpu: number, db: { commits: number; rowWrites: number; walBytes: number | null; serverWalBytes: number }) {
       const flows = r.timings.flow.length
       return {
         flows, errors: r.timings.errors, firstErrors: r.timings.firstErrors, seconds: round(r.seconds),
@@ -157,6 +177,8 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         postgresAllProcessesCpuMsPerFlow: round(pgAllCpu / flows),
         commitsPerFlow: round(db.commits / flows, 2),
         rowWritesPerFlow: round(db.rowWrites / flows, 2),
+        walBytesPerFlow: db.walBytes === null ? null : Math.round(db.walBytes / flows),
+        serverWalBytesPerFlow: Math.round(db.serverWalBytes / flows),
       }
     }
     for (let i = 0; i < o.rounds; i++) {
@@ -166,13 +188,18 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         const db0 = await dbStats(side)
         const cpu0 = cpuMs(s.pid)!
         const pg0 = postgresProcesses()
+        const walMeter = await wal.start([dbs[side]])
+        const from = monotonicUs()
         const r = await runFlows(target(s), o.flows, o.concurrency, `round ${i + 1}/${o.rounds} ${side}`)
+        if (side === 'engine') profiled.push({ fromUs: from, toUs: monotonicUs() })
         const cpu1 = cpuMs(s.pid)!
         const pg1 = postgresProcesses()
+        const walBytes = await walMeter.stop()
         const pids = await backendPids(side)
         const db1 = await dbStats(side)
         rounds[side].push(roundSummary(r, cpu1 - cpu0, cpuDelta(pg0, pg1, pids), cpuDelta(pg0, pg1),
-          { commits: db1.commits - db0.commits, rowWrites: db1.rowWrites - db0.rowWrites }))
+          { commits: db1.commits - db0.commits, rowWrites: db1.rowWrites - db0.rowWrites,
+            walBytes: walBytes.byDatabase[dbs[side]] ?? null, serverWalBytes: walBytes.server }))
         rss[side].peakMb = memory(s.pid).peakMb
       }
     }
@@ -196,6 +223,8 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       for (const k of Object.keys(rss[side]) as (keyof (typeof rss)[Side])[]) rss[side][k] = round(rss[side][k], 1)
     }
     for (const side of SIDES) await servers[side].stop()
+    // Written by the engine's process as it exits.
+    const profile = o.profileDir && profileOf(o.profileDir, profiled, o.flows * o.rounds)
 
     const med = (side: Side, f: (r: RoundResult) => number) => round(median(rounds[side].map(f)))
     const sideSummary = (side: Side) => ({
@@ -206,6 +235,9 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       postgresCpuMsPerFlow: med(side, (r) => r.postgresCpuMsPerFlow),
       postgresAllProcessesCpuMsPerFlow: med(side, (r) => r.postgresAllProcessesCpuMsPerFlow),
       commitsPerFlow: med(side, (r) => r.commitsPerFlow),
+      // null when a round's WAL was recycled before it could be read.
+      walBytesPerFlow: rounds[side].some((r) => r.walBytesPerFlow === null) ? null : Math.round(median(rounds[side].map((r) => r.walBytesPerFlow!))),
+      serverWalBytesPerFlow: Math.round(median(rounds[side].map((r) => r.serverWalBytesPerFlow))),
       errors: rounds[side].reduce((a, r) => a + r.errors, 0),
       rss: { ...rss[side], ...settled[side] },
     })
@@ -216,10 +248,22 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       summary: { engine, reference, throughputRatio: round(engine.flowsPerSecond / reference.flowsPerSecond, 3) },
       counting,
       rounds,
+      ...(profile && { profile }),
     }
   } finally {
     for (const side of SIDES) await sideSql[side].end({ timeout: 1 })
+    await walSql.end({ timeout: 1 })
     if (!o.keep) for (const side of SIDES) await admin.unsafe(`drop database if exists ${dbs[side]} with (force)`)
     await admin.end()
   }
+}
+
+/** The engine server's profile, its timed rounds only, per flow; kept beside the JSON it is folded into. */
+function profileOf(dir: string, windows: Window[], flows: number) {
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main one (1 is tsx's loader).
+  const file = readdirSync(dir).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f))
+  if (!file) throw new Error(`no .cpuprofile in ${dir}: did the engine server exit cleanly?`)
+  const breakdown = fold(JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile, flows, windows)
+  writeFileSync(join(dir, 'windows.json'), `${JSON.stringify({ flows, windows }, null, 2)}\n`)
+  return { file: join(dir, file), ...breakdown }
 }

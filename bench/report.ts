@@ -1,3 +1,5 @@
+import { breakdownMarkdown, type Breakdown } from './profile.ts'
+
 /** The short Markdown summary of bench/results/latest.json. */
 
 type Quantiles = { p50: number; p95: number; p99: number }
@@ -9,6 +11,8 @@ interface SideSummary {
   postgresCpuMsPerFlow: number
   postgresAllProcessesCpuMsPerFlow: number
   commitsPerFlow: number
+  walBytesPerFlow?: number | null
+  serverWalBytesPerFlow?: number
   errors: number
   rss: { startMb: number; afterWarmupMb: number; peakMb: number; afterMb: number; after60sMb: number; secondsToWithin20Mb: number | null }
 }
@@ -18,6 +22,7 @@ interface Latest {
     machine: Machine; startedAt: string
     options: { flows: number; concurrency: number; rounds: number; warmup: number; countFlows: number }
     summary: { engine: SideSummary; reference: SideSummary; throughputRatio: number }
+    profile?: Breakdown & { file: string }
     counting: Record<string, { statementsPerFlow: number; roundTripsPerFlow: number; acceptedEventsPerFlow?: number; statementsPerAcceptedEvent?: number; roundTripsPerAcceptedEvent?: number; hotPathRoundTripsPerAcceptedEvent?: number; statements: { what: string; perFlow: number }[] }>
   }
   list?: { machine: Machine; startedAt: string; rows: number; seedSeconds: number; targetP95Ms: number; cases: Record<string, { p50: number; p95: number; meetsTarget: boolean }> }
@@ -43,6 +48,8 @@ export function markdown(r: Latest): string {
       `| server CPU ms / flow | ${e.serverCpuMsPerFlow} | ${ref.serverCpuMsPerFlow} | ${(e.serverCpuMsPerFlow / ref.serverCpuMsPerFlow).toFixed(2)}× |`,
       `| Postgres CPU ms / flow (its backends) | ${e.postgresCpuMsPerFlow} | ${ref.postgresCpuMsPerFlow} | ${(e.postgresCpuMsPerFlow / ref.postgresCpuMsPerFlow).toFixed(2)}× |`,
       `| commits / flow (pg_stat_database) | ${e.commitsPerFlow} | ${ref.commitsPerFlow} | |`,
+      `| WAL bytes / flow: its database's records (pg_walinspect) | ${e.walBytesPerFlow ?? 'not read'} | ${ref.walBytesPerFlow ?? 'not read'} | |`,
+      `| WAL bytes / flow: the whole server meanwhile | ${e.serverWalBytesPerFlow ?? '–'} | ${ref.serverWalBytesPerFlow ?? '–'} | |`,
       `| statements / flow (wire count) | ${c.engine!.statementsPerFlow} | ${c.reference!.statementsPerFlow} | |`,
       `| round trips / flow (wire count) | ${c.engine!.roundTripsPerFlow} | ${c.reference!.roundTripsPerFlow} | |`,
       `| server RSS MB start → peak → 5 s / 60 s idle after | ${e.rss.startMb} → ${e.rss.peakMb} → ${e.rss.afterMb} / ${e.rss.after60sMb} | ${ref.rss.startMb} → ${ref.rss.peakMb} → ${ref.rss.afterMb} / ${ref.rss.after60sMb} | |`,
@@ -53,6 +60,9 @@ export function markdown(r: Latest): string {
       `${c.engine!.hotPathRoundTripsPerAcceptedEvent} on the engine's own send path (fenced read + one write).`, '',
       '| engine statement | per flow |', '|---|---:|',
       ...c.engine!.statements.slice(0, 14).map((s) => `| ${s.what} | ${s.perFlow} |`), '')
+    if (r.flows.profile) {
+      out.push('### Engine server CPU profile (timed rounds, self time)', '', `\`${r.flows.profile.file}\``, '', breakdownMarkdown(r.flows.profile))
+    }
   }
   if (r.list) {
     const l = r.list

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { runFlowsMode } from './flows-mode.ts'
@@ -20,6 +21,8 @@ import { markdown } from './report.ts'
  *   --count-flows N         flows per side in the untimed statement-counting pass (300)
  *   --rows N                installations seeded for the list mode (1000000)
  *   --keep                  keep the benchmark databases
+ *   --log-level L           both servers' LOG_LEVEL (warn); the service's default is info
+ *   --profile               CPU-profile the engine's timed server; its breakdown per flow goes in the results
  * Postgres: DATABASE_URL (a server; databases are created and dropped), default postgres://postgres@127.0.0.1:5432/postgres.
  */
 const { values } = parseArgs({
@@ -32,6 +35,8 @@ const { values } = parseArgs({
     'count-flows': { type: 'string', default: process.env.BENCH_COUNT_FLOWS ?? '300' },
     rows: { type: 'string', default: process.env.BENCH_ROWS ?? '1000000' },
     keep: { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: process.env.BENCH_LOG_LEVEL ?? 'warn' },
+    profile: { type: 'boolean', default: process.env.BENCH_PROFILE === '1' },
   },
 })
 const mode = values.mode!
@@ -106,6 +111,8 @@ if (mode === 'flows' || mode === 'all') {
       warmup: int('warmup', values.warmup),
       countFlows: int('count-flows', values['count-flows']),
       keep: values.keep!,
+      logLevel: values['log-level']!,
+      profileDir: values.profile ? mkdtempSync(join(tmpdir(), 'wie-profile-')) : undefined,
     }, fake.url, fakeCreds, log)
   } finally {
     await fake.stop()

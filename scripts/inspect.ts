@@ -8,7 +8,8 @@ import { installationMachine } from '../machines/installation.ts'
 import { connect } from '../src/db/connect.ts'
 import { localInspectorUrl, startLocalInspector } from '../src/inspector/local-server.ts'
 import { recordReplay, replayInstallation } from '../src/inspector/replay.ts'
-import { actorId, createWorkflowInspector, valueOf } from '../src/inspector/workflow-inspector.ts'
+import { valueOf } from '../src/engine/snapshot.ts'
+import { actorId, createWorkflowInspector } from '../src/inspector/workflow-inspector.ts'
 
 const CONNECT_MS = 3_000
 

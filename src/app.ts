@@ -24,7 +24,6 @@ import rateLimit from './plugins/rate-limit.ts'
 import retention from './plugins/retention.ts'
 import webhooks from './plugins/webhooks.ts'
 import wixClient from './plugins/wix-client.ts'
-import { fakeWixPlugin } from './sandbox/fake-wix.ts'
 import healthRoutes from './routes/health.ts'
 import homeRoutes from './routes/home.ts'
 import installationRoutes from './routes/installations.ts'
@@ -90,6 +89,8 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions & { da
   await app.register(metrics)
 
   if (opts.config.sandbox) {
+    // Loaded in sandbox mode only: a service with Wix credentials never serves the fake Wix.
+    const { fakeWixPlugin } = await import('./sandbox/fake-wix.ts')
     const { wix: { appId, appSecret }, redirectUrl, webhookUrl, sandboxWebhookKey } = opts.config
     await app.register(fakeWixPlugin, { prefix: SANDBOX_PREFIX, appId, appSecret, redirectUrl, webhookUrl, webhookPrivateKey: sandboxWebhookKey })
   }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
@@ -91,6 +91,12 @@ t.test('the rehearsal: build, production-only install, start, /healthz, a sandbo
   t.same(unknown, [], 'every step of the Dockerfile was rehearsed')
   const app = join(dir, `stage-${dockerfile.length - 1}`)
   t.ok(existsSync(join(app, 'dist/src/server.js')), 'the run stage holds the compiled service')
+  // What loads lazily (the inspector, the fake Wix, PGlite) is imported only when used: a `.ts`
+  // path left in a compiled import() would break the service then, not at start.
+  const tsImports = readdirSync(join(app, 'dist'), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.js'))
+    .flatMap((f) => [...readFileSync(join(app, 'dist', f), 'utf8').matchAll(/import\(\s*['"](\.{1,2}\/[^'"]+\.ts)['"]/g)].map((m) => `${f}: ${m[1]}`))
+  t.same(tsImports, [], 'no compiled file imports a .ts path')
   for (const tool of ['tsx', 'typescript', 'tap', 'deno']) {
     t.notOk(existsSync(join(app, 'node_modules', tool)), `and no ${tool}`)
   }

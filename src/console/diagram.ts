@@ -1,4 +1,4 @@
-import elk, { type ElkExtendedEdge, type ElkNode } from 'elkjs/lib/elk.bundled.js'
+import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk.bundled.js'
 import type { AnyStateMachine, AnyStateNode } from 'xstate'
 import { escapeHtml } from '../routes/html.ts'
 
@@ -118,6 +118,8 @@ async function computeLayout(machine: AnyStateMachine): Promise<Layout> {
       labels: [{ text: e.label, width: Math.round(e.label.length * 6.9) + 6, height: 14 }],
     })),
   }
+  // Loaded on the first diagram: elkjs is ~30 MB resident, and a service nobody opens the console of never needs it.
+  const { default: elk } = await import('elkjs/lib/elk.bundled.js')
   // A CommonJS module: its constructor is both the module and its `default`; TypeScript sees the latter.
   const laid = await new elk.default().layout(graph)
 

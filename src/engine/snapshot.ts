@@ -24,6 +24,12 @@ export const statePath = (value: StateValue): string =>
         .map(([k, v]) => (v && (typeof v === 'string' || Object.keys(v).length) ? `${k}.${statePath(v as StateValue)}` : k))
         .join(',')
 
+/** The inverse of `statePath` for one branch: `SetupIncomplete.finishing` → `{ SetupIncomplete: 'finishing' }`. */
+export function valueOf(path: string): StateValue {
+  const [head, ...rest] = path.split('.')
+  return rest.length ? { [head!]: valueOf(rest.join('.')) } : head!
+}
+
 export interface SpawnedEffect {
   name: string
   src: string

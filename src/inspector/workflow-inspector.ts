@@ -3,6 +3,7 @@ import type { AnyStateMachine, AnyStateNode, EventObject, StateValue } from 'xst
 import type { Workflow } from '../engine/index.ts'
 import type { TransitionStep } from '../engine/engine.ts'
 import { redactEvent } from '../engine/redact.ts'
+import { valueOf } from '../engine/snapshot.ts'
 import { createSocketAdapter, type SocketAdapterOptions } from './socket-adapter.ts'
 
 /** The protocol version `@statelyai/inspect` stamps on its messages (its `_version`). */
@@ -21,12 +22,6 @@ const REANNOUNCE_AFTER_MS = 5 * 60_000
  * hold no secret by design and nested values (an error's `code: 'WIX_REJECTED'`) are shown whole.
  */
 export const redactFields = (value: Record<string, unknown>) => redactEvent(value as EventObject)
-
-/** `SetupIncomplete.finishing` → `{ SetupIncomplete: 'finishing' }`, as the inspector draws it. */
-export function valueOf(path: string): StateValue {
-  const [head, ...rest] = path.split('.')
-  return rest.length ? { [head!]: valueOf(rest.join('.')) } : head!
-}
 
 /** One inspector actor per workflow, named after it, the same in every process and in replays. */
 export const actorId = (w: { machine: string; id: string }) => `${w.machine}:${w.id}`

@@ -1,7 +1,4 @@
 import fp from 'fastify-plugin'
-import { localInspectorUrl, startLocalInspector } from '../inspector/local-server.ts'
-import { recordReplay, replayInstallation } from '../inspector/replay.ts'
-import { createWorkflowInspector } from '../inspector/workflow-inspector.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,11 +13,17 @@ declare module 'fastify' {
  * on 127.0.0.1:8080 (or uses the one already there). An absent inspector never stops the service:
  * one warning, and transitions are dropped beyond a bounded buffer until it answers.
  */
-export default fp(
+// Named, not `export default fp(…)`: tsc (5.9) leaves a dynamic import's `.ts` unrewritten inside
+// an `export default` expression, and dist/ would import files that are not there.
+const inspectorPlugin = fp(
   async (app) => {
     const setting = app.config.inspect
     app.decorate('workflowInspector', null)
     if (!setting) return
+    // Loaded only with INSPECT set: the inspector's WebSocket client and server are not the service's.
+    const { localInspectorUrl, startLocalInspector } = await import('../inspector/local-server.ts')
+    const { recordReplay, replayInstallation } = await import('../inspector/replay.ts')
+    const { createWorkflowInspector } = await import('../inspector/workflow-inspector.ts')
     let server: { stop(): void } | undefined
     let url = setting
     if (!/^wss?:\/\//.test(setting)) {
@@ -60,3 +63,5 @@ export default fp(
   },
   { name: 'inspector', dependencies: ['engine'] },
 )
+
+export default inspectorPlugin
