@@ -49,6 +49,7 @@ function label(q: string): string {
     [/^select w\.\*, \(select status from wix_engine.jobs/, 'engine: fenced read (send/get)'],
     [/^with w as \( update wix_engine.workflows/, 'engine: transition write (send)'],
     [/^with w as \( insert into wix_engine.workflows/, 'engine: create write (app-url)'],
+    [/^with c as \( select \* from jsonb_to_recordset/, 'engine: batched write (creates and sends)'],
     [/^with due as/, 'engine: job poll (claim)'],
     [/^select id from wix_engine.workflows where id =/, 'admin: find by id'],
     [/^select \* from wix_engine.workflows where machine = 'installation' and \(id = /, 'finish: find installation by id or instanceId'],
@@ -139,7 +140,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
           statementsPerAcceptedEvent: round(d.statements / (events - flows), 2),
           roundTripsPerAcceptedEvent: round(d.roundTrips / (events - flows), 2),
           hotPathRoundTripsPerAcceptedEvent: round(
-            statements.filter((s) => /^engine: (fenced read|transition write|create write)/.test(s.what)).reduce((a, s) => a + s.perFlow, 0) / ((events - flows) / flows), 2),
+            statements.filter((s) => /^engine: (fenced read|transition write|create write|batched write)/.test(s.what)).reduce((a, s) => a + s.perFlow, 0) / ((events - flows) / flows), 2),
         }),
         statements,
       }

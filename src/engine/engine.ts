@@ -8,6 +8,7 @@ import { redactEvent } from './redact.ts'
 import { persist, planEffects, restore, stateName, statePath, type EffectPlan } from './snapshot.ts'
 import * as store from './store.ts'
 import { createWakeups } from './wakeups.ts'
+import { createWriter } from './writer.ts'
 
 export interface Logger {
   debug(obj: object, msg?: string): void
@@ -139,6 +140,8 @@ export function createEngineCore(opts: EngineOptions) {
   const definitions = new Map(opts.definitions.map((d) => [d.name, d]))
   const listeners = new Set<TransitionListener>()
   const wakeups = createWakeups(sql, log, opts.listen ?? false)
+  // Creates and accepted events of workflows moving at once share a statement and a commit.
+  const writer = createWriter(sql)
   /** Rows this process wrote or read last, newest last; bounded. See `send`. */
   const recent = new Map<string, store.WorkflowRow>()
   const remember = (row: store.WorkflowRow) => {
@@ -230,7 +233,7 @@ export function createEngineCore(opts: EngineOptions) {
       id, machine, machine_version: def.version, ...def.project(state), state: stateName(state.value),
       snapshot: state, version: history.length, created_at: at, updated_at: at,
     }
-    await store.insertWorkflow(sql, { ...row, now: at }, history, rows)
+    await writer.create({ ...row, now: at, history, jobs: rows })
     remember(row)
     const workflow = toWorkflow(row)
     log.info({ workflowId: id, machine, state: workflow.statePath, source: o.source }, 'workflow created')
@@ -238,7 +241,7 @@ export function createEngineCore(opts: EngineOptions) {
     return workflow
   }
 
-  /** Applies one event: fenced read, pure transition, one write; retried when a writer races us. */
+  /** Applies one event: fenced read, pure transition, one (batched) write; retried when a writer races us. */
   async function send(id: string, event: AnyEvent, o: SendOptions): Promise<SendResult> {
     // This process's last view of the row saves the read on the hot path. It may be stale: the
     // write is fenced by version (and by the job still being live), so a stale view only costs
@@ -287,7 +290,7 @@ export function createEngineCore(opts: EngineOptions) {
         // A job's result may be awaited by a `waitFor` on another instance (the browser's).
         notify: wakeups.enabled && o.job !== undefined,
       }
-      const { written: ok, cancelled } = await store.commitTransition(sql, written)
+      const { written: ok, cancelled } = await writer.commit(written)
       if (!ok) {
         // Another writer moved the row on (or our view was old); decide again on what it wrote.
         recent.delete(id)

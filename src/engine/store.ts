@@ -4,8 +4,9 @@ import { WAKEUP_CHANNEL } from './wakeups.ts'
 
 /**
  * The engine's SQL, one function per operation. Every write that follows from an event is one
- * statement (data-modifying CTEs), fenced by the row's version: a concurrent writer makes it
- * match nothing, and the caller re-reads and re-decides.
+ * row of one statement (data-modifying CTEs) that writes other workflows' events alongside it
+ * (see writer.ts), fenced by the row's version: a concurrent writer makes it match nothing,
+ * and the caller re-reads and re-decides.
  */
 
 export interface WorkflowRow {
@@ -106,37 +107,6 @@ export interface Transition {
   notify?: boolean
 }
 
-export async function insertWorkflow(
-  sql: Sql,
-  w: Omit<WorkflowRow, 'created_at' | 'updated_at'> & { now: Date },
-  history: Omit<HistoryEntry, 'at'>[],
-  jobs: NewJob[],
-): Promise<void> {
-  await sql`
-    with w as (
-      insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
-      values (${w.id}, ${w.machine}, ${w.machine_version}, ${w.key}, ${w.state}, ${w.reason},
-              ${sql.json(w.snapshot as never)}::jsonb, ${w.version}, ${w.now}, ${w.now})
-      returning id
-    ), h as (
-      insert into wix_engine.workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
-      select w.id, h.seq, h.event_type, h.event, h.from_state, h.to_state, h.source, ${w.now}
-      from w, jsonb_to_recordset(${sql.json(history as never)}::jsonb)
-        as h(seq int, event_type text, event jsonb, from_state text, to_state text, source text)
-    )
-    ${insertJobs(sql, jobs, w.now)}`
-}
-
-const insertJobs = (sql: Sql, jobs: NewJob[], now: Date) => sql`
-  insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, event, status, attempts, run_at,
-                    lease_owner, lease_until, created_at, updated_at)
-  select j.id, w.id, j.kind, j.name, j.src, j.payload, j.event, j.status, j.attempts, j.run_at,
-         j.lease_owner, case when j.lease_ms is not null then now() + j.lease_ms * interval '1 millisecond' end,
-         ${now}, ${now}
-  from w, jsonb_to_recordset(${sql.json(jobs as never)}::jsonb)
-    as j(id uuid, kind text, name text, src text, payload text, event jsonb, status text,
-         attempts int, run_at timestamptz, lease_owner text, lease_ms int)`
-
 /** The row, and with `lease` whether that run still holds its job (`job_held`). */
 export async function readWorkflow(sql: Sql, id: string, lease?: JobLease) {
   const [row] = await sql<(WorkflowRow & { job_held: boolean | null })[]>`
@@ -145,53 +115,120 @@ export async function readWorkflow(sql: Sql, id: string, lease?: JobLease) {
   return row
 }
 
+/** A workflow to start: its first row, its history so far and the jobs that history asked for. */
+export interface NewWorkflow extends Omit<WorkflowRow, 'created_at' | 'updated_at'> {
+  now: Date
+  history: Omit<HistoryEntry, 'at'>[]
+  jobs: NewJob[]
+}
+
+/** One batch's writes; `i` tells each write's result apart in what the statement returns. */
+export interface Batch {
+  creates: { i: number; w: NewWorkflow }[]
+  transitions: { i: number; t: Transition }[]
+}
+
+export interface BatchResult {
+  /** Writes that landed, by `i`, with the jobs each transition cancelled. */
+  written: Map<number, string[]>
+}
+
 /**
- * Writes an accepted event. `written` is false when another writer got there first (or the
- * result's run lost its job); `cancelled` names the jobs the transition cancelled, so a run of
- * one in this process can be aborted.
+ * Writes a batch of creates and transitions of distinct workflows in one statement, so they
+ * share one commit. Each transition is fenced on its own (version, machine version, its run
+ * still holding its job): one that matches nothing is left out of every later step and its
+ * caller re-decides, while the others land. A create whose id is taken inserts nothing.
+ * Rows are sent in id order, so two instances' batches lock shared rows in the same order.
  */
-export async function commitTransition(sql: Sql, t: Transition): Promise<{ written: boolean; cancelled: string[] }> {
-  const jobId = t.job?.lease.id ?? null
-  const attempts = t.job ? [t.job.attempt] : []
-  const rows = await sql<{ cancelled: string[] }[]>`
-    with w as (
-      update wix_engine.workflows
-      set state = ${t.state}, key = ${t.key}, reason = ${t.reason}, snapshot = ${sql.json(t.snapshot as never)}::jsonb,
-          machine_version = ${t.writtenMachineVersion},
-          version = version + 1, updated_at = ${t.now}
-      where id = ${t.id} and version = ${t.version} and machine_version = ${t.machineVersion}
-        -- a job's result counts only while its run holds the job (not cancelled, not taken over)
-        and ${t.job ? sql`exists (select 1 from wix_engine.jobs where ${holds(sql, t.job.lease)})` : sql`true`}
-      returning id, version
-    ), h as (
+export async function commitBatch(sql: Sql, batch: Batch): Promise<BatchResult> {
+  const byId = <T extends { id: string }>(a: { v: T }, b: { v: T }) => (a.v.id < b.v.id ? -1 : a.v.id > b.v.id ? 1 : 0)
+  const creates = batch.creates.map(({ i, w }) => ({ v: w, i })).sort(byId).map(({ i, v: w }) => ({
+    i, id: w.id, machine: w.machine, machine_version: w.machine_version, key: w.key, state: w.state, reason: w.reason,
+    snapshot: w.snapshot, version: w.version, at: w.now, history: w.history, jobs: w.jobs,
+  }))
+  const transitions = batch.transitions.map(({ i, t }) => ({ v: t, i })).sort(byId).map(({ i, v: t }) => ({
+    i, id: t.id, version: t.version, machine_version: t.machineVersion, written_machine_version: t.writtenMachineVersion,
+    state: t.state, key: t.key, reason: t.reason, snapshot: t.snapshot, event_type: t.eventType, event: t.event,
+    from_state: t.from, to_state: t.to, source: t.source, at: t.now, jobs: t.jobs,
+    active_invokes: t.activeInvokes, respawned: t.respawned, cancelled_timers: t.cancelledTimers,
+    job_id: t.job?.lease.id ?? null, lease_owner: t.job?.lease.owner ?? null, lease_epoch: t.job?.lease.epoch ?? null,
+    job_status: t.job?.status ?? 'done', job_error: t.job?.status === 'dead' ? t.job.attempt.error : null,
+    attempt: t.job ? t.job.attempt : null,
+    notify: t.notify ?? false,
+  }))
+  const rows = await sql<{ i: number; cancelled: string[] | null }[]>`
+    with c as (
+      select * from jsonb_to_recordset(${sql.json(creates as never)}::jsonb)
+        as c(i int, id uuid, machine text, machine_version int, key text, state text, reason text, snapshot jsonb,
+             version int, at timestamptz, history jsonb, jobs jsonb)
+    ), t as (
+      select * from jsonb_to_recordset(${sql.json(transitions as never)}::jsonb)
+        as t(i int, id uuid, version int, machine_version int, written_machine_version int, state text, key text,
+             reason text, snapshot jsonb, event_type text, event jsonb, from_state text, to_state text, source text,
+             at timestamptz, jobs jsonb, active_invokes text[], respawned text[], cancelled_timers text[],
+             job_id uuid, lease_owner text, lease_epoch int, job_status text, job_error jsonb, attempt jsonb,
+             notify boolean)
+    ), inserted as (
+      insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version,
+                                        created_at, updated_at)
+      select id, machine, machine_version, key, state, reason, snapshot, version, at, at from c
+      -- two instances starting the same workflow (a derived id): the first one's stays
+      on conflict (id) do nothing
+      returning id
+    ), created as (
+      select c.* from c join inserted using (id)
+    ), created_history as (
       insert into wix_engine.workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
-      select w.id, w.version, ${t.eventType}, ${sql.json(t.event as never)}::jsonb, ${t.from}, ${t.to}, ${t.source}, ${t.now}
-      from w
+      select c.id, h.seq, h.event_type, h.event, h.from_state, h.to_state, h.source, c.at
+      from created c, jsonb_to_recordset(c.history)
+        as h(seq int, event_type text, event jsonb, from_state text, to_state text, source text)
+    ), w as (
+      update wix_engine.workflows f
+      set state = t.state, key = t.key, reason = t.reason, snapshot = t.snapshot,
+          machine_version = t.written_machine_version, version = f.version + 1, updated_at = t.at
+      from t
+      where f.id = t.id and f.version = t.version and f.machine_version = t.machine_version
+        -- a job's result counts only while its run holds the job (not cancelled, not taken over)
+        and (t.job_id is null or exists (
+          select 1 from wix_engine.jobs j
+          where j.id = t.job_id and j.status = 'running' and j.lease_owner = t.lease_owner and j.attempts = t.lease_epoch))
+      returning t.*, f.version as written_version
+    ), history as (
+      insert into wix_engine.workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
+      select id, written_version, event_type, event, from_state, to_state, source, at from w
     ), done as (
-      update wix_engine.jobs set status = ${t.job?.status ?? 'done'}, lease_owner = null, lease_until = null, updated_at = ${t.now}
-                      ${t.job?.status === 'dead' ? sql`, last_error = ${sql.json(t.job.attempt.error as never)}::jsonb` : sql``}
-      from w where jobs.id = ${jobId}::uuid
+      update wix_engine.jobs j
+      set status = w.job_status, lease_owner = null, lease_until = null, updated_at = w.at,
+          last_error = case when w.job_status = 'dead' then w.job_error else j.last_error end
+      from w where j.id = w.job_id
     ), attempt as (
       insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
-      select ${jobId}::uuid, a.attempt, w.id, a.outcome, a.started_at, ${t.now}, a.error
-      from w, jsonb_to_recordset(${sql.json(attempts as never)}::jsonb)
-        as a(attempt int, outcome text, started_at timestamptz, error jsonb)
+      select w.job_id, a.attempt, w.id, a.outcome, a.started_at, w.at, a.error
+      from w, jsonb_to_record(w.attempt) as a(attempt int, outcome text, started_at timestamptz, error jsonb)
+      where w.attempt is not null
     ), cancelled as (
-      update wix_engine.jobs set status = 'cancelled', lease_owner = null, lease_until = null, updated_at = ${t.now}
+      update wix_engine.jobs j set status = 'cancelled', lease_owner = null, lease_until = null, updated_at = w.at
       from w
-      where jobs.workflow_id = w.id and jobs.status in ('pending', 'running')
-        and jobs.id is distinct from ${jobId}::uuid
-        and ((jobs.kind = 'effect' and (jobs.name = any(${t.respawned}::text[])
-                                        or not jobs.name = any(${t.activeInvokes}::text[])))
-          or (jobs.kind = 'timer' and jobs.name = any(${t.cancelledTimers}::text[])))
-      returning jobs.id
+      where j.workflow_id = w.id and j.status in ('pending', 'running') and j.id is distinct from w.job_id
+        and ((j.kind = 'effect' and (j.name = any(w.respawned) or not j.name = any(w.active_invokes)))
+          or (j.kind = 'timer' and j.name = any(w.cancelled_timers)))
+      returning j.id, w.i
     ), new_jobs as (
-      ${insertJobs(sql, t.jobs, t.now)}
+      insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, event, status, attempts, run_at,
+                                   lease_owner, lease_until, created_at, updated_at)
+      select j.id, s.id, j.kind, j.name, j.src, j.payload, j.event, j.status, j.attempts, j.run_at, j.lease_owner,
+             case when j.lease_ms is not null then now() + j.lease_ms * interval '1 millisecond' end, s.at, s.at
+      from (select id, at, jobs from created union all select id, at, jobs from w) s, jsonb_to_recordset(s.jobs)
+        as j(id uuid, kind text, name text, src text, payload text, event jsonb, status text,
+             attempts int, run_at timestamptz, lease_owner text, lease_ms int)
     )
-    select (select coalesce(array_agg(id::text), '{}') from cancelled) as cancelled
-           ${t.notify ? sql`, pg_notify(${WAKEUP_CHANNEL}, 'w:' || w.id::text)` : sql``}
+    select i, null::text[] as cancelled, null::boolean as notified from created
+    union all
+    select w.i, coalesce((select array_agg(c.id::text) from cancelled c where c.i = w.i), '{}'),
+           -- tell other instances (their waitFor) of this write: NOTIFY is sent on commit
+           case when w.notify then (select true from pg_notify(${WAKEUP_CHANNEL}, 'w:' || w.id::text)) end
     from w`
-  return { written: rows.length === 1, cancelled: rows[0]?.cancelled ?? [] }
+  return { written: new Map(rows.map((r) => [r.i, r.cancelled ?? []])) }
 }
 
 /**

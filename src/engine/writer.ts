@@ -1,0 +1,149 @@
+import type { Sql } from 'postgres'
+import { isDatabaseUnavailable, PG } from '../db/connect.ts'
+import { commitBatch, type Batch, type NewWorkflow, type Transition } from './store.ts'
+
+/**
+ * Group commit: the engine's writes (creates and accepted events) go to the database in
+ * batches, one statement and one commit per batch, so workflows moving at the same time share
+ * a commit (its fsync) and a round trip instead of paying one each.
+ *
+ * Nothing waits to fill a batch: an idle writer sends the first write at once (in the same
+ * tick). Writes that arrive while `maxInFlight` batches are in flight queue up and go together
+ * as the next batch. A workflow has at most one write in flight: a second write of the same
+ * workflow waits for the batch holding the first, so it is fenced against what that one wrote.
+ * Every caller is answered after the commit that holds its write, with its own outcome.
+ */
+
+export interface WriterOptions {
+  /** Batches in flight at once; more overlap round trips, fewer make bigger batches. */
+  maxInFlight?: number
+  /** Writes per statement at most: bounds its parameters and the rows it locks. */
+  maxBatch?: number
+}
+
+type Write =
+  | { kind: 'create'; w: NewWorkflow; resolve: (v: void) => void; reject: (err: unknown) => void }
+  | { kind: 'transition'; t: Transition; resolve: (v: TransitionResult) => void; reject: (err: unknown) => void }
+
+export interface TransitionResult {
+  /** False when the fence matched nothing: another writer moved the row on, or the run lost its job. */
+  written: boolean
+  /** The jobs the transition cancelled (a run of one in this process is to be aborted). */
+  cancelled: string[]
+}
+
+/** deadlock_detected: Postgres rolled the whole statement back, so it can simply be sent again. */
+const DEADLOCK = '40P01'
+const DEADLOCK_TRIES = 3
+
+const workflowOf = (write: Write) => (write.kind === 'create' ? write.w.id : write.t.id)
+
+/** The error a create gets when its id is taken, as the single insert raised it. */
+const taken = (id: string) =>
+  Object.assign(new Error(`workflow ${id} already exists`), { code: PG.UNIQUE_VIOLATION })
+
+export function createWriter(sql: Sql, o: WriterOptions = {}) {
+  const maxInFlight = o.maxInFlight ?? 1
+  const maxBatch = o.maxBatch ?? 200
+  const queue: Write[] = []
+  /** Workflows with a write in flight. */
+  const busy = new Set<string>()
+  let inFlight = 0
+  let scheduled = false
+
+  /** The queue's oldest writes of distinct, idle workflows; the rest keep their place. */
+  function take(): Write[] {
+    const batch: Write[] = []
+    const rest: Write[] = []
+    for (const write of queue) {
+      const id = workflowOf(write)
+      if (batch.length < maxBatch && !busy.has(id)) {
+        busy.add(id)
+        batch.push(write)
+      } else rest.push(write)
+    }
+    queue.splice(0, queue.length, ...rest)
+    return batch
+  }
+
+  function pump() {
+    while (inFlight < maxInFlight && queue.length) {
+      const batch = take()
+      if (!batch.length) return
+      inFlight++
+      void send(batch).finally(() => {
+        inFlight--
+        for (const write of batch) busy.delete(workflowOf(write))
+        pump()
+      })
+    }
+  }
+
+  /** Writes enqueued in the same tick share a batch; an idle writer adds no delay beyond that. */
+  function schedule() {
+    if (scheduled) return
+    scheduled = true
+    queueMicrotask(() => {
+      scheduled = false
+      pump()
+    })
+  }
+
+  async function statement(batch: Write[]) {
+    const b: Batch = { creates: [], transitions: [] }
+    batch.forEach((write, i) => {
+      if (write.kind === 'create') b.creates.push({ i, w: write.w })
+      else b.transitions.push({ i, t: write.t })
+    })
+    for (let tries = 1; ; tries++) {
+      try {
+        return (await commitBatch(sql, b)).written
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== DEADLOCK || tries >= DEADLOCK_TRIES) throw err
+      }
+    }
+  }
+
+  /** Never throws: every write of the batch is answered, with its own outcome or the batch's error. */
+  async function send(batch: Write[]): Promise<void> {
+    let written: Map<number, string[]>
+    try {
+      written = await statement(batch)
+    } catch (err) {
+      // A refused write (bad data, a constraint) would fail every write it shares a statement
+      // with, and their callers would take it for their own fault: each goes again alone, so
+      // only the faulty one fails. The database being away fails all of them alike, as it is.
+      if (batch.length > 1 && !isDatabaseUnavailable(err)) {
+        await Promise.all(batch.map((write) => send([write])))
+        return
+      }
+      for (const write of batch) write.reject(err)
+      return
+    }
+    batch.forEach((write, i) => {
+      const cancelled = written.get(i)
+      if (write.kind === 'transition') write.resolve({ written: cancelled !== undefined, cancelled: cancelled ?? [] })
+      else if (cancelled !== undefined) write.resolve()
+      else write.reject(taken(write.w.id))
+    })
+  }
+
+  return {
+    /** Starts a workflow; rejects with a unique violation when its id is taken. */
+    create(w: NewWorkflow): Promise<void> {
+      return new Promise((resolve, reject) => {
+        queue.push({ kind: 'create', w, resolve, reject })
+        schedule()
+      })
+    },
+    /** Writes an accepted event, fenced by the version (and job lease) it was decided on. */
+    commit(t: Transition): Promise<TransitionResult> {
+      return new Promise((resolve, reject) => {
+        queue.push({ kind: 'transition', t, resolve, reject })
+        schedule()
+      })
+    },
+  }
+}
+
+export type Writer = ReturnType<typeof createWriter>

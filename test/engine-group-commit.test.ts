@@ -1,0 +1,187 @@
+import t from 'tap'
+import postgres from 'postgres'
+import { assign, setup } from 'xstate'
+import { defineWorkflow, persistently } from '../src/engine/index.ts'
+import { isDatabaseUnavailable } from '../src/db/connect.ts'
+import { createEngineCore } from '../src/engine/engine.ts'
+import { readWorkflow, type Transition, type WorkflowRow } from '../src/engine/store.ts'
+import { createWriter } from '../src/engine/writer.ts'
+import { freshDatabase, needsRealPostgres } from './support/database.ts'
+import { waitUntil } from './support/process.ts'
+import { identitySealer, silentLog, testClock } from './support/engine.ts'
+
+/**
+ * Group commit: writes of different workflows that arrive together share one statement and
+ * one commit, yet each is fenced, answered and failed on its own. Commits are told apart by
+ * `xmin`: rows written by the same transaction carry the same one.
+ */
+
+const counter = setup({ types: { context: {} as { ticks: number } } }).createMachine({
+  id: 'counter',
+  context: { ticks: 0 },
+  initial: 'open',
+  states: {
+    open: {
+      on: { TICK: { actions: assign({ ticks: ({ context }) => context.ticks + 1 }) }, CLOSE: 'closed' },
+      // a timer for CLOSE to cancel: each transition's own cancelled jobs come back to it
+      after: { 60_000: 'closed' },
+    },
+    closed: { type: 'final' },
+  },
+})
+const definition = defineWorkflow({ name: 'counter', version: 1, machine: counter, project: () => ({ key: null, reason: null }) })
+
+/** Raises for history rows of `event_type`: a write the database refuses, in any batch. */
+const refuse = (eventType: string) => `
+  create or replace function wix_engine.refuse() returns trigger language plpgsql as $$
+  begin raise exception 'refused %', new.event_type; end $$;
+  drop trigger if exists refuse on wix_engine.workflow_history;
+  create trigger refuse before insert on wix_engine.workflow_history
+    for each row when (new.event_type = '${eventType}') execute function wix_engine.refuse();`
+
+t.test('group commit, on a real database', async (t) => {
+  const db = await freshDatabase()
+  t.teardown(db.drop)
+  const clock = testClock()
+  const engine = createEngineCore({ sql: db.sql, definitions: [definition], sealer: identitySealer, log: silentLog, now: clock.now })
+  const start = (n: number) => Promise.all(Array.from({ length: n }, () => engine.create('counter', {}, { source: 'test' })))
+  const rows = (ids: string[]) =>
+    db.sql<{ id: string; version: number; xmin: string }[]>`
+      select id, version, xmin::text from wix_engine.workflows where id = any(${ids}::uuid[]) order by id`
+  const historyCount = async (ids: string[]) =>
+    (await db.sql<{ n: number }[]>`select count(*)::int as n from wix_engine.workflow_history where workflow_id = any(${ids}::uuid[])`)[0]!.n
+  /** A hand-made accepted event of a stored row, fenced by `version`. */
+  const step = (row: WorkflowRow, version = row.version, eventType = 'TICK'): Transition => ({
+    id: row.id, version, machineVersion: row.machine_version, writtenMachineVersion: row.machine_version,
+    state: row.state, key: row.key, reason: row.reason, snapshot: row.snapshot, eventType, event: { type: eventType },
+    from: row.state, to: row.state, source: 'test', now: clock.now(), jobs: [],
+    activeInvokes: [], respawned: [], cancelledTimers: [],
+  })
+
+  await t.test('workflows sending at once share commits, and each caller hears only after its commit', async (t) => {
+    const started = await start(40)
+    const ids = started.map((w) => w.id)
+    t.ok(new Set((await rows(ids)).map((r) => r.xmin)).size < 40, '40 creates made fewer than 40 commits')
+
+    // Another connection: what a reader elsewhere sees the moment each send is answered.
+    const reader = postgres(db.url, { max: 1, onnotice: () => {} })
+    t.teardown(() => reader.end())
+    const seen = await Promise.all(ids.map(async (id) => {
+      const r = await engine.send(id, { type: 'TICK' }, { source: 'test' })
+      const [row] = await reader<{ version: number }[]>`select version from wix_engine.workflows where id = ${id}`
+      return { accepted: r.accepted, version: row!.version }
+    }))
+    t.ok(seen.every((s) => s.accepted && s.version === 2), 'every send was accepted and its write was visible when it resolved')
+    const after = await rows(ids)
+    t.ok(after.every((r) => r.version === 2), 'each row moved on once')
+    t.ok(new Set(after.map((r) => r.xmin)).size < 40, '40 events made fewer than 40 commits')
+    t.equal(await historyCount(ids), 80, 'each workflow has its start and its event in history')
+  })
+
+  await t.test('a fence miss in a batch fails only that write', async (t) => {
+    const ids = (await start(3)).map((w) => w.id)
+    const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
+    const writer = createWriter(db.sql)
+    const results = await Promise.all([
+      writer.commit(step(stored[0]!)),
+      writer.commit(step(stored[1]!, 7)), // decided on a version the row never had
+      writer.commit(step(stored[2]!)),
+    ])
+    t.same(results.map((r) => r.written), [true, false, true], 'the stale write matched nothing, its neighbours landed')
+    const after = await rows(ids)
+    t.same(ids.map((id) => after.find((r) => r.id === id)!.version), [2, 1, 2], 'the stale row is untouched')
+    t.equal(new Set([after.find((r) => r.id === ids[0])!.xmin, after.find((r) => r.id === ids[2])!.xmin]).size, 1,
+      'the two that landed share one commit')
+    t.equal(await historyCount(ids), 5, 'history has the two landed events and no third')
+  })
+
+  await t.test('each transition of a batch gets back the jobs it cancelled', async (t) => {
+    const ids = (await start(2)).map((w) => w.id)
+    const timers = await db.sql<{ id: string; workflow_id: string; name: string }[]>`
+      select id, workflow_id, name from wix_engine.jobs where workflow_id = any(${ids}::uuid[]) and kind = 'timer'`
+    const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
+    const writer = createWriter(db.sql)
+    const close = (row: WorkflowRow) => ({ ...step(row, row.version, 'CLOSE'), to: 'closed', cancelledTimers: [timers[0]!.name] })
+    const results = await Promise.all(stored.map((row) => writer.commit(close(row!))))
+    for (const [i, id] of ids.entries()) {
+      t.same(results[i]!.cancelled, timers.filter((j) => j.workflow_id === id).map((j) => j.id), `workflow ${i + 1} hears of its own timer only`)
+    }
+  })
+
+  await t.test('two sends to one workflow in one tick are written one after the other', async (t) => {
+    const [w] = await start(1)
+    const [a, b] = await Promise.all([
+      engine.send(w!.id, { type: 'TICK' }, { source: 'test' }),
+      engine.send(w!.id, { type: 'TICK' }, { source: 'test' }),
+    ])
+    t.ok(a.accepted && b.accepted, 'both are accepted')
+    t.same([a.workflow.version, b.workflow.version].sort(), [2, 3], 'one after the other, not both on the same version')
+    t.equal((await engine.get(w!.id))?.context.ticks, 2, 'neither tick is lost')
+
+    const [x] = await start(1)
+    const [c, d] = await Promise.all([
+      engine.send(x!.id, { type: 'CLOSE' }, { source: 'test' }),
+      engine.send(x!.id, { type: 'CLOSE' }, { source: 'test' }),
+    ])
+    t.same([c.accepted, d.accepted].sort(), [false, true], 'a second CLOSE, decided again on what the first wrote, is refused')
+    t.equal(await historyCount([x!.id]), 2, 'one CLOSE in history')
+  })
+
+  await t.test('a write the database refuses fails its own caller only', async (t) => {
+    await db.sql.unsafe(refuse('BOOM'))
+    t.teardown(() => db.sql.unsafe('drop trigger if exists refuse on wix_engine.workflow_history'))
+    const ids = (await start(3)).map((w) => w.id)
+    const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
+    const writer = createWriter(db.sql)
+    const results = await Promise.allSettled([
+      writer.commit(step(stored[0]!)),
+      writer.commit(step(stored[1]!, stored[1]!.version, 'BOOM')),
+      writer.commit(step(stored[2]!)),
+    ])
+    t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'only the refused write is rejected')
+    t.match((results[1] as PromiseRejectedResult).reason, { message: /refused BOOM/ }, 'with the database\'s error')
+    t.same((await rows(ids)).map((r) => r.version).sort(), [1, 2, 2], 'its neighbours landed, it did not')
+  })
+
+  await t.test('a batch whose every write is refused rejects every caller, and writes nothing', async (t) => {
+    await db.sql.unsafe(refuse('TICK'))
+    t.teardown(() => db.sql.unsafe('drop trigger if exists refuse on wix_engine.workflow_history'))
+    const ids = (await start(3)).map((w) => w.id)
+    const results = await Promise.allSettled(ids.map((id) => engine.send(id, { type: 'TICK' }, { source: 'test' })))
+    t.ok(results.every((r) => r.status === 'rejected' && /refused TICK/.test(String(r.reason))), 'every caller gets the error')
+    t.same((await rows(ids)).map((r) => r.version), [1, 1, 1], 'no row moved on')
+    t.equal(await historyCount(ids), 3, 'and history has only their starts')
+  })
+
+  await t.test('a connection lost mid-batch rejects the whole batch, and writes nothing', {
+    skip: needsRealPostgres('ends another session with pg_terminate_backend'),
+  }, async (t) => {
+    // History rows of SLOW hold the statement until its session is ended.
+    await db.sql.unsafe(`
+      create or replace function wix_engine.slow() returns trigger language plpgsql as $$
+      begin perform pg_sleep(60); return new; end $$;
+      create trigger slow before insert on wix_engine.workflow_history
+        for each row when (new.event_type = 'SLOW') execute function wix_engine.slow();`)
+    t.teardown(() => db.sql.unsafe('drop trigger if exists slow on wix_engine.workflow_history'))
+    const ids = (await start(3)).map((w) => w.id)
+    const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
+    const victim = postgres(db.url, { max: 1, onnotice: () => {}, connection: { application_name: 'group-commit-victim' } })
+    t.teardown(() => victim.end())
+    const writer = createWriter(victim)
+    const pending = Promise.allSettled([
+      writer.commit(step(stored[0]!)),
+      writer.commit(step(stored[1]!, stored[1]!.version, 'SLOW')),
+      writer.commit(step(stored[2]!)),
+    ])
+    await waitUntil('the batch is held in its statement', async () => (await db.sql`
+      select 1 from pg_stat_activity where application_name = 'group-commit-victim' and wait_event = 'PgSleep'`).length === 1)
+    await db.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'group-commit-victim'`
+    const results = await pending
+    t.ok(results.every((r) => r.status === 'rejected' && isDatabaseUnavailable(r.reason)),
+      'all three callers are rejected, with an error their retries take for a blip')
+    t.same((await rows(ids)).map((r) => r.version), [1, 1, 1], 'none of the three landed')
+    t.equal(await historyCount(ids), 3, 'and history has only their starts')
+    // as the engine's callers do: retried through the blip
+    t.same((await persistently(() => writer.commit(step(stored[0]!)))).written, true, 'a retry lands once reconnected')
+  })
+})
