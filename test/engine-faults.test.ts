@@ -130,7 +130,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(calls.length, 1, 'the effect ran once')
     t.equal((await row(w.id)).state, 'delivered', 'its result landed after the blips')
     t.match(await effectJob(w.id), { status: 'done', attempts: 1 }, 'on its first attempt')
-    t.same((await db.sql`select attempt, outcome from wix_engine.job_attempts where workflow_id = ${w.id}`).map((r) => [r.attempt, r.outcome]), [[1, 'ok']])
+    t.same(await db.sql`select attempt from wix_engine.job_attempts where workflow_id = ${w.id}`, [], 'no failed run recorded: the blips were the commit\'s, not the run\'s')
     t.equal(calls[0]!.input.idempotencyKey, `${w.id}:${(await db.sql`select id from wix_engine.jobs where workflow_id = ${w.id} and kind = 'effect'`)[0]!.id}`,
       'the effect was given a stable idempotency key: workflow id and job id')
   })

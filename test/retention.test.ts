@@ -57,11 +57,16 @@ await sql`
 // The flood the rate limit lets through: abandoned starts, more than two batches of them.
 await seed(2 * BATCH + 1, 'ConsentAbandoned', clock.now())
 await seed(3, 'ExchangeFailed', clock.now())
-// A job that ended dead (its payload unreadable), on the Finished installation.
+// A job that ended dead (its payload unreadable), on the Finished installation, with its failed
+// run (the engine records only failed runs).
+const deadJobId = randomUUID()
 await sql`
   insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, last_error, created_at, updated_at)
-  values (${randomUUID()}, ${finishedId}, 'effect', 'finishSetup', 'finishSetup', 'x', 'dead', 1, ${clock.now()},
+  values (${deadJobId}, ${finishedId}, 'effect', 'finishSetup', 'finishSetup', 'x', 'dead', 1, ${clock.now()},
           ${sql.json({ code: 'PAYLOAD_UNREADABLE' })}, ${clock.now()}, ${clock.now()})`
+await sql`
+  insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
+  values (${deadJobId}, 1, ${finishedId}, 'failed', ${clock.now()}, ${clock.now()}, ${sql.json({ code: 'PAYLOAD_UNREADABLE' })})`
 
 t.test('the setup is what the test believes', async (t) => {
   t.equal(finish.json?.state, 'Finished', 'one installation is Finished')

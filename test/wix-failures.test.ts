@@ -29,12 +29,13 @@ t.test('503, then 200: the exchange is retried and the install completes', async
   t.equal(installation.state, 'SetupIncomplete', 'the installation completes')
   t.same(exchanges(service).map((r) => r.status), [503, 503, 200], 'after two retried 503s')
   const attempts = await db.sql`select outcome, error ->> 'code' as code, error ->> 'wixRequestId' as rid from wix_engine.job_attempts where workflow_id = ${installation.id} order by attempt`
-  t.same(attempts.map((a) => [a.outcome, a.code]), [['retry', 'WIX_UNAVAILABLE'], ['retry', 'WIX_UNAVAILABLE'], ['ok', null]], 'each attempt is recorded')
+  t.same(attempts.map((a) => [a.outcome, a.code]), [['retry', 'WIX_UNAVAILABLE'], ['retry', 'WIX_UNAVAILABLE']], 'each failed attempt is recorded')
   t.ok(attempts[0]!.rid, "with Wix's request id")
   const shown = (await service.api('GET', `/api/installations/${installation.id}`)).json
   t.same(shown.effectAttempts.map((a: { effect: string; outcome: string }) => `${a.effect} ${a.outcome}`), ['exchangeCode retry', 'exchangeCode retry', 'exchangeCode ok'], 'the admin sees every attempt with its outcome')
   t.equal(shown.effectAttempts[0].wixRequestId, attempts[0]!.rid, "and Wix's request id of each failed call")
   t.equal(shown.effectAttempts[0].error.status, 503, 'and its status')
+  t.match(shown.effectAttempts[2], { attempt: 3, outcome: 'ok', startedAt: null, error: null }, 'the run that succeeded is told by its job, its start not recorded')
 })
 
 t.test('429 with Retry-After, then 200: retried no sooner than asked', async (t) => {

@@ -155,15 +155,16 @@ function historyView(history: HistoryEntry[]) {
 }
 
 function attemptsView(attempts: Attempt[]) {
-  if (!attempts.length) return '<p class="muted">No effect has run yet.</p>'
+  if (!attempts.length) return '<p class="muted">No effect has finished a run yet.</p>'
   const rows = attempts.map((a) => {
     const status = a.error?.status ? ` (HTTP ${a.error.status})` : ''
     const error = a.error ? `${code(a.error.code)}${status} ${e(a.error.message)}` : dash
     return `<tr><td>${e(a.effect)}</td><td>${a.attempt}</td><td class="outcome-${a.outcome}">${e(a.outcome)}</td>`
-      + `<td>${error}</td><td>${code(a.wixRequestId)}</td><td>${time(a.startedAt)}</td>`
+      + `<td>${error}</td><td>${code(a.wixRequestId)}</td><td>${a.startedAt ? time(a.startedAt) : dash}</td>`
       + `<td>${time(a.finishedAt)}</td></tr>`
   })
-  return "<table><caption>Every run of every effect, with Wix's request id when a call failed</caption>"
+  return "<table><caption>Every run of every effect that failed or succeeded, with Wix's request id when a call"
+    + ' failed (a successful run keeps no start time)</caption>'
     + head(['Effect', 'Attempt', 'Outcome', 'Error', 'Wix request id', 'Started', 'Finished'])
     + `<tbody>${rows.join('')}</tbody></table>`
 }

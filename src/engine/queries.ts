@@ -117,18 +117,29 @@ export interface AttemptRow {
   job: string
   attempt: number
   outcome: 'ok' | 'retry' | 'failed'
-  started_at: Date
+  /** Null for the run that succeeded: its start is not recorded. */
+  started_at: Date | null
   finished_at: Date
   error: Record<string, unknown> | null
 }
 
-/** Every recorded run of a workflow's effects (`job` is the effect's src), oldest first. */
+/**
+ * Every finished run of a workflow's effects (`job` is the effect's src), in the order they
+ * finished. Failed runs are rows of their own; the engine keeps none for a run that succeeded
+ * (one insert less per effect): a job that is done without a failure of its last run is one,
+ * finished when the job was, its start not recorded.
+ */
 export async function effectAttempts(sql: Sql, workflowId: string) {
   return sql<AttemptRow[]>`
     select coalesce(j.src, j.name) as job, a.attempt, a.outcome, a.started_at, a.finished_at, a.error
     from wix_engine.job_attempts a join wix_engine.jobs j on j.id = a.job_id
     where a.workflow_id = ${workflowId} and j.kind = 'effect'
-    order by a.started_at, a.attempt`
+    union all
+    select coalesce(j.src, j.name), j.attempts, 'ok', null, j.updated_at, null
+    from wix_engine.jobs j
+    where j.workflow_id = ${workflowId} and j.kind = 'effect' and j.status = 'done'
+      and not exists (select 1 from wix_engine.job_attempts a where a.job_id = j.id and a.attempt = j.attempts)
+    order by finished_at, attempt`
 }
 
 // ---- conditions for the caller's own statements ---------------------------------------------

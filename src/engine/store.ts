@@ -153,7 +153,9 @@ export async function commitBatch(sql: Sql, batch: Batch): Promise<BatchResult> 
     active_invokes: t.activeInvokes, respawned: t.respawned, cancelled_timers: t.cancelledTimers,
     job_id: t.job?.lease.id ?? null, lease_owner: t.job?.lease.owner ?? null, lease_epoch: t.job?.lease.epoch ?? null,
     job_status: t.job?.status ?? 'done', job_error: t.job?.status === 'dead' ? t.job.attempt.error : null,
-    attempt: t.job ? t.job.attempt : null,
+    // A run that succeeded is told by its job (done, with no attempt row for its last run): one
+    // insert less per effect and timer. Only failed runs keep a row, with their error.
+    attempt: t.job && t.job.attempt.outcome !== 'ok' ? t.job.attempt : null,
     notify: t.notify ?? false,
   }))
   const rows = await sql<{ i: number; cancelled: string[] | null }[]>`

@@ -64,7 +64,7 @@ export async function installationStats(sql: Sql, now: Date) {
   }
 }
 
-/** Every recorded run of every effect of one installation, oldest first. */
+/** Every finished run of every effect of one installation (each failed one, and the one that succeeded). */
 export async function effectAttempts(sql: Sql, workflowId: string): Promise<AttemptRow[]> {
   const rows = await workflows.effectAttempts(sql, workflowId)
   return rows.map(({ job, ...r }) => ({ ...r, effect: job, error: r.error as AttemptRow['error'] }))

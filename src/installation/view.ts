@@ -41,7 +41,7 @@ export const effectAttemptSchema = z.object({
   effect: z.string().describe('The effect: exchangeCode, finishSetup'),
   attempt: z.number(),
   outcome: z.enum(['ok', 'retry', 'failed']),
-  startedAt: z.date(),
+  startedAt: z.date().nullable().describe('When a failed run started; null for a run that succeeded (not recorded)'),
   finishedAt: z.date(),
   error: effectErrorSchema.extend({ retryable: z.boolean().optional(), endpoint: z.string().optional() }).nullable(),
   wixRequestId: z.string().nullable().describe("Wix's x-wix-request-id of a failed call"),
@@ -49,14 +49,14 @@ export const effectAttemptSchema = z.object({
 
 export const installationWithHistorySchema = installationSchema.extend({
   history: z.array(historyEntrySchema),
-  effectAttempts: z.array(effectAttemptSchema).describe('Every run of every effect, with its outcome'),
+  effectAttempts: z.array(effectAttemptSchema).describe('Every finished run of every effect, with its outcome: each failed run, and the one that succeeded'),
 })
 
 export interface AttemptRow {
   effect: string
   attempt: number
   outcome: 'ok' | 'retry' | 'failed'
-  started_at: Date
+  started_at: Date | null
   finished_at: Date
   error: (z.infer<typeof effectErrorSchema> & { retryable?: boolean; endpoint?: string }) | null
 }
