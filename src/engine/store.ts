@@ -128,25 +128,23 @@ export interface Batch {
   transitions: { i: number; t: Transition }[]
 }
 
-export interface BatchResult {
-  /** Writes that landed, by `i`, with the jobs each transition cancelled. */
-  written: Map<number, string[]>
-}
-
 /**
  * Writes a batch of creates and transitions of distinct workflows in one statement, so they
  * share one commit. Each transition is fenced on its own (version, machine version, its run
  * still holding its job): one that matches nothing is left out of every later step and its
  * caller re-decides, while the others land. A create whose id is taken inserts nothing.
- * Rows are sent in id order, so two instances' batches lock shared rows in the same order.
+ * Returns the writes that landed, by `i`, with the jobs each transition cancelled.
+ *
+ * Rows go in id order, so two instances' batches sharing rows tend to lock them in the same
+ * order; a deadlock that happens all the same rolls the statement back, and the writer resends it.
  */
-export async function commitBatch(sql: Sql, batch: Batch): Promise<BatchResult> {
-  const byId = <T extends { id: string }>(a: { v: T }, b: { v: T }) => (a.v.id < b.v.id ? -1 : a.v.id > b.v.id ? 1 : 0)
-  const creates = batch.creates.map(({ i, w }) => ({ v: w, i })).sort(byId).map(({ i, v: w }) => ({
+export async function commitBatch(sql: Sql, batch: Batch): Promise<Map<number, string[]>> {
+  const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  const creates = batch.creates.map(({ i, w }) => ({
     i, id: w.id, machine: w.machine, machine_version: w.machine_version, key: w.key, state: w.state, reason: w.reason,
     snapshot: w.snapshot, version: w.version, at: w.now, history: w.history, jobs: w.jobs,
-  }))
-  const transitions = batch.transitions.map(({ i, t }) => ({ v: t, i })).sort(byId).map(({ i, v: t }) => ({
+  })).sort(byId)
+  const transitions = batch.transitions.map(({ i, t }) => ({
     i, id: t.id, version: t.version, machine_version: t.machineVersion, written_machine_version: t.writtenMachineVersion,
     state: t.state, key: t.key, reason: t.reason, snapshot: t.snapshot, event_type: t.eventType, event: t.event,
     from_state: t.from, to_state: t.to, source: t.source, at: t.now, jobs: t.jobs,
@@ -157,7 +155,7 @@ export async function commitBatch(sql: Sql, batch: Batch): Promise<BatchResult> 
     // insert less per effect and timer. Only failed runs keep a row, with their error.
     attempt: t.job && t.job.attempt.outcome !== 'ok' ? t.job.attempt : null,
     notify: t.notify ?? false,
-  }))
+  })).sort(byId)
   const rows = await sql<{ i: number; cancelled: string[] | null }[]>`
     with c as (
       select * from jsonb_to_recordset(${sql.json(creates as never)}::jsonb)
@@ -230,7 +228,7 @@ export async function commitBatch(sql: Sql, batch: Batch): Promise<BatchResult> 
            -- tell other instances (their waitFor) of this write: NOTIFY is sent on commit
            case when w.notify then (select true from pg_notify(${WAKEUP_CHANNEL}, 'w:' || w.id::text)) end
     from w`
-  return { written: new Map(rows.map((r) => [r.i, r.cancelled ?? []])) }
+  return new Map(rows.map((r) => [r.i, r.cancelled ?? []]))
 }
 
 /**
