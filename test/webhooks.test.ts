@@ -57,6 +57,9 @@ t.test('AppRemoved: a Finished installation is Uninstalled, its tokens erased, a
 
   await waitUntil('the installation is Uninstalled', async () =>
     (await service.api('GET', `/api/installations/${installed.id}`)).json.state === 'Uninstalled', 5_000)
+  // The installation ends first, then the tokens go, then the delivery is marked: wait for the last.
+  await waitUntil('the delivery is processed', async () =>
+    (await service.app.sql`select 1 from wix_install.webhook_deliveries where processed_at is not null`).length === 1, 5_000)
   const after = (await service.api('GET', `/api/installations/${installed.id}`)).json
   t.same(after.failure, { reason: 'uninstalled', detail: 'The app was uninstalled from the site.' }, 'with reason uninstalled')
   t.equal(after.history.at(-1).source, 'webhook:AppRemoved', 'and the webhook named in its history')
