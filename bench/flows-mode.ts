@@ -121,8 +121,11 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       await sleep(300)
       const before = proxy.snapshot()
       const h0 = side === 'engine' ? await historyRows() : 0
+      // WAL is read back here, untimed: reading it takes Postgres CPU the timed rounds would share.
+      const walMeter = await wal.start([dbs[side]])
       const r = await runFlows(target(server), o.countFlows, o.concurrency, `${side} (counting)`)
       await sleep(300)
+      const walBytes = await walMeter.stop()
       const d = diffCounts(before, proxy.snapshot())
       const events = side === 'engine' ? (await historyRows()) - h0 : 0
       const flows = r.timings.flow.length
@@ -133,6 +136,9 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         errors: r.timings.errors,
         statementsPerFlow: round(d.statements / flows, 2),
         roundTripsPerFlow: round(d.roundTrips / flows, 2),
+        // null when WAL was recycled before it could be read.
+        walBytesPerFlow: walBytes.byDatabase[dbs[side]] == null ? null : Math.round(walBytes.byDatabase[dbs[side]]! / flows),
+        serverWalBytesPerFlow: Math.round(walBytes.server / flows),
         ...(side === 'engine' && {
           historyRowsPerFlow: round(events / flows, 2),
           // xstate.init is written by the same statement as the first event: not an event of its own.
@@ -166,7 +172,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     }
     type RoundResult = ReturnType<typeof roundSummary>
     const rounds: Record<Side, RoundResult[]> = { engine: [], reference: [] }
-    function roundSummary(r: Awaited<ReturnType<typeof runFlows>>, serverCpu: number, pgCpu: number, pgAllCpu: number, db: { commits: number; rowWrites: number; walBytes: number | null; serverWalBytes: number }) {
+    function roundSummary(r: Awaited<ReturnType<typeof runFlows>>, serverCpu: number, pgCpu: number, pgAllCpu: number, db: { commits: number; rowWrites: number }) {
       const flows = r.timings.flow.length
       return {
         flows, errors: r.timings.errors, firstErrors: r.timings.firstErrors, seconds: round(r.seconds),
@@ -178,8 +184,6 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         postgresAllProcessesCpuMsPerFlow: round(pgAllCpu / flows),
         commitsPerFlow: round(db.commits / flows, 2),
         rowWritesPerFlow: round(db.rowWrites / flows, 2),
-        walBytesPerFlow: db.walBytes === null ? null : Math.round(db.walBytes / flows),
-        serverWalBytesPerFlow: Math.round(db.serverWalBytes / flows),
       }
     }
     for (let i = 0; i < o.rounds; i++) {
@@ -189,18 +193,15 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         const db0 = await dbStats(side)
         const cpu0 = cpuMs(s.pid)!
         const pg0 = postgresProcesses()
-        const walMeter = await wal.start([dbs[side]])
         const from = monotonicUs()
         const r = await runFlows(target(s), o.flows, o.concurrency, `round ${i + 1}/${o.rounds} ${side}`)
         if (side === 'engine') profiled.push({ fromUs: from, toUs: monotonicUs() })
         const cpu1 = cpuMs(s.pid)!
         const pg1 = postgresProcesses()
-        const walBytes = await walMeter.stop()
         const pids = await backendPids(side)
         const db1 = await dbStats(side)
         rounds[side].push(roundSummary(r, cpu1 - cpu0, cpuDelta(pg0, pg1, pids), cpuDelta(pg0, pg1),
-          { commits: db1.commits - db0.commits, rowWrites: db1.rowWrites - db0.rowWrites,
-            walBytes: walBytes.byDatabase[dbs[side]] ?? null, serverWalBytes: walBytes.server }))
+          { commits: db1.commits - db0.commits, rowWrites: db1.rowWrites - db0.rowWrites }))
         rss[side].peakMb = memory(s.pid).peakMb
       }
     }
@@ -236,9 +237,9 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       postgresCpuMsPerFlow: med(side, (r) => r.postgresCpuMsPerFlow),
       postgresAllProcessesCpuMsPerFlow: med(side, (r) => r.postgresAllProcessesCpuMsPerFlow),
       commitsPerFlow: med(side, (r) => r.commitsPerFlow),
-      // null when a round's WAL was recycled before it could be read.
-      walBytesPerFlow: rounds[side].some((r) => r.walBytesPerFlow === null) ? null : Math.round(median(rounds[side].map((r) => r.walBytesPerFlow!))),
-      serverWalBytesPerFlow: Math.round(median(rounds[side].map((r) => r.serverWalBytesPerFlow))),
+      // From the counting pass: reading WAL back is kept out of the timed rounds.
+      walBytesPerFlow: (counting[side] as { walBytesPerFlow: number | null }).walBytesPerFlow,
+      serverWalBytesPerFlow: (counting[side] as { serverWalBytesPerFlow: number }).serverWalBytesPerFlow,
       errors: rounds[side].reduce((a, r) => a + r.errors, 0),
       rss: { ...rss[side], ...settled[side] },
     })
