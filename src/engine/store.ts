@@ -187,7 +187,11 @@ export async function commitBatch(sql: Sql, batch: Batch): Promise<Map<number, s
       set state = t.state, key = t.key, reason = t.reason, snapshot = t.snapshot,
           machine_version = t.written_machine_version, version = f.version + 1, updated_at = t.at
       from t
-      where f.id = t.id and f.version = t.version and f.machine_version = t.machine_version
+      -- The ids as an array too: a generic plan (prepared statements) then reads the rows by primary
+      -- key however the table grew, where a join to the recordset alone was planned, at a small
+      -- table, as a sequential scan and kept.
+      where f.id = any(${transitions.map((t) => t.id)}::uuid[])
+        and f.id = t.id and f.version = t.version and f.machine_version = t.machine_version
         -- a job's result counts only while its run holds the job (not cancelled, not taken over)
         and (t.job_id is null or exists (
           select 1 from wix_engine.jobs j
