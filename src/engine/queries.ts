@@ -1,5 +1,5 @@
 import type { Fragment, Sql } from 'postgres'
-import type { JobRow, WorkflowRow } from './store.ts'
+import type { WorkflowRow } from './store.ts'
 
 /**
  * How the rest of the app reads and tidies engine state. The engine's tables are its own: code
@@ -228,4 +228,4 @@ export async function deleteDeadJobs(sql: Sql, cutoff: Date, limit: number): Pro
   return rows.length
 }
 
-export type { JobRow, WorkflowRow }
+export type { WorkflowRow }

@@ -15,11 +15,6 @@ export const UUID = workflows.UUID
 export const findInstallation = (sql: Sql, ref: string): Promise<WorkflowRow | undefined> =>
   workflows.findWorkflow(sql, MACHINE, ref)
 
-/** An installation's id, by its id or, the newest for it, by its Wix instanceId. */
-export async function findInstallationId(sql: Sql, idOrInstanceId: string): Promise<string | undefined> {
-  return (await findInstallation(sql, idOrInstanceId))?.id
-}
-
 export interface ListFilter {
   state?: string
   reason?: string
