@@ -66,6 +66,19 @@ t.test('a database 0.1.0 built (every table in public) moves into wix_engine and
   t.same(await migrate(sql), [], 'migrating again changes nothing')
 })
 
+t.test('two instances starting together on a 0.1.0 database move it once, and both start', { skip: realServer }, async (t) => {
+  const { sql, url } = await emptyDatabase(t)
+  await sql.unsafe(legacySchema)
+  const other = postgres(url, { max: 2, onnotice: () => {} })
+  t.teardown(() => other.end({ timeout: 1 }))
+  const [a, b] = await Promise.all([migrate(sql), migrate(other)])
+  t.same([a, b], [[], []], 'neither applies anything: one moved the tables, the other found them moved')
+  const [{ engine, install }] = await sql`
+    select (select count(*)::int from pg_tables where schemaname = 'wix_engine') as engine,
+           (select count(*)::int from pg_tables where schemaname = 'wix_install') as install`
+  t.same({ engine, install }, { engine: 5, install: 6 }, 'each schema holds its tables and its migrations table, once')
+})
+
 t.test('a 0.1 database short of its last migration is refused, untouched', { skip: realServer }, async (t) => {
   const { sql } = await emptyDatabase(t)
   await sql.unsafe(legacySchema)
