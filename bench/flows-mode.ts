@@ -46,19 +46,18 @@ const viaPort = (url: string, port: number) => {
 /** What each statement is for, so the per-flow table reads as a list of reasons. */
 function label(q: string): string {
   const rules: [RegExp, string][] = [
-    [/^select w\.\*, \(select status from wix_engine.jobs/, 'engine: fenced read (send/get)'],
-    [/^with w as \( update wix_engine.workflows/, 'engine: transition write (send)'],
-    [/^with w as \( insert into wix_engine.workflows/, 'engine: create write (app-url)'],
+    [/^select w\.\*, null::boolean as job_held from wix_engine.workflows/, 'engine: read (send, before deciding)'],
+    [/^select w\.\*, exists \(select 1 from wix_engine.jobs/, 'engine: read with job lease (effect result)'],
     [/^with c as \( select \* from jsonb_to_recordset/, 'engine: batched write (creates and sends)'],
-    [/^with due as/, 'engine: job poll (claim)'],
-    [/^select id from wix_engine.workflows where id =/, 'admin: find by id'],
-    [/^select \* from wix_engine.workflows where machine = 'installation' and \(id = /, 'finish: find installation by id or instanceId'],
-    [/^select id from wix_engine.workflows where machine = 'installation' and key/, 'admin: find by instanceId'],
-    [/^select 1 from wix_install.instance_tokens/, 'effect: exchange idempotency check'],
-    [/^insert into wix_install.instance_tokens/, 'effect: store tokens'],
-    [/^select refresh_token from wix_install.instance_tokens/, 'effect: read refresh token'],
+    [/^with timers as/, 'engine: job poll (claim)'],
+    [/^update wix_engine.jobs j set lease_until/, 'engine: heartbeat (lease renewal)'],
+    [/^select \* from wix_engine.workflows where machine = \$1 and \(id = /, 'finish: find installation by id or instanceId'],
+    [/^insert into wix_install.exchanged_tokens/, 'effect: keep exchanged tokens (outbox)'],
+    [/^with saved as \( insert into wix_install.instance_tokens/, 'effect: store tokens'],
+    [/^select refresh_token, workflow_id from wix_install.instance_tokens/, 'effect: read refresh token'],
     [/^update wix_install.instance_tokens/, 'effect: store refreshed token'],
     [/^select access_token/, 'vault: cached access token'],
+    [/wix_install.webhook_deliveries/, 'webhooks: redelivery poll'],
     [/ref_installations/, 'reference'],
   ]
   return rules.find(([re]) => re.test(q))?.[1] ?? 'other'
@@ -136,6 +135,8 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         errors: r.timings.errors,
         statementsPerFlow: round(d.statements / flows, 2),
         roundTripsPerFlow: round(d.roundTrips / flows, 2),
+        wireBytesToServerPerFlow: Math.round(d.bytesToServer / flows),
+        wireBytesFromServerPerFlow: Math.round(d.bytesFromServer / flows),
         // null when WAL was recycled before it could be read.
         walBytesPerFlow: walBytes.byDatabase[dbs[side]] == null ? null : Math.round(walBytes.byDatabase[dbs[side]]! / flows),
         serverWalBytesPerFlow: Math.round(walBytes.server / flows),

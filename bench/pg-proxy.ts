@@ -12,6 +12,9 @@ export interface WireCounts {
   roundTrips: number
   /** statement text (whitespace collapsed, cut to 160 chars) → executions */
   byStatement: Map<string, number>
+  /** Bytes on the wire each way: what the driver writes (its statements, their parameters) and reads. */
+  bytesToServer: number
+  bytesFromServer: number
 }
 
 const SSL_REQUEST = 80877103
@@ -19,7 +22,7 @@ const GSSENC_REQUEST = 80877104
 const short = (q: string) => q.replace(/\s+/g, ' ').trim().slice(0, 160)
 
 export async function startPgProxy(target: { host: string; port: number }) {
-  const counts: WireCounts = { statements: 0, roundTrips: 0, byStatement: new Map() }
+  const counts: WireCounts = { statements: 0, roundTrips: 0, byStatement: new Map(), bytesToServer: 0, bytesFromServer: 0 }
   const count = (q: string) => {
     counts.statements++
     const k = short(q)
@@ -29,6 +32,7 @@ export async function startPgProxy(target: { host: string; port: number }) {
   const server: Server = createServer((client) => {
     const upstream = createConnection(target)
     upstream.pipe(client)
+    upstream.on('data', (chunk: Buffer) => { counts.bytesFromServer += chunk.length })
     client.on('error', () => upstream.destroy())
     upstream.on('error', () => client.destroy())
     client.on('close', () => upstream.destroy())
@@ -44,6 +48,7 @@ export async function startPgProxy(target: { host: string; port: number }) {
     }
     client.on('data', (chunk: Buffer) => {
       upstream.write(chunk)
+      counts.bytesToServer += chunk.length
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk
       for (;;) {
         if (startup) {
@@ -85,7 +90,7 @@ export async function startPgProxy(target: { host: string; port: number }) {
     counts,
     /** A copy of the counters now, to diff against later. */
     snapshot(): WireCounts {
-      return { statements: counts.statements, roundTrips: counts.roundTrips, byStatement: new Map(counts.byStatement) }
+      return { ...counts, byStatement: new Map(counts.byStatement) }
     },
     close: () => new Promise<void>((r) => server.close(() => r())),
   }
@@ -97,5 +102,11 @@ export function diffCounts(a: WireCounts, b: WireCounts): WireCounts {
     const d = v - (a.byStatement.get(k) ?? 0)
     if (d) byStatement.set(k, d)
   }
-  return { statements: b.statements - a.statements, roundTrips: b.roundTrips - a.roundTrips, byStatement }
+  return {
+    statements: b.statements - a.statements,
+    roundTrips: b.roundTrips - a.roundTrips,
+    byStatement,
+    bytesToServer: b.bytesToServer - a.bytesToServer,
+    bytesFromServer: b.bytesFromServer - a.bytesFromServer,
+  }
 }

@@ -23,7 +23,7 @@ interface Latest {
     options: { flows: number; concurrency: number; rounds: number; warmup: number; countFlows: number }
     summary: { engine: SideSummary; reference: SideSummary; throughputRatio: number }
     profile?: Breakdown & { file: string }
-    counting: Record<string, { statementsPerFlow: number; roundTripsPerFlow: number; acceptedEventsPerFlow?: number; statementsPerAcceptedEvent?: number; roundTripsPerAcceptedEvent?: number; hotPathRoundTripsPerAcceptedEvent?: number; statements: { what: string; perFlow: number }[] }>
+    counting: Record<string, { statementsPerFlow: number; roundTripsPerFlow: number; wireBytesToServerPerFlow?: number; wireBytesFromServerPerFlow?: number; acceptedEventsPerFlow?: number; statementsPerAcceptedEvent?: number; roundTripsPerAcceptedEvent?: number; hotPathRoundTripsPerAcceptedEvent?: number; statements: { what: string; perFlow: number }[] }>
   }
   list?: { machine: Machine; startedAt: string; rows: number; seedSeconds: number; targetP95Ms: number; cases: Record<string, { p50: number; p95: number; meetsTarget: boolean }> }
 }
@@ -52,6 +52,7 @@ export function markdown(r: Latest): string {
       `| WAL bytes / flow: the whole server meanwhile | ${e.serverWalBytesPerFlow ?? '–'} | ${ref.serverWalBytesPerFlow ?? '–'} | |`,
       `| statements / flow (wire count) | ${c.engine!.statementsPerFlow} | ${c.reference!.statementsPerFlow} | |`,
       `| round trips / flow (wire count) | ${c.engine!.roundTripsPerFlow} | ${c.reference!.roundTripsPerFlow} | |`,
+      `| bytes / flow to / from Postgres (wire count) | ${c.engine!.wireBytesToServerPerFlow} / ${c.engine!.wireBytesFromServerPerFlow} | ${c.reference!.wireBytesToServerPerFlow} / ${c.reference!.wireBytesFromServerPerFlow} | |`,
       `| server RSS MB start → peak → 5 s / 60 s idle after | ${e.rss.startMb} → ${e.rss.peakMb} → ${e.rss.afterMb} / ${e.rss.after60sMb} | ${ref.rss.startMb} → ${ref.rss.peakMb} → ${ref.rss.afterMb} / ${ref.rss.after60sMb} | |`,
       `| seconds idle until RSS is within 20 MB of start | ${e.rss.secondsToWithin20Mb ?? 'not in 60'} | ${ref.rss.secondsToWithin20Mb ?? 'not in 60'} | |`,
       `| errors | ${e.errors} | ${ref.errors} | |`, '',

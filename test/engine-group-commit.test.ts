@@ -39,6 +39,16 @@ const refuse = (eventType: string) => `
   create trigger refuse before insert on wix_engine.workflow_history
     for each row when (new.event_type = '${eventType}') execute function wix_engine.refuse();`
 
+/** History rows of SLOW hold their statement for a minute: a database that does not answer. */
+async function holdSlowWrites(t: { teardown(fn: () => unknown): void }, sql: postgres.Sql) {
+  await sql.unsafe(`
+    create or replace function wix_engine.slow() returns trigger language plpgsql as $$
+    begin perform pg_sleep(60); return new; end $$;
+    create trigger slow before insert on wix_engine.workflow_history
+      for each row when (new.event_type = 'SLOW') execute function wix_engine.slow();`)
+  t.teardown(() => sql.unsafe('drop trigger if exists slow on wix_engine.workflow_history'))
+}
+
 t.test('group commit, on a real database', async (t) => {
   const db = await freshDatabase()
   t.teardown(db.drop)
@@ -156,13 +166,7 @@ t.test('group commit, on a real database', async (t) => {
   await t.test('a connection lost mid-batch rejects the whole batch, and writes nothing', {
     skip: needsRealPostgres('ends another session with pg_terminate_backend'),
   }, async (t) => {
-    // History rows of SLOW hold the statement until its session is ended.
-    await db.sql.unsafe(`
-      create or replace function wix_engine.slow() returns trigger language plpgsql as $$
-      begin perform pg_sleep(60); return new; end $$;
-      create trigger slow before insert on wix_engine.workflow_history
-        for each row when (new.event_type = 'SLOW') execute function wix_engine.slow();`)
-    t.teardown(() => db.sql.unsafe('drop trigger if exists slow on wix_engine.workflow_history'))
+    await holdSlowWrites(t, db.sql)
     const ids = (await start(3)).map((w) => w.id)
     const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
     const victim = postgres(db.url, { max: 1, onnotice: () => {}, connection: { application_name: 'group-commit-victim' } })
@@ -183,5 +187,29 @@ t.test('group commit, on a real database', async (t) => {
     t.equal(await historyCount(ids), 3, 'and history has only their starts')
     // as the engine's callers do: retried through the blip
     t.same((await persistently(() => writer.commit(step(stored[0]!)))).written, true, 'a retry lands once reconnected')
+  })
+  await t.test('a batch the database never answers is cancelled in time, and the writes queued behind it land', {
+    skip: needsRealPostgres('cancels a statement from another session'),
+  }, async (t) => {
+    await holdSlowWrites(t, db.sql)
+    const ids = (await start(2)).map((w) => w.id)
+    const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
+    const logged: string[] = []
+    const writer = createWriter(db.sql, { writeTimeoutMs: 500, log: { error: (_o, msg) => logged.push(String(msg)) } })
+    const hung = writer.commit(step(stored[0]!, stored[0]!.version, 'SLOW'))
+    const sleeping = async () => (await db.sql`
+      select 1 from pg_stat_activity where wait_event = 'PgSleep' and query like '%jsonb_to_recordset%'`).length
+    await waitUntil('the batch is held in its statement', async () => (await sleeping()) === 1)
+    const behind = writer.commit(step(stored[1]!)) // one batch in flight: this one waits for it
+    const [h, b] = await Promise.allSettled([hung, behind])
+    t.equal(h.status, 'rejected', 'the unanswered write fails')
+    const reason = (h as PromiseRejectedResult).reason
+    t.equal(reason.code, 'WRITE_TIMEOUT', 'with a timeout of its own')
+    t.ok(isDatabaseUnavailable(reason), 'which its callers take for a blip and retry')
+    t.same(b.status === 'fulfilled' && b.value.written, true, 'the write queued behind it landed without waiting a minute')
+    t.match(logged, [/went unanswered/], 'the stall is logged')
+    await waitUntil('the statement is cancelled in Postgres', async () => (await sleeping()) === 0)
+    t.same((await rows(ids)).map((r) => r.version).sort(), [1, 2], 'the cancelled write did not land; the other did')
+    t.equal(await historyCount(ids), 3, 'history has the starts and the one landed event')
   })
 })

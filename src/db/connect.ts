@@ -18,6 +18,8 @@ const UNAVAILABLE = new Set<string>([
   // postgres.js and Node socket errors
   'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND',
+  // the engine's writer gave up on a statement the database did not answer (src/engine/writer.ts)
+  'WRITE_TIMEOUT',
 ])
 
 export const isDatabaseUnavailable = (err: unknown): boolean => {

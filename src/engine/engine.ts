@@ -37,6 +37,8 @@ export interface EngineOptions {
   now?: () => Date
   /** How long a job's lease lasts without a heartbeat renewing it (default 6 s). */
   leaseMs?: number
+  /** How long a batched write may go unanswered before it is cancelled and failed (default 15 s). */
+  writeTimeoutMs?: number
   /**
    * LISTEN/NOTIFY wake-ups between instances (a Postgres server only: PGlite has no LISTEN).
    * The runner listens while started; polling stays as the fallback.
@@ -141,7 +143,7 @@ export function createEngineCore(opts: EngineOptions) {
   const listeners = new Set<TransitionListener>()
   const wakeups = createWakeups(sql, log, opts.listen ?? false)
   // Creates and accepted events of workflows moving at once share a statement and a commit.
-  const writer = createWriter(sql)
+  const writer = createWriter(sql, { log, writeTimeoutMs: opts.writeTimeoutMs })
   /** Rows this process wrote or read last, newest last; bounded. See `send`. */
   const recent = new Map<string, store.WorkflowRow>()
   const remember = (row: store.WorkflowRow) => {

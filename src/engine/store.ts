@@ -138,7 +138,7 @@ export interface Batch {
  * Rows go in id order, so two instances' batches sharing rows tend to lock them in the same
  * order; a deadlock that happens all the same rolls the statement back, and the writer resends it.
  */
-export async function commitBatch(sql: Sql, batch: Batch): Promise<Map<number, string[]>> {
+export async function commitBatch(sql: Sql, batch: Batch, signal?: AbortSignal): Promise<Map<number, string[]>> {
   const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   const creates = batch.creates.map(({ i, w }) => ({
     i, id: w.id, machine: w.machine, machine_version: w.machine_version, key: w.key, state: w.state, reason: w.reason,
@@ -156,7 +156,7 @@ export async function commitBatch(sql: Sql, batch: Batch): Promise<Map<number, s
     attempt: t.job && t.job.attempt.outcome !== 'ok' ? t.job.attempt : null,
     notify: t.notify ?? false,
   })).sort(byId)
-  const rows = await sql<{ i: number; cancelled: string[] | null }[]>`
+  const query = sql<{ i: number; cancelled: string[] | null }[]>`
     with c as (
       select * from jsonb_to_recordset(${sql.json(creates as never)}::jsonb)
         as c(i int, id uuid, machine text, machine_version int, key text, state text, reason text, snapshot jsonb,
@@ -232,6 +232,10 @@ export async function commitBatch(sql: Sql, batch: Batch): Promise<Map<number, s
            -- tell other instances (their waitFor) of this write: NOTIFY is sent on commit
            case when w.notify then (select true from pg_notify(${WAKEUP_CHANNEL}, 'w:' || w.id::text)) end
     from w`
+  // Abandoned by its writer: Postgres cancels it (it rolls back) if it is still running there.
+  const cancel = () => void query.cancel()
+  signal?.addEventListener('abort', cancel, { once: true })
+  const rows = await query.finally(() => signal?.removeEventListener('abort', cancel))
   return new Map(rows.map((r) => [r.i, r.cancelled ?? []]))
 }
 

@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres'
 import { isDatabaseUnavailable, PG } from '../db/connect.ts'
+import type { Logger } from './engine.ts'
 import { commitBatch, type Batch, type NewWorkflow, type Transition } from './store.ts'
 
 /**
@@ -12,6 +13,12 @@ import { commitBatch, type Batch, type NewWorkflow, type Transition } from './st
  * as the next batch. A workflow has at most one write in flight: a second write of the same
  * workflow waits for the batch holding the first, so it is fenced against what that one wrote.
  * Every caller is answered after the commit that holds its write, with its own outcome.
+ *
+ * A statement the database never answers (a connection that hangs instead of failing) would
+ * stall every write behind it while heartbeats keep the jobs' leases alive: after
+ * `writeTimeoutMs` the writer cancels it and fails its writes as the database being
+ * unavailable, and the next batch goes. A cancelled write may still have committed; every write
+ * is fenced by its version, so a caller that tries again re-reads and decides afresh.
  */
 
 export interface WriterOptions {
@@ -22,6 +29,9 @@ export interface WriterOptions {
   maxInFlight?: number
   /** Writes per statement at most: bounds its parameters and the rows it locks. */
   maxBatch?: number
+  /** How long a batch may go unanswered before it is cancelled and its writes failed (15 s). */
+  writeTimeoutMs?: number
+  log?: Pick<Logger, 'error'>
 }
 
 type Write =
@@ -45,9 +55,13 @@ const workflowOf = (write: Write) => (write.kind === 'create' ? write.w.id : wri
 const taken = (id: string) =>
   Object.assign(new Error(`workflow ${id} already exists`), { code: PG.UNIQUE_VIOLATION })
 
+const writeTimeout = (ms: number) =>
+  Object.assign(new Error(`the database did not answer a write within ${ms} ms`), { code: 'WRITE_TIMEOUT' })
+
 export function createWriter(sql: Sql, o: WriterOptions = {}) {
   const maxInFlight = o.maxInFlight ?? 1
   const maxBatch = o.maxBatch ?? 200
+  const writeTimeoutMs = o.writeTimeoutMs ?? 15_000
   const queue: Write[] = []
   /** Workflows with a write in flight. */
   const busy = new Set<string>()
@@ -92,7 +106,7 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
     })
   }
 
-  async function statement(batch: Write[]) {
+  async function statement(batch: Write[], signal: AbortSignal) {
     const b: Batch = { creates: [], transitions: [] }
     batch.forEach((write, i) => {
       if (write.kind === 'create') b.creates.push({ i, w: write.w })
@@ -100,18 +114,35 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
     })
     for (let tries = 1; ; tries++) {
       try {
-        return await commitBatch(sql, b)
+        return await commitBatch(sql, b, signal)
       } catch (err) {
-        if ((err as { code?: unknown }).code !== DEADLOCK || tries >= DEADLOCK_TRIES) throw err
+        if ((err as { code?: unknown }).code !== DEADLOCK || tries >= DEADLOCK_TRIES || signal.aborted) throw err
       }
     }
+  }
+
+  /** The batch's statement, given up on (and cancelled) once it has gone `writeTimeoutMs` unanswered. */
+  function withDeadline(batch: Write[]) {
+    const abort = new AbortController()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        o.log?.error({ writes: batch.length, waitedMs: writeTimeoutMs },
+          'a batched write went unanswered: it is cancelled and its writes fail as the database being unavailable')
+        abort.abort()
+        reject(writeTimeout(writeTimeoutMs))
+      }, writeTimeoutMs)
+    })
+    const written = statement(batch, abort.signal)
+    written.catch(() => {}) // settling after the deadline, it has no one left to tell
+    return Promise.race([written, deadline]).finally(() => clearTimeout(timer))
   }
 
   /** Never throws: every write of the batch is answered, with its own outcome or the batch's error. */
   async function send(batch: Write[]): Promise<void> {
     let written: Map<number, string[]>
     try {
-      written = await statement(batch)
+      written = await withDeadline(batch)
     } catch (err) {
       // A refused write (bad data, a constraint) would fail every write it shares a statement
       // with, and their callers would take it for their own fault: each goes again alone, so
