@@ -9,7 +9,7 @@ import {
   type InstallationInput,
 } from '../machines/installation.ts'
 import { createEngine, type PersistedState } from '../src/engine/index.ts'
-import { persist, restore, statePath } from '../src/engine/snapshot.ts'
+import { persist, restore, statePath, stepper } from '../src/engine/snapshot.ts'
 import { installationWorkflow } from '../src/installation/workflow.ts'
 import { freshDatabase } from './support/database.ts'
 import { identitySealer, silentLog } from './support/engine.ts'
@@ -281,12 +281,22 @@ t.test('random event sequences on the pure machine', async (t) => {
 
 t.test('what the engine persists restores to a machine that answers every event the same', async (t) => {
   const started = Date.now()
+  const step = stepper(machine)
+  /** What an action asks for, as the engine's planner reads it (functions and actor refs dropped). */
+  const plan = (actions: unknown[]) => canonical(actions.map((a) => {
+    const { type, params } = a as { type: string; params?: Record<string, unknown> }
+    return { type, params: JSON.parse(JSON.stringify(params ?? {}, (k, v) => (typeof v === 'function' || k === 'actorRef' ? undefined : v))) }
+  }))
   const details = fc.check(
     fc.property(input, sequence, (inp, items) => {
       const events = eventsOf(inp, items)
-      // Two tracks: one live snapshot, one that goes through persist → JSON → restore at every step.
-      let [live] = initialTransition(machine, inp)
-      let durable = restore(machine, throughDatabase(persist(live)))
+      // Two tracks: one live snapshot stepped by XState's own functions, one stepped as the engine
+      // steps (its stepper) and put through persist → JSON → restore at every step.
+      const [start, liveActions] = initialTransition(machine, inp)
+      let live = start
+      const [first, firstActions] = step.initial(inp)
+      if (plan(firstActions) !== plan(liveActions)) throw new Error(`at start: the stepper's actions ${plan(firstActions)} ≠ XState's ${plan(liveActions)}`)
+      let durable = restore(machine, throughDatabase(persist(first)))
       const compare = (where: string) => {
         if (canonical(persist(durable)) !== canonical(persist(live))) {
           throw new Error(`${where}: restored ${JSON.stringify(persist(durable))} ≠ live ${JSON.stringify(persist(live))}`)
@@ -301,7 +311,14 @@ t.test('what the engine persists restores to a machine that answers every event 
       for (const event of events) {
         if (live.can(event as never)) [live] = transition(machine, live, event as never)
         const restored = restore(machine, throughDatabase(persist(durable)))
-        if (restored.can(event as never)) durable = restore(machine, throughDatabase(persist(transition(machine, restored, event as never)[0])))
+        if (restored.can(event as never)) {
+          const [next, actions] = step.next(restored, event as never)
+          const [theirs, theirActions] = transition(machine, restored, event as never)
+          if (plan(actions) !== plan(theirActions) || canonical(persist(next)) !== canonical(persist(theirs))) {
+            throw new Error(`after ${event.type}: the stepper gave ${plan(actions)} ≠ XState's ${plan(theirActions)}`)
+          }
+          durable = restore(machine, throughDatabase(persist(next)))
+        }
         compare(`after ${event.type}`)
       }
     }),
@@ -310,7 +327,7 @@ t.test('what the engine persists restores to a machine that answers every event 
   t.comment(`${details.numRuns} sequences in ${Date.now() - started} ms`)
   t.notOk(details.failed, details.failed
     ? `counterexample (seed ${seed}): ${describe(details.counterexample![0], details.counterexample![1])} with input ${JSON.stringify(details.counterexample![0])}\n${String(details.errorInstance)}`
-    : `persist/restore loses nothing: same state, context and can() answers (${details.numRuns} runs)`)
+    : `persist/restore and the engine's stepper lose nothing: same state, context, actions and can() answers (${details.numRuns} runs)`)
 })
 
 // ---- the same sequences through the real engine on Postgres -----------------------------------------

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Sql } from 'postgres'
-import { initialTransition, transition, type AnyMachineSnapshot, type EventObject } from 'xstate'
+import type { AnyMachineSnapshot, EventObject } from 'xstate'
 import type { PersistedState, WorkflowDefinition } from './definition.ts'
 import { machineVersionUnsupported, toSafeError, unknownMachine, workflowNotFound, writeContention } from './errors.ts'
 import { redactEvent } from './redact.ts'
-import { persist, planEffects, restore, stateName, statePath, type EffectPlan } from './snapshot.ts'
+import { persist, planEffects, restore, stateName, statePath, stepper, type EffectPlan } from './snapshot.ts'
 import * as store from './store.ts'
 import { createWakeups } from './wakeups.ts'
 import { createWriter } from './writer.ts'
@@ -161,6 +161,7 @@ export function createEngineCore(opts: EngineOptions) {
     if (!d) throw unknownMachine(name)
     return d
   }
+  const steppers = new Map([...definitions].map(([name, d]) => [name, stepper(d.machine)]))
 
   /** A stored snapshot as a live one, migrated if an older machine wrote it. */
   const load = (def: WorkflowDefinition, row: store.WorkflowRow): AnyMachineSnapshot => {
@@ -216,7 +217,8 @@ export function createEngineCore(opts: EngineOptions) {
     const def = definition(machine)
     const id = input.id ?? randomUUID()
     const at = now()
-    let [snapshot, actions] = initialTransition(def.machine, { ...input, id })
+    const step = steppers.get(machine)!
+    let [snapshot, actions] = step.initial({ ...input, id })
     const history: Omit<store.HistoryEntry, 'at'>[] = [
       { seq: 1, event_type: 'xstate.init', event: { type: 'xstate.init' }, from_state: null, to_state: statePath(snapshot.value), source: o.source },
     ]
@@ -224,7 +226,7 @@ export function createEngineCore(opts: EngineOptions) {
     for (const event of o.events ?? []) {
       if (!snapshot.can(event)) throw new Error(`${machine}: ${event.type} is not accepted right after start`)
       const from = statePath(snapshot.value)
-      ;[snapshot, actions] = transition(def.machine, snapshot, event)
+      ;[snapshot, actions] = step.next(snapshot, event)
       allActions.push(...actions)
       history.push({ seq: history.length + 1, event_type: event.type, event: redactEvent(event), from_state: from, to_state: statePath(snapshot.value), source: o.source })
     }
@@ -277,7 +279,7 @@ export function createEngineCore(opts: EngineOptions) {
         }
         return { accepted: false, workflow: current }
       }
-      const [next, actions] = transition(def.machine, snapshot, event)
+      const [next, actions] = steppers.get(row.machine)!.next(snapshot, event)
       const redacted = redactEvent(event)
       const at = now()
       const plan = planEffects(next, actions)

@@ -1,4 +1,4 @@
-import type { AnyMachineSnapshot, AnyStateMachine, EventObject, StateValue } from 'xstate'
+import { createActor, initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject, type StateValue } from 'xstate'
 import type { PersistedState } from './definition.ts'
 
 export const persist = (snapshot: AnyMachineSnapshot): PersistedState => ({
@@ -173,3 +173,37 @@ export function undurableConstructs(machine: AnyStateMachine): string[] {
 /** A machine's definition as plain JSON (implementations dropped), for visualisers. */
 export const definitionJson = (machine: AnyStateMachine): Record<string, unknown> =>
   JSON.parse(JSON.stringify(machine.definition, (_key, value) => (typeof value === 'function' ? undefined : value)))
+
+type Step = [AnyMachineSnapshot, ExecutableAction[]]
+
+/**
+ * XState's pure `initialTransition()` / `transition()` with one actor scope per machine instead
+ * of one per call: theirs builds a throwaway actor each time (computing the machine's initial
+ * state with no input), which cost more than the step itself. The scope is inert, as theirs:
+ * actions are collected, never executed, and a spawned child is never started, so nothing is
+ * registered in its system between calls. Machines whose invokes carry a `systemId` would
+ * register one there: they take XState's own functions.
+ */
+export function stepper(machine: AnyStateMachine) {
+  if (JSON.stringify(machine.definition).includes('"systemId"')) {
+    return {
+      initial: (input: unknown): Step => initialTransition(machine, input as never) as Step,
+      next: (snapshot: AnyMachineSnapshot, event: EventObject): Step => transition(machine, snapshot, event) as Step,
+    }
+  }
+  let collected: ExecutableAction[] = []
+  const self = createActor(machine)
+  const scope = {
+    self, defer: () => {}, id: '', logger: () => {}, sessionId: '', stopChild: () => {}, system: self.system,
+    emit: () => {}, actionExecutor: (action: ExecutableAction) => void collected.push(action),
+  }
+  const run = (step: () => AnyMachineSnapshot): Step => {
+    collected = []
+    const snapshot = step()
+    return [snapshot, collected]
+  }
+  return {
+    initial: (input: unknown) => run(() => machine.getInitialSnapshot(scope as never, input)),
+    next: (snapshot: AnyMachineSnapshot, event: EventObject) => run(() => machine.transition(snapshot, event, scope as never)),
+  }
+}
