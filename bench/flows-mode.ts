@@ -140,6 +140,10 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         // null when WAL was recycled before it could be read.
         walBytesPerFlow: walBytes.byDatabase[dbs[side]] == null ? null : Math.round(walBytes.byDatabase[dbs[side]]! / flows),
         serverWalBytesPerFlow: Math.round(walBytes.server / flows),
+        // of which full-page images (the first change of a page after a checkpoint writes it whole)
+        walFpiBytesPerFlow: walBytes.fpiByDatabase[dbs[side]] == null ? null : Math.round(walBytes.fpiByDatabase[dbs[side]]! / flows),
+        walBytesPerFlowByKind: walBytes.byManager[dbs[side]] == null ? null
+          : Object.fromEntries(Object.entries(walBytes.byManager[dbs[side]]!).map(([k, v]) => [k, Math.round(v / flows)])),
         ...(side === 'engine' && {
           historyRowsPerFlow: round(events / flows, 2),
           // xstate.init is written by the same statement as the first event: not an event of its own.

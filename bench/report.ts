@@ -23,7 +23,7 @@ interface Latest {
     options: { flows: number; concurrency: number; rounds: number; warmup: number; countFlows: number }
     summary: { engine: SideSummary; reference: SideSummary; throughputRatio: number }
     profile?: Breakdown & { file: string }
-    counting: Record<string, { statementsPerFlow: number; roundTripsPerFlow: number; wireBytesToServerPerFlow?: number; wireBytesFromServerPerFlow?: number; acceptedEventsPerFlow?: number; statementsPerAcceptedEvent?: number; roundTripsPerAcceptedEvent?: number; hotPathRoundTripsPerAcceptedEvent?: number; statements: { what: string; perFlow: number }[] }>
+    counting: Record<string, { statementsPerFlow: number; roundTripsPerFlow: number; wireBytesToServerPerFlow?: number; wireBytesFromServerPerFlow?: number; walFpiBytesPerFlow?: number | null; walBytesPerFlowByKind?: Record<string, number> | null; acceptedEventsPerFlow?: number; statementsPerAcceptedEvent?: number; roundTripsPerAcceptedEvent?: number; hotPathRoundTripsPerAcceptedEvent?: number; statements: { what: string; perFlow: number }[] }>
   }
   list?: { machine: Machine; startedAt: string; rows: number; seedSeconds: number; targetP95Ms: number; cases: Record<string, { p50: number; p95: number; meetsTarget: boolean }> }
 }
@@ -47,9 +47,12 @@ export function markdown(r: Latest): string {
       ...Object.keys(e.hops).map((h) => `| ${h} p50 / p95 / p99 ms | ${e.hops[h]!.p50} / ${e.hops[h]!.p95} / ${e.hops[h]!.p99} | ${ref.hops[h]!.p50} / ${ref.hops[h]!.p95} / ${ref.hops[h]!.p99} | |`),
       `| server CPU ms / flow | ${e.serverCpuMsPerFlow} | ${ref.serverCpuMsPerFlow} | ${(e.serverCpuMsPerFlow / ref.serverCpuMsPerFlow).toFixed(2)}× |`,
       `| Postgres CPU ms / flow (its backends) | ${e.postgresCpuMsPerFlow} | ${ref.postgresCpuMsPerFlow} | ${(e.postgresCpuMsPerFlow / ref.postgresCpuMsPerFlow).toFixed(2)}× |`,
+      `| server + Postgres CPU ms / flow | ${round2(e.serverCpuMsPerFlow + e.postgresCpuMsPerFlow)} | ${round2(ref.serverCpuMsPerFlow + ref.postgresCpuMsPerFlow)} | ${((e.serverCpuMsPerFlow + e.postgresCpuMsPerFlow) / (ref.serverCpuMsPerFlow + ref.postgresCpuMsPerFlow)).toFixed(2)}× |`,
       `| commits / flow (pg_stat_database) | ${e.commitsPerFlow} | ${ref.commitsPerFlow} | |`,
       `| WAL bytes / flow: its database's records (pg_walinspect) | ${e.walBytesPerFlow ?? 'not read'} | ${ref.walBytesPerFlow ?? 'not read'} | |`,
       `| WAL bytes / flow: the whole server meanwhile | ${e.serverWalBytesPerFlow ?? '–'} | ${ref.serverWalBytesPerFlow ?? '–'} | |`,
+      `| WAL bytes / flow: of its database's, full-page images | ${c.engine!.walFpiBytesPerFlow ?? '–'} | ${c.reference!.walFpiBytesPerFlow ?? '–'} | |`,
+      `| WAL bytes / flow: of its database's, by kind | ${walKinds(c.engine!.walBytesPerFlowByKind)} | ${walKinds(c.reference!.walBytesPerFlowByKind)} | |`,
       `| statements / flow (wire count) | ${c.engine!.statementsPerFlow} | ${c.reference!.statementsPerFlow} | |`,
       `| round trips / flow (wire count) | ${c.engine!.roundTripsPerFlow} | ${c.reference!.roundTripsPerFlow} | |`,
       `| bytes / flow to / from Postgres (wire count) | ${c.engine!.wireBytesToServerPerFlow} / ${c.engine!.wireBytesFromServerPerFlow} | ${c.reference!.wireBytesToServerPerFlow} / ${c.reference!.wireBytesFromServerPerFlow} | |`,
@@ -74,3 +77,8 @@ export function markdown(r: Latest): string {
   }
   return `${out.join('\n')}\n`
 }
+
+const round2 = (n: number) => Math.round(n * 100) / 100
+/** `Heap 9 012, Btree 4 100, …`: the biggest kinds of WAL record first. */
+const walKinds = (kinds: Record<string, number> | null | undefined) =>
+  kinds ? Object.entries(kinds).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') : '–'

@@ -1,4 +1,5 @@
 import t from 'tap'
+import postgres from 'postgres'
 import { assign, fromPromise, setup } from 'xstate'
 import { installationMachine } from '../machines/installation.ts'
 import { createEngine, defineWorkflow, type Sealer } from '../src/engine/index.ts'
@@ -290,6 +291,32 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(result?.context.signedBy, 'Grace', 'from the run of the engine that took the handed-back job')
     await taker.runner.stop(0)
     await watcher.wakeups.stop()
+  })
+
+  await t.test('LISTEN/NOTIFY: a process waiting on its own effect hears it from its commit, not by reading the row again', async (t) => {
+    const hour = 3_600_000
+    let reads = 0
+    const counted = postgres(db.url, {
+      max: 4, onnotice: () => {},
+      debug: (_conn, query) => { if (/from wix_engine\.workflows w where w\.id/.test(query)) reads++ },
+    })
+    t.teardown(() => counted.end())
+    const solo = createEngine({ sql: counted, definitions: [definition], sealer: identitySealer, log: silentLog, now: clock.now, owner: 'solo', listen: true, pollMs: hour })
+    await solo.wakeups.start()
+    const notified: string[] = []
+    solo.wakeups.on((payload) => notified.push(payload))
+    const w = await solo.create('parcel', {}, { source: 'test' })
+    await solo.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the run starts', () => calls.length === 1)
+    const delivered = solo.waitFor(w.id, (x) => x.state === 'delivered', 10_000, hour)
+    // Still waiting when the NOTIFY of the result arrives, whichever comes first.
+    const lingering = solo.waitFor(w.id, () => false, 1_000, hour)
+    calls[0]!.finish('Ada')
+    t.equal((await delivered)?.state, 'delivered', 'the waiter saw the result')
+    t.equal((await lingering)?.state, 'delivered', 'so did the one still waiting, from the same commit')
+    await waitUntil('the result is notified', () => notified.includes(`w:${w.id}:solo`))
+    t.equal(reads, 0, 'and neither read the row on its own NOTIFY')
+    await solo.wakeups.stop()
   })
 
   await t.test('local and claimed effects share one budget; timers still get a slot', async (t) => {

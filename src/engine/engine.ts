@@ -143,7 +143,7 @@ export function createEngineCore(opts: EngineOptions) {
   const listeners = new Set<TransitionListener>()
   const wakeups = createWakeups(sql, log, opts.listen ?? false)
   // Creates and accepted events of workflows moving at once share a statement and a commit.
-  const writer = createWriter(sql, { log, writeTimeoutMs: opts.writeTimeoutMs })
+  const writer = createWriter(sql, { log, writeTimeoutMs: opts.writeTimeoutMs, origin: owner })
   /** Rows this process wrote or read last, newest last; bounded. See `send`. */
   const recent = new Map<string, store.WorkflowRow>()
   const remember = (row: store.WorkflowRow) => {
@@ -342,8 +342,10 @@ export function createEngineCore(opts: EngineOptions) {
         if (w && done(w)) finish(w)
       }
       void wakeups.start()
+      // `w:<id>:<writer>`. This process's own writes reach `onLocal` once committed: reading the
+      // row again on their NOTIFY (which may arrive first) would only repeat what it tells.
       const unwake = wakeups.on((payload) => {
-        if (payload === `w:${id}`) void check()
+        if (payload.startsWith(`w:${id}:`) && payload !== `w:${id}:${owner}`) void check()
       })
       const finish = (w: Workflow | undefined) => {
         if (settled) return

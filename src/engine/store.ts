@@ -103,7 +103,7 @@ export interface Transition {
    * and marks it done (or dead, for a job that could not run) with its attempt, in one statement.
    */
   job?: { lease: JobLease; attempt: AttemptRecord; status?: 'done' | 'dead' }
-  /** Tell other instances (their `waitFor`) of this write: NOTIFY on commit. */
+  /** Tell other instances (their `waitFor`) of this write: NOTIFY on commit, `w:<id>:<origin>`. */
   notify?: boolean
 }
 
@@ -138,7 +138,8 @@ export interface Batch {
  * Rows go in id order, so two instances' batches sharing rows tend to lock them in the same
  * order; a deadlock that happens all the same rolls the statement back, and the writer resends it.
  */
-export async function commitBatch(sql: Sql, batch: Batch, signal?: AbortSignal): Promise<Map<number, string[]>> {
+export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSignal; origin?: string } = {}): Promise<Map<number, string[]>> {
+  const { signal } = o
   const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   const creates = batch.creates.map(({ i, w }) => ({
     i, id: w.id, machine: w.machine, machine_version: w.machine_version, key: w.key, state: w.state, reason: w.reason,
@@ -230,7 +231,7 @@ export async function commitBatch(sql: Sql, batch: Batch, signal?: AbortSignal):
     union all
     select w.i, coalesce((select array_agg(c.id::text) from cancelled c where c.i = w.i), '{}'),
            -- tell other instances (their waitFor) of this write: NOTIFY is sent on commit
-           case when w.notify then (select true from pg_notify(${WAKEUP_CHANNEL}, 'w:' || w.id::text)) end
+           case when w.notify then (select true from pg_notify(${WAKEUP_CHANNEL}, 'w:' || w.id::text || ':' || ${o.origin ?? ''})) end
     from w`
   // Abandoned by its writer: Postgres cancels it (it rolls back) if it is still running there.
   const cancel = () => void query.cancel()

@@ -2,7 +2,7 @@ import type { Sql } from 'postgres'
 import type { Logger } from './engine.ts'
 import { toSafeError } from './errors.ts'
 
-/** The channel every instance listens on: `w:<workflow id>` after a job's result, `j` when jobs are handed back. */
+/** The channel every instance listens on: `w:<workflow id>:<writer>` after a job's result, `j` when jobs are handed back. */
 export const WAKEUP_CHANNEL = 'wix_install_engine'
 
 /**

@@ -32,6 +32,8 @@ export interface WriterOptions {
   /** How long a batch may go unanswered before it is cancelled and its writes failed (15 s). */
   writeTimeoutMs?: number
   log?: Pick<Logger, 'error'>
+  /** Who writes (the engine's owner): NOTIFY payloads name it, so a process can skip its own. */
+  origin?: string
 }
 
 type Write =
@@ -114,7 +116,7 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
     })
     for (let tries = 1; ; tries++) {
       try {
-        return await commitBatch(sql, b, signal)
+        return await commitBatch(sql, b, { signal, origin: o.origin })
       } catch (err) {
         if ((err as { code?: unknown }).code !== DEADLOCK || tries >= DEADLOCK_TRIES || signal.aborted) throw err
       }
