@@ -136,6 +136,36 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
       'the effect was given a stable idempotency key: workflow id and job id')
   })
 
+  await t.test('a result write the database does not answer is cancelled and sent again; the effect does not run again', {
+    skip: needsRealPostgres('holds a statement on an advisory lock, then cancels it'),
+  }, async (t) => {
+    const logged: string[] = []
+    const a = createEngine({
+      sql: db.sql, definitions: [definition], sealer: identitySealer, now: clock.now, owner: 'a', leaseMs: 2_000,
+      heartbeatMs: 50, writeTimeoutMs: 300, log: { ...silentLog, error: (_o, msg) => void logged.push(String(msg)) },
+    })
+    // The result's write waits for advisory lock 4242 while the test holds it: a statement that hangs.
+    await db.sql.unsafe(`
+      create function hang() returns trigger language plpgsql as $$
+      begin perform pg_advisory_lock_shared(4242); perform pg_advisory_unlock_shared(4242); return new; end $$;
+      create trigger hang before update on wix_engine.workflows for each row when (new.state = 'delivered') execute function hang();`)
+    t.teardown(() => db.sql.unsafe('drop trigger hang on wix_engine.workflows; drop function hang()'))
+    const holder = await db.sql.reserve()
+    await holder`select pg_advisory_lock(4242)`
+    instant = 'Ada'
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the result write is given up on', () => logged.some((m) => /went unanswered/.test(m)))
+    t.equal((await row(w.id)).state, 'delivering', 'nothing landed while the database did not answer')
+    await holder`select pg_advisory_unlock(4242)`
+    holder.release()
+    await a.runner.idle()
+    t.equal(calls.length, 1, 'the effect ran once')
+    t.equal((await row(w.id)).state, 'delivered', 'its kept result landed once the database answered')
+    t.equal(await doneEvents(w.id), 1, 'one result in history')
+    t.match(await effectJob(w.id), { status: 'done', attempts: 1 }, 'on its first attempt')
+  })
+
   await t.test('a lease taken over mid-run: the old run is aborted and its result never lands', async (t) => {
     const a = engine('a')
     const b = engine('b')
