@@ -64,7 +64,7 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
   const maxInFlight = o.maxInFlight ?? 1
   const maxBatch = o.maxBatch ?? 200
   const writeTimeoutMs = o.writeTimeoutMs ?? 15_000
-  const queue: Write[] = []
+  let queue: Write[] = []
   /** Workflows with a write in flight. */
   const busy = new Set<string>()
   let inFlight = 0
@@ -81,7 +81,8 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
         batch.push(write)
       } else rest.push(write)
     }
-    queue.splice(0, queue.length, ...rest)
+    // Not splice(…, ...rest): spread as arguments, a queue grown long (an outage under load) would overflow the stack.
+    queue = rest
     return batch
   }
 
