@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import fc from 'fast-check'
 import t from 'tap'
-import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateNode } from 'xstate'
+import { fromPromise, initialTransition, setup, transition, type AnyMachineSnapshot, type AnyStateNode } from 'xstate'
 import {
   FAILURE_STATES,
   installationMachine,
@@ -328,6 +328,25 @@ t.test('what the engine persists restores to a machine that answers every event 
   t.notOk(details.failed, details.failed
     ? `counterexample (seed ${seed}): ${describe(details.counterexample![0], details.counterexample![1])} with input ${JSON.stringify(details.counterexample![0])}\n${String(details.errorInstance)}`
     : `persist/restore and the engine's stepper lose nothing: same state, context, actions and can() answers (${details.numRuns} runs)`)
+})
+
+t.test("the engine's stepper takes a machine whose invoke has a systemId into that state again and again", async (t) => {
+  // One shared scope would register the invoked actor's systemId in its system on every entry,
+  // and XState refuses a second actor with the same one: such machines step as XState steps them.
+  const keyed = setup({ actors: { work: fromPromise(async () => 1) } }).createMachine({
+    initial: 'idle',
+    states: { idle: { on: { GO: 'busy' } }, busy: { invoke: { id: 'job', src: 'work', systemId: 'worker' }, on: { STOP: 'idle' } } },
+  })
+  const step = stepper(keyed)
+  let [snapshot] = step.initial(undefined)
+  const spawned: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const [busy, actions] = step.next(snapshot, { type: 'GO' })
+    spawned.push(...actions.map((a) => a.type).filter((type) => type === 'xstate.spawnChild'))
+    ;[snapshot] = step.next(busy, { type: 'STOP' })
+  }
+  t.equal(spawned.length, 3, 'each entry spawns the invoke, and none throws')
+  t.equal(snapshot.value, 'idle')
 })
 
 // ---- the same sequences through the real engine on Postgres -----------------------------------------

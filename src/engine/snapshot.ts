@@ -185,7 +185,10 @@ type Step = [AnyMachineSnapshot, ExecutableAction[]]
  * register one there: they take XState's own functions.
  */
 export function stepper(machine: AnyStateMachine) {
-  if (JSON.stringify(machine.definition).includes('"systemId"')) {
+  type Node = { invoke: { systemId?: string }[]; states: Record<string, Node> }
+  const keyed = (node: Node): boolean =>
+    node.invoke.some((invoke) => invoke.systemId !== undefined) || Object.values(node.states).some(keyed)
+  if (keyed((machine as unknown as { root: Node }).root)) {
     return {
       initial: (input: unknown): Step => initialTransition(machine, input as never) as Step,
       next: (snapshot: AnyMachineSnapshot, event: EventObject): Step => transition(machine, snapshot, event) as Step,
