@@ -195,10 +195,11 @@ t.test('group commit, on a real database', async (t) => {
     const ids = (await start(2)).map((w) => w.id)
     const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
     const logged: string[] = []
-    const writer = createWriter(db.sql, { writeTimeoutMs: 500, log: { error: (_o, msg) => logged.push(String(msg)) } })
+    const writer = createWriter(db.sql, { writeTimeoutMs: 2_000, log: { error: (_o, msg) => logged.push(String(msg)) } })
     const hung = writer.commit(step(stored[0]!, stored[0]!.version, 'SLOW'))
     const sleeping = async () => (await db.sql`
-      select 1 from pg_stat_activity where wait_event = 'PgSleep' and query like '%jsonb_to_recordset%'`).length
+      select 1 from pg_stat_activity
+      where datname = current_database() and wait_event = 'PgSleep' and query like '%jsonb_to_recordset%'`).length
     await waitUntil('the batch is held in its statement', async () => (await sleeping()) === 1)
     const behind = writer.commit(step(stored[1]!)) // one batch in flight: this one waits for it
     const [h, b] = await Promise.allSettled([hung, behind])
