@@ -71,10 +71,18 @@ async function probe(url: string, headers: Record<string, string> = {}, timeoutM
 }
 const healthy = (url: string) => probe(`${url}/healthz`)
 
+/**
+ * Polls `ok` until it holds. An attempt that does not answer in 10 s counts as "not yet": a
+ * postgres.js connection can hang for good after a server restart (porsager/postgres#1193), and
+ * a hung check must end in a clear timeout, never in a run that waits forever.
+ */
 async function until(what: string, ok: () => Promise<boolean>, ms: number) {
   const end = Date.now() + ms
-  while (Date.now() < end) if (await ok()) return true
-  else await sleep(250)
+  while (Date.now() < end) {
+    const attempt = ok().catch(() => false)
+    if (await Promise.race([attempt, sleep(10_000).then(() => false)])) return true
+    await sleep(250)
+  }
   throw new Error(`timed out waiting until ${what}`)
 }
 
@@ -173,9 +181,12 @@ try {
 
   // Recovery is the service's own: nobody restarts anything for it now.
   for (const url of pool.urls) await until(`${url} is healthy again`, async () => (await healthy(url)).status === 200, 30_000)
+  // This harness's own connections lived through the restart, and one may hang since (see
+  // `until`): what follows reads through connections opened after it.
+  const settled = connect(dbUrl, { max: 4 })
   // Settle: leases of killed processes run out, retries finish. Timers far ahead may stay.
   await until('every effect has run and no timer is due', async () => {
-    const [row] = await sql<{ open: number }[]>`
+    const [row] = await settled<{ open: number }[]>`
       select count(*)::int as open from wix_engine.jobs
       where (kind = 'effect' and status in ('pending', 'running')) or (kind = 'timer' and status = 'pending' and run_at <= now())`
     return row!.open === 0
@@ -184,7 +195,7 @@ try {
   const takeover = await takeovers.report()
 
   const wix = (await (await request(`${fakeUrl}/_chaos/report`)).body.json()) as ChaosReport
-  const { checks, states, failures } = await runChecks(sql, {
+  const { checks, states, failures } = await runChecks(settled, {
     wix, secrets: [appSecret, adminToken, cookieSecret, tokenKey], seen, outage, logFile, unexpectedExits: pool.unexpected,
   })
   // A process still starting (it waits for the database before it listens) cannot answer; one
@@ -196,7 +207,8 @@ try {
     detail: `probes during the outage: ${probes.map((p) => `${p.route} ${p.status || p.failure} in ${p.ms} ms${p.retryAfter ? ` (retry-after ${String(p.retryAfter)})` : ''}`).join(', ')}; both instances healthy again by themselves`,
   }
   checks.unshift(outageCheck)
-  await sql.end()
+  await settled.end({ timeout: 1 })
+  void sql.end({ timeout: 0 }).catch(() => {}) // not awaited: ending a hung connection can hang too (porsager/postgres#1097)
 
   say(`installations by state: ${JSON.stringify(states)}`)
   say(`failures by reason: ${failures.map((f) => `${f.reason} ${f.n} (${f.injected} injected 400s, ${f.spent} codes Wix had already spent: an instance died between Wix's answer and storing the tokens)`).join(', ') || 'none'}`)

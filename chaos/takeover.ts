@@ -5,21 +5,25 @@ import type { Sql } from 'postgres'
  * held is claimed again (or ended) — the liveness the short, heartbeat-renewed leases buy.
  * Instances are told apart by the pid in their lease owner (`host-pid-random`).
  */
+/** A query's rows, or `fallback` if it fails or does not answer in 5 s (a connection hung by a restart). */
+const within = <T, F>(query: Promise<T>, fallback: F): Promise<T | F> =>
+  Promise.race([query.catch(() => fallback), new Promise<F>((r) => setTimeout(() => r(fallback), 5_000))])
+
 export function takeoverClock(sql: Sql) {
   const times: number[] = []
   const watches: Promise<void>[] = []
 
   async function watch(pid: number, killedAt: number) {
     const owner = `%-${pid}-%`
-    const held = await sql<{ id: string; attempts: number }[]>`
-      select id, attempts from wix_engine.jobs where status = 'running' and lease_owner like ${owner}`.catch(() => [])
+    const held = await within(sql<{ id: string; attempts: number }[]>`
+      select id, attempts from wix_engine.jobs where status = 'running' and lease_owner like ${owner}`, [])
     const waiting = new Map(held.map((j) => [j.id, j.attempts]))
     const giveUpAt = killedAt + 120_000
     while (waiting.size && Date.now() < giveUpAt) {
       await new Promise((r) => setTimeout(r, 200))
       const ids = [...waiting.keys()]
-      const rows = await sql<{ id: string; attempts: number; status: string; lease_owner: string | null }[]>`
-        select id, attempts, status, lease_owner from wix_engine.jobs where id = any(${ids}::uuid[])`.catch(() => undefined)
+      const rows = await within(sql<{ id: string; attempts: number; status: string; lease_owner: string | null }[]>`
+        select id, attempts, status, lease_owner from wix_engine.jobs where id = any(${ids}::uuid[])`, undefined)
       for (const row of rows ?? []) {
         const stillDead = row.status === 'running' && row.lease_owner?.includes(`-${pid}-`)
         const moved = row.attempts !== waiting.get(row.id) || !stillDead
