@@ -101,6 +101,9 @@ const LEGACY_TABLES = {
  * since 0.1.0's eight built exactly what it holds. Only our own `schema_migrations` is taken for
  * 0.1.0's: one with our first migration's name in it (a host app may have a table of that name).
  */
+/** undefined_table */
+const UNDEFINED_TABLE = '42P01'
+
 async function adoptLegacyLayout(sql: Sql, log?: Log) {
   /** 0.1.0's last migration id, or null when this is not a database 0.1.0 built (or it moved). */
   const ours = async (q: Sql | TransactionSql): Promise<number | null> => {
@@ -110,9 +113,14 @@ async function adoptLegacyLayout(sql: Sql, log?: Log) {
         where table_schema = 'public' and table_name = 'schema_migrations' and column_name = 'name'
       ) and to_regclass('public.workflows') is not null and to_regclass('wix_engine.workflows') is null as legacy`
     if (!found!.legacy) return null
-    const [row] = await q<{ first: boolean; newest: number | null }[]>`
+    // Outside the lock, another instance may move the tables (and drop this one) in between.
+    const rows = await q<{ first: boolean; newest: number | null }[]>`
       select bool_or(name = '001-engine.sql') as first, max(id) as newest from public.schema_migrations`
-    return row!.first ? row!.newest : null
+      .catch((err: { code?: string }) => {
+        if (err.code === UNDEFINED_TABLE) return [] as { first: boolean; newest: number | null }[]
+        throw err
+      })
+    return rows[0]?.first ? rows[0].newest : null
   }
   if ((await ours(sql)) === null) return
   await sql.begin(async (tx) => {
