@@ -60,7 +60,9 @@ CREATE TABLE wix_engine.workflows (
     snapshot jsonb NOT NULL,
     version integer NOT NULL,
     created_at timestamp with time zone NOT NULL,
-    updated_at timestamp with time zone NOT NULL
+    updated_at timestamp with time zone NOT NULL,
+    timers jsonb DEFAULT '[]'::jsonb NOT NULL,
+    wake_at timestamp with time zone
 );
 
 CREATE TABLE wix_install.console_sessions (
@@ -166,6 +168,8 @@ CREATE INDEX workflows_reason_idx ON wix_engine.workflows USING btree (machine, 
 CREATE INDEX workflows_state_idx ON wix_engine.workflows USING btree (machine, state, updated_at DESC, id DESC);
 
 CREATE INDEX workflows_updated_idx ON wix_engine.workflows USING btree (machine, updated_at DESC, id DESC);
+
+CREATE INDEX workflows_wake_idx ON wix_engine.workflows USING btree (wake_at) WHERE (wake_at IS NOT NULL);
 
 CREATE INDEX console_sessions_expires_idx ON wix_install.console_sessions USING btree (expires_at);
 

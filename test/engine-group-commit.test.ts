@@ -4,7 +4,7 @@ import { assign, setup } from 'xstate'
 import { defineWorkflow, persistently } from '../src/engine/index.ts'
 import { isDatabaseUnavailable } from '../src/db/connect.ts'
 import { createEngineCore } from '../src/engine/engine.ts'
-import { readWorkflow, type Transition, type WorkflowRow } from '../src/engine/store.ts'
+import { promoteTimers, readWorkflow, type Transition, type WorkflowRow } from '../src/engine/store.ts'
 import { createWriter } from '../src/engine/writer.ts'
 import { freshDatabase, needsRealPostgres } from './support/database.ts'
 import { waitUntil } from './support/process.ts'
@@ -64,7 +64,7 @@ t.test('group commit, on a real database', async (t) => {
   const step = (row: WorkflowRow, version = row.version, eventType = 'TICK'): Transition => ({
     id: row.id, version, machineVersion: row.machine_version, writtenMachineVersion: row.machine_version,
     state: row.state, key: row.key, reason: row.reason, snapshot: row.snapshot, eventType, event: { type: eventType },
-    from: row.state, to: row.state, source: 'test', now: clock.now(), jobs: [],
+    from: row.state, to: row.state, source: 'test', now: clock.now(), jobs: [], timers: [],
     activeInvokes: [], respawned: [], cancelledTimers: [],
   })
 
@@ -107,8 +107,12 @@ t.test('group commit, on a real database', async (t) => {
 
   await t.test('each transition of a batch gets back the jobs it cancelled', async (t) => {
     const ids = (await start(2)).map((w) => w.id)
+    // Their timers, due and moved into jobs (no runner runs here to fire them).
+    clock.advance(61_000)
+    await promoteTimers(db.sql, clock.now(), 1_000)
     const timers = await db.sql<{ id: string; workflow_id: string; name: string }[]>`
       select id, workflow_id, name from wix_engine.jobs where workflow_id = any(${ids}::uuid[]) and kind = 'timer'`
+    t.equal(timers.length, 2, 'each has its due timer as a job')
     const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
     const writer = createWriter(db.sql)
     const close = (row: WorkflowRow) => ({ ...step(row, row.version, 'CLOSE'), to: 'closed', cancelledTimers: [timers[0]!.name] })
@@ -116,6 +120,20 @@ t.test('group commit, on a real database', async (t) => {
     for (const [i, id] of ids.entries()) {
       t.same(results[i]!.cancelled, timers.filter((j) => j.workflow_id === id).map((j) => j.id), `workflow ${i + 1} hears of its own timer only`)
     }
+  })
+
+  await t.test('a timer moved into jobs after a transition was decided stays moved when it lands', async (t) => {
+    const [w] = await start(1)
+    const stale = await readWorkflow(db.sql, w!.id) // read while the timer is still in the row
+    clock.advance(61_000)
+    await promoteTimers(db.sql, clock.now(), 1_000)
+    const writer = createWriter(db.sql)
+    t.equal((await writer.commit(step(stale!))).written, true, 'the TICK lands')
+    const [row] = await db.sql`select timers, wake_at from wix_engine.workflows where id = ${w!.id}`
+    t.same([row!.timers, row!.wake_at], [[], null], 'the row holds no timer: the write changed timers, it did not restore a list')
+    const [{ n }] = await db.sql`
+      select count(*)::int as n from wix_engine.jobs where workflow_id = ${w!.id} and kind = 'timer' and status = 'pending'`
+    t.equal(n, 1, 'the timer waits in jobs, once')
   })
 
   await t.test('two sends to one workflow in one tick are written one after the other', async (t) => {

@@ -72,7 +72,11 @@ t.test('the engine, on a real Postgres', async (t) => {
     t.equal(w.state, 'packed', 'starts in its initial state')
     const [row] = await db.sql`select machine, machine_version, version, state from wix_engine.workflows where id = ${w.id}`
     t.match(row, { machine: 'parcel', machine_version: 1, version: 1, state: 'packed' }, 'one row with machine, version and state')
-    t.match(await jobs(w.id), [{ kind: 'timer', status: 'pending' }], 'the 60 s delay is a timer row, not an in-memory timeout')
+    const [stored] = await db.sql`select timers, wake_at from wix_engine.workflows where id = ${w.id}`
+    t.match(stored!.timers, [{ name: /^xstate\.after\.60000\./, run_at: new Date(clock.now().getTime() + 60_000).toISOString() }],
+      'the 60 s delay is stored with the row, not an in-memory timeout')
+    t.same(stored!.wake_at, new Date(clock.now().getTime() + 60_000), 'and the row says when it next wakes')
+    t.same(await jobs(w.id), [], 'no job row until the timer is due')
   })
 
   await t.test('an event runs the effect after commit and feeds its result back', async (t) => {
@@ -84,7 +88,9 @@ t.test('the engine, on a real Postgres', async (t) => {
     t.equal(done?.state, 'delivered', 'the effect result moved the workflow on')
     t.equal(done?.context.signedBy, 'Ada', 'with the effect output in context')
     t.equal(deliverCalls, 1, 'the effect ran once')
-    t.match(await jobs(w.id), [{ kind: 'effect', status: 'done', attempts: 1 }, { kind: 'timer', status: 'cancelled' }], 'leaving packed cancelled its timer; the effect job is done')
+    t.match(await jobs(w.id), [{ kind: 'effect', status: 'done', attempts: 1 }], 'the effect job is done')
+    t.match(await db.sql`select timers, wake_at from wix_engine.workflows where id = ${w.id}`, [{ timers: [], wake_at: null }],
+      'leaving packed cancelled its timer, in the same write')
     const history = await a.history(w.id)
     t.same(history.map((h) => [h.event_type, h.from_state, h.to_state]), [
       ['xstate.init', null, 'packed'],
@@ -171,7 +177,7 @@ t.test('the engine, on a real Postgres', async (t) => {
     t.equal(deliverCalls, 3, 'after the budget of 3 attempts')
   })
 
-  await t.test('timers are rows: they fire when the clock passes them, from any engine', async (t) => {
+  await t.test('timers are stored: they fire when the clock passes them, from any engine', async (t) => {
     const w = await a.create('parcel', {}, { source: 'test' })
     const b = engine('b')
     clock.advance(59_000)

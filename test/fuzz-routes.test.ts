@@ -69,14 +69,15 @@ type Prepared = Awaited<ReturnType<typeof prepare>>
 // ---- what "nothing changed" means --------------------------------------------------------------------
 
 interface Fingerprint {
-  workflows: { id: string; state: string; version: number }[]
+  /** `timers`: how many pending timers the row holds (they become jobs once due). */
+  workflows: { id: string; state: string; version: number; timers: number }[]
   jobs: { id: string; workflow_id: string; status: string; attempts: number }[]
   wixCalls: number
   serverErrors: number
 }
 
 async function fingerprint(service: Service): Promise<Fingerprint> {
-  const workflows = await db.sql<Fingerprint['workflows']>`select id, state, version from wix_engine.workflows order by id`
+  const workflows = await db.sql<Fingerprint['workflows']>`select id, state, version, jsonb_array_length(timers) as timers from wix_engine.workflows order by id`
   const jobs = await db.sql<Fingerprint['jobs']>`select id, workflow_id, status, attempts from wix_engine.jobs order by id`
   return {
     workflows: [...workflows],
@@ -88,7 +89,7 @@ async function fingerprint(service: Service): Promise<Fingerprint> {
 
 /**
  * Nothing changed between `before` and `after`, except that a route that starts installations may
- * have started new ones: in Authorizing, with their consent timer and nothing else.
+ * have started new ones: in Authorizing, with their consent timer (in the row) and no job.
  */
 function unchanged(before: Fingerprint, after: Fingerprint, o: { mayStart: boolean }): string | undefined {
   const known = new Set(before.workflows.map((w) => w.id))
@@ -100,7 +101,7 @@ function unchanged(before: Fingerprint, after: Fingerprint, o: { mayStart: boole
   const jobsOfKnown = after.jobs.filter((j) => known.has(j.workflow_id))
   if (JSON.stringify(jobsOfKnown) !== JSON.stringify(before.jobs)) return `jobs changed: ${JSON.stringify(before.jobs)} → ${JSON.stringify(jobsOfKnown)}`
   const newJobs = after.jobs.filter((j) => !known.has(j.workflow_id))
-  if (newJobs.length !== added.length || newJobs.some((j) => j.status !== 'pending')) return `new installations came with jobs ${JSON.stringify(newJobs)}`
+  if (newJobs.length || added.some((w) => w.timers !== 1)) return `new installations came with jobs ${JSON.stringify(newJobs)} or not one timer ${JSON.stringify(added)}`
   if (after.wixCalls !== before.wixCalls) return `Wix was called ${after.wixCalls - before.wixCalls} time(s)`
   if (after.serverErrors !== before.serverErrors) return 'a server error was logged'
   return undefined

@@ -188,13 +188,12 @@ export function createEngineCore(opts: EngineOptions) {
         status: 'running', attempts: 1, run_at: at, lease_owner: owner, lease_ms: leaseMs,
       })
     }
-    for (const timer of plan.timers) {
-      rows.push({
-        id: randomUUID(), kind: 'timer', name: timer.name, src: null, payload: null, event: timer.event,
-        status: 'pending', attempts: 0, run_at: new Date(at.getTime() + timer.delayMs), lease_owner: null, lease_ms: null,
-      })
-    }
-    return { local, rows }
+    // Timers ride in the workflow's row (see migrations/engine/002): the runner moves them into
+    // jobs once due. The id is the job's-to-be, so moving one twice inserts it once.
+    const timers: store.RowTimer[] = plan.timers.map((timer) => ({
+      id: randomUUID(), name: timer.name, event: timer.event, run_at: new Date(at.getTime() + timer.delayMs).toISOString(),
+    }))
+    return { local, rows, timers }
   }
 
   /** After a commit: effects start first, so a listener that throws can never strand one. */
@@ -232,12 +231,12 @@ export function createEngineCore(opts: EngineOptions) {
     }
     const plan = planEffects(snapshot, allActions)
     const state = persist(snapshot)
-    const { local, rows } = jobsFor(id, machine, plan, at)
+    const { local, rows, timers } = jobsFor(id, machine, plan, at)
     const row: store.WorkflowRow = {
       id, machine, machine_version: def.version, ...def.project(state), state: stateName(state.value),
       snapshot: state, version: history.length, created_at: at, updated_at: at,
     }
-    await writer.create({ ...row, now: at, history, jobs: rows })
+    await writer.create({ ...row, now: at, history, jobs: rows, timers })
     remember(row)
     const workflow = toWorkflow(row)
     log.info({ workflowId: id, machine, state: workflow.statePath, source: o.source }, 'workflow created')
@@ -284,12 +283,12 @@ export function createEngineCore(opts: EngineOptions) {
       const at = now()
       const plan = planEffects(next, actions)
       const state = persist(next)
-      const { local, rows } = jobsFor(id, row.machine, plan, at)
+      const { local, rows, timers } = jobsFor(id, row.machine, plan, at)
       const projected = def.project(state)
       const written = {
         id, version: row.version, machineVersion: row.machine_version, writtenMachineVersion: def.version, state: stateName(state.value), ...projected, snapshot: state,
         eventType: event.type, event: redacted, from: current.statePath, to: statePath(state.value),
-        source: o.source, now: at, jobs: rows, activeInvokes: plan.activeInvokes,
+        source: o.source, now: at, jobs: rows, timers, activeInvokes: plan.activeInvokes,
         respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
         // A job's result may be awaited by a `waitFor` on another instance (the browser's).
         notify: wakeups.enabled && o.job !== undefined,

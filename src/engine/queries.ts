@@ -91,7 +91,8 @@ export async function countWorkflows(sql: Sql, machine?: string) {
 }
 
 /**
- * The job queue as of `now`: how many effects and timers are queued (pending or running); how
+ * The job queue as of `now`: how many effects and timers are queued (pending or running; a
+ * timer still in its workflow's row counts as pending); how
  * many wait to be run (due: pending and past their time, or running on a lease that ran out, its
  * runner gone) and how many run on a live lease; since when the oldest due one has waited, in all
  * and among timers (the lag of deadlines).
@@ -102,6 +103,10 @@ export async function queueStats(sql: Sql, now: Date) {
       select kind, status, case when status = 'pending' then run_at else lease_until end as since,
              (status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < ${now}) as due
       from wix_engine.jobs where status in ('pending', 'running')
+      union all
+      -- timers still in their workflows' rows (moved into jobs once due)
+      select 'timer', 'pending', (e->>'run_at')::timestamptz, (e->>'run_at')::timestamptz <= ${now}
+      from wix_engine.workflows w, jsonb_array_elements(w.timers) e where w.wake_at is not null
     )
     select count(*) filter (where kind = 'effect')::int as effect,
            count(*) filter (where kind = 'timer')::int as timer,

@@ -347,7 +347,9 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       timers: Math.max(0, concurrency - (effects - queued.length) - running('timer')),
     }
     if (!limits.effects && !limits.timers) return 0
-    const rows = await store.claimJobs(core.sql, core.owner, core.now(), core.leaseMs, limits)
+    const now = core.now()
+    if (limits.timers) await store.promoteTimers(core.sql, now, limits.timers)
+    const rows = await store.claimJobs(core.sql, core.owner, now, core.leaseMs, limits)
     rows.forEach(startClaimed)
     return rows.length
   }

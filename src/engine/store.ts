@@ -47,6 +47,16 @@ export interface NewJob {
   lease_ms: number | null
 }
 
+/** A pending timer as the workflow's row keeps it, until the runner moves it into `jobs` when due. */
+export interface RowTimer {
+  /** The id its timer job will have. */
+  id: string
+  name: string
+  event: unknown
+  /** ISO time: compared in SQL as timestamptz. */
+  run_at: string
+}
+
 export interface JobRow extends Omit<NewJob, 'lease_ms'> {
   workflow_id: string
   machine: string
@@ -95,6 +105,8 @@ export interface Transition {
   source: string
   now: Date
   jobs: NewJob[]
+  /** Timers the transition sets: they join the row's, after those it cancels (`cancelledTimers`) leave. */
+  timers: RowTimer[]
   activeInvokes: string[]
   respawned: string[]
   cancelledTimers: string[]
@@ -120,6 +132,7 @@ export interface NewWorkflow extends Omit<WorkflowRow, 'created_at' | 'updated_a
   now: Date
   history: Omit<HistoryEntry, 'at'>[]
   jobs: NewJob[]
+  timers: RowTimer[]
 }
 
 /** One batch's writes; `i` tells each write's result apart in what the statement returns. */
@@ -143,12 +156,14 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
   const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   const creates = batch.creates.map(({ i, w }) => ({
     i, id: w.id, machine: w.machine, machine_version: w.machine_version, key: w.key, state: w.state, reason: w.reason,
-    snapshot: w.snapshot, version: w.version, at: w.now, history: w.history, jobs: w.jobs,
+    snapshot: w.snapshot, version: w.version, at: w.now, history: w.history, jobs: w.jobs, timers: w.timers,
   })).sort(byId)
   const transitions = batch.transitions.map(({ i, t }) => ({
     i, id: t.id, version: t.version, machine_version: t.machineVersion, written_machine_version: t.writtenMachineVersion,
     state: t.state, key: t.key, reason: t.reason, snapshot: t.snapshot, event_type: t.eventType, event: t.event,
-    from_state: t.from, to_state: t.to, source: t.source, at: t.now, jobs: t.jobs,
+    from_state: t.from, to_state: t.to, source: t.source, at: t.now, jobs: t.jobs, timers: t.timers,
+    // A timer set again under a name the row already holds replaces it.
+    replaced_timers: [...t.cancelledTimers, ...t.timers.map((x) => x.name)],
     active_invokes: t.activeInvokes, respawned: t.respawned, cancelled_timers: t.cancelledTimers,
     job_id: t.job?.lease.id ?? null, lease_owner: t.job?.lease.owner ?? null, lease_epoch: t.job?.lease.epoch ?? null,
     job_status: t.job?.status ?? 'done', job_error: t.job?.status === 'dead' ? t.job.attempt.error : null,
@@ -161,18 +176,21 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
     with c as (
       select * from jsonb_to_recordset(${sql.json(creates as never)}::jsonb)
         as c(i int, id uuid, machine text, machine_version int, key text, state text, reason text, snapshot jsonb,
-             version int, at timestamptz, history jsonb, jobs jsonb)
+             version int, at timestamptz, history jsonb, jobs jsonb, timers jsonb)
     ), t as (
       select * from jsonb_to_recordset(${sql.json(transitions as never)}::jsonb)
         as t(i int, id uuid, version int, machine_version int, written_machine_version int, state text, key text,
              reason text, snapshot jsonb, event_type text, event jsonb, from_state text, to_state text, source text,
-             at timestamptz, jobs jsonb, active_invokes text[], respawned text[], cancelled_timers text[],
+             at timestamptz, jobs jsonb, timers jsonb, replaced_timers text[], active_invokes text[], respawned text[],
+             cancelled_timers text[],
              job_id uuid, lease_owner text, lease_epoch int, job_status text, job_error jsonb, attempt jsonb,
              notify boolean)
     ), inserted as (
       insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version,
-                                        created_at, updated_at)
-      select id, machine, machine_version, key, state, reason, snapshot, version, at, at from c
+                                        created_at, updated_at, timers, wake_at)
+      select id, machine, machine_version, key, state, reason, snapshot, version, at, at, timers,
+             (select min((e->>'run_at')::timestamptz) from jsonb_array_elements(timers) e)
+      from c
       -- two instances starting the same workflow (a derived id): the first one's stays
       on conflict (id) do nothing
       returning id
@@ -186,7 +204,13 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
     ), w as (
       update wix_engine.workflows f
       set state = t.state, key = t.key, reason = t.reason, snapshot = t.snapshot,
-          machine_version = t.written_machine_version, version = f.version + 1, updated_at = t.at
+          machine_version = t.written_machine_version, version = f.version + 1, updated_at = t.at,
+          -- applied to the row's timers as they are now (never a list read earlier): a timer the
+          -- runner has moved out meanwhile does not come back
+          (timers, wake_at) = (
+            select coalesce(jsonb_agg(e order by e->>'run_at'), '[]'::jsonb), min((e->>'run_at')::timestamptz)
+            from (select e from jsonb_array_elements(f.timers) e where not (e->>'name') = any(t.replaced_timers)
+                  union all select e from jsonb_array_elements(t.timers) e) kept)
       from t
       -- The ids as an array too: a generic plan (prepared statements) then reads the rows by primary
       -- key however the table grew, where a join to the recordset alone was planned, at a small
@@ -238,6 +262,40 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
   signal?.addEventListener('abort', cancel, { once: true })
   const rows = await query.finally(() => signal?.removeEventListener('abort', cancel))
   return new Map(rows.map((r) => [r.i, r.cancelled ?? []]))
+}
+
+/**
+ * Moves due timers out of their workflows' rows into `jobs`, as pending timer jobs the claim
+ * below then takes: up to `limit` workflows, each locked (`skip locked`: another instance moves
+ * the rest). A transition committing meanwhile applies its timer changes to the row as this
+ * leaves it, and one the timer's job outlives cancels it there by name, as any timer job.
+ */
+export async function promoteTimers(sql: Sql, now: Date, limit: number) {
+  const [row] = await sql<{ n: number }[]>`
+    with due as (
+      select id, timers from wix_engine.workflows
+      where wake_at <= ${now}
+      order by wake_at
+      limit ${limit}
+      for update skip locked
+    ), kept as (
+      update wix_engine.workflows w
+      set (timers, wake_at) = (
+        select coalesce(jsonb_agg(e order by e->>'run_at'), '[]'::jsonb), min((e->>'run_at')::timestamptz)
+        from jsonb_array_elements(due.timers) e where (e->>'run_at')::timestamptz > ${now})
+      from due where w.id = due.id
+    ), moved as (
+      insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, event, status, attempts, run_at,
+                                   lease_owner, lease_until, created_at, updated_at)
+      select (e->>'id')::uuid, due.id, 'timer', e->>'name', null, null, e->'event', 'pending', 0,
+             (e->>'run_at')::timestamptz, null, null, ${now}, ${now}
+      from due, jsonb_array_elements(due.timers) e
+      where (e->>'run_at')::timestamptz <= ${now}
+      on conflict (id) do nothing
+      returning id
+    )
+    select count(*)::int as n from moved`
+  return row!.n
 }
 
 /**
