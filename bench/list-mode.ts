@@ -96,8 +96,9 @@ export async function runListMode(o: ListOptions, log: (s: string) => void) {
     // Load first, index after: the same indexes, built once instead of row by row.
     const t0 = performance.now()
     const indexes = await sql<{ indexname: string; indexdef: string }[]>`
-      select indexname, indexdef from pg_indexes where tablename = 'workflows' and indexname <> 'workflows_pkey'`
-    for (const i of indexes) await sql.unsafe(`drop index ${i.indexname}`)
+      select indexname, indexdef from pg_indexes
+      where schemaname = 'wix_engine' and tablename = 'workflows' and indexname <> 'workflows_pkey'`
+    for (const i of indexes) await sql.unsafe(`drop index wix_engine.${i.indexname}`)
     await sql.unsafe(`set maintenance_work_mem = '256MB'`)
     await sql.unsafe(SEED(o.rows))
     const loadedMs = performance.now() - t0
@@ -115,6 +116,9 @@ export async function runListMode(o: ListOptions, log: (s: string) => void) {
       COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
       WIX_APP_ID: 'bench-app', WIX_APP_SECRET: 'bench-secret', WIX_WWW_URL: 'http://127.0.0.1:9', WIX_API_URL: 'http://127.0.0.1:9',
       LOG_LEVEL: 'warn',
+      // The seed spans two years of installations: the retention sweep would start deleting its
+      // ended ones the moment the service starts, under the very lists being timed.
+      RETENTION_ABANDONED_HOURS: '0', RETENTION_FAILED_DAYS: '0', RETENTION_HISTORY_DAYS: '0', RETENTION_WEBHOOK_DAYS: '0',
     }, port, '/healthz')
     const agent = new Agent({ connections: 1 })
     const get = async (qs: URLSearchParams) => {
