@@ -175,7 +175,7 @@ export function createEngineCore(opts: EngineOptions) {
     return restore(def.machine, state)
   }
 
-  /** Jobs for a plan; effects are leased to this process so it can run them at once. */
+  /** Jobs and row timers for a plan; effects are leased to this process so it can run them at once. */
   const jobsFor = (workflowId: string, machine: string, plan: EffectPlan, at: Date) => {
     const local: LocalJob[] = []
     const rows: store.NewJob[] = []
