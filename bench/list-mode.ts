@@ -224,7 +224,7 @@ export async function runListMode(o: ListOptions, log: (s: string) => void) {
     return {
       rows: n, seedSeconds, byState: Object.fromEntries(byState.map((r) => [r.state, r.n])),
       targetP95Ms: TARGET_P95_MS, samplesPerCase: SAMPLES, cases: results,
-      indexes: (await sql<{ indexdef: string }[]>`select indexdef from pg_indexes where tablename = 'workflows'`).map((r) => r.indexdef),
+      indexes: (await sql<{ indexdef: string }[]>`select indexdef from pg_indexes where schemaname = 'wix_engine' and tablename = 'workflows'`).map((r) => r.indexdef),
     }
   } finally {
     await sql.end({ timeout: 1 })

@@ -1,14 +1,14 @@
 import type { Sql } from 'postgres'
 
+/** A query's rows, or `fallback` if it fails or does not answer in 5 s (a connection hung by a restart). */
+const within = <T, F>(query: Promise<T>, fallback: F): Promise<T | F> =>
+  Promise.race([query.catch(() => fallback), new Promise<F>((r) => setTimeout(() => r(fallback), 5_000))])
+
 /**
  * How long a SIGKILLed instance's jobs wait for another instance: from the kill until each job it
  * held is claimed again (or ended) — the liveness the short, heartbeat-renewed leases buy.
  * Instances are told apart by the pid in their lease owner (`host-pid-random`).
  */
-/** A query's rows, or `fallback` if it fails or does not answer in 5 s (a connection hung by a restart). */
-const within = <T, F>(query: Promise<T>, fallback: F): Promise<T | F> =>
-  Promise.race([query.catch(() => fallback), new Promise<F>((r) => setTimeout(() => r(fallback), 5_000))])
-
 export function takeoverClock(sql: Sql) {
   const times: number[] = []
   const watches: Promise<void>[] = []

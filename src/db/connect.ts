@@ -10,6 +10,8 @@ export const PG = {
   CRASH_SHUTDOWN: '57P02',
   /** cannot_connect_now: the server is starting up */
   CANNOT_CONNECT_NOW: '57P03',
+  /** undefined_table */
+  UNDEFINED_TABLE: '42P01',
 } as const
 
 /** Errors that mean "the database is not reachable right now", not "the query was wrong". */

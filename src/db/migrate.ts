@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises'
 import type { Sql, TransactionSql } from 'postgres'
+import { PG } from './connect.ts'
 
 /**
  * Two sets of forward-only migrations, each in a Postgres schema of its own so neither meets the
@@ -101,9 +102,6 @@ const LEGACY_TABLES = {
  * since 0.1.0's eight built exactly what it holds. Only our own `schema_migrations` is taken for
  * 0.1.0's: one with our first migration's name in it (a host app may have a table of that name).
  */
-/** undefined_table */
-const UNDEFINED_TABLE = '42P01'
-
 async function adoptLegacyLayout(sql: Sql, log?: Log) {
   /** 0.1.0's last migration id, or null when this is not a database 0.1.0 built (or it moved). */
   const ours = async (q: Sql | TransactionSql): Promise<number | null> => {
@@ -117,7 +115,7 @@ async function adoptLegacyLayout(sql: Sql, log?: Log) {
     const rows = await q<{ first: boolean; newest: number | null }[]>`
       select bool_or(name = '001-engine.sql') as first, max(id) as newest from public.schema_migrations`
       .catch((err: { code?: string }) => {
-        if (err.code === UNDEFINED_TABLE) return [] as { first: boolean; newest: number | null }[]
+        if (err.code === PG.UNDEFINED_TABLE) return [] as { first: boolean; newest: number | null }[]
         throw err
       })
     return rows[0]?.first ? rows[0].newest : null
