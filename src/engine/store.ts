@@ -1,4 +1,4 @@
-import type { Sql } from 'postgres'
+import type { Fragment, Sql } from 'postgres'
 import type { PersistedState } from './definition.ts'
 import { WAKEUP_CHANNEL } from './wakeups.ts'
 
@@ -119,6 +119,10 @@ export interface Transition {
   notify?: boolean
 }
 
+/** A row's `(timers, wake_at)` from the timer elements `e` of `from`: ordered by due time, and the earliest. */
+const rowTimers = (sql: Sql, from: Fragment): Fragment =>
+  sql`select coalesce(jsonb_agg(e order by e->>'run_at'), '[]'::jsonb), min((e->>'run_at')::timestamptz) from ${from}`
+
 /** The row, and with `lease` whether that run still holds its job (`job_held`). */
 export async function readWorkflow(sql: Sql, id: string, lease?: JobLease) {
   const [row] = await sql<(WorkflowRow & { job_held: boolean | null })[]>`
@@ -207,10 +211,9 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
           machine_version = t.written_machine_version, version = f.version + 1, updated_at = t.at,
           -- applied to the row's timers as they are now (never a list read earlier): a timer the
           -- runner has moved out meanwhile does not come back
-          (timers, wake_at) = (
-            select coalesce(jsonb_agg(e order by e->>'run_at'), '[]'::jsonb), min((e->>'run_at')::timestamptz)
-            from (select e from jsonb_array_elements(f.timers) e where not (e->>'name') = any(t.replaced_timers)
-                  union all select e from jsonb_array_elements(t.timers) e) kept)
+          (timers, wake_at) = (${rowTimers(sql, sql`
+            (select e from jsonb_array_elements(f.timers) e where not (e->>'name') = any(t.replaced_timers)
+             union all select e from jsonb_array_elements(t.timers) e) kept`)})
       from t
       -- The ids as an array too: a generic plan (prepared statements) then reads the rows by primary
       -- key however the table grew, where a join to the recordset alone was planned, at a small
@@ -280,9 +283,7 @@ export async function promoteTimers(sql: Sql, now: Date, limit: number) {
       for update skip locked
     ), kept as (
       update wix_engine.workflows w
-      set (timers, wake_at) = (
-        select coalesce(jsonb_agg(e order by e->>'run_at'), '[]'::jsonb), min((e->>'run_at')::timestamptz)
-        from jsonb_array_elements(due.timers) e where (e->>'run_at')::timestamptz > ${now})
+      set (timers, wake_at) = (${rowTimers(sql, sql`jsonb_array_elements(due.timers) e where (e->>'run_at')::timestamptz > ${now}`)})
       from due where w.id = due.id
     ), moved as (
       insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, event, status, attempts, run_at,
