@@ -55,6 +55,11 @@ t.test('group commit, on a real database', async (t) => {
   const clock = testClock()
   const engine = createEngineCore({ sql: db.sql, definitions: [definition], sealer: identitySealer, log: silentLog, now: clock.now })
   const start = (n: number) => Promise.all(Array.from({ length: n }, () => engine.create('counter', {}, { source: 'test' })))
+  /** `n` new workflows, and their stored rows to hand-make writes from. */
+  const startStored = async (n: number) => {
+    const ids = (await start(n)).map((w) => w.id)
+    return { ids, stored: await Promise.all(ids.map((id) => readWorkflow(db.sql, id))) }
+  }
   const rows = (ids: string[]) =>
     db.sql<{ id: string; version: number; xmin: string }[]>`
       select id, version, xmin::text from wix_engine.workflows where id = any(${ids}::uuid[]) order by id`
@@ -89,8 +94,7 @@ t.test('group commit, on a real database', async (t) => {
   })
 
   await t.test('a fence miss in a batch fails only that write', async (t) => {
-    const ids = (await start(3)).map((w) => w.id)
-    const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
+    const { ids, stored } = await startStored(3)
     const writer = createWriter(db.sql)
     const results = await Promise.all([
       writer.commit(step(stored[0]!)),
@@ -136,6 +140,27 @@ t.test('group commit, on a real database', async (t) => {
     t.equal(n, 1, 'the timer waits in jobs, once')
   })
 
+  await t.test('instances moving the same due timers at once make one job of each', async (t) => {
+    const ids = (await start(6)).map((w) => w.id)
+    clock.advance(61_000)
+    const others = Array.from({ length: 3 }, () => postgres(db.url, { max: 1, onnotice: () => {} }))
+    t.teardown(() => Promise.all(others.map((o) => o.end())))
+    await db.sql.begin(async (tx) => {
+      t.ok(await promoteTimers(tx, clock.now(), 1_000) >= 6, 'one poller moves them, and holds them until it commits')
+      // Meanwhile three more pollers on their own connections: they pass the held rows by.
+      const meanwhile = Promise.all(others.map((q) => promoteTimers(q, clock.now(), 1_000)))
+      const answered = await Promise.race([meanwhile, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 5_000))])
+      t.same(answered, [0, 0, 0], 'the others move nothing and wait for nobody')
+    })
+    t.equal(await promoteTimers(db.sql, clock.now(), 1_000), 0, 'after the commit, nothing is left to move')
+    const jobs = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from wix_engine.jobs
+      where workflow_id = any(${ids}::uuid[]) and kind = 'timer' group by workflow_id`
+    t.same(jobs.map((j) => j.n), [1, 1, 1, 1, 1, 1], "each workflow's timer became exactly one job")
+    const left = await db.sql`select 1 from wix_engine.workflows where id = any(${ids}::uuid[]) and (wake_at is not null or timers <> '[]')`
+    t.equal(left.length, 0, 'and left its row')
+  })
+
   await t.test('two sends to one workflow in one tick are written one after the other', async (t) => {
     const [w] = await start(1)
     const [a, b] = await Promise.all([
@@ -158,8 +183,7 @@ t.test('group commit, on a real database', async (t) => {
   await t.test('a write the database refuses fails its own caller only', async (t) => {
     await db.sql.unsafe(refuse('BOOM'))
     t.teardown(() => db.sql.unsafe('drop trigger if exists refuse on wix_engine.workflow_history'))
-    const ids = (await start(3)).map((w) => w.id)
-    const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
+    const { ids, stored } = await startStored(3)
     const writer = createWriter(db.sql)
     const results = await Promise.allSettled([
       writer.commit(step(stored[0]!)),
@@ -185,8 +209,7 @@ t.test('group commit, on a real database', async (t) => {
     skip: needsRealPostgres('ends another session with pg_terminate_backend'),
   }, async (t) => {
     await holdSlowWrites(t, db.sql)
-    const ids = (await start(3)).map((w) => w.id)
-    const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
+    const { ids, stored } = await startStored(3)
     const victim = postgres(db.url, { max: 1, onnotice: () => {}, connection: { application_name: 'group-commit-victim' } })
     t.teardown(() => victim.end())
     const writer = createWriter(victim)
@@ -210,8 +233,7 @@ t.test('group commit, on a real database', async (t) => {
     skip: needsRealPostgres('cancels a statement from another session'),
   }, async (t) => {
     await holdSlowWrites(t, db.sql)
-    const ids = (await start(2)).map((w) => w.id)
-    const stored = await Promise.all(ids.map((id) => readWorkflow(db.sql, id)))
+    const { ids, stored } = await startStored(2)
     const logged: string[] = []
     const writer = createWriter(db.sql, { writeTimeoutMs: 2_000, log: { error: (_o, msg) => logged.push(String(msg)) } })
     const hung = writer.commit(step(stored[0]!, stored[0]!.version, 'SLOW'))

@@ -1,4 +1,4 @@
-import type { Fragment, Sql } from 'postgres'
+import type { Fragment, Sql, TransactionSql } from 'postgres'
 import type { PersistedState } from './definition.ts'
 import { WAKEUP_CHANNEL } from './wakeups.ts'
 
@@ -120,7 +120,7 @@ export interface Transition {
 }
 
 /** A row's `(timers, wake_at)` from the timer elements `e` of `from`: ordered by due time, and the earliest. */
-const rowTimers = (sql: Sql, from: Fragment): Fragment =>
+const rowTimers = (sql: Sql | TransactionSql, from: Fragment): Fragment =>
   sql`select coalesce(jsonb_agg(e order by e->>'run_at'), '[]'::jsonb), min((e->>'run_at')::timestamptz) from ${from}`
 
 /** The row, and with `lease` whether that run still holds its job (`job_held`). */
@@ -273,7 +273,7 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
  * the rest). A transition committing meanwhile applies its timer changes to the row as this
  * leaves it, and one the timer's job outlives cancels it there by name, as any timer job.
  */
-export async function promoteTimers(sql: Sql, now: Date, limit: number) {
+export async function promoteTimers(sql: Sql | TransactionSql, now: Date, limit: number) {
   const [row] = await sql<{ n: number }[]>`
     with due as (
       select id, timers from wix_engine.workflows
