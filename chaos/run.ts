@@ -78,12 +78,17 @@ const healthy = (url: string) => probe(`${url}/healthz`)
  */
 async function until(what: string, ok: () => Promise<boolean>, ms: number) {
   const end = Date.now() + ms
+  let last = 'no attempt made'
   while (Date.now() < end) {
-    const attempt = ok().catch(() => false)
+    let answered = false
+    const attempt = ok().then(
+      (held) => ((answered = true), (last = 'it did not hold yet'), held),
+      (err: Error) => ((answered = true), (last = `last attempt failed: ${err.message}`), false))
     if (await Promise.race([attempt, sleep(10_000).then(() => false)])) return true
+    if (!answered) last = 'last attempt did not answer in 10 s'
     await sleep(250)
   }
-  throw new Error(`timed out waiting until ${what}`)
+  throw new Error(`timed out waiting until ${what} (${last})`)
 }
 
 let exitCode = 1
