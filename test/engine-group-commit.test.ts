@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import postgres from 'postgres'
 import { assign, setup } from 'xstate'
@@ -138,6 +139,21 @@ t.test('group commit, on a real database', async (t) => {
     const [{ n }] = await db.sql`
       select count(*)::int as n from wix_engine.jobs where workflow_id = ${w!.id} and kind = 'timer' and status = 'pending'`
     t.equal(n, 1, 'the timer waits in jobs, once')
+  })
+
+  await t.test("a timer set again under a name the row holds replaces it; one cancelled leaves", async (t) => {
+    const { ids, stored } = await startStored(1)
+    const [{ timers: [held] }] = await db.sql<{ timers: { id: string; name: string }[] }[]>`select timers from wix_engine.workflows where id = ${ids[0]!}`
+    const again = { id: randomUUID(), name: held!.name, event: { type: 'CLOSE' }, run_at: new Date(clock.now().getTime() + 120_000).toISOString() }
+    const writer = createWriter(db.sql)
+    t.equal((await writer.commit({ ...step(stored[0]!), timers: [again] })).written, true, 'the write lands')
+    const timersOf = async () => (await db.sql<{ timers: { id: string }[]; wake_at: Date | null }[]>`
+      select timers, wake_at from wix_engine.workflows where id = ${ids[0]!}`)[0]!
+    const replaced = await timersOf()
+    t.same([replaced.timers.map((x) => x.id), replaced.wake_at], [[again.id], new Date(again.run_at)], 'one timer of that name: the new one, and the row wakes for it')
+    const next = (await readWorkflow(db.sql, ids[0]!))!
+    t.equal((await writer.commit({ ...step(next), cancelledTimers: [held!.name] })).written, true)
+    t.same(Object.values(await timersOf()), [[], null], 'cancelled by name, it leaves the row')
   })
 
   await t.test('instances moving the same due timers at once make one job of each', async (t) => {

@@ -166,8 +166,6 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
     i, id: t.id, version: t.version, machine_version: t.machineVersion, written_machine_version: t.writtenMachineVersion,
     state: t.state, key: t.key, reason: t.reason, snapshot: t.snapshot, event_type: t.eventType, event: t.event,
     from_state: t.from, to_state: t.to, source: t.source, at: t.now, jobs: t.jobs, timers: t.timers,
-    // A timer set again under a name the row already holds replaces it.
-    replaced_timers: [...t.cancelledTimers, ...t.timers.map((x) => x.name)],
     active_invokes: t.activeInvokes, respawned: t.respawned, cancelled_timers: t.cancelledTimers,
     job_id: t.job?.lease.id ?? null, lease_owner: t.job?.lease.owner ?? null, lease_epoch: t.job?.lease.epoch ?? null,
     job_status: t.job?.status ?? 'done', job_error: t.job?.status === 'dead' ? t.job.attempt.error : null,
@@ -185,8 +183,7 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
       select * from jsonb_to_recordset(${sql.json(transitions as never)}::jsonb)
         as t(i int, id uuid, version int, machine_version int, written_machine_version int, state text, key text,
              reason text, snapshot jsonb, event_type text, event jsonb, from_state text, to_state text, source text,
-             at timestamptz, jobs jsonb, timers jsonb, replaced_timers text[], active_invokes text[], respawned text[],
-             cancelled_timers text[],
+             at timestamptz, jobs jsonb, timers jsonb, active_invokes text[], respawned text[], cancelled_timers text[],
              job_id uuid, lease_owner text, lease_epoch int, job_status text, job_error jsonb, attempt jsonb,
              notify boolean)
     ), inserted as (
@@ -210,9 +207,11 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
       set state = t.state, key = t.key, reason = t.reason, snapshot = t.snapshot,
           machine_version = t.written_machine_version, version = f.version + 1, updated_at = t.at,
           -- applied to the row's timers as they are now (never a list read earlier): a timer the
-          -- runner has moved out meanwhile does not come back
+          -- runner has moved out meanwhile does not come back; one set again under a name replaces it
           (timers, wake_at) = (${rowTimers(sql, sql`
-            (select e from jsonb_array_elements(f.timers) e where not (e->>'name') = any(t.replaced_timers)
+            (select e from jsonb_array_elements(f.timers) e
+             where not (e->>'name') = any(t.cancelled_timers)
+               and not exists (select 1 from jsonb_array_elements(t.timers) n where n->>'name' = e->>'name')
              union all select e from jsonb_array_elements(t.timers) e) kept`)})
       from t
       -- The ids as an array too: a generic plan (prepared statements) then reads the rows by primary
