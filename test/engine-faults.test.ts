@@ -37,7 +37,7 @@ const parcel = setup({
   initial: 'packed',
   states: {
     packed: {
-      on: { SHIP: 'delivering', HOP: 'passing' },
+      on: { SHIP: 'delivering', HOP: 'passing', TRACK: 'tracking' },
       after: { 60_000: { target: 'lost', actions: assign({ why: 'never shipped' }) } },
     },
     // Entered and left within one step: nothing it invokes or schedules may outlive the step.
@@ -56,6 +56,12 @@ const parcel = setup({
       },
       on: { CANCEL: 'cancelled' },
     },
+    // A result that leads to a state waiting for the recipient (the follow-up tests).
+    tracking: {
+      invoke: { id: 'deliver', src: 'deliver', input: () => ({ address: 'Main St 2' }), onDone: 'arrived' },
+    },
+    arrived: { on: { SIGN: 'signed' }, after: { 60_000: 'lost' } },
+    signed: { type: 'final' },
     delivered: { type: 'final' },
     lost: { type: 'final' },
     cancelled: { type: 'final' },
@@ -268,6 +274,86 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal((await a.send(w.id, { type: 'SHIP' }, { source: 'test' })).accepted, true, 'the event is accepted')
     await a.runner.idle()
     t.equal((await row(w.id)).state, 'delivered', 'its effect ran and its result landed')
+  })
+
+  // ---- follow-ups (waitAndSend): the browser sent on in the write of the exchange's result ----
+  const arrivedThenSigned = { done: (w: { state: string }) => w.state !== 'tracking', next: (w: { state: string }) => (w.state === 'arrived' ? { type: 'SIGN' } : undefined) }
+  const steps = (id: string) => db.sql<{ seq: number; to_state: string; source: string; xmin: string }[]>`
+    select seq, to_state, source, xmin::text from wix_engine.workflow_history where workflow_id = ${id} order by seq`
+
+  await t.test('a follow-up waiting in this process rides in the write of the result it waited for', async (t) => {
+    const a = engine('a')
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'TRACK' }, { source: 'test' })
+    const waited = a.waitAndSend(w.id, arrivedThenSigned.done, arrivedThenSigned.next, { source: 'browser', timeoutMs: 5_000 })
+    await waitUntil('the delivery runs', () => calls.length === 1)
+    calls[0]!.finish('Ada')
+    const r = await waited
+    t.equal(r.sent?.accepted, true, 'the follow-up was accepted')
+    t.equal(r.workflow?.state, 'signed', 'and the waiter sees where it led')
+    const [arrived, signed] = (await steps(w.id)).slice(-2)
+    t.match([arrived, signed], [{ to_state: 'arrived', source: 'effect:deliver' }, { to_state: 'signed', source: 'browser' }], 'both steps are in history, each with its source')
+    t.equal(arrived!.xmin, signed!.xmin, 'written by one transaction: one commit, not two')
+    t.match(await row(w.id), { state: 'signed', version: signed!.seq }, 'the row moved on by two versions in that one write')
+    const [stored] = await db.sql`select timers from wix_engine.workflows where id = ${w.id}`
+    t.same(stored!.timers, [], 'the timer `arrived` sets, cancelled by the follow-up, never reached the row')
+  })
+
+  await t.test('a wait that ends while the write carrying its follow-up is in flight still hears how it went', {
+    skip: needsRealPostgres('holds a statement on an advisory lock'),
+  }, async (t) => {
+    const a = engine('a')
+    await db.sql.unsafe(`
+      create function hang() returns trigger language plpgsql as $$
+      begin perform pg_advisory_lock_shared(4243); perform pg_advisory_unlock_shared(4243); return new; end $$;
+      create trigger hang before update on wix_engine.workflows for each row when (new.state = 'signed') execute function hang();`)
+    t.teardown(() => db.sql.unsafe('drop trigger hang on wix_engine.workflows; drop function hang()'))
+    const holder = await db.sql.reserve()
+    await holder`select pg_advisory_lock(4243)`
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'TRACK' }, { source: 'test' })
+    const timeoutMs = 1_500
+    const deadline = Date.now() + timeoutMs
+    const waited = a.waitAndSend(w.id, arrivedThenSigned.done, arrivedThenSigned.next, { source: 'browser', timeoutMs })
+    await waitUntil('the delivery runs', () => calls.length === 1)
+    calls[0]!.finish('Ada')
+    // The wait runs out while the write holding the result and the follow-up hangs; then it lands.
+    await waitUntil('the write waits on the lock', async () =>
+      (await db.sql`select 1 from pg_locks where locktype = 'advisory' and objid = 4243 and not granted`).length > 0)
+    await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 200))
+    await holder`select pg_advisory_unlock(4243)`
+    holder.release()
+    const r = await waited
+    t.equal(r.sent?.accepted, true, 'the waiter is told its follow-up was accepted, not that nothing happened')
+    t.equal(r.workflow?.state, 'signed', 'with the state it led to')
+    const [arrived, signed] = (await steps(w.id)).slice(-2)
+    t.match([arrived, signed], [{ to_state: 'arrived' }, { to_state: 'signed' }], 'sent once')
+    t.equal(arrived!.xmin, signed!.xmin, 'in the write of the result')
+  })
+
+  await t.test('a waiter that left sends nothing; one that came after the result sends its follow-up itself', async (t) => {
+    const a = engine('a')
+    const left = await a.create('parcel', {}, { source: 'test' })
+    await a.send(left.id, { type: 'TRACK' }, { source: 'test' })
+    const gone = new AbortController()
+    const waited = a.waitAndSend(left.id, arrivedThenSigned.done, arrivedThenSigned.next, { source: 'browser', timeoutMs: 5_000, signal: gone.signal })
+    await waitUntil('the delivery runs', () => calls.length === 1)
+    gone.abort()
+    t.equal((await waited).sent, undefined, 'the waiter that left is told nothing was sent')
+    calls[0]!.finish('Ada')
+    await a.runner.idle()
+    t.equal((await row(left.id)).state, 'arrived', 'and the result landed without it')
+    await a.send(left.id, { type: 'SIGN' }, { source: 'test' }) // no timer of its own left for later tests
+
+    instant = 'Ada'
+    const late = await a.create('parcel', {}, { source: 'test' })
+    await a.send(late.id, { type: 'TRACK' }, { source: 'test' })
+    await a.runner.idle()
+    const r = await a.waitAndSend(late.id, arrivedThenSigned.done, arrivedThenSigned.next, { source: 'browser', timeoutMs: 5_000 })
+    t.equal(r.sent?.accepted, true, 'a waiter that came after the result sends its follow-up')
+    const [arrived, signed] = (await steps(late.id)).slice(-2)
+    t.equal(signed!.to_state, 'signed', 'which lands')
+    t.not(arrived!.xmin, signed!.xmin, 'in a write of its own')
   })
 
   await t.test('create and send plan alike: a state left within the step starts nothing', async (t) => {

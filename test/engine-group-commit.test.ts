@@ -69,8 +69,9 @@ t.test('group commit, on a real database', async (t) => {
   /** A hand-made accepted event of a stored row, fenced by `version`. */
   const step = (row: WorkflowRow, version = row.version, eventType = 'TICK'): Transition => ({
     id: row.id, version, machineVersion: row.machine_version, writtenMachineVersion: row.machine_version,
-    state: row.state, key: row.key, reason: row.reason, snapshot: row.snapshot, eventType, event: { type: eventType },
-    from: row.state, to: row.state, source: 'test', now: clock.now(), jobs: [], timers: [],
+    state: row.state, key: row.key, reason: row.reason, snapshot: row.snapshot,
+    history: [{ seq: version + 1, event_type: eventType, event: { type: eventType }, from_state: row.state, to_state: row.state, source: 'test' }],
+    now: clock.now(), jobs: [], timers: [],
     activeInvokes: [], respawned: [], cancelledTimers: [],
   })
 

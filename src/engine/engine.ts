@@ -75,6 +75,21 @@ export type TransitionListener = (workflow: Workflow, steps: TransitionStep[]) =
 
 export type SendResult = { accepted: true; workflow: Workflow } | { accepted: false; workflow: Workflow }
 
+/**
+ * An event a caller in this process waits to send once `done` holds (`waitAndSend`). The write
+ * of the event that makes `done` hold carries it along when this process applies that event.
+ */
+interface FollowUp {
+  done: (w: Workflow) => boolean
+  next: (w: Workflow) => AnyEvent | undefined
+  source: string
+  signal?: AbortSignal
+  /** Set while a write carrying the follow-up is in flight; resolves once it landed or failed. */
+  writing?: Promise<void>
+  /** The follow-up's outcome, once a write carried it. */
+  sent?: SendResult
+}
+
 /** A job this process inserted already leased to itself: run it right after commit. */
 export interface LocalJob {
   id: string
@@ -107,6 +122,15 @@ export const DEFAULT_LEASE_MS = 6_000
  * costs one read, while every row kept costs memory for as long as the process lives.
  */
 const RECENT_ROWS = 1_000
+
+/** The follow-up's event for `w`, if `w` is what it waits for; a caller's function that throws counts as none. */
+function followUpFor(follow: FollowUp, w: Workflow): AnyEvent | undefined {
+  try {
+    return follow.done(w) ? follow.next(w) : undefined
+  } catch {
+    return undefined
+  }
+}
 
 /** This host's name, where the runtime may tell it (Deno asks for a permission). */
 const hostName = () => {
@@ -152,6 +176,8 @@ export function createEngineCore(opts: EngineOptions) {
     recent.set(row.id, plain)
     if (recent.size > RECENT_ROWS) recent.delete(recent.keys().next().value!)
   }
+  /** Follow-ups waiting in this process, by workflow: one each (see `waitAndSend`). */
+  const followUps = new Map<string, FollowUp>()
   // Set by the job runner: receives effect jobs this process leased to itself, and the ids of
   // jobs a transition cancelled (a run of one here is aborted).
   let runLocal: (jobs: LocalJob[], cancelled: string[]) => void = () => {}
@@ -195,6 +221,12 @@ export function createEngineCore(opts: EngineOptions) {
     }))
     return { local, rows, timers }
   }
+
+  /** `current` as it stands after a step to `state`, at `version`. */
+  const after = (current: Workflow, def: WorkflowDefinition, state: PersistedState, version: number, at: Date): Workflow => ({
+    ...current, ...def.project(state), machineVersion: def.version, state: stateName(state.value), statePath: statePath(state.value),
+    status: state.status, context: state.context, version, updatedAt: at,
+  })
 
   /** After a commit: effects start first, so a listener that throws can never strand one. */
   const committed = (workflow: Workflow, local: LocalJob[], steps: TransitionStep[], cancelled: string[] = []) => {
@@ -278,36 +310,63 @@ export function createEngineCore(opts: EngineOptions) {
         }
         return { accepted: false, workflow: current }
       }
-      const [next, actions] = steppers.get(row.machine)!.next(snapshot, event)
-      const redacted = redactEvent(event)
+      const step = steppers.get(row.machine)!
+      let [next, actions] = step.next(snapshot, event)
       const at = now()
+      const history: store.Transition['history'] = [{
+        seq: row.version + 1, event_type: event.type, event: redactEvent(event), from_state: current.statePath,
+        to_state: statePath(next.value), source: o.source,
+      }]
+      // A follow-up waiting in this process for the state this event leads to rides in the same
+      // write (the browser sent on with the exchange's result): one commit, one row version.
+      const follow = followUps.get(id)
+      const followEvent = follow && !follow.signal?.aborted && next.status === 'active'
+        ? followUpFor(follow, after(current, def, persist(next), row.version + 1, at)) : undefined
+      let landed = () => {}
+      if (follow && followEvent && next.can(followEvent)) {
+        const from = statePath(next.value)
+        let more: typeof actions
+        ;[next, more] = step.next(next, followEvent)
+        actions = [...actions, ...more]
+        history.push({
+          seq: row.version + 2, event_type: followEvent.type, event: redactEvent(followEvent), from_state: from,
+          to_state: statePath(next.value), source: follow.source,
+        })
+        // Taken in the same tick as the decision: the waiter, had it stopped meanwhile, awaits this write.
+        follow.writing = new Promise<void>((resolve) => (landed = resolve))
+      }
       const plan = planEffects(next, actions)
       const state = persist(next)
       const { local, rows, timers } = jobsFor(id, row.machine, plan, at)
       const projected = def.project(state)
-      const written = {
+      const version = row.version + history.length
+      const written: store.Transition = {
         id, version: row.version, machineVersion: row.machine_version, writtenMachineVersion: def.version, state: stateName(state.value), ...projected, snapshot: state,
-        eventType: event.type, event: redacted, from: current.statePath, to: statePath(state.value),
-        source: o.source, now: at, jobs: rows, timers, activeInvokes: plan.activeInvokes,
+        history, now: at, jobs: rows, timers, activeInvokes: plan.activeInvokes,
         respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
         // A job's result may be awaited by a `waitFor` on another instance (the browser's).
         notify: wakeups.enabled && o.job !== undefined,
       }
-      const { written: ok, cancelled } = await writer.commit(written)
+      // `landed` once the outcome is known (and `follow.sent` set): the waiter may be awaiting it.
+      const { written: ok, cancelled } = await writer.commit(written).catch((err: unknown) => {
+        landed()
+        throw err
+      })
       if (!ok) {
+        landed()
         // Another writer moved the row on (or our view was old); decide again on what it wrote.
         recent.delete(id)
         row = undefined
         if (fresh) await new Promise((r) => setTimeout(r, Math.random() * 5 * (tries + 1)))
         continue
       }
-      remember({ ...row, machine_version: def.version, state: written.state, key: projected.key, reason: projected.reason, snapshot: state, version: row.version + 1, updated_at: at })
-      const workflow: Workflow = {
-        ...current, ...projected, state: stateName(state.value), statePath: statePath(state.value),
-        status: state.status, context: state.context, version: row.version + 1, updatedAt: at,
-      }
-      log.info({ workflowId: id, event: event.type, from: current.statePath, to: workflow.statePath, source: o.source }, 'transition')
-      committed(workflow, local, [{ event: event.type, from: current.statePath, to: workflow.statePath, data: redacted }], cancelled)
+      remember({ ...row, machine_version: def.version, state: written.state, key: projected.key, reason: projected.reason, snapshot: state, version, updated_at: at })
+      const workflow = after(current, def, state, version, at)
+      for (const h of history) log.info({ workflowId: id, event: h.event_type, from: h.from_state, to: h.to_state, source: h.source }, 'transition')
+      const steps = history.map((h) => ({ event: h.event_type, from: h.from_state, to: h.to_state, data: h.event }))
+      if (history.length > 1) follow!.sent = { accepted: true, workflow }
+      landed()
+      committed(workflow, local, steps, cancelled)
       return { accepted: true, workflow }
     }
     throw writeContention(id)
@@ -369,9 +428,38 @@ export function createEngineCore(opts: EngineOptions) {
     })
   }
 
+  /**
+   * Waits (bounded, as `waitFor`) until `done` holds, then sends `next(workflow)` if that names an
+   * event. When this process applies the event that makes `done` hold (an effect's result, run
+   * here: the usual case), the follow-up goes in that same write: one commit and one row version
+   * instead of two, and no instance ever sees the state in between. `signal` ends the wait early,
+   * and a wait so ended sends nothing. One follow-up per workflow rides along; another caller's
+   * is sent after the wait, as is one whose wait another instance's progress ended.
+   */
+  async function waitAndSend(
+    id: string, done: (w: Workflow) => boolean, next: (w: Workflow) => AnyEvent | undefined,
+    o: { source: string; timeoutMs: number; signal?: AbortSignal },
+  ): Promise<{ workflow: Workflow | undefined; sent?: SendResult }> {
+    const follow: FollowUp = { done, next, source: o.source, signal: o.signal }
+    if (!followUps.has(id)) followUps.set(id, follow)
+    let workflow: Workflow | undefined
+    try {
+      workflow = await waitFor(id, (w) => follow.sent !== undefined || done(w), o.timeoutMs, undefined, o.signal)
+    } finally {
+      // In the tick the wait ends: from here no write takes the follow-up up; one that did is awaited.
+      if (followUps.get(id) === follow) followUps.delete(id)
+    }
+    await follow.writing
+    if (follow.sent) return { workflow: follow.sent.workflow, sent: follow.sent }
+    const event = workflow && done(workflow) && !o.signal?.aborted ? next(workflow) : undefined
+    if (!event) return { workflow }
+    const sent = await send(id, event, { source: o.source })
+    return { workflow: sent.workflow, sent }
+  }
+
   return {
     owner, now, leaseMs, log, sql, sealer, wakeups,
-    definition, create, send, get, waitFor,
+    definition, create, send, get, waitFor, waitAndSend,
     history: (id: string) => store.readHistory(sql, id),
     /** Jobs that ended dead (could not be opened or run), newest first, with their reasons. */
     deadJobs: (limit?: number) => store.deadJobs(sql, limit),

@@ -98,11 +98,11 @@ export interface Transition {
   key: string | null
   reason: string | null
   snapshot: PersistedState
-  eventType: string
-  event: Record<string, unknown>
-  from: string | null
-  to: string
-  source: string
+  /**
+   * The accepted events, `seq` counting on from `version`: one, or two when a follow-up waiting
+   * in this process rides along (engine `waitAndSend`). The row's version moves on by as many.
+   */
+  history: Omit<HistoryEntry, 'at'>[]
   now: Date
   jobs: NewJob[]
   /** Timers the transition sets: they join the row's, after those it cancels (`cancelledTimers`) leave. */
@@ -164,8 +164,7 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
   })).sort(byId)
   const transitions = batch.transitions.map(({ i, t }) => ({
     i, id: t.id, version: t.version, machine_version: t.machineVersion, written_machine_version: t.writtenMachineVersion,
-    state: t.state, key: t.key, reason: t.reason, snapshot: t.snapshot, event_type: t.eventType, event: t.event,
-    from_state: t.from, to_state: t.to, source: t.source, at: t.now, jobs: t.jobs, timers: t.timers,
+    state: t.state, key: t.key, reason: t.reason, snapshot: t.snapshot, history: t.history, at: t.now, jobs: t.jobs, timers: t.timers,
     active_invokes: t.activeInvokes, respawned: t.respawned, cancelled_timers: t.cancelledTimers,
     job_id: t.job?.lease.id ?? null, lease_owner: t.job?.lease.owner ?? null, lease_epoch: t.job?.lease.epoch ?? null,
     job_status: t.job?.status ?? 'done', job_error: t.job?.status === 'dead' ? t.job.attempt.error : null,
@@ -182,8 +181,8 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
     ), t as (
       select * from jsonb_to_recordset(${sql.json(transitions as never)}::jsonb)
         as t(i int, id uuid, version int, machine_version int, written_machine_version int, state text, key text,
-             reason text, snapshot jsonb, event_type text, event jsonb, from_state text, to_state text, source text,
-             at timestamptz, jobs jsonb, timers jsonb, active_invokes text[], respawned text[], cancelled_timers text[],
+             reason text, snapshot jsonb, history jsonb, at timestamptz, jobs jsonb, timers jsonb,
+             active_invokes text[], respawned text[], cancelled_timers text[],
              job_id uuid, lease_owner text, lease_epoch int, job_status text, job_error jsonb, attempt jsonb,
              notify boolean)
     ), inserted as (
@@ -197,15 +196,10 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
       returning id
     ), created as (
       select c.* from c join inserted using (id)
-    ), created_history as (
-      insert into wix_engine.workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
-      select c.id, h.seq, h.event_type, h.event, h.from_state, h.to_state, h.source, c.at
-      from created c, jsonb_to_recordset(c.history)
-        as h(seq int, event_type text, event jsonb, from_state text, to_state text, source text)
     ), w as (
       update wix_engine.workflows f
       set state = t.state, key = t.key, reason = t.reason, snapshot = t.snapshot,
-          machine_version = t.written_machine_version, version = f.version + 1, updated_at = t.at,
+          machine_version = t.written_machine_version, version = f.version + jsonb_array_length(t.history), updated_at = t.at,
           -- applied to the row's timers as they are now (never a list read earlier): a timer the
           -- runner has moved out meanwhile does not come back; one set again under a name replaces it
           (timers, wake_at) = (${rowTimers(sql, sql`
@@ -223,10 +217,12 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
         and (t.job_id is null or exists (
           select 1 from wix_engine.jobs j
           where j.id = t.job_id and j.status = 'running' and j.lease_owner = t.lease_owner and j.attempts = t.lease_epoch))
-      returning t.*, f.version as written_version
+      returning t.*
     ), history as (
       insert into wix_engine.workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
-      select id, written_version, event_type, event, from_state, to_state, source, at from w
+      select s.id, h.seq, h.event_type, h.event, h.from_state, h.to_state, h.source, s.at
+      from (select id, at, history from created union all select id, at, history from w) s, jsonb_to_recordset(s.history)
+        as h(seq int, event_type text, event jsonb, from_state text, to_state text, source text)
     ), done as (
       update wix_engine.jobs j
       set status = w.job_status, lease_owner = null, lease_until = null, updated_at = w.at,

@@ -85,16 +85,14 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
 
   /**
    * Step 6: where the browser goes once the exchange is over. The close-window URL carries an
-   * access token, so it is handed out once, by the request whose BROWSER_SENT_ON was accepted, and
-   * only the token this installation itself stored: a replayed flow cookie gets no token, and
-   * never one that a later installation of the same instance obtained.
+   * access token, so it is handed out once, to the request whose BROWSER_SENT_ON was accepted
+   * (`sentOn`), and only the token this installation itself stored: a replayed flow cookie gets
+   * no token, and never one that a later installation of the same instance obtained.
    */
-  async function destination(w: Workflow): Promise<Destination> {
+  async function destination(w: Workflow, sentOn: boolean): Promise<Destination> {
     if (w.state === 'CodeReceived') return { kind: 'pending' }
     if (!['Tokened', 'SetupIncomplete', 'Finished'].includes(w.state)) return { kind: 'failed', failure: context(w).failure }
     const { instanceId, closeWindow } = context(w)
-    const sentOn = w.state === 'Tokened' && (await engine.send(w.id,
-      { type: 'BROWSER_SENT_ON', destination: closeWindow ? 'close-window' : 'post-install' }, { source: 'route:redirect' })).accepted
     if (!closeWindow) {
       const u = new URL(config.postInstallUrl)
       u.searchParams.set('instanceId', instanceId!)
@@ -107,9 +105,17 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
     return { kind: 'redirect', url: u.toString() }
   }
 
-  /** Waits, bounded, for the code exchange to end; `signal` ends the wait early (the browser left). */
-  const settled = (id: string, timeoutMs: number, signal?: AbortSignal) =>
-    engine.waitFor(id, (w) => w.state !== 'CodeReceived', timeoutMs, undefined, signal)
+  /**
+   * Waits, bounded, for the code exchange to end, then sends the browser on (BROWSER_SENT_ON)
+   * from Tokened: in the exchange result's own write when the exchange ends in this process.
+   * `signal` ends the wait early (the browser left), and then nothing is sent on its behalf.
+   */
+  async function settled(id: string, timeoutMs: number, signal?: AbortSignal) {
+    const r = await engine.waitAndSend(id, (w) => w.state !== 'CodeReceived', (w) => w.state !== 'Tokened' ? undefined
+      : { type: 'BROWSER_SENT_ON', destination: context(w).closeWindow ? 'close-window' : 'post-install' },
+    { source: 'route:redirect', timeoutMs, signal })
+    return { installation: r.workflow, sentOn: r.sent?.accepted === true }
+  }
 
   return { begin, callback, decline, destination, settled }
 }

@@ -102,10 +102,10 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   /** Waits for the exchange, then answers; a browser that left gets nothing sent on its behalf. */
   async function settleAndSendOn(reply: FastifyReply, installationId: string, waitMs: number) {
     const gone = browserGone(reply)
-    const installation = await flow.settled(installationId, waitMs, gone)
+    const { installation, sentOn } = await flow.settled(installationId, waitMs, gone)
     // No one to send on, and a close-window token handed out to no one would be spent.
     if (gone.aborted) return reply.code(202).send()
-    return sendOn(reply, installation)
+    return sendOn(reply, installation!, sentOn)
   }
 
   /** Where a browser waiting on its installation checks again. */
@@ -128,22 +128,22 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   }
 
   /** Step 6, or a page that gets there once the exchange is over. */
-  async function sendOn(reply: FastifyReply, installation: Workflow | undefined) {
-    const destination = await flow.destination(installation!)
+  async function sendOn(reply: FastifyReply, installation: Workflow, sentOn: boolean) {
+    const destination = await flow.destination(installation, sentOn)
     if (destination.kind === 'redirect') {
       // Sent on for good: nothing is left to follow, so no cookie is left to replay.
-      clearCookie(reply, flowCookie(installation!.id))
+      clearCookie(reply, flowCookie(installation.id))
       return reply.redirect(destination.url, 302)
     }
     if (destination.kind === 'installed') {
-      clearCookie(reply, flowCookie(installation!.id))
+      clearCookie(reply, flowCookie(installation.id))
       return reply.type('text/html; charset=utf-8').send(htmlPage('Installation complete',
         `${config.appName} is installed on your site. You can close this window.`, { appName: config.appName }))
     }
     if (destination.kind === 'pending') {
-      return reply.code(202).type('text/html; charset=utf-8').send(waitingPage(config.appName, continueUrl(installation!.id)))
+      return reply.code(202).type('text/html; charset=utf-8').send(waitingPage(config.appName, continueUrl(installation.id)))
     }
-    clearCookie(reply, flowCookie(installation!.id))
+    clearCookie(reply, flowCookie(installation.id))
     return reply.type('text/html; charset=utf-8').send(installFailedPage(config.appName, config.publicUrl, destination.failure?.reason))
   }
 
