@@ -60,6 +60,17 @@ export interface Engine<D extends Defs = Defs> {
     timeoutMs: number,
     pollMs?: number,
   ): Promise<WorkflowOf<D[number]['machine']> | undefined>
+  /**
+   * Waits like `waitFor` until `done` holds, then sends `next(workflow)` if it names an event: in
+   * the very write of the event that made `done` hold when this process applied it (an effect's
+   * result run here), else in a write of its own. `signal` ends the wait and sends nothing.
+   */
+  waitAndSend(
+    id: string,
+    done: (workflow: WorkflowOf<D[number]['machine']>) => boolean,
+    next: (workflow: WorkflowOf<D[number]['machine']>) => EventFrom<D[number]['machine']> | undefined,
+    options: { source: string; timeoutMs: number; signal?: AbortSignal },
+  ): Promise<{ workflow: WorkflowOf<D[number]['machine']> | undefined; sent?: Result<D[number]['machine']> }>
   history: engine.Engine['history']
   /** One page of workflows of one of your machines, newest first in `options.order`, by keyset. */
   list<N extends Names<D>>(
