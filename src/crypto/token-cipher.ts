@@ -33,13 +33,35 @@ export function parseCipherKeys(value: string): CipherKey[] {
   return keys
 }
 
+/** IVs per refill of the pool below. */
+const IVS_PER_REFILL = 256
+
+/**
+ * Fresh random 96-bit IVs, drawn from a pool the CSPRNG refills 256 IVs at a time: a call into
+ * it costs the same for 12 bytes as for 3 KB (on this project's VMs ~6 µs, more under load), and
+ * a flow seals about eight values. Every IV is still its own random bytes, never reused.
+ */
+function ivSource() {
+  let pool = Buffer.alloc(0)
+  let offset = 0
+  return () => {
+    if (offset + 12 > pool.length) {
+      pool = randomBytes(12 * IVS_PER_REFILL)
+      offset = 0
+    }
+    offset += 12
+    return pool.subarray(offset - 12, offset)
+  }
+}
+
 export function createTokenCipher(keys: CipherKey[]): TokenCipher {
+  const nextIv = ivSource()
   const byId = new Map(keys.map((k) => [k.id, k.key]))
   const current = keys[0]!
   return {
     currentKeyId: current.id,
     encrypt(plaintext) {
-      const iv = randomBytes(12)
+      const iv = nextIv()
       const cipher = createCipheriv('aes-256-gcm', current.key, iv)
       cipher.setAAD(Buffer.from(current.id))
       const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()])
