@@ -22,6 +22,7 @@ import metrics from './plugins/metrics.ts'
 import openapi from './plugins/openapi.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import retention from './plugins/retention.ts'
+import vacuum from './plugins/vacuum.ts'
 import webhooks from './plugins/webhooks.ts'
 import wixClient from './plugins/wix-client.ts'
 import healthRoutes from './routes/health.ts'
@@ -83,6 +84,7 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions & { da
   await app.register(inspector)
   // Tests that drive the job runner by hand drive the retention sweep by hand too.
   await app.register(retention, { schedule: opts.engine?.poll !== false })
+  await app.register(vacuum, { schedule: opts.engine?.poll !== false })
   // An app with its own OpenAPI document keeps it (one per server); ours is then not served.
   if (!app.hasDecorator('swagger')) await app.register(openapi)
   // Before every route, so its onResponse hook counts them all.
@@ -109,7 +111,7 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions & { da
 /** What the plugin hands to the app that registers it. */
 const SERVICE_DECORATORS = new Set([
   'config', 'now', 'sql', 'wix', 'wixCredentials', 'engine', 'vault', 'installFlow', 'installations', 'webhooks',
-  'workflowInspector', 'metrics', 'retention', 'routeList',
+  'workflowInspector', 'metrics', 'retention', 'vacuum', 'routeList',
 ])
 
 /** Options only the service and the tests pass; the published plugin takes `WixInstallOptions`. */

@@ -1,0 +1,87 @@
+import type { Sql } from 'postgres'
+
+/**
+ * Vacuums the service's own tables when the Postgres server's autovacuum is off.
+ *
+ * Every accepted event writes a new version of its workflow's row (and of a job's, a token's);
+ * the old ones stay until a vacuum. Without autovacuum nothing ever comes back: each flow leaves
+ * about twenty dead rows, every lookup walks them, and the engine's Postgres CPU per flow climbs
+ * as long as the server runs (bench/README.md, "Autovacuum off"). A server with autovacuum on
+ * (the default) is left to it. Tables are picked as autovacuum would pick them, a little more
+ * eagerly, and vacuumed one at a time with SKIP_LOCKED, so instances never queue behind one
+ * another's vacuum of the same table; VACUUM never blocks reads or writes.
+ */
+
+/** Dead rows a table may hold before it is vacuumed: this many, plus `SCALE` of its live rows. */
+const THRESHOLD = 500
+const SCALE = 0.1
+
+export interface VacuumOptions {
+  sql: Sql
+  /** Whose tables: the service's schemas. */
+  schemas: string[]
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void }
+  /** How often to look (15 s): one read of the statistics views when nothing is due. */
+  intervalMs?: number
+}
+
+export function createVacuumKeeper(o: VacuumOptions) {
+  const { sql, schemas, log } = o
+  const intervalMs = o.intervalMs ?? 15_000
+  let warned = false
+
+  /** Vacuums what is due, if the server does not: the tables vacuumed (none when autovacuum is on). */
+  async function runOnce(): Promise<string[]> {
+    const [setting] = await sql<{ on: boolean }[]>`select current_setting('autovacuum') = 'on' as on`
+    if (setting!.on) return []
+    if (!warned) {
+      warned = true
+      log.warn({ autovacuum: 'off' }, 'vacuum: the server\'s autovacuum is off; the service vacuums its own tables (turn it on: autovacuum = on)')
+    }
+    const due = await sql<{ name: string; dead: number }[]>`
+      select format('%I.%I', schemaname, relname) as name, n_dead_tup::int as dead
+      from pg_stat_user_tables
+      where schemaname = any(${schemas}::text[]) and n_dead_tup > ${THRESHOLD}::int + ${SCALE}::float8 * n_live_tup
+      order by n_dead_tup desc`
+    const done: string[] = []
+    for (const table of due) {
+      if (stopping) break
+      const started = Date.now()
+      // The name is the catalog's own, quoted by format(%I): nothing a caller wrote.
+      await sql.unsafe(`vacuum (skip_locked, analyze) ${table.name}`)
+      done.push(table.name)
+      log.info({ table: table.name, dead: table.dead, ms: Date.now() - started }, 'vacuum: table vacuumed')
+    }
+    return done
+  }
+
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let running: Promise<unknown> | undefined
+  let stopping = false
+  function loop() {
+    timer = setTimeout(() => {
+      running = runOnce()
+        .catch((err: unknown) => log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'vacuum: failed; tried again later'))
+        .finally(() => {
+          running = undefined
+          if (!stopping) loop()
+        })
+    }, intervalMs)
+    timer.unref?.()
+  }
+
+  return {
+    runOnce,
+    start() {
+      stopping = false
+      loop()
+    },
+    async stop() {
+      stopping = true
+      clearTimeout(timer)
+      await running
+    },
+  }
+}
+
+export type VacuumKeeper = ReturnType<typeof createVacuumKeeper>
