@@ -113,6 +113,21 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
   const expireLeases = (id: string) =>
     db.sql`update wix_engine.jobs set lease_until = now() - interval '1 second' where workflow_id = ${id} and status = 'running'`
 
+  /**
+   * Until the returned connection unlocks advisory lock `lock`, a write moving a workflow to
+   * `state` hangs in Postgres (a trigger waits on that lock): a statement that does not answer.
+   */
+  const hangWritesTo = async (t: { teardown(fn: () => unknown): void }, state: string, lock: number) => {
+    await db.sql.unsafe(`
+      create function hang() returns trigger language plpgsql as $$
+      begin perform pg_advisory_lock_shared(${lock}); perform pg_advisory_unlock_shared(${lock}); return new; end $$;
+      create trigger hang before update on wix_engine.workflows for each row when (new.state = '${state}') execute function hang();`)
+    t.teardown(() => db.sql.unsafe('drop trigger hang on wix_engine.workflows; drop function hang()'))
+    const holder = await db.sql.reserve()
+    await holder`select pg_advisory_lock(${lock})`
+    return holder
+  }
+
   t.beforeEach(() => {
     calls = []
     instant = null
@@ -151,13 +166,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
       heartbeatMs: 50, writeTimeoutMs: 300, log: { ...silentLog, error: (_o, msg) => void logged.push(String(msg)) },
     })
     // The result's write waits for advisory lock 4242 while the test holds it: a statement that hangs.
-    await db.sql.unsafe(`
-      create function hang() returns trigger language plpgsql as $$
-      begin perform pg_advisory_lock_shared(4242); perform pg_advisory_unlock_shared(4242); return new; end $$;
-      create trigger hang before update on wix_engine.workflows for each row when (new.state = 'delivered') execute function hang();`)
-    t.teardown(() => db.sql.unsafe('drop trigger hang on wix_engine.workflows; drop function hang()'))
-    const holder = await db.sql.reserve()
-    await holder`select pg_advisory_lock(4242)`
+    const holder = await hangWritesTo(t, 'delivered', 4242)
     instant = 'Ada'
     const w = await a.create('parcel', {}, { source: 'test' })
     await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
@@ -303,13 +312,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     skip: needsRealPostgres('holds a statement on an advisory lock'),
   }, async (t) => {
     const a = engine('a')
-    await db.sql.unsafe(`
-      create function hang() returns trigger language plpgsql as $$
-      begin perform pg_advisory_lock_shared(4243); perform pg_advisory_unlock_shared(4243); return new; end $$;
-      create trigger hang before update on wix_engine.workflows for each row when (new.state = 'signed') execute function hang();`)
-    t.teardown(() => db.sql.unsafe('drop trigger hang on wix_engine.workflows; drop function hang()'))
-    const holder = await db.sql.reserve()
-    await holder`select pg_advisory_lock(4243)`
+    const holder = await hangWritesTo(t, 'signed', 4243)
     const w = await a.create('parcel', {}, { source: 'test' })
     await a.send(w.id, { type: 'TRACK' }, { source: 'test' })
     const timeoutMs = 1_500
