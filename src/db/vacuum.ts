@@ -1,4 +1,5 @@
 import type { Sql } from 'postgres'
+import { toSafeError } from '../engine/errors.ts'
 
 /**
  * Vacuums the service's own tables when the Postgres server's autovacuum is off.
@@ -29,6 +30,8 @@ export function createVacuumKeeper(o: VacuumOptions) {
   const { sql, schemas, log } = o
   const intervalMs = o.intervalMs ?? 15_000
   let warned = false
+  /** Set by stop(): a run in progress ends after its current table. */
+  let stopping = false
 
   /** Vacuums what is due, if the server does not: the tables vacuumed (none when autovacuum is on). */
   async function runOnce(): Promise<string[]> {
@@ -57,11 +60,10 @@ export function createVacuumKeeper(o: VacuumOptions) {
 
   let timer: ReturnType<typeof setTimeout> | undefined
   let running: Promise<unknown> | undefined
-  let stopping = false
   function loop() {
     timer = setTimeout(() => {
       running = runOnce()
-        .catch((err: unknown) => log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'vacuum: failed; tried again later'))
+        .catch((err: unknown) => log.warn({ err: toSafeError(err) }, 'vacuum: failed; tried again later'))
         .finally(() => {
           running = undefined
           if (!stopping) loop()
