@@ -111,9 +111,10 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
    * `signal` ends the wait early (the browser left), and then nothing is sent on its behalf.
    */
   async function settled(id: string, timeoutMs: number, signal?: AbortSignal) {
-    const r = await engine.waitAndSend(id, (w) => w.state !== 'CodeReceived', (w) => w.state !== 'Tokened' ? undefined
-      : { type: 'BROWSER_SENT_ON', destination: context(w).closeWindow ? 'close-window' : 'post-install' },
-    { source: 'route:redirect', timeoutMs, signal })
+    const exchangeOver = (w: Workflow) => w.state !== 'CodeReceived'
+    const sendOn = (w: Workflow): AnyEvent | undefined => w.state !== 'Tokened' ? undefined
+      : { type: 'BROWSER_SENT_ON', destination: context(w).closeWindow ? 'close-window' : 'post-install' }
+    const r = await engine.waitAndSend(id, exchangeOver, sendOn, { source: 'route:redirect', timeoutMs, signal })
     return { installation: r.workflow, sentOn: r.sent?.accepted === true }
   }
 
