@@ -84,9 +84,9 @@ interface FollowUp {
   next: (w: Workflow) => AnyEvent | undefined
   source: string
   signal?: AbortSignal
-  /** Set while a write carrying the follow-up is in flight; resolves once it landed or failed. */
+  /** Set when a write takes the follow-up up; resolves (never rejects) once it landed or failed. */
   writing?: Promise<void>
-  /** The follow-up's outcome, once a write carried it. */
+  /** The follow-up's outcome, once a write carrying it landed. */
   sent?: SendResult
 }
 
@@ -322,8 +322,9 @@ export function createEngineCore(opts: EngineOptions) {
       const follow = followUps.get(id)
       const followEvent = follow && !follow.signal?.aborted && next.status === 'active'
         ? followUpFor(follow, after(current, def, persist(next), row.version + 1, at)) : undefined
-      let landed = () => {}
+      let folded: FollowUp | undefined
       if (follow && followEvent && next.can(followEvent)) {
+        folded = follow
         const from = statePath(next.value)
         let more: typeof actions
         ;[next, more] = step.next(next, followEvent)
@@ -332,41 +333,36 @@ export function createEngineCore(opts: EngineOptions) {
           seq: row.version + 2, event_type: followEvent.type, event: redactEvent(followEvent), from_state: from,
           to_state: statePath(next.value), source: follow.source,
         })
-        // Taken in the same tick as the decision: the waiter, had it stopped meanwhile, awaits this write.
-        follow.writing = new Promise<void>((resolve) => (landed = resolve))
       }
       const plan = planEffects(next, actions)
       const state = persist(next)
       const { local, rows, timers } = jobsFor(id, row.machine, plan, at)
-      const projected = def.project(state)
       const version = row.version + history.length
+      const workflow = after(current, def, state, version, at)
       const written: store.Transition = {
-        id, version: row.version, machineVersion: row.machine_version, writtenMachineVersion: def.version, state: stateName(state.value), ...projected, snapshot: state,
+        id, version: row.version, machineVersion: row.machine_version, writtenMachineVersion: def.version,
+        state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state,
         history, now: at, jobs: rows, timers, activeInvokes: plan.activeInvokes,
         respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
         // A job's result may be awaited by a `waitFor` on another instance (the browser's).
         notify: wakeups.enabled && o.job !== undefined,
       }
-      // `landed` once the outcome is known (and `follow.sent` set): the waiter may be awaiting it.
-      const { written: ok, cancelled } = await writer.commit(written).catch((err: unknown) => {
-        landed()
-        throw err
-      })
+      const commit = writer.commit(written)
+      // Taken in the same tick as the decision. Its outcome is set before this send goes on (the
+      // reaction registered first runs first), so a waiter that stopped meanwhile hears it too.
+      const carrier = folded
+      if (carrier) carrier.writing = commit.then((r) => void (r.written && (carrier.sent = { accepted: true, workflow })), () => {})
+      const { written: ok, cancelled } = await commit
       if (!ok) {
-        landed()
         // Another writer moved the row on (or our view was old); decide again on what it wrote.
         recent.delete(id)
         row = undefined
         if (fresh) await new Promise((r) => setTimeout(r, Math.random() * 5 * (tries + 1)))
         continue
       }
-      remember({ ...row, machine_version: def.version, state: written.state, key: projected.key, reason: projected.reason, snapshot: state, version, updated_at: at })
-      const workflow = after(current, def, state, version, at)
+      remember({ ...row, machine_version: def.version, state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state, version, updated_at: at })
       for (const h of history) log.info({ workflowId: id, event: h.event_type, from: h.from_state, to: h.to_state, source: h.source }, 'transition')
-      const steps = history.map((h) => ({ event: h.event_type, from: h.from_state, to: h.to_state, data: h.event }))
-      if (history.length > 1) follow!.sent = { accepted: true, workflow }
-      landed()
-      committed(workflow, local, steps, cancelled)
+      committed(workflow, local, history.map((h) => ({ event: h.event_type, from: h.from_state, to: h.to_state, data: h.event })), cancelled)
       return { accepted: true, workflow }
     }
     throw writeContention(id)
