@@ -334,6 +334,35 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(arrived!.xmin, signed!.xmin, 'in the write of the result')
   })
 
+  await t.test('a commit carrying a follow-up that fails is retried; the follow-up lands once, the effect ran once', async (t) => {
+    const a = engine('a')
+    // The first two writes that move a parcel to `signed` (the result with its follow-up) hit "server restarting".
+    await db.sql`create sequence follow_blips`
+    await db.sql.unsafe(`
+      create function blip() returns trigger language plpgsql as $$
+      begin
+        if nextval('follow_blips') <= 2 then raise exception 'terminating connection' using errcode = '57P01'; end if;
+        return new;
+      end $$;
+      create trigger blip before update on wix_engine.workflows for each row when (new.state = 'signed') execute function blip();`)
+    t.teardown(() => db.sql.unsafe('drop trigger blip on wix_engine.workflows; drop function blip(); drop sequence follow_blips'))
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'TRACK' }, { source: 'test' })
+    const waited = a.waitAndSend(w.id, arrivedThenSigned.done, arrivedThenSigned.next, { source: 'browser', timeoutMs: 10_000 })
+    await waitUntil('the delivery runs', () => calls.length === 1)
+    calls[0]!.finish('Ada')
+    const r = await waited
+    await a.runner.idle()
+    t.equal(r.sent?.accepted, true, 'the waiter hears its follow-up accepted')
+    t.equal((await row(w.id)).state, 'signed', 'and the row is where it led')
+    const landed = (await steps(w.id)).slice(2)
+    t.match(landed, [{ to_state: 'arrived' }, { to_state: 'signed' }], 'the result and the follow-up are in history once each')
+    t.equal(landed.length, 2, 'nothing more')
+    t.equal(landed[0]!.xmin, landed[1]!.xmin, 'in one commit, after the failed ones')
+    t.equal(calls.length, 1, 'the delivery ran once')
+    t.equal((await db.sql`select nextval('follow_blips')::int as n`)[0]!.n, 4, 'two commits failed, the third landed')
+  })
+
   await t.test('a waiter that left sends nothing; one that came after the result sends its follow-up itself', async (t) => {
     const a = engine('a')
     const left = await a.create('parcel', {}, { source: 'test' })
