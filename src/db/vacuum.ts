@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres'
 import { toSafeError } from '../engine/errors.ts'
+import { periodically } from '../periodic.ts'
 
 /**
  * Vacuums the service's own tables when the Postgres server's autovacuum is off.
@@ -30,8 +31,6 @@ export function createVacuumKeeper(o: VacuumOptions) {
   const { sql, schemas, log } = o
   const intervalMs = o.intervalMs ?? 15_000
   let warned = false
-  /** Set by stop(): a run in progress ends after its current table. */
-  let stopping = false
 
   /** Vacuums what is due, if the server does not: the tables vacuumed (none when autovacuum is on). */
   async function runOnce(): Promise<string[]> {
@@ -48,7 +47,8 @@ export function createVacuumKeeper(o: VacuumOptions) {
       order by n_dead_tup desc`
     const done: string[] = []
     for (const table of due) {
-      if (stopping) break
+      // stop(): a run in progress ends after its current table.
+      if (loop.stopping) break
       const started = Date.now()
       // The name is the catalog's own, quoted by format(%I): nothing a caller wrote.
       await sql.unsafe(`vacuum (skip_locked, analyze) ${table.name}`)
@@ -58,32 +58,12 @@ export function createVacuumKeeper(o: VacuumOptions) {
     return done
   }
 
-  let timer: ReturnType<typeof setTimeout> | undefined
-  let running: Promise<unknown> | undefined
-  function loop() {
-    timer = setTimeout(() => {
-      running = runOnce()
-        .catch((err: unknown) => log.warn({ err: toSafeError(err) }, 'vacuum: failed; tried again later'))
-        .finally(() => {
-          running = undefined
-          if (!stopping) loop()
-        })
-    }, intervalMs)
-    timer.unref?.()
-  }
+  const loop = periodically(runOnce, {
+    intervalMs,
+    onError: (err) => log.warn({ err: toSafeError(err) }, 'vacuum: failed; tried again later'),
+  })
 
-  return {
-    runOnce,
-    start() {
-      stopping = false
-      loop()
-    },
-    async stop() {
-      stopping = true
-      clearTimeout(timer)
-      await running
-    },
-  }
+  return { runOnce, start: loop.start, stop: loop.stop }
 }
 
 export type VacuumKeeper = ReturnType<typeof createVacuumKeeper>

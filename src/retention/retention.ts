@@ -4,6 +4,7 @@ import type { Sql } from 'postgres'
 import { installationMachine } from '../../machines/installation.ts'
 import type { RetentionConfig } from '../config.ts'
 import { toSafeError } from '../engine/errors.ts'
+import { periodically } from '../periodic.ts'
 import { BATCH, deleteEnded, pruneDeadJobs, pruneFinished, pruneWebhooks, START, type Watermark } from './prune.ts'
 
 const NAME = 'retention'
@@ -64,9 +65,6 @@ export function createRetention(opts: RetentionOptions) {
     return rows.length === 1
   }
 
-  /** Set by stop(): a run in progress ends after its current batch. */
-  let stopping = false
-
   /**
    * Repeats a batch until it comes back short, checkpointing after each. False when the run must
    * end early: its lease was lost, or the service is shutting down.
@@ -77,7 +75,8 @@ export function createRetention(opts: RetentionOptions) {
     for (let batches = 1; ; batches++) {
       const n = await batch()
       report[kind] += n
-      if (!(await checkpoint(watermark())) || stopping) return false
+      // stop(): a run in progress ends after its current batch.
+      if (!(await checkpoint(watermark())) || loop.stopping) return false
       if (batches % 20 === 0) log.info({ kind, deleted: report[kind], batches }, 'retention: in progress')
       if (n < BATCH) return true
     }
@@ -109,7 +108,7 @@ export function createRetention(opts: RetentionOptions) {
     ]
     for (const [age, step] of steps) {
       if (age > 0 && !(await step())) {
-        if (stopping) {
+        if (loop.stopping) {
           // Handed back at once, still due: the next instance to look resumes from the checkpoint.
           await sql`update wix_install.maintenance set owner = null, lease_until = null where name = ${NAME} and owner = ${owner}`
           log.info({ report }, 'retention: paused for shutdown')
@@ -127,35 +126,14 @@ export function createRetention(opts: RetentionOptions) {
     return report
   }
 
-  let timer: ReturnType<typeof setTimeout> | undefined
-  let running: Promise<unknown> | undefined
   /** Checks once a minute at most whether a run is due: two cheap statements when it is not. */
-  const pollMs = Math.min(config.intervalMs, 60_000)
-  function loop(delayMs: number) {
-    timer = setTimeout(() => {
-      running = runOnce()
-        .catch((err) => log.warn({ err: toSafeError(err) }, 'retention: run failed; the next one resumes'))
-        .finally(() => {
-          running = undefined
-          if (!stopping) loop(pollMs)
-        })
-    }, delayMs)
-    timer.unref?.()
-  }
+  const loop = periodically(runOnce, {
+    intervalMs: Math.min(config.intervalMs, 60_000),
+    firstDelayMs: 0,
+    onError: (err) => log.warn({ err: toSafeError(err) }, 'retention: run failed; the next one resumes'),
+  })
 
-  return {
-    owner,
-    runOnce,
-    start() {
-      stopping = false
-      loop(0)
-    },
-    async stop() {
-      stopping = true
-      clearTimeout(timer)
-      await running
-    },
-  }
+  return { owner, runOnce, start: loop.start, stop: loop.stop }
 }
 
 export type Retention = ReturnType<typeof createRetention>
