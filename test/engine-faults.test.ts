@@ -128,6 +128,23 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     return holder
   }
 
+  /**
+   * The first `times` writes moving a workflow to `state` fail as "the server is restarting"
+   * (57P01, raised by a trigger). Returns how many such writes were tried.
+   */
+  const failWritesTo = async (t: { teardown(fn: () => unknown): void }, state: string, times: number) => {
+    await db.sql`create sequence blips`
+    await db.sql.unsafe(`
+      create function blip() returns trigger language plpgsql as $$
+      begin
+        if nextval('blips') <= ${times} then raise exception 'terminating connection' using errcode = '57P01'; end if;
+        return new;
+      end $$;
+      create trigger blip before update on wix_engine.workflows for each row when (new.state = '${state}') execute function blip();`)
+    t.teardown(() => db.sql.unsafe('drop trigger blip on wix_engine.workflows; drop function blip(); drop sequence blips'))
+    return async () => Number((await db.sql`select last_value from blips`)[0]!.last_value)
+  }
+
   t.beforeEach(() => {
     calls = []
     instant = null
@@ -137,15 +154,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     const a = engine('a')
     const w = await a.create('parcel', {}, { source: 'test' })
     // The next two writes of the result hit "the server is restarting".
-    await db.sql`create sequence result_blips`
-    await db.sql.unsafe(`
-      create function blip() returns trigger language plpgsql as $$
-      begin
-        if nextval('result_blips') <= 2 then raise exception 'terminating connection' using errcode = '57P01'; end if;
-        return new;
-      end $$;
-      create trigger blip before update on wix_engine.workflows for each row when (new.state = 'delivered') execute function blip();`)
-    t.teardown(() => db.sql.unsafe('drop trigger blip on wix_engine.workflows; drop function blip(); drop sequence result_blips'))
+    await failWritesTo(t, 'delivered', 2)
     instant = 'Ada'
     await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
     await a.runner.idle()
@@ -287,15 +296,20 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
 
   // ---- follow-ups (waitAndSend): the browser sent on in the write of the exchange's result ----
   const arrivedThenSigned = { done: (w: { state: string }) => w.state !== 'tracking', next: (w: { state: string }) => (w.state === 'arrived' ? { type: 'SIGN' } : undefined) }
+  /** A parcel on its way (its delivery running here), and a waiter that signs once it arrived. */
+  const trackedWithWaiter = async (a: ReturnType<typeof engine>, o: { timeoutMs: number; signal?: AbortSignal }) => {
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'TRACK' }, { source: 'test' })
+    const waited = a.waitAndSend(w.id, arrivedThenSigned.done, arrivedThenSigned.next, { source: 'browser', ...o })
+    await waitUntil('the delivery runs', () => calls.length === 1)
+    return { w, waited }
+  }
   const steps = (id: string) => db.sql<{ seq: number; to_state: string; source: string; xmin: string }[]>`
     select seq, to_state, source, xmin::text from wix_engine.workflow_history where workflow_id = ${id} order by seq`
 
   await t.test('a follow-up waiting in this process rides in the write of the result it waited for', async (t) => {
     const a = engine('a')
-    const w = await a.create('parcel', {}, { source: 'test' })
-    await a.send(w.id, { type: 'TRACK' }, { source: 'test' })
-    const waited = a.waitAndSend(w.id, arrivedThenSigned.done, arrivedThenSigned.next, { source: 'browser', timeoutMs: 5_000 })
-    await waitUntil('the delivery runs', () => calls.length === 1)
+    const { w, waited } = await trackedWithWaiter(a, { timeoutMs: 5_000 })
     calls[0]!.finish('Ada')
     const r = await waited
     t.equal(r.sent?.accepted, true, 'the follow-up was accepted')
@@ -313,12 +327,9 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
   }, async (t) => {
     const a = engine('a')
     const holder = await hangWritesTo(t, 'signed', 4243)
-    const w = await a.create('parcel', {}, { source: 'test' })
-    await a.send(w.id, { type: 'TRACK' }, { source: 'test' })
     const timeoutMs = 1_500
     const deadline = Date.now() + timeoutMs
-    const waited = a.waitAndSend(w.id, arrivedThenSigned.done, arrivedThenSigned.next, { source: 'browser', timeoutMs })
-    await waitUntil('the delivery runs', () => calls.length === 1)
+    const { w, waited } = await trackedWithWaiter(a, { timeoutMs })
     calls[0]!.finish('Ada')
     // The wait runs out while the write holding the result and the follow-up hangs; then it lands.
     await waitUntil('the write waits on the lock', async () =>
@@ -337,19 +348,8 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
   await t.test('a commit carrying a follow-up that fails is retried; the follow-up lands once, the effect ran once', async (t) => {
     const a = engine('a')
     // The first two writes that move a parcel to `signed` (the result with its follow-up) hit "server restarting".
-    await db.sql`create sequence follow_blips`
-    await db.sql.unsafe(`
-      create function blip() returns trigger language plpgsql as $$
-      begin
-        if nextval('follow_blips') <= 2 then raise exception 'terminating connection' using errcode = '57P01'; end if;
-        return new;
-      end $$;
-      create trigger blip before update on wix_engine.workflows for each row when (new.state = 'signed') execute function blip();`)
-    t.teardown(() => db.sql.unsafe('drop trigger blip on wix_engine.workflows; drop function blip(); drop sequence follow_blips'))
-    const w = await a.create('parcel', {}, { source: 'test' })
-    await a.send(w.id, { type: 'TRACK' }, { source: 'test' })
-    const waited = a.waitAndSend(w.id, arrivedThenSigned.done, arrivedThenSigned.next, { source: 'browser', timeoutMs: 10_000 })
-    await waitUntil('the delivery runs', () => calls.length === 1)
+    const blips = await failWritesTo(t, 'signed', 2)
+    const { w, waited } = await trackedWithWaiter(a, { timeoutMs: 10_000 })
     calls[0]!.finish('Ada')
     const r = await waited
     await a.runner.idle()
@@ -360,16 +360,13 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(landed.length, 2, 'nothing more')
     t.equal(landed[0]!.xmin, landed[1]!.xmin, 'in one commit, after the failed ones')
     t.equal(calls.length, 1, 'the delivery ran once')
-    t.equal((await db.sql`select nextval('follow_blips')::int as n`)[0]!.n, 4, 'two commits failed, the third landed')
+    t.equal(await blips(), 3, 'two commits failed, the third landed')
   })
 
   await t.test('a waiter that left sends nothing; one that came after the result sends its follow-up itself', async (t) => {
     const a = engine('a')
-    const left = await a.create('parcel', {}, { source: 'test' })
-    await a.send(left.id, { type: 'TRACK' }, { source: 'test' })
     const gone = new AbortController()
-    const waited = a.waitAndSend(left.id, arrivedThenSigned.done, arrivedThenSigned.next, { source: 'browser', timeoutMs: 5_000, signal: gone.signal })
-    await waitUntil('the delivery runs', () => calls.length === 1)
+    const { w: left, waited } = await trackedWithWaiter(a, { timeoutMs: 5_000, signal: gone.signal })
     gone.abort()
     t.equal((await waited).sent, undefined, 'the waiter that left is told nothing was sent')
     calls[0]!.finish('Ada')
