@@ -149,6 +149,10 @@ try {
   const restartPostgres = async () => {
     restarted = true
     say(`restarting Postgres (${done}/${installs} flows done)`)
+    // The outage tests instances that are up when the database goes: one the kill loop just
+    // restarted waits for the database before it listens, and with both down no probe would
+    // reach a listening one (seen on a slow host: every probe refused). Kills pause meanwhile.
+    for (const url of pool!.urls) await until(`${url} is up before the outage`, async () => (await healthy(url)).status === 200, 30_000)
     outage.from = Date.now()
     await cluster.stop()
     // While it is gone: a probe's answer, and a route that needs the database, on both instances.
