@@ -337,8 +337,17 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     }
   }
 
+  /** Ticks in progress: a claim in flight holds its jobs before they count as running. */
+  const ticks = new Set<Promise<number>>()
+  function tick(): Promise<number> {
+    const t = claimDue()
+    ticks.add(t)
+    void t.finally(() => ticks.delete(t)).catch(() => {})
+    return t
+  }
+
   /** Claims due jobs up to the free capacity and starts them. Returns how many it claimed. */
-  async function tick(): Promise<number> {
+  async function claimDue(): Promise<number> {
     if (stopping) return 0
     // Queued local effects hold effect slots but not the timers' reserve.
     const effects = running('effect')
@@ -451,7 +460,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     },
     /** Resolves when nothing is running in this process (tests). */
     async idle() {
-      while (inFlight.size) await Promise.allSettled([...inFlight])
+      // A tick elsewhere (the poll loop) may be claiming a job this one skipped as locked.
+      while (inFlight.size || ticks.size) await Promise.allSettled([...inFlight, ...ticks])
     },
     onOutcome(fn: (o: JobOutcome) => void) {
       observers.add(fn)
