@@ -24,12 +24,16 @@ export function takeoverClock(sql: Sql) {
       const ids = [...waiting.keys()]
       const rows = await within(sql<{ id: string; attempts: number; status: string; lease_owner: string | null }[]>`
         select id, attempts, status, lease_owner from wix_engine.jobs where id = any(${ids}::uuid[])`, undefined)
-      for (const row of rows ?? []) {
-        const stillDead = row.status === 'running' && row.lease_owner?.includes(`-${pid}-`)
-        const moved = row.attempts !== waiting.get(row.id) || !stillDead
+      if (!rows) continue
+      const found = new Map(rows.map((row) => [row.id, row]))
+      for (const id of ids) {
+        const row = found.get(id)
+        // Gone: its result landed (a job done by its first run is deleted as it ends).
+        const stillDead = row && row.status === 'running' && row.lease_owner?.includes(`-${pid}-`)
+        const moved = !row || row.attempts !== waiting.get(id) || !stillDead
         if (moved) {
           times.push(Date.now() - killedAt)
-          waiting.delete(row.id)
+          waiting.delete(id)
         }
       }
     }

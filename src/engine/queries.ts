@@ -119,6 +119,7 @@ export async function queueStats(sql: Sql, now: Date) {
 }
 
 export interface AttemptRow {
+  /** The effect's invoke id (its job's name). */
   job: string
   attempt: number
   outcome: 'ok' | 'retry' | 'failed'
@@ -129,21 +130,30 @@ export interface AttemptRow {
 }
 
 /**
- * Every finished run of a workflow's effects (`job` is the effect's src), in the order they
- * finished. Failed runs are rows of their own; the engine keeps none for a run that succeeded
- * (one insert less per effect): a job that is done without a failure of its last run is one,
- * finished when the job was, its start not recorded.
+ * Every finished run of a workflow's effects (`job` is the effect's invoke id), in the order they
+ * finished. Failed runs are rows of their own (`job_attempts`); the engine keeps none for a run
+ * that succeeded, its start not recorded: after failed runs the job stays 'done' and tells it;
+ * a job done by its first run is deleted as it ends, and its result event in history tells it
+ * (same `at` as a kept job's `updated_at`: a result whose job was kept is not told twice).
  */
 export async function effectAttempts(sql: Sql, workflowId: string) {
   return sql<AttemptRow[]>`
-    select coalesce(j.src, j.name) as job, a.attempt, a.outcome, a.started_at, a.finished_at, a.error
+    select j.name as job, a.attempt, a.outcome, a.started_at, a.finished_at, a.error
     from wix_engine.job_attempts a join wix_engine.jobs j on j.id = a.job_id
     where a.workflow_id = ${workflowId} and j.kind = 'effect'
     union all
-    select coalesce(j.src, j.name), j.attempts, 'ok', null, j.updated_at, null
+    select j.name, j.attempts, 'ok', null, j.updated_at, null
     from wix_engine.jobs j
     where j.workflow_id = ${workflowId} and j.kind = 'effect' and j.status = 'done'
       and not exists (select 1 from wix_engine.job_attempts a where a.job_id = j.id and a.attempt = j.attempts)
+    union all
+    select substr(h.source, 8), 1, 'ok', null, h.at, null
+    from wix_engine.workflow_history h
+    where h.workflow_id = ${workflowId} and h.source like 'effect:%'
+      and h.event_type = 'xstate.done.actor.' || substr(h.source, 8)
+      and not exists (select 1 from wix_engine.jobs j
+                      where j.workflow_id = h.workflow_id and j.kind = 'effect' and j.name = substr(h.source, 8)
+                        and j.status = 'done' and j.updated_at = h.at)
     order by finished_at, attempt`
 }
 

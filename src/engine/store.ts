@@ -168,9 +168,12 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
     active_invokes: t.activeInvokes, respawned: t.respawned, cancelled_timers: t.cancelledTimers,
     job_id: t.job?.lease.id ?? null, lease_owner: t.job?.lease.owner ?? null, lease_epoch: t.job?.lease.epoch ?? null,
     job_status: t.job?.status ?? 'done', job_error: t.job?.status === 'dead' ? t.job.attempt.error : null,
-    // A run that succeeded is told by its job (done, with no attempt row for its last run): one
-    // insert less per effect and timer. Only failed runs keep a row, with their error.
+    // Only failed runs get an attempt row, with their error. A run that succeeded is told by
+    // history (its result event) and, after failed runs, by its job kept 'done' with their count;
+    // a job done by its first run has nothing more to tell, so its row is deleted rather than
+    // written again (a new version and an index entry): see effectAttempts.
     attempt: t.job && t.job.attempt.outcome !== 'ok' ? t.job.attempt : null,
+    first_run_ok: t.job !== undefined && (t.job.status ?? 'done') === 'done' && t.job.attempt.outcome === 'ok' && t.job.lease.epoch === 1,
     notify: t.notify ?? false,
   })).sort(byId)
   const query = sql<{ i: number; cancelled: string[] | null }[]>`
@@ -184,7 +187,7 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
              reason text, snapshot jsonb, history jsonb, at timestamptz, jobs jsonb, timers jsonb,
              active_invokes text[], respawned text[], cancelled_timers text[],
              job_id uuid, lease_owner text, lease_epoch int, job_status text, job_error jsonb, attempt jsonb,
-             notify boolean)
+             first_run_ok boolean, notify boolean)
     ), inserted as (
       insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version,
                                         created_at, updated_at, timers, wake_at)
@@ -227,7 +230,11 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
       update wix_engine.jobs j
       set status = w.job_status, lease_owner = null, lease_until = null, updated_at = w.at,
           last_error = case when w.job_status = 'dead' then w.job_error else j.last_error end
-      from w where j.id = w.job_id
+      from w where j.id = w.job_id and not w.first_run_ok
+    ), finished as (
+      -- done on its first run: nothing about the job is left to tell that history does not (its
+      -- result event, when), so its row goes instead of staying on as 'done'
+      delete from wix_engine.jobs j using w where j.id = w.job_id and w.first_run_ok
     ), attempt as (
       insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
       select w.job_id, a.attempt, w.id, a.outcome, a.started_at, w.at, a.error
