@@ -1,4 +1,4 @@
-import type { Sql } from 'postgres'
+import type { Fragment, Sql } from 'postgres'
 import type { TokenCipher } from '../crypto/token-cipher.ts'
 import { createdAtOf, inStates } from '../engine/queries.ts'
 
@@ -70,13 +70,33 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
   async function save(instanceId: string, workflowId: string, tokens: NewTokens, awaiting: string[]): Promise<boolean> {
     const at = now()
     const refresh = tokens.refreshToken === null ? null : cipher.encrypt(tokens.refreshToken)
+    return file(workflowId, sql`
+      select ${instanceId}, ${workflowId}, ${refresh}, ${cipher.encrypt(tokens.accessToken)}, ${tokens.expiresAt}, ${at}, ${at}
+      where ${inStates(sql, workflowId, awaiting)}`)
+  }
+
+  /**
+   * Stores the tokens installation `workflowId` holds (`hold`) as `instanceId`'s, as `save` does,
+   * copied within the database: they are already encrypted, and nothing decrypts or encrypts
+   * them again. Their access token expires 5 minutes after they were obtained.
+   */
+  async function fileHeld(instanceId: string, workflowId: string, awaiting: string[]): Promise<boolean> {
+    const at = now()
+    return file(workflowId, sql`
+      select ${instanceId}, workflow_id, refresh_token, access_token,
+             obtained_at + ${ACCESS_TOKEN_TTL_MS}::int * interval '1 millisecond', ${at}, ${at}
+      from wix_install.exchanged_tokens
+      where workflow_id = ${workflowId} and ${inStates(sql, workflowId, awaiting)}`)
+  }
+
+  /** Inserts the row `source` selects (see `save`), and drops what the installation held. */
+  async function file(workflowId: string, source: Fragment): Promise<boolean> {
     // Filed, or never to be (the installation moved on, or a newer one holds the instance): either
     // way nothing is left to hold, and it goes in the same statement.
     const rows = await sql`
       with saved as (
         insert into wix_install.instance_tokens (instance_id, workflow_id, refresh_token, access_token, access_token_expires_at, created_at, updated_at)
-        select ${instanceId}, ${workflowId}, ${refresh}, ${cipher.encrypt(tokens.accessToken)}, ${tokens.expiresAt}, ${at}, ${at}
-        where ${inStates(sql, workflowId, awaiting)}
+        ${source}
         on conflict (instance_id) do update set
           workflow_id = excluded.workflow_id, refresh_token = excluded.refresh_token,
           access_token = excluded.access_token, access_token_expires_at = excluded.access_token_expires_at,
@@ -213,7 +233,7 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     return (await exchangedBy(workflowId)) === instanceId ? token : undefined
   }
 
-  return { save, hold, held, dropHeld, exchangedBy, erase, accessToken, accessTokenOf }
+  return { save, fileHeld, hold, held, dropHeld, exchangedBy, erase, accessToken, accessTokenOf }
 }
 
 export type TokenVault = ReturnType<typeof createTokenVault>

@@ -79,8 +79,8 @@ export function installationWorkflow(deps: {
           const fresh = now().getTime() - tokens.obtainedAt.getTime() < ACCESS_TOKEN_TTL_MS - 30_000
           const access = fresh ? tokens.accessToken : (await wix.refreshAccessToken(tokens.refreshToken)).accessToken
           instanceId = await persistently(() => wix.instanceOf(access), { attempts: 4, transient: isWixBlip })
-          const stored = { ...tokens, expiresAt: new Date(tokens.obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS) }
-          const saved = await persistently(() => vault.save(instanceId!, input.installationId, stored, ['CodeReceived']))
+          // Filed from the copy `hold` keeps (already encrypted), in the database.
+          const saved = await persistently(() => vault.fileHeld(instanceId!, input.installationId, ['CodeReceived']))
           if (!saved) throw superseded(instanceId)
         }
         return {
