@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import net from 'node:net'
 import t from 'tap'
 import postgres from 'postgres'
 import { assign, setup } from 'xstate'
@@ -269,5 +270,48 @@ t.test('group commit, on a real database', async (t) => {
     await waitUntil('the statement is cancelled in Postgres', async () => (await sleeping()) === 0)
     t.same((await rows(ids)).map((r) => r.version).sort(), [1, 2], 'the cancelled write did not land; the other did')
     t.equal(await historyCount(ids), 3, 'history has the starts and the one landed event')
+  })
+  await t.test('a batch unanswered while the server has gone away: its cancel cannot connect, and the process lives on', {
+    skip: needsRealPostgres('holds a statement on a real server behind a proxy'),
+  }, async (t) => {
+    await holdSlowWrites(t, db.sql)
+    // The writer reaches Postgres through a proxy that, once closed, refuses new connections
+    // (the cancel request needs one) while the one holding the statement stays up.
+    const target = new URL(db.url)
+    const piped = new Set<net.Socket>()
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port || 5432), target.hostname)
+      piped.add(client).add(upstream)
+      client.pipe(upstream).pipe(client)
+      const drop = () => { client.destroy(); upstream.destroy() }
+      client.on('error', drop)
+      upstream.on('error', drop)
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    const url = new URL(db.url)
+    url.host = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`
+    const viaProxy = postgres(url.toString(), { max: 1, onnotice: () => {} })
+    t.teardown(async () => {
+      piped.forEach((s) => s.destroy())
+      await viaProxy.end({ timeout: 1 })
+    })
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    t.teardown(() => void process.off('unhandledRejection', onUnhandled))
+
+    const { stored } = await startStored(1)
+    const writer = createWriter(viaProxy, { writeTimeoutMs: 1_000, log: silentLog })
+    const hung = writer.commit(step(stored[0]!, stored[0]!.version, 'SLOW'))
+    await waitUntil('the batch is held in its statement', async () => (await db.sql`
+      select 1 from pg_stat_activity
+      where datname = current_database() and wait_event = 'PgSleep' and query like '%jsonb_to_recordset%'`).length === 1)
+    proxy.close() // new connections are refused from here; the open one stays (close's callback would wait for it)
+    const outcome = await hung.then(() => 'landed', (err: { code?: string }) => err.code)
+    t.equal(outcome, 'WRITE_TIMEOUT', 'the unanswered write fails as the database being unavailable')
+    // The cancel request's connection is refused; give its rejection time to surface.
+    await new Promise((r) => setTimeout(r, 500))
+    t.same(unhandled.map((e) => (e as { code?: string }).code), [], 'no unhandled rejection (it ends a server process)')
+    await db.sql`select pg_cancel_backend(pid) from pg_stat_activity where wait_event = 'PgSleep' and datname = current_database()`
   })
 })

@@ -48,3 +48,18 @@ export function connect(url: string, opts: ConnectOptions = {}) {
     connection: { application_name: 'wix-install-engine' },
   })
 }
+
+/**
+ * Cancels a running query, as `query.cancel()` would, without its unhandled rejection:
+ * postgres.js drops the promise of the cancel request it sends on a connection of its own, and
+ * that promise rejects when the connection cannot be made (the server down or restarting), which
+ * ends the process. Here the request's failure is ignored: the statement then ends on its own
+ * (its connection breaks, or it finishes), as it would have if the cancel had come too late.
+ */
+export function cancelQuery(query: { cancel(): unknown }) {
+  const q = query as { canceller?: ((query: unknown) => Promise<unknown>) | null; cancel(): unknown }
+  if (typeof q.canceller !== 'function') return void q.cancel() // another driver version: its own way
+  const request = q.canceller(query)
+  q.canceller = null
+  request.catch(() => {})
+}

@@ -1,5 +1,6 @@
 import type { Fragment, Sql, TransactionSql } from 'postgres'
 import type { PersistedState } from './definition.ts'
+import { cancelQuery } from '../db/connect.ts'
 import { WAKEUP_CHANNEL } from './wakeups.ts'
 
 /**
@@ -263,7 +264,7 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
            case when w.notify then (select true from pg_notify(${WAKEUP_CHANNEL}, 'w:' || w.id::text || ':' || ${o.origin ?? ''})) end
     from w`
   // Abandoned by its writer: Postgres cancels it (it rolls back) if it is still running there.
-  const cancel = () => void query.cancel()
+  const cancel = () => cancelQuery(query)
   signal?.addEventListener('abort', cancel, { once: true })
   const rows = await query.finally(() => signal?.removeEventListener('abort', cancel))
   return new Map(rows.map((r) => [r.i, r.cancelled ?? []]))
