@@ -79,9 +79,11 @@ export function installationWorkflow(deps: {
           const fresh = now().getTime() - tokens.obtainedAt.getTime() < ACCESS_TOKEN_TTL_MS - 30_000
           const access = fresh ? tokens.accessToken : (await wix.refreshAccessToken(tokens.refreshToken)).accessToken
           instanceId = await persistently(() => wix.instanceOf(access), { attempts: 4, transient: isWixBlip })
-          // Filed from the copy `hold` keeps (already encrypted), in the database.
+          // Filed from the copy `hold` keeps (already encrypted), in the database. Nothing filed may
+          // also mean another run of this exchange (one whose lease ran out) filed them first, taking
+          // the held copy with it: then they are this installation's all the same.
           const saved = await persistently(() => vault.fileHeld(instanceId!, input.installationId, ['CodeReceived']))
-          if (!saved) throw superseded(instanceId)
+          if (!saved && (await persistently(() => vault.exchangedBy(input.installationId))) !== instanceId) throw superseded(instanceId)
         }
         return {
           exchangedAt: now().toISOString(),
