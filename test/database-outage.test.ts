@@ -1,7 +1,6 @@
-import { createServer, connect as netConnect, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { connect } from '../src/db/connect.ts'
-import { freshDatabase } from './support/database.ts'
+import { databaseGate, freshDatabase } from './support/database.ts'
 import { startService } from './support/service.ts'
 
 /** Without its database the service answers 503 with Retry-After, never a 500. */
@@ -25,28 +24,18 @@ t.test('the database goes away', async (t) => {
 })
 
 t.test('the database comes back: the pool reconnects within seconds, however long it was gone', async (t) => {
-  // A free port where nothing listens (connections refused) until it forwards to the database.
-  const target = new URL(db.url)
-  const gate = createServer((client) => {
-    const upstream = netConnect(Number(target.port || 5432), target.hostname)
-    client.pipe(upstream).pipe(client)
-    client.on('error', () => upstream.destroy())
-    upstream.on('error', () => client.destroy())
-  })
-  await new Promise<void>((resolve) => gate.listen(0, '127.0.0.1', resolve))
-  const port = (gate.address() as AddressInfo).port
-  await new Promise((resolve) => gate.close(resolve))
-  const url = new URL(db.url)
-  url.host = `127.0.0.1:${port}`
-  const sql = connect(url.toString(), { max: 2 })
+  // A port where nothing listens (connections refused) until it forwards to the database.
+  const gate = await databaseGate(db.url)
+  gate.close()
+  const sql = connect(gate.url, { max: 2 })
   t.teardown(async () => {
     await sql.end({ timeout: 1 })
-    gate.close()
+    gate.destroy()
   })
 
   // Many refused connections: postgres.js's own backoff would now wait 10–20 s to reconnect.
   for (let i = 0; i < 10; i++) await sql`select 1`.catch(() => {})
-  await new Promise<void>((resolve) => gate.listen(port, '127.0.0.1', resolve))
+  await gate.open()
   const backAt = Date.now()
   let answered = false
   while (!answered && Date.now() - backAt < 5_000) {

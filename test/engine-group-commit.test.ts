@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import net from 'node:net'
 import t from 'tap'
 import postgres from 'postgres'
 import { assign, setup } from 'xstate'
@@ -8,7 +7,7 @@ import { isDatabaseUnavailable } from '../src/db/connect.ts'
 import { createEngineCore } from '../src/engine/engine.ts'
 import { promoteTimers, readWorkflow, type Transition, type WorkflowRow } from '../src/engine/store.ts'
 import { createWriter } from '../src/engine/writer.ts'
-import { freshDatabase, needsRealPostgres } from './support/database.ts'
+import { databaseGate, freshDatabase, needsRealPostgres } from './support/database.ts'
 import { waitUntil } from './support/process.ts'
 import { identitySealer, silentLog, testClock } from './support/engine.ts'
 
@@ -272,28 +271,16 @@ t.test('group commit, on a real database', async (t) => {
     t.equal(await historyCount(ids), 3, 'history has the starts and the one landed event')
   })
   await t.test('a batch unanswered while the server has gone away: its cancel cannot connect, and the process lives on', {
-    skip: needsRealPostgres('holds a statement on a real server behind a proxy'),
+    skip: needsRealPostgres('holds a statement on a real server behind a gate'),
   }, async (t) => {
     await holdSlowWrites(t, db.sql)
-    // The writer reaches Postgres through a proxy that, once closed, refuses new connections
+    // The writer reaches Postgres through a gate that, once closed, refuses new connections
     // (the cancel request needs one) while the one holding the statement stays up.
-    const target = new URL(db.url)
-    const piped = new Set<net.Socket>()
-    const proxy = net.createServer((client) => {
-      const upstream = net.connect(Number(target.port || 5432), target.hostname)
-      piped.add(client).add(upstream)
-      client.pipe(upstream).pipe(client)
-      const drop = () => { client.destroy(); upstream.destroy() }
-      client.on('error', drop)
-      upstream.on('error', drop)
-    })
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
-    const url = new URL(db.url)
-    url.host = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`
-    const viaProxy = postgres(url.toString(), { max: 1, onnotice: () => {} })
+    const gate = await databaseGate(db.url)
+    const viaGate = postgres(gate.url, { max: 1, onnotice: () => {} })
     t.teardown(async () => {
-      piped.forEach((s) => s.destroy())
-      await viaProxy.end({ timeout: 1 })
+      gate.destroy()
+      await viaGate.end({ timeout: 1 })
     })
     const unhandled: unknown[] = []
     const onUnhandled = (reason: unknown) => void unhandled.push(reason)
@@ -301,12 +288,12 @@ t.test('group commit, on a real database', async (t) => {
     t.teardown(() => void process.off('unhandledRejection', onUnhandled))
 
     const { stored } = await startStored(1)
-    const writer = createWriter(viaProxy, { writeTimeoutMs: 1_000, log: silentLog })
+    const writer = createWriter(viaGate, { writeTimeoutMs: 1_000, log: silentLog })
     const hung = writer.commit(step(stored[0]!, stored[0]!.version, 'SLOW'))
     await waitUntil('the batch is held in its statement', async () => (await db.sql`
       select 1 from pg_stat_activity
       where datname = current_database() and wait_event = 'PgSleep' and query like '%jsonb_to_recordset%'`).length === 1)
-    proxy.close() // new connections are refused from here; the open one stays (close's callback would wait for it)
+    gate.close()
     const outcome = await hung.then(() => 'landed', (err: { code?: string }) => err.code)
     t.equal(outcome, 'WRITE_TIMEOUT', 'the unanswered write fails as the database being unavailable')
     // The cancel request's connection is refused; give its rejection time to surface.

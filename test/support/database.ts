@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net'
 import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +14,42 @@ import { ENGINE_MIGRATIONS, INSTALLATION_MIGRATIONS, loadMigrations, migrate } f
  * every test file runs on an embedded PGlite of its own, so `npm test` needs no service at all.
  */
 export const serverUrl = (): string | undefined => process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined
+
+/**
+ * A TCP gate in front of the database at `dbUrl`: while open it forwards, closed it refuses new
+ * connections (a server that is down) and the connections already made stay up. `url` reaches
+ * the database through it.
+ */
+export async function databaseGate(dbUrl: string) {
+  const target = new URL(dbUrl)
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = netConnect(Number(target.port || 5432), target.hostname)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+    }
+    client.pipe(upstream).pipe(client)
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  const url = new URL(dbUrl)
+  url.host = `127.0.0.1:${port}`
+  return {
+    url: url.toString(),
+    /** New connections are refused from now on; open ones stay. */
+    close: () => void server.close(),
+    /** Accepts again, on the same port. */
+    open: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
+    /** Closed, with every connection made through it cut. */
+    destroy: () => {
+      server.close()
+      sockets.forEach((s) => s.destroy())
+    },
+  }
+}
 
 /** True when tests run on embedded PGlite: one session, reached by one connection. */
 export const onEmbedded = () => serverUrl() === undefined
