@@ -147,12 +147,13 @@ export async function effectAttempts(sql: Sql, workflowId: string) {
     where j.workflow_id = ${workflowId} and j.kind = 'effect' and j.status = 'done'
       and not exists (select 1 from wix_engine.job_attempts a where a.job_id = j.id and a.attempt = j.attempts)
     union all
-    select substr(h.source, 8), 1, 'ok', null, h.at, null
-    from wix_engine.workflow_history h
-    where h.workflow_id = ${workflowId} and h.source like 'effect:%'
-      and h.event_type = 'xstate.done.actor.' || substr(h.source, 8)
+    -- an effect's result as the runner sends it: source 'effect:<name>' (runner.ts), event
+    -- 'xstate.done.actor.<name>' (XState's)
+    select e.name, 1, 'ok', null, h.at, null
+    from wix_engine.workflow_history h, lateral (select substr(h.source, length('effect:') + 1) as name) e
+    where h.workflow_id = ${workflowId} and h.source like 'effect:%' and h.event_type = 'xstate.done.actor.' || e.name
       and not exists (select 1 from wix_engine.jobs j
-                      where j.workflow_id = h.workflow_id and j.kind = 'effect' and j.name = substr(h.source, 8)
+                      where j.workflow_id = h.workflow_id and j.kind = 'effect' and j.name = e.name
                         and j.status = 'done' and j.updated_at = h.at)
     order by finished_at, attempt`
 }

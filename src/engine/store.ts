@@ -174,7 +174,6 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
     // a job done by its first run has nothing more to tell, so its row is deleted rather than
     // written again (a new version and an index entry): see effectAttempts.
     attempt: t.job && t.job.attempt.outcome !== 'ok' ? t.job.attempt : null,
-    first_run_ok: t.job !== undefined && (t.job.status ?? 'done') === 'done' && t.job.attempt.outcome === 'ok' && t.job.lease.epoch === 1,
     notify: t.notify ?? false,
   })).sort(byId)
   const query = sql<{ i: number; cancelled: string[] | null }[]>`
@@ -183,12 +182,14 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
         as c(i int, id uuid, machine text, machine_version int, key text, state text, reason text, snapshot jsonb,
              version int, at timestamptz, history jsonb, jobs jsonb, timers jsonb)
     ), t as (
-      select * from jsonb_to_recordset(${sql.json(transitions as never)}::jsonb)
+      -- first_run_ok: the job ends done by the run that first claimed it, which failed no attempt
+      select *, coalesce(job_status = 'done' and attempt is null and lease_epoch = 1, false) as first_run_ok
+      from jsonb_to_recordset(${sql.json(transitions as never)}::jsonb)
         as t(i int, id uuid, version int, machine_version int, written_machine_version int, state text, key text,
              reason text, snapshot jsonb, history jsonb, at timestamptz, jobs jsonb, timers jsonb,
              active_invokes text[], respawned text[], cancelled_timers text[],
              job_id uuid, lease_owner text, lease_epoch int, job_status text, job_error jsonb, attempt jsonb,
-             first_run_ok boolean, notify boolean)
+             notify boolean)
     ), inserted as (
       insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version,
                                         created_at, updated_at, timers, wake_at)
