@@ -1,6 +1,7 @@
 import t from 'tap'
 import { connect } from '../src/db/connect.ts'
-import { databaseGate, freshDatabase } from './support/database.ts'
+import { createWakeups, WAKEUP_CHANNEL } from '../src/engine/wakeups.ts'
+import { databaseGate, freshDatabase, needsRealPostgres } from './support/database.ts'
 import { startService } from './support/service.ts'
 
 /** Without its database the service answers 503 with Retry-After, never a 500. */
@@ -43,4 +44,29 @@ t.test('the database comes back: the pool reconnects within seconds, however lon
     if (!answered) await new Promise((r) => setTimeout(r, 100))
   }
   t.ok(answered, 'a query succeeds within 5 s of the database being reachable again')
+})
+
+t.test('wake-ups are heard again after an outage: LISTEN comes back with the database', { skip: needsRealPostgres('LISTEN') }, async (t) => {
+  const gate = await databaseGate(db.url)
+  const sql = connect(gate.url, { max: 2 })
+  const wakeups = createWakeups(sql, { warn() {}, info() {}, error() {}, debug() {} } as never, true)
+  t.teardown(async () => {
+    await wakeups.stop()
+    await sql.end({ timeout: 1 })
+    gate.destroy()
+  })
+  await wakeups.start()
+  const heard: string[] = []
+  wakeups.on((payload) => heard.push(payload))
+
+  // Every connection cut, new ones refused for longer than the first re-listen takes to fail.
+  gate.destroy()
+  await new Promise((r) => setTimeout(r, 3_000))
+  await gate.open()
+  const backAt = Date.now()
+  while (!heard.length && Date.now() - backAt < 10_000) {
+    await db.sql`select pg_notify(${WAKEUP_CHANNEL}, 'after the outage')`
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  t.same(heard.slice(0, 1), ['after the outage'], 'a notification reaches this process within 10 s of the database coming back')
 })
