@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres, { type Sql } from 'postgres'
 import { runFlows, HOPS, type FlowTarget } from './flows.ts'
@@ -18,8 +18,10 @@ export interface FlowsOptions {
   keep: boolean
   /** Both servers log at this level, to stdout, which goes nowhere (the cost of writing is counted). */
   logLevel: string
-  /** A directory: the engine's timed server runs under `--cpu-prof` and its profile is folded per flow. */
+  /** A directory: both timed servers run under `--cpu-prof` and their profiles are folded per flow. */
   profileDir?: string
+  /** Each side's entry point: compiled (`compile.ts`) or, by default here, the TypeScript sources under tsx. */
+  entries?: Record<Side, string>
 }
 
 type Side = 'engine' | 'reference'
@@ -91,8 +93,8 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     const port = await freePort()
     const env = { ...secrets, DATABASE_URL: databaseUrl, PUBLIC_URL: `http://127.0.0.1:${port}` }
     return side === 'engine'
-      ? startProcess('src/server.ts', env, port, '/healthz', [...engineArgs, ...nodeArgs])
-      : startProcess('bench/reference/server.ts', env, port, '/healthz')
+      ? startProcess(o.entries?.engine ?? 'src/server.ts', env, port, '/healthz', [...engineArgs, ...nodeArgs])
+      : startProcess(o.entries?.reference ?? 'bench/reference/server.ts', env, port, '/healthz', nodeArgs)
   }
   const target = (c: Child): FlowTarget => ({ url: c.url, adminToken })
   const historyRows = async () => Number((await sideSql.engine`select count(*)::int as n from wix_engine.workflow_history`)[0]!.n)
@@ -163,11 +165,16 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     // ---- timed rounds: both servers up, rounds alternate which side goes first ---------------------
     const servers = {} as Record<Side, Child>
     const rss = {} as Record<Side, { startMb: number; afterWarmupMb: number; peakMb: number; afterMb: number }>
-    // Only the timed server is profiled: the counting pass's proxy would skew the socket time.
-    const profileArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []
-    const profiled: Window[] = []
+    // Only the timed servers are profiled: the counting pass's proxy would skew the socket time.
+    // Both are, so the engine's time can be read against the reference's, category by category.
+    const profileArgs = (side: Side) => {
+      if (!o.profileDir) return []
+      mkdirSync(join(o.profileDir, side), { recursive: true })
+      return ['--cpu-prof', `--cpu-prof-dir=${join(o.profileDir, side)}`]
+    }
+    const profiled: Record<Side, Window[]> = { engine: [], reference: [] }
     for (const side of SIDES) {
-      servers[side] = await start(side, withDatabase(o.serverUrl, dbs[side]), side === 'engine' ? profileArgs : [])
+      servers[side] = await start(side, withDatabase(o.serverUrl, dbs[side]), profileArgs(side))
       await sleep(1_000)
       rss[side] = { startMb: memory(servers[side].pid).rssMb, afterWarmupMb: 0, peakMb: 0, afterMb: 0 }
     }
@@ -200,7 +207,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         const pg0 = postgresProcesses()
         const from = monotonicUs()
         const r = await runFlows(target(s), o.flows, o.concurrency, `round ${i + 1}/${o.rounds} ${side}`)
-        if (side === 'engine') profiled.push({ fromUs: from, toUs: monotonicUs() })
+        profiled[side].push({ fromUs: from, toUs: monotonicUs() })
         const cpu1 = cpuMs(s.pid)!
         const pg1 = postgresProcesses()
         const pids = await backendPids(side)
@@ -230,8 +237,9 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       for (const k of Object.keys(rss[side]) as (keyof (typeof rss)[Side])[]) rss[side][k] = round(rss[side][k], 1)
     }
     for (const side of SIDES) await servers[side].stop()
-    // Written by the engine's process as it exits.
-    const profile = o.profileDir && profileOf(o.profileDir, profiled, o.flows * o.rounds)
+    // Written by each server's process as it exits.
+    const profile = o.profileDir && profileOf(join(o.profileDir, 'engine'), profiled.engine, o.flows * o.rounds)
+    const referenceProfile = o.profileDir && profileOf(join(o.profileDir, 'reference'), profiled.reference, o.flows * o.rounds)
 
     const med = (side: Side, f: (r: RoundResult) => number) => round(median(rounds[side].map(f)))
     const sideSummary = (side: Side) => ({
@@ -256,6 +264,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       counting,
       rounds,
       ...(profile && { profile }),
+      ...(referenceProfile && { referenceProfile }),
     }
   } finally {
     for (const side of SIDES) await sideSql[side].end({ timeout: 1 })
@@ -265,11 +274,11 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
   }
 }
 
-/** The engine server's profile, its timed rounds only, per flow; kept beside the JSON it is folded into. */
+/** A timed server's profile, its timed rounds only, per flow; kept beside the JSON it is folded into. */
 function profileOf(dir: string, windows: Window[], flows: number) {
   // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main one (1 is tsx's loader).
   const file = readdirSync(dir).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f))
-  if (!file) throw new Error(`no .cpuprofile in ${dir}: did the engine server exit cleanly?`)
+  if (!file) throw new Error(`no .cpuprofile in ${dir}: did the server exit cleanly?`)
   const breakdown = fold(JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile, flows, windows)
   writeFileSync(join(dir, 'windows.json'), `${JSON.stringify({ flows, windows }, null, 2)}\n`)
   return { file: join(dir, file), ...breakdown }

@@ -97,9 +97,10 @@ export interface Child {
   stop(): Promise<void>
 }
 
-/** A TypeScript entry point in a `node --import tsx` process of its own, healthy at `healthPath`. */
+/** An entry point in a process of its own (a `.ts` one under `--import tsx`), healthy at `healthPath`. */
 export async function startProcess(entry: string, env: Record<string, string>, port: number, healthPath: string, nodeArgs: string[] = []): Promise<Child> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : []
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, entry], {
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   })

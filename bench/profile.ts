@@ -36,7 +36,7 @@ export function categorise(frame: CallFrame): string | undefined {
   if (functionName === '(idle)' || functionName === '(root)') return '(idle)'
   if (!url) return undefined
   for (const [re, name] of PACKAGES) if (re.test(url)) return name
-  const ours = /\/(src|machines)\/(.+?)\.(ts|js)$/.exec(url)
+  const ours = /\/(src|machines|bench)\/(.+?)\.(ts|js)$/.exec(url)
   if (ours && !url.includes('/node_modules/')) return `ours: ${ours[1]}/${ours[2]}`
   if (url.includes('/node_modules/')) return `other package: ${/\/node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)![1]}`
   if (/^node:(internal\/)?(net|stream|internal\/streams|_http_|http|internal\/http)|^node:internal\/(stream_base_commons|streams)/.test(url)) return 'node: sockets, streams, http'
@@ -134,6 +134,26 @@ export function breakdownMarkdown(b: Breakdown, rows = 20): string {
     ...table('origin (node internals, native code and GC charged to their nearest caller)', b.origins),
     '| function (self time) | category | ms / flow | % |', '|---|---|---:|---:|',
     ...b.functions.map((f) => `| \`${f.name}\` | ${f.category} | ${f.msPerFlow} | ${f.percent} |`), '',
+  ].join('\n')
+}
+
+/**
+ * The engine's time against the reference's, by origin, biggest difference first: where the
+ * engine spends the CPU the reference does not.
+ */
+export function comparisonMarkdown(engine: Breakdown, reference: Breakdown, rows = 20): string {
+  const perFlow = (b: Breakdown) => new Map(b.origins.map((o) => [o.name, o.msPerFlow]))
+  const e = perFlow(engine)
+  const r = perFlow(reference)
+  const names = [...new Set([...e.keys(), ...r.keys()])]
+  const diff = (name: string) => (e.get(name) ?? 0) - (r.get(name) ?? 0)
+  const total = (b: Breakdown) => round(b.sampledMs / b.flows, 3)
+  return [
+    '| origin | engine ms / flow | reference ms / flow | difference |', '|---|---:|---:|---:|',
+    `| **sampled main-thread CPU** | ${total(engine)} | ${total(reference)} | ${round(total(engine) - total(reference), 3)} |`,
+    ...names.sort((a, b) => diff(b) - diff(a)).slice(0, rows)
+      .map((n) => `| ${n} | ${e.get(n) ?? 0} | ${r.get(n) ?? 0} | ${round(diff(n), 3)} |`),
+    '',
   ].join('\n')
 }
 

@@ -1,4 +1,4 @@
-import { breakdownMarkdown, type Breakdown } from './profile.ts'
+import { breakdownMarkdown, comparisonMarkdown, type Breakdown } from './profile.ts'
 
 /** The short Markdown summary of bench/results/latest.json. */
 
@@ -20,9 +20,10 @@ interface Machine { cpus: number; cpuModel: string; ramGb: number; kernel: strin
 interface Latest {
   flows?: {
     machine: Machine; startedAt: string
-    options: { flows: number; concurrency: number; rounds: number; warmup: number; countFlows: number }
+    options: { flows: number; concurrency: number; rounds: number; warmup: number; countFlows: number; entries?: Record<string, string> }
     summary: { engine: SideSummary; reference: SideSummary; throughputRatio: number }
     profile?: Breakdown & { file: string }
+    referenceProfile?: Breakdown & { file: string }
     counting: Record<string, { statementsPerFlow: number; roundTripsPerFlow: number; wireBytesToServerPerFlow?: number; wireBytesFromServerPerFlow?: number; walFpiBytesPerFlow?: number | null; walBytesPerFlowByKind?: Record<string, number> | null; acceptedEventsPerFlow?: number; statementsPerAcceptedEvent?: number; roundTripsPerAcceptedEvent?: number; hotPathRoundTripsPerAcceptedEvent?: number; statements: { what: string; perFlow: number }[] }>
   }
   list?: { machine: Machine; startedAt: string; rows: number; seedSeconds: number; targetP95Ms: number; cases: Record<string, { p50: number; p95: number; meetsTarget: boolean }> }
@@ -39,7 +40,8 @@ export function markdown(r: Latest): string {
     const o = r.flows.options
     const c = r.flows.counting as Record<string, Latest['flows'] extends infer F ? F extends { counting: infer C } ? C[keyof C] : never : never>
     out.push('## Complete installs (engine vs bare reference)', '', machineLine(r.flows.machine, r.flows.startedAt), '',
-      `${o.rounds} rounds × ${o.flows} flows per side at concurrency ${o.concurrency}, alternating; medians of the rounds. ` +
+      `${o.rounds} rounds × ${o.flows} flows per side at concurrency ${o.concurrency}, alternating; medians of the rounds; ` +
+      `both servers ${o.entries ? 'compiled (plain node, no loader)' : 'from TypeScript under tsx'}. ` +
       'A flow: app-url → Wix approve (fake, own process) → callback with code exchange → finish with refresh and bi-event → `Finished`.', '',
       '| | engine | reference | engine / reference |', '|---|---:|---:|---:|',
       `| flows/s | ${e.flowsPerSecond} | ${ref.flowsPerSecond} | **${throughputRatio}×** |`,
@@ -66,6 +68,10 @@ export function markdown(r: Latest): string {
       ...c.engine!.statements.slice(0, 14).map((s) => `| ${s.what} | ${s.perFlow} |`), '')
     if (r.flows.profile) {
       out.push('### Engine server CPU profile (timed rounds, self time)', '', `\`${r.flows.profile.file}\``, '', breakdownMarkdown(r.flows.profile))
+    }
+    if (r.flows.profile && r.flows.referenceProfile) {
+      out.push('### Engine against reference, by origin (timed rounds, sampled)', '', `\`${r.flows.referenceProfile.file}\``, '',
+        comparisonMarkdown(r.flows.profile, r.flows.referenceProfile))
     }
   }
   if (r.list) {

@@ -5,6 +5,7 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
+import { compileServers } from './compile.ts'
 import { runFlowsMode } from './flows-mode.ts'
 import { runListMode } from './list-mode.ts'
 import { freePort, loadAverage, startProcess } from './lib.ts'
@@ -22,7 +23,8 @@ import { markdown } from './report.ts'
  *   --rows N                installations seeded for the list mode (1000000)
  *   --keep                  keep the benchmark databases
  *   --log-level L           both servers' LOG_LEVEL (warn); the service's default is info
- *   --profile               CPU-profile the engine's timed server; its breakdown per flow goes in the results
+ *   --profile               CPU-profile both timed servers; their breakdowns per flow go in the results
+ *   --tsx                   run both servers from their TypeScript sources under tsx, not compiled
  * Postgres: DATABASE_URL (a server; databases are created and dropped), default postgres://postgres@127.0.0.1:5432/postgres.
  */
 const { values } = parseArgs({
@@ -37,6 +39,7 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: process.env.BENCH_LOG_LEVEL ?? 'warn' },
     profile: { type: 'boolean', default: process.env.BENCH_PROFILE === '1' },
+    tsx: { type: 'boolean', default: process.env.BENCH_TSX === '1' },
   },
 })
 const mode = values.mode!
@@ -102,6 +105,8 @@ if (mode === 'flows' || mode === 'all') {
   const fakeCreds = { appId: `bench-app-${randomBytes(4).toString('hex')}`, appSecret: randomBytes(24).toString('hex') }
   const fakePort = await freePort()
   const fake = await startProcess('bench/fake-wix-server.ts', { WIX_APP_ID: fakeCreds.appId, WIX_APP_SECRET: fakeCreds.appSecret }, fakePort, '/installer/close-window')
+  // Production runs compiled JavaScript (the Dockerfile's CMD, `npm run start:prod`): so do both sides.
+  const compiled = values.tsx ? undefined : compileServers(log)
   try {
     results.flows = await runFlowsMode({
       serverUrl,
@@ -113,9 +118,11 @@ if (mode === 'flows' || mode === 'all') {
       keep: values.keep!,
       logLevel: values['log-level']!,
       profileDir: values.profile ? mkdtempSync(join(tmpdir(), 'wie-profile-')) : undefined,
+      entries: compiled,
     }, fake.url, fakeCreds, log)
   } finally {
     await fake.stop()
+    compiled?.remove()
   }
   save(false)
 }

@@ -1,0 +1,35 @@
+import { execFileSync } from 'node:child_process'
+import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+/**
+ * Both servers as production runs them: compiled JavaScript under plain `node`, no TypeScript
+ * loader. One `tsc` emit with the package's build settings (as `npm run build` and the
+ * Dockerfile make it) compiles the engine and the reference alike, into a temporary directory
+ * that reaches this checkout's node_modules, so the working tree gets no build output.
+ */
+export function compileServers(log: (s: string) => void) {
+  const dir = mkdtempSync(join(tmpdir(), 'wie-bench-build-'))
+  const tsc = join(root, 'node_modules/typescript/bin/tsc')
+  // The package's build, with the reference (which borrows the token cipher from src/) added.
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    extends: join(root, 'tsconfig.build.json'),
+    compilerOptions: { rootDir: root, outDir: join(dir, 'dist'), declaration: false, typeRoots: [join(root, 'node_modules/@types')] },
+    include: ['src', 'machines', 'bench/reference'].map((d) => join(root, d)),
+  }))
+  execFileSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--noCheck'], { stdio: 'inherit' })
+  // src/db/migrate.ts reads them at ../../migrations from its compiled file, as in the package.
+  cpSync(join(root, 'migrations'), join(dir, 'dist/migrations'), { recursive: true, filter: (f) => !f.endsWith('schema.sql') })
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir')
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ private: true, type: 'module' }))
+  log(`compiled both servers into ${dir}`)
+  return {
+    engine: join(dir, 'dist/src/server.js'),
+    reference: join(dir, 'dist/bench/reference/server.js'),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
