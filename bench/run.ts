@@ -104,9 +104,10 @@ const results: Record<string, unknown> = { startedAt: started.toISOString(), mod
 if (mode === 'flows' || mode === 'all') {
   const fakeCreds = { appId: `bench-app-${randomBytes(4).toString('hex')}`, appSecret: randomBytes(24).toString('hex') }
   const fakePort = await freePort()
-  const fake = await startProcess('bench/fake-wix-server.ts', { WIX_APP_ID: fakeCreds.appId, WIX_APP_SECRET: fakeCreds.appSecret }, fakePort, '/installer/close-window')
   // Production runs compiled JavaScript (the Dockerfile's CMD, `npm run start:prod`): so do both sides.
   const compiled = values.tsx ? undefined : compileServers(log)
+  const fake = await startProcess('bench/fake-wix-server.ts', { WIX_APP_ID: fakeCreds.appId, WIX_APP_SECRET: fakeCreds.appSecret }, fakePort, '/installer/close-window')
+    .catch((err) => { compiled?.remove(); throw err })
   try {
     results.flows = await runFlowsMode({
       serverUrl,
