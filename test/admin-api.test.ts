@@ -1,4 +1,6 @@
 import t from 'tap'
+import { createTokenCipher } from '../src/crypto/token-cipher.ts'
+import { createTokenVault } from '../src/installation/token-vault.ts'
 import { request } from 'undici'
 import { freshDatabase } from './support/database.ts'
 import { testClock } from './support/engine.ts'
@@ -255,3 +257,35 @@ async function freshDatabaseFor(t: { teardown(fn: () => unknown): void }) {
   t.teardown(own.drop)
   return own
 }
+
+t.test('the finish mints a token for its bi-event alone: stored only when Wix answers with another refresh token', async (t) => {
+  const service = await startService(t, { db })
+  const { sql, wix, now, config } = service.app
+  const installation = await install(service)
+  const stored = async () => (await sql<{ refresh_token: string; access_token: string; updated_at: Date }[]>`
+    select refresh_token, access_token, updated_at from wix_install.instance_tokens where instance_id = ${installation.instanceId}`)[0]
+  const grants = () => service.wix.requests.map((r) => (r.body as { grant_type?: string }).grant_type).filter(Boolean)
+  const before = await stored()
+  const finished = await service.api('POST', `/api/installations/${installation.id}/finish`)
+  t.equal(finished.json.state, 'Finished', 'the installation is Finished')
+  t.same(grants().slice(-1), ['refresh_token'], 'after a refresh that minted the bi-event’s token')
+  t.same(await stored(), before, 'and the stored tokens were not written again: Wix answered with the same refresh token')
+  const cached = await service.api('POST', `/api/installations/${installation.id}/access-token`)
+  t.equal(cached.status, 200, 'the access-token route still answers')
+  t.ok(service.wix.isValidAccessToken(cached.json.accessToken), 'with a valid token')
+
+  // A Wix that answers a refresh with a new refresh token (Wix's do not rotate; design.md asks to keep whatever comes back).
+  const cipher = createTokenCipher(config.tokenKeys)
+  const rotating = createTokenVault({
+    sql, cipher, now,
+    wix: {
+      refreshAccessToken: async (token, o) => ({ ...(await wix.refreshAccessToken(token, o)), refreshToken: `rotated-${token}` }),
+      clientCredentials: (instanceId, o) => wix.clientCredentials(instanceId, o),
+    },
+  })
+  const fresh = await rotating.accessToken(installation.instanceId, { fresh: true })
+  t.ok(service.wix.isValidAccessToken(fresh.accessToken), 'a fresh token for one call')
+  const after = await stored()
+  t.equal(cipher.decrypt(after!.refresh_token), `rotated-${cipher.decrypt(before!.refresh_token)}`, 'the new refresh token is stored')
+  t.equal(cipher.decrypt(after!.access_token), fresh.accessToken, 'with the access token minted beside it')
+})

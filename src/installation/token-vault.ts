@@ -155,7 +155,8 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
    * reinstall. A refusal of the app's own credentials (WIX_CLIENT_REJECTED) passes through as it is:
    * it says nothing about this instance.
    */
-  async function mint(instanceId: string, signal?: AbortSignal): Promise<AccessToken> {
+  async function mint(instanceId: string, o: { signal?: AbortSignal; keep: boolean }): Promise<AccessToken> {
+    const { signal } = o
     const [row] = await sql<{ refresh_token: string | null; workflow_id: string }[]>`
       select refresh_token, workflow_id from wix_install.instance_tokens where instance_id = ${instanceId}`
     if (!row) throw new TokenVaultError('NO_TOKENS', 'No tokens are stored for this instance')
@@ -163,9 +164,14 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     let refreshRejected = false
     if (row.refresh_token !== null) {
       try {
-        const tokens = await wix.refreshAccessToken(cipher.decrypt(row.refresh_token), { signal })
+        const refreshToken = cipher.decrypt(row.refresh_token)
+        const tokens = await wix.refreshAccessToken(refreshToken, { signal })
         const expiresAt = new Date(obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS)
-        await store(instanceId, row.workflow_id, tokens.accessToken, expiresAt, cipher.encrypt(tokens.refreshToken))
+        // Whatever refresh token comes back is the one kept (Wix's own do not rotate, but design.md
+        // asks to keep what it answers). A token minted for one call alone is not kept otherwise.
+        if (o.keep || tokens.refreshToken !== refreshToken) {
+          await store(instanceId, row.workflow_id, tokens.accessToken, expiresAt, cipher.encrypt(tokens.refreshToken))
+        }
         return { accessToken: tokens.accessToken, expiresAt }
       } catch (err) {
         if (!grantRejected(err)) throw err
@@ -205,8 +211,10 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
 
   /**
    * An access token with at least `minRemainingMs` left: the stored one while it is comfortably
-   * alive, else a fresh one. `fresh` always mints. A caller that read a stale token while a mint
-   * was finishing looks at the store again before minting, so concurrent callers share one call.
+   * alive, else a fresh one, stored for the callers after. A caller that read a stale token while
+   * a mint was finishing looks at the store again before minting, so concurrent callers share one
+   * call. `fresh` always mints (or shares a mint in progress), for one call (the finish's
+   * bi-event): such a token is not stored, which saves a write per finish; the stored one stays.
    */
   async function accessToken(instanceId: string, o: { minRemainingMs?: number; fresh?: boolean; signal?: AbortSignal } = {}): Promise<AccessToken> {
     const minRemainingMs = o.minRemainingMs ?? 60_000
@@ -216,7 +224,9 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     }
     const pending = minting.get(instanceId)
     if (pending) return pending
-    const p = (async () => (!o.fresh && (await cached(instanceId, minRemainingMs))) || mint(instanceId, o.signal))()
+    // Not shared: a caller joining it would expect its token stored.
+    if (o.fresh) return mint(instanceId, { signal: o.signal, keep: false })
+    const p = (async () => (await cached(instanceId, minRemainingMs)) || mint(instanceId, { signal: o.signal, keep: true }))()
       .finally(() => minting.delete(instanceId))
     minting.set(instanceId, p)
     return p
