@@ -122,9 +122,14 @@ export function createWixClient(opts: WixClientOptions) {
       throw err
     }
 
-    const timeout = new AbortController()
-    const timer = setTimeout(() => timeout.abort(), timeoutMs)
-    const signal = c.signal ? AbortSignal.any([c.signal, timeout.signal]) : timeout.signal
+    // One controller ends the call, on the timeout or on the caller's signal. (AbortSignal.any
+    // would do the same at tens of µs a call on Node 20, plus the weak references it leaves the GC.)
+    const abort = new AbortController()
+    let expired = false
+    const timer = setTimeout(() => { expired = true; abort.abort() }, timeoutMs)
+    const onCallerAbort = () => abort.abort()
+    if (c.signal?.aborted) abort.abort()
+    else c.signal?.addEventListener('abort', onCallerAbort, { once: true })
     let text: string
     try {
       const res = await request(`${apiUrl}${c.path}`, {
@@ -132,7 +137,7 @@ export function createWixClient(opts: WixClientOptions) {
         dispatcher: agent,
         headers: { ...(c.body !== undefined && { 'content-type': 'application/json' }), accept: 'application/json', ...c.headers },
         body: c.body === undefined ? undefined : JSON.stringify(c.body),
-        signal,
+        signal: abort.signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       })
@@ -153,8 +158,8 @@ export function createWixClient(opts: WixClientOptions) {
     } catch (error) {
       if (error instanceof WixApiError) throw error
       // The caller's own abort (shutdown, say) is not Wix's slowness: it reads as a network error.
-      const callerAborted = c.signal?.aborted && !timeout.signal.aborted
-      const timedOut = !callerAborted && (timeout.signal.aborted || isTimeoutError(error))
+      const callerAborted = c.signal?.aborted && !expired
+      const timedOut = !callerAborted && (expired || isTimeoutError(error))
       const reason = callerAborted ? 'the call was aborted by the caller' : errorName(error)
       return fail({
         code: timedOut ? 'WIX_TIMEOUT' : 'WIX_NETWORK',
@@ -165,6 +170,7 @@ export function createWixClient(opts: WixClientOptions) {
       })
     } finally {
       clearTimeout(timer)
+      c.signal?.removeEventListener('abort', onCallerAbort)
     }
 
     if (!expect) { finish('ok'); return undefined as T }
