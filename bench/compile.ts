@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process'
-import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { build } from '../scripts/build.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -14,16 +14,13 @@ const root = fileURLToPath(new URL('..', import.meta.url))
  */
 export function compileServers(log: (s: string) => void) {
   const dir = mkdtempSync(join(tmpdir(), 'wie-bench-build-'))
-  const tsc = join(root, 'node_modules/typescript/bin/tsc')
-  // The package's build, with the reference (which borrows the token cipher from src/) added.
+  // The package's build (scripts/build.mjs), with the reference (which borrows the token cipher from src/) added.
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
     extends: join(root, 'tsconfig.build.json'),
-    compilerOptions: { rootDir: root, outDir: join(dir, 'dist'), declaration: false, typeRoots: [join(root, 'node_modules/@types')] },
+    compilerOptions: { rootDir: root, declaration: false, typeRoots: [join(root, 'node_modules/@types')] },
     include: ['src', 'machines', 'bench/reference'].map((d) => join(root, d)),
   }))
-  execFileSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--noCheck'], { stdio: 'inherit' })
-  // src/db/migrate.ts reads them at ../../migrations from its compiled file, as in the package.
-  cpSync(join(root, 'migrations'), join(dir, 'dist/migrations'), { recursive: true, filter: (f) => !f.endsWith('schema.sql') })
+  build({ outDir: join(dir, 'dist'), project: join(dir, 'tsconfig.json') })
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir')
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ private: true, type: 'module' }))
   log(`compiled both servers into ${dir}`)
