@@ -1,7 +1,7 @@
 import t from 'tap'
+import { request } from 'undici'
 import { createTokenCipher } from '../src/crypto/token-cipher.ts'
 import { createTokenVault } from '../src/installation/token-vault.ts'
-import { request } from 'undici'
 import { freshDatabase } from './support/database.ts'
 import { testClock } from './support/engine.ts'
 import { siteOwner } from './support/flow.ts'
