@@ -22,6 +22,8 @@ export interface FlowsOptions {
   profileDir?: string
   /** Each side's entry point: compiled (`compile.ts`) or, by default here, the TypeScript sources under tsx. */
   entries?: Record<Side, string>
+  /** The reference side runs the engine at this git revision instead (`entries.reference` is its build). */
+  against?: string
 }
 
 type Side = 'engine' | 'reference'

@@ -20,7 +20,7 @@ interface Machine { cpus: number; cpuModel: string; ramGb: number; kernel: strin
 interface Latest {
   flows?: {
     machine: Machine; startedAt: string
-    options: { flows: number; concurrency: number; rounds: number; warmup: number; countFlows: number; entries?: Record<string, string> }
+    options: { flows: number; concurrency: number; rounds: number; warmup: number; countFlows: number; entries?: Record<string, string>; against?: string }
     summary: { engine: SideSummary; reference: SideSummary; throughputRatio: number }
     profile?: Breakdown & { file: string }
     referenceProfile?: Breakdown & { file: string }
@@ -39,11 +39,13 @@ export function markdown(r: Latest): string {
     const { engine: e, reference: ref, throughputRatio } = r.flows.summary
     const o = r.flows.options
     const c = r.flows.counting as Record<string, Latest['flows'] extends infer F ? F extends { counting: infer C } ? C[keyof C] : never : never>
-    out.push('## Complete installs (engine vs bare reference)', '', machineLine(r.flows.machine, r.flows.startedAt), '',
+    // --against: the other side is the engine at an earlier revision, not the reference.
+    const other = o.against ? `engine at ${o.against}` : 'reference'
+    out.push(`## Complete installs (engine vs ${o.against ? `the engine at ${o.against}` : 'bare reference'})`, '', machineLine(r.flows.machine, r.flows.startedAt), '',
       `${o.rounds} rounds × ${o.flows} flows per side at concurrency ${o.concurrency}, alternating; medians of the rounds; ` +
       `both servers ${o.entries ? 'compiled (plain node, no loader)' : 'from TypeScript under tsx'}. ` +
       'A flow: app-url → Wix approve (fake, own process) → callback with code exchange → finish with refresh and bi-event → `Finished`.', '',
-      '| | engine | reference | engine / reference |', '|---|---:|---:|---:|',
+      `| | engine | ${other} | engine / ${other} |`, '|---|---:|---:|---:|',
       `| flows/s | ${e.flowsPerSecond} | ${ref.flowsPerSecond} | **${throughputRatio}×** |`,
       `| flow p50 / p95 / p99 ms | ${e.flow.p50} / ${e.flow.p95} / ${e.flow.p99} | ${ref.flow.p50} / ${ref.flow.p95} / ${ref.flow.p99} | |`,
       ...Object.keys(e.hops).map((h) => `| ${h} p50 / p95 / p99 ms | ${e.hops[h]!.p50} / ${e.hops[h]!.p95} / ${e.hops[h]!.p99} | ${ref.hops[h]!.p50} / ${ref.hops[h]!.p95} / ${ref.hops[h]!.p99} | |`),

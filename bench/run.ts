@@ -25,6 +25,7 @@ import { markdown } from './report.ts'
  *   --log-level L           both servers' LOG_LEVEL (warn); the service's default is info
  *   --profile               CPU-profile both timed servers; their breakdowns per flow go in the results
  *   --tsx                   run both servers from their TypeScript sources under tsx, not compiled
+ *   --against REV           the other side is the engine at git revision REV, not the reference (A/B of a change)
  * Postgres: DATABASE_URL (a server; databases are created and dropped), default postgres://postgres@127.0.0.1:5432/postgres.
  */
 const { values } = parseArgs({
@@ -40,10 +41,12 @@ const { values } = parseArgs({
     'log-level': { type: 'string', default: process.env.BENCH_LOG_LEVEL ?? 'warn' },
     profile: { type: 'boolean', default: process.env.BENCH_PROFILE === '1' },
     tsx: { type: 'boolean', default: process.env.BENCH_TSX === '1' },
+    against: { type: 'string', default: process.env.BENCH_AGAINST },
   },
 })
 const mode = values.mode!
 if (!['flows', 'list', 'all'].includes(mode)) throw new Error('--mode must be flows, list or all')
+if (values.against && values.tsx) throw new Error('--against compiles both versions of the engine: drop --tsx')
 const int = (name: string, v: string | undefined) => {
   const n = Number(v)
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number`)
@@ -105,7 +108,7 @@ if (mode === 'flows' || mode === 'all') {
   const fakeCreds = { appId: `bench-app-${randomBytes(4).toString('hex')}`, appSecret: randomBytes(24).toString('hex') }
   const fakePort = await freePort()
   // Production runs compiled JavaScript (the Dockerfile's CMD, `npm run start:prod`): so do both sides.
-  const compiled = values.tsx ? undefined : compileServers(log)
+  const compiled = values.tsx ? undefined : compileServers(log, values.against)
   const fake = await startProcess('bench/fake-wix-server.ts', { WIX_APP_ID: fakeCreds.appId, WIX_APP_SECRET: fakeCreds.appSecret }, fakePort, '/installer/close-window')
     .catch((err) => { compiled?.remove(); throw err })
   try {
@@ -120,6 +123,7 @@ if (mode === 'flows' || mode === 'all') {
       logLevel: values['log-level']!,
       profileDir: values.profile ? mkdtempSync(join(tmpdir(), 'wie-profile-')) : undefined,
       entries: compiled,
+      against: values.against,
     }, fake.url, fakeCreds, log)
   } finally {
     await fake.stop()

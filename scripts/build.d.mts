@@ -1,2 +1,2 @@
 /** See build.mjs: emits `project` into `outDir` (default: the package's dist/) with the migrations beside it. */
-export function build(o?: { outDir?: string; project?: string }): void
+export function build(o?: { outDir?: string; project?: string; migrations?: string }): void

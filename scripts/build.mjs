@@ -9,15 +9,16 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 
 /**
  * Emits `project` (a tsconfig) into `outDir`, replacing what was there, and copies the migrations
- * beside it. The benchmark builds with its own tsconfig (the reference added) into a temp dir.
+ * (`migrations`, default this package's) beside it. The benchmark builds with its own tsconfig (the
+ * reference added) into a temp dir, and an earlier revision of the package from its own sources.
  */
-export function build({ outDir = join(root, 'dist'), project = join(root, 'tsconfig.build.json') } = {}) {
+export function build({ outDir = join(root, 'dist'), project = join(root, 'tsconfig.build.json'), migrations = join(root, 'migrations') } = {}) {
   rmSync(outDir, { recursive: true, force: true })
   const tsc = join(root, 'node_modules/typescript/bin/tsc')
   // Emit only: `npm run typecheck` is where types are checked (CI runs it before the tests), and the
   // declarations come out the same without the full check pass, in two thirds of the time.
   execFileSync(process.execPath, [tsc, '-p', project, '--noCheck', '--outDir', outDir], { stdio: 'inherit' })
-  cpSync(join(root, 'migrations'), join(outDir, 'migrations'), { recursive: true, filter: (f) => !f.endsWith('schema.sql') })
+  cpSync(migrations, join(outDir, 'migrations'), { recursive: true, filter: (f) => !f.endsWith('schema.sql') })
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) build()
