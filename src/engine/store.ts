@@ -121,16 +121,16 @@ export interface Transition {
 }
 
 /**
- * A parameter the planner does not look into: an InitPlan's output, not a value. Postgres plans a
- * prepared statement anew for its parameters (a custom plan) for as long as those plans came out
- * cheaper, on average, than the one plan for any parameters (the generic plan). An array's length
- * changes a custom plan's cost, and the first custom plans are made while the tables are small: once
- * a vacuum's statistics remade the generic plan at a larger size, the batched write could be planned
- * on every execution from then on — 0.6 to 0.85 ms each time, as long as executing it (bench/README.md,
- * "Planned once"). Hidden thus, a custom plan costs what the generic one does plus its planning, and
- * the generic plan is kept. Index scans still take the array.
+ * Ids as a parameter the planner does not look into: an InitPlan's output, not a value. Postgres
+ * plans a prepared statement anew for its parameters (a custom plan) for as long as those plans
+ * came out cheaper, on average, than the one plan for any parameters (the generic plan). An array's
+ * length changes a custom plan's cost, and the first custom plans are made while the tables are
+ * small: once a vacuum's statistics remade the generic plan at a larger size, the batched write
+ * could be planned on every execution from then on — 0.6 to 1.5 ms each time, as long as executing
+ * it (bench/README.md, "Planned once"). Hidden thus, a custom plan costs what the generic one does
+ * plus its planning, and the generic plan is kept. Index scans still take the array.
  */
-const planOnce = (sql: Sql, value: unknown[], type: 'uuid[]') => sql`(select ${value as never}::${sql.unsafe(type)})::${sql.unsafe(type)}`
+const idsPlannedOnce = (sql: Sql, ids: string[]) => sql`(select ${ids}::uuid[])::uuid[]`
 
 /** A row's `(timers, wake_at)` from the timer elements `e` of `from`: ordered by due time, and the earliest. */
 const rowTimers = (sql: Sql | TransactionSql, from: Fragment): Fragment =>
@@ -227,12 +227,12 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
              union all select e from jsonb_array_elements(t.timers) e) kept`)})
       -- a job's result counts only while its run holds the job (not cancelled, not taken over)
       from t left join wix_engine.jobs j
-        on j.id = any(${planOnce(sql, jobIds, 'uuid[]')})
+        on j.id = any(${idsPlannedOnce(sql, jobIds)})
        and j.id = t.job_id and j.status = 'running' and j.lease_owner = t.lease_owner and j.attempts = t.lease_epoch
       -- The ids as arrays too: a generic plan (prepared statements) then reads the rows by primary
       -- key however the tables grew, where a join to the recordset alone was planned, at a small
       -- table, as a sequential scan and kept (and the job check read every running job).
-      where f.id = any(${planOnce(sql, transitions.map((t) => t.id), 'uuid[]')})
+      where f.id = any(${idsPlannedOnce(sql, transitions.map((t) => t.id))})
         and f.id = t.id and f.version = t.version and f.machine_version = t.machine_version
         and (t.job_id is null or j.id is not null)
       returning t.*
