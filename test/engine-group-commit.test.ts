@@ -151,6 +151,31 @@ t.test('group commit, on a real database', async (t) => {
     t.equal(await historyCount(ids), 5, 'history has the two landed events and no third')
   })
 
+  await t.test("a result whose run lost its job to another claim fails alone in its batch", async (t) => {
+    const { ids, stored } = await startStored(3)
+    // Each workflow with an effect job its run holds (owner 'me', first claim), as a runner leaves it.
+    const jobs = ids.map(() => randomUUID())
+    await db.sql`
+      insert into wix_engine.jobs (id, workflow_id, kind, name, status, attempts, run_at, lease_owner, lease_until, created_at, updated_at)
+      select j, w, 'effect', 'work', 'running', 1, now(), 'me', now() + interval '1 minute', now(), now()
+      from unnest(${jobs}::uuid[], ${ids}::uuid[]) as x(j, w)`
+    // The fault: the second run's lease ran out and another instance claimed the job meanwhile.
+    await db.sql`update wix_engine.jobs set lease_owner = 'thief', attempts = 2 where id = ${jobs[1]!}`
+    const result = (row: WorkflowRow, i: number): Transition => ({
+      ...step(row, row.version, 'xstate.done.actor.work'),
+      job: { lease: { id: jobs[i]!, owner: 'me', epoch: 1 }, attempt: { attempt: 1, outcome: 'ok', started_at: clock.now(), error: null } },
+    })
+    const writer = createWriter(db.sql)
+    const results = await Promise.all(stored.map((row, i) => writer.commit(result(row!, i))))
+    t.same(results.map((r) => r.written), [true, false, true], "the stolen run's result matched nothing; its neighbours' landed")
+    const after = await rows(ids)
+    t.same(ids.map((id) => after.find((r) => r.id === id)!.version), [2, 1, 2], 'its workflow is untouched')
+    t.equal(await historyCount(ids), 5, 'history has the two results, not the third')
+    const left = await db.sql<{ id: string; lease_owner: string; status: string }[]>`
+      select id, lease_owner, status from wix_engine.jobs where id = any(${jobs}::uuid[])`
+    t.same(left, [{ id: jobs[1], lease_owner: 'thief', status: 'running' }], 'the jobs done by their runs are gone; the stolen one stays with its new owner')
+  })
+
   await t.test('each transition of a batch gets back the jobs it cancelled', async (t) => {
     const ids = (await start(2)).map((w) => w.id)
     // Their timers, due and moved into jobs (no runner runs here to fire them).
