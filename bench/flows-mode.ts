@@ -68,6 +68,8 @@ function label(q: string): string {
 }
 
 export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: { appId: string; appSecret: string }, log: (s: string) => void) {
+  /** How progress lines name a side: under --against, the reference side is the engine at that revision. */
+  const named = (side: Side) => (side === 'reference' && o.against ? `engine at ${o.against}` : side)
   const admin = postgres(withDatabase(o.serverUrl, 'postgres'), { max: 1, onnotice: () => {} })
   const tag = randomBytes(4).toString('hex')
   const dbs: Record<Side, string> = { engine: `wie_bench_engine_${tag}`, reference: `wie_bench_ref_${tag}` }
@@ -120,13 +122,13 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
     for (const side of SIDES) {
       const proxy = await startPgProxy({ host: target5432.hostname, port: Number(target5432.port || 5432) })
       const server = await start(side, viaPort(withDatabase(o.serverUrl, dbs[side]), proxy.port))
-      await runFlows(target(server), Math.min(100, o.countFlows), o.concurrency, `${side} (counting warm-up)`, true)
+      await runFlows(target(server), Math.min(100, o.countFlows), o.concurrency, `${named(side)} (counting warm-up)`, true)
       await sleep(300)
       const before = proxy.snapshot()
       const h0 = side === 'engine' ? await historyRows() : 0
       // WAL is read back here, untimed: reading it takes Postgres CPU the timed rounds would share.
       const walMeter = await wal.start([dbs[side]])
-      const r = await runFlows(target(server), o.countFlows, o.concurrency, `${side} (counting)`)
+      const r = await runFlows(target(server), o.countFlows, o.concurrency, `${named(side)} (counting)`)
       await sleep(300)
       const walBytes = await walMeter.stop()
       const d = diffCounts(before, proxy.snapshot())
@@ -161,7 +163,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       }
       await server.stop()
       await proxy.close()
-      log(`${side}: ${d.statements / flows} statements, ${d.roundTrips / flows} round trips per flow`)
+      log(`${named(side)}: ${d.statements / flows} statements, ${d.roundTrips / flows} round trips per flow`)
     }
 
     // ---- timed rounds: both servers up, rounds alternate which side goes first ---------------------
@@ -181,7 +183,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       rss[side] = { startMb: memory(servers[side].pid).rssMb, afterWarmupMb: 0, peakMb: 0, afterMb: 0 }
     }
     for (const side of SIDES) {
-      await runFlows(target(servers[side]), o.warmup, o.concurrency, `${side} warm-up`)
+      await runFlows(target(servers[side]), o.warmup, o.concurrency, `${named(side)} warm-up`)
       rss[side].afterWarmupMb = memory(servers[side].pid).rssMb
     }
     type RoundResult = ReturnType<typeof roundSummary>
@@ -208,7 +210,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         const cpu0 = cpuMs(s.pid)!
         const pg0 = postgresProcesses()
         const from = monotonicUs()
-        const r = await runFlows(target(s), o.flows, o.concurrency, `round ${i + 1}/${o.rounds} ${side}`)
+        const r = await runFlows(target(s), o.flows, o.concurrency, `round ${i + 1}/${o.rounds} ${named(side)}`)
         profiled[side].push({ fromUs: from, toUs: monotonicUs() })
         const cpu1 = cpuMs(s.pid)!
         const pg1 = postgresProcesses()
