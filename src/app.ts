@@ -8,7 +8,7 @@ import type { Sql } from 'postgres'
 import { SANDBOX_PREFIX, type Config } from './config.ts'
 import consoleRoutes from './console/routes.ts'
 import { loggerOptions } from './logging.ts'
-import { configFromOptions, type WixInstallOptions } from './options.ts'
+import { configFromOptions, DEFAULT_START_TIMEOUT_MS, startTimeoutFrom, type WixInstallOptions } from './options.ts'
 import { requireAdmin } from './plugins/admin-auth.ts'
 import configPlugin from './plugins/config.ts'
 import database from './plugins/database.ts'
@@ -51,6 +51,8 @@ export interface ServiceOptions {
   engine?: EngineOptions
   /** The service owns the whole server: it answers unknown URLs and serves the `/` landing page. */
   standalone?: boolean
+  /** How long the start waits for a database it cannot reach. */
+  startTimeoutMs?: number
 }
 
 /**
@@ -74,7 +76,9 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions & { da
   await app.register(rateLimit)
   // An app that already parses cookies keeps its plugin (two cannot coexist): it signs ours too.
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie, { secret: opts.config.cookieSecrets })
-  await app.register(database, { sql: opts.sql, url: opts.databaseUrl, max: opts.databaseMax })
+  await app.register(database, {
+    sql: opts.sql, url: opts.databaseUrl, max: opts.databaseMax, startTimeoutMs: opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+  })
   await app.register(databaseBreaker)
   await app.register(wixClient)
   await app.register(engine, opts.engine ?? {})
@@ -126,8 +130,9 @@ const openEmbedded = async (dataDir: string) => (await import('./db/embedded.ts'
  * `sql`) the embedded Postgres is opened under `dataDir`. `close()` drains the engine first.
  */
 const plugin: FastifyPluginAsync<WixInstallOptions & InternalOptions> = async (host, options) => {
-  const { config: given, sql, databaseMax, now, engine, standalone, prefix: _, ...rest } = options
+  const { config: given, sql, databaseMax, now, engine, standalone, prefix: _, startTimeoutMs, ...rest } = options
   const config = given ?? configFromOptions(rest)
+  const startWait = startTimeoutFrom(startTimeoutMs, host.initialConfig.pluginTimeout)
   const url = config.databaseUrl
   const embedded = sql || url ? undefined : await openEmbedded(config.dataDir)
   await host.register(async (scope) => {
@@ -138,6 +143,7 @@ const plugin: FastifyPluginAsync<WixInstallOptions & InternalOptions> = async (h
       now,
       engine,
       standalone,
+      startTimeoutMs: startWait,
       databaseUrl: embedded?.url ?? url,
       // PGlite is one session: exactly one connection.
       databaseMax: embedded ? 1 : databaseMax,
@@ -168,7 +174,7 @@ export async function buildApp(opts: AppOptions) {
     genReqId: () => randomUUID(),
     // X-Forwarded-* is believed only from the proxies TRUST_PROXY names (none by default).
     trustProxy: hops(opts.config.trustProxy),
-    // The database plugin waits up to 60 s for a Postgres that is restarting: let it.
+    // The service waits up to 60 s for a Postgres that is restarting (startTimeoutMs below): let it.
     pluginTimeout: 90_000,
     // Errors raised by the router before any hook (a malformed URL, an overlong parameter).
     frameworkErrors: (error, _request, reply: FastifyReply) => {
@@ -176,7 +182,7 @@ export async function buildApp(opts: AppOptions) {
       reply.code(status).send({ statusCode: status, code: 'INVALID_REQUEST', error: status === 414 ? 'URI Too Long' : 'Bad Request', message: 'The URL is malformed or too long' })
     },
   }).withTypeProvider<ZodTypeProvider>()
-  await app.register(wixInstallEngine, { standalone: true, ...service })
+  await app.register(wixInstallEngine, { standalone: true, startTimeoutMs: 60_000, ...service })
   return app
 }
 

@@ -18,7 +18,29 @@ const OPTION_NAMES = CONFIG_NAMES.filter(
  * The plugin's options: the configuration names of the environment in camelCase (`wixAppId`,
  * `publicUrl`, `databaseUrl`, `autoFinish`, …), with the same defaults and the same checks.
  */
-export type WixInstallOptions = { [K in OptionName as Camel<K>]?: string | number | boolean | string[] }
+export type WixInstallOptions = { [K in OptionName as Camel<K>]?: string | number | boolean | string[] } & {
+  /** How long the plugin waits at start for a database it cannot reach (default 8,000 ms). */
+  startTimeoutMs?: number
+}
+
+/**
+ * Inside Fastify's default `pluginTimeout` (10 s): a database that is down fails the start with
+ * the plugin's own error, which says what to raise, rather than Fastify's "did not start in time".
+ */
+export const DEFAULT_START_TIMEOUT_MS = 8_000
+
+/** `startTimeoutMs`, checked; one the host's `pluginTimeout` (0: none) would cut short is refused. */
+export function startTimeoutFrom(value: unknown, pluginTimeout: number | undefined): number {
+  if (value === undefined || value === null) return DEFAULT_START_TIMEOUT_MS
+  const ms = Number(value)
+  if (!Number.isInteger(ms) || ms < 0) {
+    throw new ConfigError('Invalid configuration: startTimeoutMs must be a whole number of milliseconds', 'startTimeoutMs')
+  }
+  if (pluginTimeout && ms >= pluginTimeout) {
+    throw new ConfigError(`Invalid configuration: startTimeoutMs (${ms}) must be below Fastify's pluginTimeout (${pluginTimeout}): raise pluginTimeout`, 'startTimeoutMs')
+  }
+  return ms
+}
 
 const camel = (name: string) => name.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
 
@@ -40,7 +62,7 @@ export function configFromOptions(options: WixInstallOptions): Config {
     const value = given[camel(name)]
     if (value !== undefined && value !== null) env[name] = Array.isArray(value) ? value.join(',') : String(value)
   }
-  const unknown = Object.keys(given).find((key) => !OPTION_NAMES.some((name) => camel(name) === key))
+  const unknown = Object.keys(given).find((key) => key !== 'startTimeoutMs' && !OPTION_NAMES.some((name) => camel(name) === key))
   if (unknown) throw new ConfigError(`Invalid configuration: ${unknown} is not an option of wix-install-engine`)
   try {
     return loadConfig(env, () => loadSandboxSecrets(env.DATA_DIR || './.data'))

@@ -28,6 +28,9 @@ t.test('a bad option fails the registration with one line naming it, before anyt
     [{ ...base, autoFinish: 'sometimes' }, 'Invalid configuration: autoFinish must be true or false'],
     [{ ...base, wixAppSecrett: 'typo' }, 'Invalid configuration: wixAppSecrett is not an option of wix-install-engine'],
     [{ ...base, port: 3000 }, 'Invalid configuration: port is not an option of wix-install-engine'],
+    [{ ...base, startTimeoutMs: 'soon' }, 'Invalid configuration: startTimeoutMs must be a whole number of milliseconds'],
+    // Fastify's default pluginTimeout is 10 s: its own timeout would hide the plugin's error.
+    [{ ...base, startTimeoutMs: 10_000 }, "Invalid configuration: startTimeoutMs (10000) must be below Fastify's pluginTimeout (10000): raise pluginTimeout"],
   ]
   for (const [options, message] of cases) {
     const app = Fastify({ logger: false })
@@ -38,6 +41,17 @@ t.test('a bad option fails the registration with one line naming it, before anyt
     t.notMatch(error?.message ?? '', options.cookieSecret as string, 'without the secret')
     await app.close().catch(() => {})
   }
+})
+
+t.test('a database that stays unreachable fails the start after startTimeoutMs, in one line saying what to raise', async (t) => {
+  const app = Fastify({ logger: false })
+  // base's databaseUrl is a port nobody listens on: every connection is refused.
+  const error = await app.register(wixInstallEngine, { ...base, startTimeoutMs: 300 }).ready().then(() => undefined, (e: Error) => e)
+  t.teardown(() => app.close().catch(() => {}))
+  t.equal(error?.message,
+    "Database unreachable (ECONNREFUSED) for startTimeoutMs (300 ms): to wait longer, raise startTimeoutMs and Fastify's pluginTimeout above it",
+    "the plugin's own error, not Fastify's timeout: it names both settings, on one line")
+  t.notMatch(error?.message ?? '', /nobody|127\.0\.0\.1/, 'and not the database URL')
 })
 
 t.test('optionsFromEnv takes the environment names, not the service-only ones', async (t) => {

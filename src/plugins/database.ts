@@ -15,21 +15,24 @@ export interface DatabaseOptions {
   url?: string
   max?: number
   migrate?: boolean
+  /** How long a starting instance waits for an unreachable database before it fails. */
+  startTimeoutMs: number
 }
 
-/** How long a starting instance waits for its database before giving up. */
-const STARTUP_WAIT_MS = 60_000
-
-/** An instance that starts while Postgres restarts waits for it instead of crashing. */
-async function migrateWhenReachable(sql: Sql, log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }) {
-  const giveUpAt = Date.now() + STARTUP_WAIT_MS
+/** An instance that starts while Postgres restarts waits for it, up to `waitMs`, instead of crashing. */
+async function migrateWhenReachable(sql: Sql, waitMs: number, log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }) {
+  const giveUpAt = Date.now() + waitMs
   for (let attempt = 1; ; attempt++) {
     try {
       return await migrate(sql, log)
     } catch (err) {
-      if (!isDatabaseUnavailable(err) || Date.now() > giveUpAt) throw err
-      log.warn({ attempt, code: (err as { code?: string }).code }, 'database unreachable at start; waiting for it')
-      await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt)))
+      if (!isDatabaseUnavailable(err)) throw err
+      const code = (err as { code?: string }).code
+      if (Date.now() >= giveUpAt) {
+        throw new Error(`Database unreachable (${code}) for startTimeoutMs (${waitMs} ms): to wait longer, raise startTimeoutMs and Fastify's pluginTimeout above it`)
+      }
+      log.warn({ attempt, code }, 'database unreachable at start; waiting for it')
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt, giveUpAt - Date.now())))
     }
   }
 }
@@ -40,7 +43,7 @@ export default fp<DatabaseOptions>(
     if (!opts.sql && !opts.url) throw new Error('database plugin needs `sql` or `url`')
     const sql = opts.sql ?? connect(opts.url!, { max: opts.max })
     if (!opts.sql) app.addHook('onClose', async () => sql.end({ timeout: 5 }))
-    if (opts.migrate !== false) await migrateWhenReachable(sql, app.log)
+    if (opts.migrate !== false) await migrateWhenReachable(sql, opts.startTimeoutMs, app.log)
     app.decorate('sql', sql)
   },
   { name: 'database' },
