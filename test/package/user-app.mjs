@@ -1,10 +1,12 @@
 // A team's own Fastify app, in plain JavaScript, with the install flow registered inside it.
 // Copied into an empty project that installed the package's tarball beside fastify@5 (see
-// test/package.test.ts); run there by node, or by deno with --node-modules-dir=manual.
+// test/support/user-app.ts); run there by node, or by deno with --node-modules-dir=manual.
 import Fastify from 'fastify'
 import wixInstallEngine, { optionsFromEnv } from 'wix-install-engine/fastify'
 
-const app = Fastify({ logger: { level: 'warn' } })
+// The README's pluginTimeout: the embedded Postgres's very first start, on a busy machine, takes
+// longer than Fastify's default 10 s.
+const app = Fastify({ logger: { level: 'warn' }, pluginTimeout: 60_000 })
 app.addHook('onRequest', async (_request, reply) => {
   reply.header('x-user-app', 'yes')
 })

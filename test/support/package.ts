@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { waitUntil } from './process.ts'
 
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 const run = promisify(execFile)
@@ -57,6 +58,33 @@ export async function packFreshCopy(dir: string) {
   symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'), 'dir')
   const { stdout } = await sh('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: copy })
   return join(dir, stdout.trim().split('\n').at(-1)!)
+}
+
+/**
+ * This run's tarball, packed once: by the first package test that asks, in the directory
+ * scripts/test.mjs makes for the run (WIE_TEST_RUN_DIR); the others wait for it. Run outside
+ * that script, each file packs its own into `dir`.
+ */
+export async function sharedTarball(dir: string) {
+  const runDir = process.env.WIE_TEST_RUN_DIR
+  if (!runDir) return packFreshCopy(dir)
+  const home = join(runDir, 'pack')
+  const outcome = join(runDir, 'pack.json')
+  try {
+    mkdirSync(home)
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EEXIST') throw err
+    // Another file is packing: its outcome file appears when it is done, whatever the machine's load.
+    await waitUntil('the npm pack of this run is ready', () => existsSync(outcome), 600_000)
+    const { tarball, error } = JSON.parse(readFileSync(outcome, 'utf8')) as { tarball?: string; error?: string }
+    if (error) throw new Error(`npm pack failed in another test file: ${error}`)
+    return tarball!
+  }
+  const result = await packFreshCopy(home).then((tarball) => ({ tarball }), (err: Error) => ({ error: err.message }))
+  writeFileSync(`${outcome}.tmp`, JSON.stringify(result))
+  renameSync(`${outcome}.tmp`, outcome)
+  if ('error' in result) throw new Error(result.error)
+  return result.tarball
 }
 
 /** An empty ESM project with the tarball and fastify@5 installed: nothing else asked for. */
