@@ -178,14 +178,15 @@ t.test('the engine, on a real Postgres', async (t) => {
   })
 
   await t.test('timers are stored: they fire when the clock passes them, from any engine', async (t) => {
-    const w = await a.create('parcel', {}, { source: 'test' })
+    const w = await engine('setter').create('parcel', {}, { source: 'test' })
     const b = engine('b')
     clock.advance(59_000)
     await b.runner.tick()
     t.equal((await b.get(w.id))?.state, 'packed', 'not before its time')
     clock.advance(2_000)
     await b.runner.tick()
-    await b.runner.idle()
+    // b's tick, or a's wake-up for an earlier test's retry (a real timer) if that came first.
+    await waitUntil('the timer fired', async () => (await b.get(w.id))?.state === 'lost')
     const lost = await b.get(w.id)
     t.equal(lost?.state, 'lost', 'fired by another engine than the one that set it')
     t.equal(lost?.context.why, 'never shipped', 'with the timeout recorded')

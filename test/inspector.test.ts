@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createServer, type Socket } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { request } from 'undici'
@@ -199,28 +199,37 @@ t.test('while unreachable, the newest messages are kept, up to a bound', async (
 })
 
 t.test('a stopped inspector stops trying', async (t) => {
-  let attempts = 0
-  const sockets: Socket[] = []
+  // The client port of every connection accepted, in the order they were made.
+  const accepted: number[] = []
   const refuser = createServer((s) => {
-    attempts++
-    sockets.push(s)
+    accepted.push(s.remotePort!)
     s.destroy()
   })
   await new Promise<void>((r) => refuser.listen(0, '127.0.0.1', r))
   t.teardown(() => new Promise((r) => refuser.close(r)))
+  const port = (refuser.address() as { port: number }).port
   const warnings: string[] = []
-  const inspector = createWorkflowInspector(`ws://127.0.0.1:${(refuser.address() as { port: number }).port}`, {
+  const inspector = createWorkflowInspector(`ws://127.0.0.1:${port}`, {
     retryMs: { min: 10, max: 20 },
     onDown: (reason) => warnings.push(reason),
   })
-  await waitUntil('it has tried a few times', () => attempts >= 3)
+  await waitUntil('it has tried a few times', () => accepted.length >= 3)
   t.equal(warnings.length, 1, 'reporting the outage once, however many tries')
   await inspector.stop()
-  // A connection begun before stop() may still reach the server's accept after it: let it land.
-  await new Promise((r) => setTimeout(r, 50))
-  const tried = attempts
+  // Connections are accepted in the order they were made: once a probe of ours is accepted, so is
+  // every try begun before it, however late a loaded machine gets to the accepts.
+  const probe = async () => {
+    const socket = connect(port, '127.0.0.1')
+    await new Promise((r) => socket.once('connect', r))
+    const mine = socket.localPort!
+    socket.destroy()
+    await waitUntil('the probe is accepted', () => accepted.includes(mine))
+    return accepted.indexOf(mine)
+  }
+  const stoppedAt = await probe()
+  // Ten retry delays: a loop that went on trying would have tried again by now.
   await new Promise((r) => setTimeout(r, 200))
-  t.equal(attempts, tried, 'and no more tries after stop')
+  t.equal(await probe(), stoppedAt + 1, 'and no more tries after stop')
 })
 
 t.test('INSPECT=true: the local inspector server, or the one already there', async (t) => {

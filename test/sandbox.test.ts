@@ -79,8 +79,8 @@ async function startSandbox(env: Record<string, string> = {}): Promise<Running> 
   const proc = launch(env)
   let exitCode: number | null | undefined
   void proc.exited.then((c) => { exitCode = c })
-  const deadline = Date.now() + 90_000
-  while (Date.now() < deadline) {
+  // However long a loaded machine takes: the process prints the line or exits (tap's timeout backstops).
+  for (;;) {
     for (const line of proc.output().stdout.split('\n')) {
       let msg: unknown
       try { msg = JSON.parse(line).msg } catch { continue }
@@ -219,9 +219,9 @@ t.test('the printed URL installs the app end to end, and finish makes it Finishe
 
 t.test('a second process on the same DATA_DIR refuses to start, in one line', async (t) => {
   const second = launch({ PORT: String(await freePort()) })
-  const code = await Promise.race([second.exited, sleep(30_000).then(() => 'still running' as const)])
-  t.not(code, 'still running', 'the second process exits instead of waiting for the lock')
-  t.not(code, 0, 'with a failure exit code')
+  // One that waited for the lock instead would never exit: tap's timeout fails the file then.
+  const code = await second.exited
+  t.not(code, 0, 'the second process exits instead of waiting for the lock, with a failure exit code')
   const lines = second.output().stderr.split('\n').filter((l) => l.trim() !== '')
   t.equal(lines.length, 1, `it explains itself in one line, not a stack trace; it printed:\n${second.output().stderr}`)
   t.match(lines[0] ?? '', /DATA_DIR/, 'the line names DATA_DIR')

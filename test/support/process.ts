@@ -23,12 +23,16 @@ export async function startServerProcess(t: { teardown(fn: () => unknown): void 
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
   const url = `http://127.0.0.1:${port}`
+  let gone: { code: number | null; signal: string | null } | undefined
+  void exited.then((how) => (gone = how))
+  // However long a loaded machine takes to start it: it answers, or exits (tap's timeout backstops).
   await waitUntil('the server answers', async () => {
+    if (gone) throw new Error(`the server exited (${gone.signal ?? gone.code}) before it answered`)
     try {
       return (await request(`${url}/healthz`)).statusCode === 200
     } catch {
       return false
     }
-  })
+  }, Infinity)
   return { child, exited, url }
 }
