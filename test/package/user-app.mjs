@@ -6,7 +6,7 @@ import wixInstallEngine, { optionsFromEnv } from 'wix-install-engine/fastify'
 
 // The README's pluginTimeout: the embedded Postgres's very first start, on a busy machine, takes
 // longer than Fastify's default 10 s.
-const app = Fastify({ logger: { level: 'warn' }, pluginTimeout: 60_000 })
+const app = Fastify({ logger: { level: 'warn' }, pluginTimeout: 120_000 })
 app.addHook('onRequest', async (_request, reply) => {
   reply.header('x-user-app', 'yes')
 })
