@@ -1,8 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { request } from 'undici'
 
-export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs
+/**
+ * A broken test's backstop, never a measure: on a loaded machine everything takes longer, and a
+ * wait that holds returns at once, so no wait gives up sooner than this, whatever it asks.
+ */
+const BACKSTOP_MS = 60_000
+
+/** Polls `check` until it holds; fails naming `what` after `timeoutMs` (at least a minute). */
+export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = BACKSTOP_MS) {
+  const deadline = Date.now() + Math.max(timeoutMs, BACKSTOP_MS)
   while (Date.now() < deadline) {
     if (await check()) return
     await new Promise((r) => setTimeout(r, 100))
