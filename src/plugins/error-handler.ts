@@ -56,6 +56,11 @@ const OWNER_WORDS: Record<string, { title: string; message: string; startAgain?:
       + 'elsewhere.',
     startAgain: true,
   },
+  FLOW_COOKIE_INVALID: {
+    title: 'No installation in progress',
+    message: 'This browser has no installation waiting to finish here.',
+    startAgain: true,
+  },
   NOT_FOUND: { title: 'Page not found', message: 'There is no page at this address.' },
   RATE_LIMITED: {
     title: 'Too many attempts',
