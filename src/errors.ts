@@ -18,7 +18,7 @@ export const Errors = {
   RATE_LIMITED: createError('RATE_LIMITED', 'Too many requests from this address: retry in %s', 429),
   STARTS_LIMITED: createError('STARTS_LIMITED', 'Too many installations are starting right now: retry in %s', 429),
   FLOW_COOKIE_MISSING: createError('FLOW_COOKIE_MISSING', 'This browser has no installation in progress', 400),
-  FLOW_COOKIE_INVALID: createError('FLOW_COOKIE_INVALID', 'The install flow cookie is not one this service set for an installation', 400),
+  FLOW_COOKIE_INVALID: createError('FLOW_COOKIE_INVALID', 'The install flow cookie is not one this service set', 400),
 
   WEBHOOK_MALFORMED: createError('WEBHOOK_MALFORMED', 'The webhook is malformed: %s', 400),
   WEBHOOK_TOO_OLD: createError('WEBHOOK_TOO_OLD', 'The webhook was signed too long ago to be a delivery: a replay is refused', 401),

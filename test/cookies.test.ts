@@ -87,11 +87,13 @@ t.test('a state cookie\'s value sent as a flow cookie is refused with a 4xx and 
   const signed = browser.jar.get(`wix_install_state_${installationIdOf(state)}`)!.value
   // Signed by this service, so it unsigns: only its name is the attacker's.
   for (const name of ['wix_install_flow_x', `wix_install_flow_${state}`]) {
-    const page = await createBrowser().get(`${service.url}/wix/redirect/continue`, { cookie: `${name}=${signed}`, accept: 'application/json' })
+    const continueUrl = `${service.url}/wix/redirect/continue`
+    const page = await createBrowser().get(continueUrl, { cookie: `${name}=${signed}`, accept: 'application/json' })
     t.equal(page.status, 400, `sent as ${name.slice(0, 20)}…: a 400, not a 500`)
     t.match(JSON.parse(page.body), { code: 'FLOW_COOKIE_INVALID' }, 'with its named code')
   }
-  const html = await createBrowser().get(`${service.url}/wix/redirect/continue`, { cookie: `wix_install_flow_x=${signed}`, accept: 'text/html' })
+  const cookie = `wix_install_flow_x=${signed}`
+  const html = await createBrowser().get(`${service.url}/wix/redirect/continue`, { cookie, accept: 'text/html' })
   t.equal(html.status, 400, 'a browser gets the 400 as a page')
   const logs = service.logs.join('')
   t.notMatch(logs, /"level":50/, 'nothing is logged as an error')

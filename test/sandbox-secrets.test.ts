@@ -17,8 +17,10 @@ const NOBODY = 65534
 /** What another local user gets when reading `file`: its text, or the error code. */
 function readAsNobody(file: string): Promise<string> {
   // Without the NODE_OPTIONS the test runner injects into every child: it writes files as this user.
-  const code = `try { process.stdout.write(require('node:fs').readFileSync(${JSON.stringify(file)}, 'utf8')) } catch (e) { process.stdout.write(e.code) }`
-  const child = spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$0" -e "$1"', process.execPath, code], { uid: NOBODY, cwd: '/' })
+  const read = `require('node:fs').readFileSync(${JSON.stringify(file)}, 'utf8')`
+  const code = `try { process.stdout.write(${read}) } catch (e) { process.stdout.write(e.code) }`
+  const bare = 'unset NODE_OPTIONS; exec "$0" -e "$1"'
+  const child = spawn('/bin/sh', ['-c', bare, process.execPath, code], { uid: NOBODY, cwd: '/' })
   let out = ''
   child.stdout.on('data', (d) => (out += d))
   return new Promise((resolve) => child.on('close', () => resolve(out)))
@@ -56,6 +58,7 @@ t.test('another local user cannot read the secrets', {
   await chmod(dataDir, 0o755)
   await chmod(join(dataDir, 'sandbox-secrets.json'), 0o644)
   t.match(await readAsNobody(join(dataDir, 'sandbox-secrets.json')), adminToken, 'the control: opened up, anyone reads the admin token')
-  loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres', DATA_DIR: dataDir }, () => loadSandboxSecrets(dataDir, () => {}))
+  const env = { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres', DATA_DIR: dataDir }
+  loadConfig(env, () => loadSandboxSecrets(dataDir, () => {}))
   t.equal(await readAsNobody(join(dataDir, 'sandbox-secrets.json')), 'EACCES', 'after a start with DATABASE_URL, another user is refused')
 })

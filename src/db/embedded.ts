@@ -71,7 +71,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     await server.start()
     // The directory is what keeps others out; 0600 keeps the next start's privacy check quiet.
     if (PRIVATE) await chmod(socket.path, 0o600)
-    opts.log?.info({ dataDir: opts.dataDir, socket: socket.path, initdb, ms: Date.now() - started }, 'embedded postgres ready')
+    const ready = { dataDir: opts.dataDir, socket: socket.path, initdb, ms: Date.now() - started }
+    opts.log?.info(ready, 'embedded postgres ready')
     const clients = new Set<Sql>()
     let closing: Promise<void> | undefined
     const { path } = socket
@@ -83,7 +84,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
         clients.add(sql)
         return sql
       },
-      close: () => (closing ??= shutdown(clients, server!, db!, lock, pgDir, socket!)),
+      close: () => (closing ??= shutdown({ clients, server: server!, db: db!, lock, pgDir, socket: socket! })),
     }
   } catch (err) {
     await server?.stop().catch(() => {})
@@ -118,7 +119,16 @@ async function socketPath(dataDir: string): Promise<SocketPlace> {
   return { path: join(dir, '.s.PGSQL.5432'), remove: () => rm(dir, { recursive: true, force: true }) }
 }
 
-async function shutdown(clients: Set<Sql>, server: PGLiteSocketServer, db: PGlite, lock: string, pgDir: string, socket: SocketPlace) {
+interface Running {
+  clients: Set<Sql>
+  server: PGLiteSocketServer
+  db: PGlite
+  lock: string
+  pgDir: string
+  socket: SocketPlace
+}
+
+async function shutdown({ clients, server, db, lock, pgDir, socket }: Running) {
   try {
     // Its own clients first: a server stopped under them would leave them reconnecting.
     await Promise.all([...clients].map((sql) => sql.end({ timeout: 5 })))

@@ -174,7 +174,10 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   }
 
   app.get('/wix/app-url', {
-    schema: { querystring: z.object({ token: z.string().min(1).max(4096), [MOVED_PARAM]: z.literal('1').optional() }), response: errorReplies },
+    schema: {
+      querystring: z.object({ token: z.string().min(1).max(4096), [MOVED_PARAM]: z.literal('1').optional() }),
+      response: errorReplies,
+    },
     handler: async (request, reply) => begin(request, reply, 'app-url', request.query.token),
   })
 

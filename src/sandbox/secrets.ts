@@ -41,6 +41,7 @@ function makePrivate(path: string, mode: number, warn: Warn) {
   if (process.platform === 'win32') return
   const found = statSync(path, { throwIfNoEntry: false })
   if (!found || (found.mode & 0o077) === 0) return
-  warn({ path: resolve(path), mode: (found.mode & 0o777).toString(8) }, 'sandbox secrets: other users could read this; made it private')
+  const where = { path: resolve(path), mode: (found.mode & 0o777).toString(8) }
+  warn(where, 'sandbox secrets: other users could read this; made it private')
   chmodSync(path, mode)
 }
