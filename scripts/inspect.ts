@@ -30,14 +30,7 @@ async function openDatabase(): Promise<{ sql: Sql; close(): Promise<void> }> {
   const embedded = await startEmbeddedPostgres({ dataDir }).catch((err: Error) =>
     fail(err instanceof DataDirLockedError ? `${err.message} (the embedded database can be read only while the service is stopped)` : err.message),
   )
-  const sql = connect(embedded.url, { max: 1 })
-  return {
-    sql,
-    async close() {
-      await sql.end({ timeout: 2 })
-      await embedded.close()
-    },
-  }
+  return { sql: embedded.connect(), close: () => embedded.close() }
 }
 
 async function main(ref: string | undefined) {

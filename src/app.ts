@@ -136,17 +136,17 @@ const plugin: FastifyPluginAsync<WixInstallOptions & InternalOptions> = async (h
   const url = config.databaseUrl
   const embedded = sql || url ? undefined : await openEmbedded(config.dataDir)
   await host.register(async (scope) => {
+    // It closes its own client, after everything that uses it.
     if (embedded) scope.addHook('onClose', () => embedded.close())
     await registerService(scope, {
       config,
-      sql,
+      sql: sql ?? embedded?.connect(),
       now,
       engine,
       standalone,
       startTimeoutMs: startWait,
-      databaseUrl: embedded?.url ?? url,
-      // PGlite is one session: exactly one connection.
-      databaseMax: embedded ? 1 : databaseMax,
+      databaseUrl: url,
+      databaseMax,
     })
     // The host may reach what the service built (the engine, the database client, …); a decorator
     // of its own keeps its name. Other plugins' decorators (cookie, rate limit) stay inside, so the

@@ -34,14 +34,7 @@ async function openDatabase(): Promise<{ sql: Sql; close(): Promise<void> }> {
   }
   const { startEmbeddedPostgres } = await import('./db/embedded.ts')
   const embedded = await startEmbeddedPostgres({ dataDir: process.env.DATA_DIR || './.data' })
-  const sql = connect(embedded.url, { max: 1 })
-  return {
-    sql,
-    close: async () => {
-      await sql.end({ timeout: 5 })
-      await embedded.close()
-    },
-  }
+  return { sql: embedded.connect(), close: () => embedded.close() }
 }
 
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length))

@@ -46,6 +46,8 @@ export interface Config {
   appName: string
   /** Requests per minute per client address on the open `/wix/*` routes; 0 turns limiting off. */
   rateLimitPerMinute: number
+  /** Installations started per minute (`/wix/app-url`, `/wix/install`), all clients together; 0: no cap. */
+  rateLimitStartsPerMinute: number
   /** Which proxies' `X-Forwarded-*` to believe, as Fastify's `trustProxy` takes it; false: none. */
   trustProxy: boolean | number | string[]
   /** Wix calls this instance may retry per minute, all installations together; 0: no cap. */
@@ -148,6 +150,7 @@ const schema = z.object({
   APP_NAME: z.preprocess(blankIsUnset, z.string().trim().min(1).max(80, 'must be at most 80 characters').default(PACKAGE_NAME)),
   LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   RATE_LIMIT_PER_MINUTE: whole(0, 1_000_000, 120),
+  RATE_LIMIT_STARTS_PER_MINUTE: whole(0, 1_000_000, 600),
   TRUST_PROXY: trustProxy,
   WIX_RETRIES_PER_MINUTE: whole(0, 1_000_000, 120),
   METRICS_MAX_AGE_SECONDS: whole(0, 3600, 5),
@@ -275,6 +278,7 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     inspect: e.INSPECT,
     appName: e.APP_NAME,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    rateLimitStartsPerMinute: e.RATE_LIMIT_STARTS_PER_MINUTE,
     trustProxy: e.TRUST_PROXY,
     wixRetriesPerMinute: e.WIX_RETRIES_PER_MINUTE,
     metricsMaxAgeMs: e.METRICS_MAX_AGE_SECONDS * 1000,

@@ -16,7 +16,9 @@ export const Errors = {
   STATE_EXPIRED: createError('STATE_EXPIRED', 'This installation attempt has expired: start the installation again from Wix', 410),
   STATE_ALREADY_USED: createError('STATE_ALREADY_USED', 'This state has already been used: the callback was replayed', 409),
   RATE_LIMITED: createError('RATE_LIMITED', 'Too many requests from this address: retry in %s', 429),
+  STARTS_LIMITED: createError('STARTS_LIMITED', 'Too many installations are starting right now: retry in %s', 429),
   FLOW_COOKIE_MISSING: createError('FLOW_COOKIE_MISSING', 'This browser has no installation in progress', 400),
+  FLOW_COOKIE_INVALID: createError('FLOW_COOKIE_INVALID', 'The install flow cookie is not one this service set', 400),
 
   WEBHOOK_MALFORMED: createError('WEBHOOK_MALFORMED', 'The webhook is malformed: %s', 400),
   WEBHOOK_TOO_OLD: createError('WEBHOOK_TOO_OLD', 'The webhook was signed too long ago to be a delivery: a replay is refused', 401),

@@ -55,7 +55,8 @@ t.test('over https: __Host- cookies, and cleared with the attributes they were s
   const service = await startService(t, { db, env: { PUBLIC_URL: 'https://app.example', COOKIE_SAME_SITE: 'none' } })
   service.wix.register({ redirectUrl: 'https://app.example/wix/redirect' })
   const browser = createBrowser()
-  const start = await browser.get(`${service.url}/wix/install`)
+  // As a browser that reached the service by PUBLIC_URL's name (a start on another host is moved there).
+  const start = await browser.get(`${service.url}/wix/install`, { host: 'app.example' })
   const installer = new URL(start.location!)
   const id = installationIdOf(installer.searchParams.get('state')!)
   const set = String(start.headers['set-cookie'])
@@ -76,4 +77,26 @@ t.test('over https: __Host- cookies, and cleared with the attributes they were s
   t.match(cleared!, /Secure/, 'with Secure')
   t.match(cleared!, /SameSite=None/, 'and SameSite=None, as it was set: a browser in the iframe honours the deletion')
   t.match(cleared!, /Path=\//, 'on the same path')
+})
+
+t.test('a state cookie\'s value sent as a flow cookie is refused with a 4xx and never logged', async (t) => {
+  const service = await startService(t, { db })
+  const browser = createBrowser()
+  const start = await browser.get(`${service.url}/wix/install`)
+  const state = new URL(start.location!).searchParams.get('state')!
+  const signed = browser.jar.get(`wix_install_state_${installationIdOf(state)}`)!.value
+  // Signed by this service, so it unsigns: only its name is the attacker's.
+  for (const name of ['wix_install_flow_x', `wix_install_flow_${state}`]) {
+    const continueUrl = `${service.url}/wix/redirect/continue`
+    const page = await createBrowser().get(continueUrl, { cookie: `${name}=${signed}`, accept: 'application/json' })
+    t.equal(page.status, 400, `sent as ${name.slice(0, 20)}…: a 400, not a 500`)
+    t.match(JSON.parse(page.body), { code: 'FLOW_COOKIE_INVALID' }, 'with its named code')
+  }
+  const cookie = `wix_install_flow_x=${signed}`
+  const html = await createBrowser().get(`${service.url}/wix/redirect/continue`, { cookie, accept: 'text/html' })
+  t.equal(html.status, 400, 'a browser gets the 400 as a page')
+  const logs = service.logs.join('')
+  t.notMatch(logs, /"level":50/, 'nothing is logged as an error')
+  t.notOk(logs.includes(state.split('.')[1]!), 'the state in the cookie never reaches the log')
+  t.notOk(logs.includes(decodeURIComponent(signed).split('.').at(-1)!), 'nor the cookie\'s signature')
 })

@@ -1,7 +1,6 @@
 import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import postgres from 'postgres'
 import t from 'tap'
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
 
@@ -32,7 +31,7 @@ t.test('a new DATA_DIR is private, and stays so after writes and a restart', pos
   const log = { info() {}, warn: (obj: object) => warnings.push(obj) }
 
   const pg = await startEmbeddedPostgres({ dataDir, log })
-  const sql = postgres(pg.url, { max: 1, onnotice: () => {} })
+  const sql = pg.connect()
   await sql`create table private_test (a int)`
   await sql`insert into private_test select generate_series(1, 10000)`
   await sql.end()

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
-import { DataDirLockedError, startEmbeddedPostgres } from '../src/db/embedded.ts'
+import { DataDirLockedError, startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.ts'
 
 // Every fresh data directory runs initdb in WASM (seconds), so this file gets a longer budget.
 t.setTimeout(180_000)
@@ -25,8 +25,9 @@ async function start(t: Test, dataDir: string) {
   return pg
 }
 
-function client(t: Test, url: string, opts: postgres.Options<{}> = {}) {
-  const sql = postgres(url, { max: 1, onnotice: () => {}, ...opts })
+/** A client of its own on the database's Unix socket (the only way in). */
+function client(t: Test, pg: EmbeddedPostgres, opts: postgres.Options<{}> = {}) {
+  const sql = postgres({ path: pg.socket, user: 'postgres', database: 'postgres', max: 1, onnotice: () => {}, ...opts })
   t.teardown(() => sql.end({ timeout: 1 }))
   return sql
 }
@@ -74,8 +75,8 @@ async function deadPid() {
 t.test('the database survives a restart on the same data dir', async t => {
   const dataDir = await tempDir(t)
   const first = await startEmbeddedPostgres({ dataDir })
-  t.match(first.url, /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/, 'the url points at a loopback port')
-  const sql = postgres(first.url, { max: 1, onnotice: () => {} })
+  t.equal(first.socket, join(dataDir, '.s.PGSQL.5432'), 'it is served on a Unix socket inside DATA_DIR')
+  const sql = first.connect()
   await sql`create table notes (id int primary key, body text not null)`
   await sql`insert into notes values (1, 'kept')`
   await sql.end()
@@ -85,7 +86,7 @@ t.test('the database survives a restart on the same data dir', async t => {
   await t.rejects(stat(join(dataDir, 'LOCK')), { code: 'ENOENT' }, 'close removes the lock file')
 
   const second = await start(t, dataDir)
-  const again = client(t, second.url)
+  const again = client(t, second)
   const rows = await again`select body from notes where id = 1`
   t.same(rows, [{ body: 'kept' }], 'the row written before the restart is read back after it')
 })
@@ -103,7 +104,7 @@ t.test('one data dir serves one process at a time', async t => {
       `DATA_DIR ${dataDir} is in use by another process (pid ${process.pid}); stop it or choose another DATA_DIR`,
       'the message is one line naming the directory and the pid',
     )
-    const sql = client(t, pg.url)
+    const sql = client(t, pg)
     t.same(await sql`select 1 as ok`, [{ ok: 1 }], 'the running instance keeps working after the refused start')
     await sql.end()
     await pg.close()
@@ -115,7 +116,7 @@ t.test('one data dir serves one process at a time', async t => {
   t.test('another process holding it blocks us, and is taken over after kill -9', async t => {
     const holder = child(`
       const pg = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)} })
-      const sql = postgres(pg.url, { max: 1, onnotice: () => {} })
+      const sql = pg.connect()
       await sql\`create table if not exists crash (id int primary key)\`
       await sql\`insert into crash values (7)\`
       console.log('ready')
@@ -140,7 +141,7 @@ t.test('one data dir serves one process at a time', async t => {
     t.equal(Number(lock), holder.proc.pid, 'kill -9 leaves the dead process in the lock file')
 
     const pg = await start(t, dataDir)
-    const sql = client(t, pg.url)
+    const sql = client(t, pg)
     t.same(await sql`select id from crash`, [{ id: 7 }], 'the next start takes over and sees the committed row')
   })
 })
@@ -164,7 +165,7 @@ t.test('a stale lock is taken over', async t => {
 t.test('Postgres features through pglite-socket with one postgres.js connection', async t => {
   const dataDir = await tempDir(t)
   const pg = await start(t, dataDir)
-  const sql = client(t, pg.url)
+  const sql = client(t, pg)
   await sql`create table jobs (id int primary key, data jsonb, tags text[], at timestamptz, claimed bool default false)`
 
   t.test('sql.begin commits, and rolls back when the callback throws', async t => {
@@ -240,13 +241,13 @@ t.test('Postgres features through pglite-socket with one postgres.js connection'
     for (let i = 0; i < 3; i++) await sql`select ${i}::int as i`
     const [p] = await sql`select count(*)::int as n from pg_prepared_statements`
     t.ok(p.n > 0, 'postgres.js prepares named statements on the PGlite session')
-    const other = client(t, pg.url)
+    const other = client(t, pg)
     t.same(await other`select ${5}::int as i`, [{ i: 5 }], 'a new connection reusing the same query text does not collide')
     await other.end()
   })
 
   t.test('a reconnecting client keeps working', async t => {
-    const short = client(t, pg.url, { max_lifetime: 0.2 })
+    const short = client(t, pg, { max_lifetime: 0.2 })
     const seen: number[] = []
     for (let i = 0; i < 4; i++) {
       seen.push((await within(5000, short`select ${i}::int as i`, 'query after reconnect'))[0].i)
@@ -256,7 +257,7 @@ t.test('Postgres features through pglite-socket with one postgres.js connection'
   })
 
   t.test('a second connection is queued behind an open transaction', async t => {
-    const other = client(t, pg.url)
+    const other = client(t, pg)
     let answered = false
     let pending: Promise<unknown> | undefined
     await sql.begin(async tx => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { request } from 'undici'
-import { clientBucket } from '../src/plugins/rate-limit.ts'
+import { clientBucket, NETWORK_SHARE, networkBucket } from '../src/plugins/rate-limit.ts'
 import { freshDatabase } from './support/database.ts'
 import { startService, type Service } from './support/service.ts'
 
@@ -116,4 +116,45 @@ t.test('a waiting page over the limit is no dead end: it tries again by itself',
   t.match(page.body, new RegExp(`http-equiv="refresh" content="10;url=${service.url}/wix/redirect/continue\\?installation=${id}"`),
     'and its page refreshes to the same waiting page after a few seconds')
   t.match(page.body, /Your installation goes on/, 'telling the owner the installation goes on')
+})
+
+t.test('many /64s of one IPv6 /48 are limited together', async (t) => {
+  const service = await startService(t, { db, env: { RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: '127.0.0.1' } })
+  const before = await installations(service)
+  // One attacker's /48 holds 65,536 /64s: each request here comes from another of them.
+  const from = (address: string) => ({ 'x-forwarded-for': address })
+  const statuses = await burst(40, 1, (i) => get(service, '/wix/install', from(`2001:db8:5:${i.toString(16)}::1`)))
+  const budget = 2 * NETWORK_SHARE
+  t.equal(statuses.filter((s) => s === 302).length, budget, `the /48 starts ${budget} installs (${NETWORK_SHARE} /64s' worth), not 40`)
+  t.equal(statuses.filter((s) => s === 429).length, 40 - budget, 'every other request is refused')
+  t.equal(await installations(service) - before, budget, 'and only those leave an installation behind')
+  const refused = await get(service, '/wix/install', from('2001:db8:5:ffff::9'))
+  t.match(refused.json, { statusCode: 429, code: 'RATE_LIMITED' }, 'refused with the named code')
+  t.ok(Number(refused.headers['retry-after']) >= 1, 'and a Retry-After')
+  const neighbour = await get(service, '/wix/install', from('2001:db8:6::1'))
+  t.equal(neighbour.status, 302, 'a client in another /48 is not held back')
+})
+
+t.test('IPv6 /48 buckets', async (t) => {
+  t.equal(networkBucket('2001:db8:5:1234::1'), '2001:db8:5::/48', 'an address names its /48')
+  t.equal(networkBucket('2001:db8::1'), '2001:db8:0::/48', 'a short form expands')
+  t.equal(networkBucket('::ffff:192.0.2.4'), undefined, 'IPv4-mapped: no /48')
+  t.equal(networkBucket('192.0.2.4'), undefined, 'IPv4: no /48')
+})
+
+t.test('a global cap on install starts holds whatever the number of addresses', async (t) => {
+  const env = { RATE_LIMIT_PER_MINUTE: '100', RATE_LIMIT_STARTS_PER_MINUTE: '5', TRUST_PROXY: '127.0.0.1' }
+  const service = await startService(t, { db, env })
+  const before = await installations(service)
+  const from = (i: number) => ({ 'x-forwarded-for': `198.51.100.${i}` })
+  const routes = ['/wix/install', '/wix/app-url?token=t']
+  const statuses = await burst(12, 1, (i) => get(service, routes[i % 2]!, from(i)))
+  t.equal(statuses.filter((s) => s === 302).length, 5, 'twelve clients, one start each: 5 start, across both start routes')
+  t.equal(await installations(service) - before, 5, 'and 5 installations exist')
+  const refused = await get(service, '/wix/install', from(200))
+  t.match(refused.json, { statusCode: 429, code: 'STARTS_LIMITED' }, 'a new client is refused with its own named code')
+  t.ok(Number(refused.headers['retry-after']) >= 1, 'and told when to come back')
+  const other = await get(service, '/wix/redirect/continue', from(201))
+  t.equal(other.json?.code, 'FLOW_COOKIE_MISSING', 'routes that start nothing are not held back by the cap')
+  t.equal(await installations(service) - before, 5, 'refused starts created nothing')
 })

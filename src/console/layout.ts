@@ -52,6 +52,35 @@ export function signInPage(appName: string, o: { next?: string; rejected?: boole
   )
 }
 
+export interface ConsoleError {
+  appName: string
+  /** The session's CSRF token, for the sign-out form, when signed in. */
+  csrf?: string
+  statusCode: number
+  code: string
+  message: string
+  /** The id the page was asked for, offered as a search: an instance id may only be claimed. */
+  id?: string
+}
+
+/**
+ * An error in the console (an unknown id or page, a refused or failed request) in the console's
+ * own layout, saying what to try next: a search by instance id, and the recent installations.
+ */
+export function consoleErrorPage(o: ConsoleError) {
+  const title = o.statusCode === 404 ? 'Not found' : o.statusCode >= 500 ? 'Something went wrong' : 'Not done'
+  const search = o.id ? `<li><a href="/console?q=${encodeURIComponent(o.id)}">Search for <code>${e(o.id)}</code></a>`
+    + ' as an instance id or an installation id</li>' : ''
+  return consolePage({ title, appName: o.appName, csrf: o.csrf }, `<h1>${title}</h1>
+<p role="alert">${e(o.message)} <span class="muted">(<code>${e(o.code)}</code>)</span></p>
+<h2>What to try next</h2>
+<ul>${search}<li><a href="/console">The recent installations</a>, newest first</li></ul>
+<form method="get" action="/console" class="filters" role="search" aria-label="Find an installation">
+<div><label for="e-q">Instance id or installation id</label>
+<input id="e-q" name="q" value="${e(o.id ?? '')}" size="38" autocomplete="off"></div>
+<button type="submit">Search</button></form>`)
+}
+
 /** A timestamp as people read it, with the exact instant for machines. */
 export const time = (d: Date) =>
   `<time datetime="${d.toISOString()}">${d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}</time>`

@@ -32,11 +32,14 @@ export const isDatabaseUnavailable = (err: unknown): boolean => {
 export interface ConnectOptions {
   /** PGlite serves one session: the embedded database needs exactly one connection. */
   max?: number
+  /** A Unix socket to reach the server on (the embedded database); `url` then names only user and database. */
+  path?: string
 }
 
 export function connect(url: string, opts: ConnectOptions = {}) {
   return postgres(url, {
     max: opts.max ?? 10,
+    ...(opts.path && { path: opts.path }),
     onnotice: () => {},
     // Fail fast while the database is away: callers answer 503 instead of hanging.
     connect_timeout: 5,

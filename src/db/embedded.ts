@@ -1,10 +1,17 @@
-import { chmod, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import type { Sql } from 'postgres'
+import { connect, type ConnectOptions } from './connect.ts'
 
 export interface EmbeddedPostgres {
-  url: string
+  /** The Unix socket it is served on: a file inside the 0700 DATA_DIR, so only this user reaches it. */
+  socket: string
+  /** A client of this database (one connection by default: PGlite is one session). */
+  connect(opts?: ConnectOptions): Sql
   close(): Promise<void>
 }
 
@@ -38,7 +45,11 @@ const SERVER_SLOTS = 4
 /** Lock files this process holds: a LOCK naming our own pid is only ours if it is in here. */
 const held = new Set<string>()
 
-/** PGlite (Postgres in WASM) under `dataDir`, served on a loopback port for the `postgres` driver. */
+/**
+ * PGlite (Postgres in WASM) under `dataDir`, served to the `postgres` driver on a Unix socket in
+ * that directory. PGlite takes any user name and password, so the socket's directory is its only
+ * lock: a loopback port would let every local user (or a sidecar sharing the loopback) in.
+ */
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedPostgres> {
   const started = Date.now()
   const pgDir = join(opts.dataDir, 'pglite')
@@ -47,34 +58,87 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const lock = await acquireLock(opts.dataDir)
   let db: PGlite | undefined
   let server: PGLiteSocketServer | undefined
+  let socket: SocketPlace | undefined
   try {
     const initdb = !(await exists(join(pgDir, 'PG_VERSION')))
     db = await withUmask(0o077, () => PGlite.create({ dataDir: pgDir }))
     // PGlite makes its files 0666 whatever the umask; the 0700 DATA_DIR is what guards those made later.
     await tighten(pgDir)
-    server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: SERVER_SLOTS })
+    socket = await socketPath(opts.dataDir)
+    // Left behind by a kill -9; the lock says no live process serves it.
+    await rm(socket.path, { force: true })
+    server = new PGLiteSocketServer({ db, path: socket.path, maxConnections: SERVER_SLOTS })
     await server.start()
-    // PGlite has one user and one database and ignores the names a client asks for.
-    const url = `postgres://postgres@${server.getServerConn()}/postgres`
-    opts.log?.info({ dataDir: opts.dataDir, url, initdb, ms: Date.now() - started }, 'embedded postgres ready')
+    // The directory is what keeps others out; 0600 keeps the next start's privacy check quiet.
+    if (PRIVATE) await chmod(socket.path, 0o600)
+    const ready = { dataDir: opts.dataDir, socket: socket.path, initdb, ms: Date.now() - started }
+    opts.log?.info(ready, 'embedded postgres ready')
+    const clients = new Set<Sql>()
     let closing: Promise<void> | undefined
-    return { url, close: () => (closing ??= shutdown(server!, db!, lock, pgDir)) }
+    const { path } = socket
+    return {
+      socket: path,
+      connect: (options) => {
+        // PGlite has one user and one database and ignores the names a client asks for.
+        const sql = connect('postgres://postgres@localhost/postgres', { max: 1, ...options, path })
+        clients.add(sql)
+        return sql
+      },
+      close: () => (closing ??= shutdown({ clients, server: server!, db: db!, lock, pgDir, socket: socket! })),
+    }
   } catch (err) {
     await server?.stop().catch(() => {})
     await db?.close().catch(() => {})
+    await socket?.remove()
     await releaseLock(lock)
     throw err
   }
 }
 
-async function shutdown(server: PGLiteSocketServer, db: PGlite, lock: string, pgDir: string) {
+interface SocketPlace {
+  path: string
+  remove(): Promise<void>
+}
+
+/** Longest Unix socket path every platform binds (macOS: 104 bytes with its NUL). */
+const SOCKET_PATH_MAX = 103
+
+/**
+ * `DATA_DIR/.s.PGSQL.5432` (the name psql looks for: `psql -h DATA_DIR -U postgres`), or, when
+ * DATA_DIR's path is too long for a socket, a fresh 0700 directory in the system's temp dir.
+ * Windows has no modes: a named pipe with a name no one can guess.
+ */
+async function socketPath(dataDir: string): Promise<SocketPlace> {
+  if (!PRIVATE) {
+    const path = `\\\\.\\pipe\\wix-install-engine-${randomBytes(16).toString('hex')}`
+    return { path, remove: async () => {} }
+  }
+  const path = resolve(dataDir, '.s.PGSQL.5432')
+  if (Buffer.byteLength(path) <= SOCKET_PATH_MAX) return { path, remove: () => rm(path, { force: true }) }
+  const dir = await mkdtemp(join(tmpdir(), 'wie-pg-'))
+  return { path: join(dir, '.s.PGSQL.5432'), remove: () => rm(dir, { recursive: true, force: true }) }
+}
+
+interface Running {
+  clients: Set<Sql>
+  server: PGLiteSocketServer
+  db: PGlite
+  lock: string
+  pgDir: string
+  socket: SocketPlace
+}
+
+async function shutdown({ clients, server, db, lock, pgDir, socket }: Running) {
   try {
+    // Its own clients first: a server stopped under them would leave them reconnecting.
+    await Promise.all([...clients].map((sql) => sql.end({ timeout: 5 })))
     await server.stop()
     // close() waits for queued queries, then flushes and shuts Postgres down cleanly.
     await db.close()
     // What it wrote since the start (WAL segments, new relations) is 0666 too.
     await tighten(pgDir).catch(() => {})
   } finally {
+    await socket.remove().catch(() => {})
     await releaseLock(lock)
   }
 }

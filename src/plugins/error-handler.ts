@@ -4,6 +4,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { isDatabaseUnavailable } from '../db/connect.ts'
 import { EngineError } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
+import { consoleErrorPage } from '../console/layout.ts'
 import { htmlPage, startAgainUrl } from '../routes/html.ts'
 
 interface ErrorBody {
@@ -56,14 +57,17 @@ const OWNER_WORDS: Record<string, { title: string; message: string; startAgain?:
       + 'elsewhere.',
     startAgain: true,
   },
+  FLOW_COOKIE_INVALID: {
+    title: 'No installation in progress',
+    message: 'This browser has no installation waiting to finish here.',
+    startAgain: true,
+  },
   NOT_FOUND: { title: 'Page not found', message: 'There is no page at this address.' },
   RATE_LIMITED: {
     title: 'Too many attempts',
     message: 'There were too many requests from your network. Wait a minute, then try again.',
   },
 }
-
-const BACK_TO_CONSOLE = { href: '/console', label: 'Back to the console' }
 
 /** A site owner's page for an error: what happened in plain words, what to do next, the code small. */
 function ownerPage(request: FastifyRequest, body: ErrorBody, continueTo?: string) {
@@ -86,14 +90,24 @@ function ownerPage(request: FastifyRequest, body: ErrorBody, continueTo?: string
   return htmlPage(words.title, words.message, { appName, action, code: body.code })
 }
 
+/** The console's error page, with the id asked for (when it looks like one) offered as a search. */
+function consoleError(request: FastifyRequest, body: ErrorBody) {
+  const { consoleSession, params } = request as FastifyRequest & { consoleSession?: { csrf: string } | null }
+  const id = (params as { id?: unknown } | undefined)?.id
+  return consoleErrorPage({
+    ...body,
+    appName: request.server.config.appName,
+    csrf: consoleSession?.csrf,
+    id: typeof id === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(id) ? id : undefined,
+  })
+}
+
 /** `continueTo`: where a browser's page moves on to by itself, when there is somewhere to go. */
 function send(request: FastifyRequest, reply: FastifyReply, body: ErrorBody, continueTo?: string) {
   if ((body.statusCode === 429 || body.statusCode === 503) && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
   reply.code(body.statusCode)
   if (wantsHtml(request)) {
-    const page = request.url.startsWith('/console')
-      ? htmlPage(body.error, body.message, { code: body.code, action: BACK_TO_CONSOLE })
-      : ownerPage(request, body, continueTo)
+    const page = request.url.startsWith('/console') ? consoleError(request, body) : ownerPage(request, body, continueTo)
     return reply.type('text/html; charset=utf-8').send(page)
   }
   return reply.send(body)

@@ -15,6 +15,10 @@ import { cancelledPage, htmlPage, installFailedPage, waitingPage } from './html.
  */
 const STATE_COOKIE = 'wix_install_state_'
 const FLOW_COOKIE = 'wix_install_flow_'
+/** The value of a flow cookie: the id of the installation it follows (a UUID this service made). */
+const INSTALLATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+/** Marks a start sent on to PUBLIC_URL's host, so it is never sent on twice. */
+const MOVED_PARAM = 'moved'
 /** Abandoned consent screens leave state cookies behind; past this many, the extras are dropped. */
 const MAX_STATE_COOKIES = 8
 
@@ -117,7 +121,29 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
     setCookie(reply, flowCookie(installationId), installationId, 15 * 60)
   }
 
+  const publicHost = new URL(config.publicUrl).host
+  /**
+   * A start on another name for this server (127.0.0.1 for localhost, an apex for www) would set
+   * its state cookie on a host the Redirect URL never comes back to: it goes to PUBLIC_URL's host
+   * first, same path and query. `request.host` follows TRUST_PROXY. One hop only: a proxy that
+   * rewrites the Host header (and is not trusted) would bounce it forever, so a request that was
+   * sent here already stays, and the log says what to fix.
+   */
+  function canonicalStart(request: FastifyRequest, path: string): string | undefined {
+    if ((request.host ?? '').toLowerCase() === publicHost) return undefined
+    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : ''
+    const params = new URLSearchParams(query)
+    if (params.has(MOVED_PARAM)) {
+      request.log.warn({ host: request.host, publicHost }, 'a start arrived on a host other than PUBLIC_URL\'s twice: '
+        + 'set PUBLIC_URL to the address browsers use, or TRUST_PROXY so X-Forwarded-Host is believed')
+      return undefined
+    }
+    return `${config.publicUrl}${path}?${query ? `${query}&` : ''}${MOVED_PARAM}=1`
+  }
+
   async function begin(request: FastifyRequest, reply: FastifyReply, origin: 'app-url' | 'platform', token?: string) {
+    const canonical = canonicalStart(request, origin === 'app-url' ? '/wix/app-url' : '/wix/install')
+    if (canonical) return reply.redirect(canonical, 302)
     const started = await flow.begin(origin, token)
     bindWorkflow(request, reply, started.installation.id)
     // Browsers send cookies of one path oldest first: the oldest abandoned ones go.
@@ -148,12 +174,15 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   }
 
   app.get('/wix/app-url', {
-    schema: { querystring: z.object({ token: z.string().min(1).max(4096) }), response: errorReplies },
+    schema: {
+      querystring: z.object({ token: z.string().min(1).max(4096), [MOVED_PARAM]: z.literal('1').optional() }),
+      response: errorReplies,
+    },
     handler: async (request, reply) => begin(request, reply, 'app-url', request.query.token),
   })
 
   app.get('/wix/install', {
-    schema: { querystring: z.object({}), response: errorReplies },
+    schema: { querystring: z.object({ [MOVED_PARAM]: z.literal('1').optional() }), response: errorReplies },
     handler: async (request, reply) => begin(request, reply, 'platform'),
   })
 
@@ -194,6 +223,9 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
       const name = named ? flowCookie(named) : Object.keys(request.cookies).filter((n) => n.startsWith(`${prefix}${FLOW_COOKIE}`)).at(-1)
       const id = name && readCookie(request, name)
       if (!id || (named && id !== named)) throw new Errors.FLOW_COOKIE_MISSING()
+      // The signature proves only that this service set the value, under any name: a state cookie's
+      // value sent under a flow cookie's name is refused here, before it reaches the database.
+      if (!INSTALLATION_ID.test(id) || name !== flowCookie(id)) throw new Errors.FLOW_COOKIE_INVALID()
       const installation = await engine.get(id)
       if (!installation) throw new Errors.FLOW_COOKIE_MISSING()
       bindWorkflow(request, reply, id)

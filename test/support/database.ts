@@ -51,6 +51,30 @@ export async function databaseGate(dbUrl: string) {
   }
 }
 
+/** A loopback port forwarding to the embedded database's Unix socket, which no URL can name. */
+async function loopbackBridge(socket: string) {
+  const open = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = netConnect(socket)
+    for (const s of [client, upstream]) {
+      open.add(s)
+      s.on('close', () => open.delete(s))
+    }
+    client.pipe(upstream).pipe(client)
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    close: () => {
+      server.close()
+      open.forEach((s) => s.destroy())
+    },
+  }
+}
+
 /** True when tests run on embedded PGlite: one session, reached by one connection. */
 export const onEmbedded = () => serverUrl() === undefined
 
@@ -152,7 +176,7 @@ export async function ensureEmbeddedTemplate(): Promise<string> {
     await rm(scratch, { recursive: true, force: true })
     const pg = await startEmbeddedPostgres({ dataDir: scratch })
     try {
-      const sql = connect(pg.url, { max: 1 })
+      const sql = pg.connect()
       await migrate(sql)
       await sql.end()
     } finally {
@@ -194,14 +218,17 @@ async function freshEmbeddedDatabase(): Promise<TestDatabase> {
   await cp(template, dataDir, { recursive: true })
   const pg = await startEmbeddedPostgres({ dataDir })
   // PGlite is one session: exactly one connection, shared by everything in this test file.
-  const sql = connect(pg.url, { max: 1 })
+  const sql = pg.connect()
+  // Tests hand a URL to their own clients and child processes: a loopback port, in tests only.
+  const bridge = await loopbackBridge(pg.socket)
   let dropping: Promise<void> | undefined
   return {
-    url: pg.url,
+    url: bridge.url,
     sql,
     drop: () =>
       (dropping ??= (async () => {
         await sql.end({ timeout: 1 })
+        bridge.close()
         await pg.close()
         await rm(dataDir, { recursive: true, force: true })
       })()),
