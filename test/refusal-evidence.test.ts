@@ -129,3 +129,31 @@ t.test('token-info unavailable: the instance endpoint is the fallback', async (t
   t.equal(installed.state, 'SetupIncomplete.waiting', 'the install completes')
   t.ok(service.wix.requests.some((r) => r.endpoint === 'apps/v1/instance' && r.status === 200), 'by the instance endpoint')
 })
+
+t.test('an AppInstalled whose client-credentials token is refused like every other instance\'s waits for the secret, then completes', async (t) => {
+  const service = await startService(t, { db })
+  await webhookInstall(service)
+  service.wix.wrongSecretStatus = 400
+  service.wix.secretRotated = true
+  const instanceId = '5e6f7a8b-9c0d-1e2f-3a4b-5c6d7e8f9a0b'
+  const refused = (which: (id: string) => boolean) => service.wix.requests.some((r) =>
+    r.endpoint === 'oauth2/token' && r.status === 400 && which(String((r.body as { instance_id?: string }).instance_id)))
+  await service.wix.installApp({ instanceId })
+  await waitUntil('Wix refused the new instance and another alike', () => refused((id) => id === instanceId) && refused((id) => id !== instanceId), 20_000)
+  t.not(await stateOf(service, instanceId), 'ExchangeFailed', 'the installation is not failed')
+  service.wix.secretRotated = false
+  await waitUntil('confirmed', async () => (await stateOf(service, instanceId)) === 'SetupIncomplete', 60_000)
+  t.pass('once the secret is right, the same installation is confirmed')
+})
+
+t.test('an AppInstalled for a site Wix refuses while it grants the app elsewhere fails visibly', async (t) => {
+  const service = await startService(t, { db })
+  await webhookInstall(service)
+  const instanceId = '6f7a8b9c-0d1e-2f3a-4b5c-6d7e8f9a0b1c'
+  service.wix.issueCode(instanceId)
+  await service.wix.uninstallApp(instanceId, { webhook: false })
+  service.wix.instanceRefusalStatus = 403
+  await service.wix.sendWebhook('AppInstalled', instanceId, { appId: service.wix.appId, originInstanceId: '' })
+  await waitUntil('failed', async () => (await stateOf(service, instanceId)) === 'ExchangeFailed', 30_000)
+  t.pass('the installation is ExchangeFailed')
+})
