@@ -83,8 +83,12 @@ export interface FakeWix {
   register(urls: { redirectUrl?: string; webhookUrl?: string }): void
   readonly redirectUrl: string | undefined
   readonly webhookUrl: string | undefined
-  /** A webhook body as Wix sends it: an RS256 JWT whose `data` is the event as a JSON string. */
-  signWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>, o?: { issuedAtMs?: number }): Promise<string>
+  /**
+   * A webhook body as Wix sends it: an RS256 JWT whose `data` is the event as a JSON string.
+   * `issuedAtMs: null` leaves `iat` out; `expiresAtMs` adds an `exp` (Wix's own carry one: assumed).
+   */
+  signWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>,
+    o?: { issuedAtMs?: number | null; expiresAtMs?: number }): Promise<string>
   /** Signs and posts a webhook to the registered webhook URL; resolves with the app's status. */
   sendWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>): Promise<number>
   /** Installs the app on a site with no redirect flow (a new Wix app): AppInstalled is sent. */
@@ -219,12 +223,13 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
     get webhookUrl() { return urls.webhookUrl },
     async signWebhook(eventType, instanceId, data = {}, o = {}) {
       const event = { eventType, instanceId, data: JSON.stringify(data) }
-      return new SignJWT({ data: JSON.stringify(event) })
+      const jwt = new SignJWT({ data: JSON.stringify(event) })
         .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
-        .setIssuedAt(Math.floor((o.issuedAtMs ?? now()) / 1000))
         // Each delivery is signed once; a retry of it is the same bytes.
         .setJti(randomUUID())
-        .sign(signingKey)
+      if (o.issuedAtMs !== null) jwt.setIssuedAt(Math.floor((o.issuedAtMs ?? now()) / 1000))
+      if (o.expiresAtMs !== undefined) jwt.setExpirationTime(Math.floor(o.expiresAtMs / 1000))
+      return jwt.sign(signingKey)
     },
     async sendWebhook(eventType, instanceId, data = {}) {
       const sent: SentWebhook = { eventType, instanceId, status: 0, at: now() }
