@@ -573,7 +573,8 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
     if (!(await intercept(req, reply, 'oauth2/token-info'))) return reply
     const token = (req.body as { token?: unknown } | null)?.token
     const instanceId = tokenInstance(token) ?? (typeof token === 'string' ? wix.verifyRefreshToken(token) : undefined)
-    return instanceId ? { active: true, instanceId, clientId: wix.appId } : { active: false }
+    // As Wix's own example answers: `active` as a string.
+    return instanceId ? { active: 'true', instanceId, clientId: wix.appId } : { active: 'false' }
   })
 
   fastify.post('/apps/v1/bi-event', async (req, reply) => {

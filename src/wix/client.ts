@@ -76,9 +76,12 @@ const appTokenResponse = z.object({ access_token: z.string().min(1), expires_in:
 const instanceResponse = z.object({
   instance: z.object({ instanceId: z.string().regex(WIX_GUID) }),
 })
-/** RFC 7662-style: `active`, and for a live token whose instance and app it is. */
+/**
+ * `active`, and for a live token whose instance and app it is. Wix's own example answers
+ * `"active": "true"`, a string: both spellings are read.
+ */
 const tokenInfoResponse = z.object({
-  active: z.boolean(),
+  active: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]),
   instanceId: z.string().regex(WIX_GUID).optional(),
   clientId: z.string().optional(),
 })
