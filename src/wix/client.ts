@@ -82,7 +82,7 @@ const instanceResponse = z.object({
  */
 const tokenInfoResponse = z.object({
   active: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]),
-  instanceId: z.string().regex(WIX_GUID).optional(),
+  instanceId: z.string().optional(),
   clientId: z.string().optional(),
 })
 export type WixTokenInfo = z.infer<typeof tokenInfoResponse>
@@ -252,8 +252,8 @@ export function createWixClient(opts: WixClientOptions) {
       let first: unknown
       try {
         const info = await tokenInfo(accessToken, o)
-        if (info.active && info.instanceId && (info.clientId === undefined || info.clientId === opts.appId)) {
-          return info.instanceId.toLowerCase()
+        if (info.active && WIX_GUID.test(info.instanceId ?? '') && (info.clientId === undefined || info.clientId === opts.appId)) {
+          return info.instanceId!.toLowerCase()
         }
         first = new WixApiError({
           code: 'WIX_BAD_RESPONSE', endpoint: 'oauth2/token-info', retryable: false,
