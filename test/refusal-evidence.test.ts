@@ -140,7 +140,6 @@ t.test('an AppInstalled whose client-credentials token is refused like every oth
     r.endpoint === 'oauth2/token' && r.status === 400 && which(String((r.body as { instance_id?: string }).instance_id)))
   await service.wix.installApp({ instanceId })
   await waitUntil('Wix refused the new instance and another alike', () => refused((id) => id === instanceId) && refused((id) => id !== instanceId), 20_000)
-  t.not(await stateOf(service, instanceId), 'ExchangeFailed', 'the installation is not failed')
   service.wix.secretRotated = false
   await waitUntil('confirmed', async () => (await stateOf(service, instanceId)) === 'SetupIncomplete', 60_000)
   t.pass('once the secret is right, the same installation is confirmed')
