@@ -215,7 +215,9 @@ export function createTokenVault(opts: {
    * token it calls inactive is gone. Then client credentials for the instances used most recently:
    * granted to another, the refusal was this instance's; refused to them alike, it was the app's.
    */
-  async function explainRefusal(instanceId: string, refreshToken: string | null, signal?: AbortSignal): Promise<RefusalVerdict> {
+  async function explainRefusal(
+    instanceId: string, refreshToken: string | null, signal?: AbortSignal,
+  ): Promise<RefusalVerdict> {
     let alive = false
     if (refreshToken !== null && wix.tokenInfo) {
       const info = await wix.tokenInfo(refreshToken, { signal }).catch(() => undefined)
@@ -244,8 +246,8 @@ export function createTokenVault(opts: {
     const verdict = await explainRefusal(instanceId, refreshToken, signal)
     opts.log?.warn({ instanceId, status, verdict }, 'Wix refused every grant for this instance')
     if (verdict === 'instance') {
-      return new TokenVaultError('REFRESH_TOKEN_REJECTED', `Wix refused this instance's tokens (${status}) while it still grants the app ` +
-        `for others (or says the tokens are gone); the app must be reinstalled`)
+      return new TokenVaultError('REFRESH_TOKEN_REJECTED', `Wix refused this instance's tokens (${status}) while it still ` +
+        'grants the app for others (or says the tokens are gone); the app must be reinstalled')
     }
     if (verdict === 'app') {
       opts.onAppRefused?.(status)
@@ -255,8 +257,8 @@ export function createTokenVault(opts: {
           'WIX_APP_SECRET; no installation was marked, and each works again once they are right',
       })
     }
-    return new TokenVaultError('REFUSAL_UNEXPLAINED', `Wix refused a token for this instance (${status}), and nothing showed whether ` +
-      'the instance or the app\'s credentials are at fault: no installation was marked; try again', true)
+    return new TokenVaultError('REFUSAL_UNEXPLAINED', `Wix refused a token for this instance (${status}), and nothing ` +
+      'showed whether the instance or the app\'s credentials are at fault: no installation was marked; try again', true)
   }
 
   /** Keeps a minted token, unless the row changed hands meanwhile (a reinstall, an uninstall). */

@@ -105,7 +105,8 @@ export function installationWorkflow(deps: {
           if ((err as { code?: string }).code !== 'WIX_REJECTED') throw err
           if ((await vault.explainRefusal(input.instanceId, null, signal)) === 'instance') throw err
           throw new WixApiError({
-            code: 'WIX_CLIENT_REJECTED', endpoint: 'oauth2/token', status: (err as { status?: number }).status, retryable: true,
+            code: 'WIX_CLIENT_REJECTED', endpoint: 'oauth2/token', retryable: true,
+            status: (err as { status?: number }).status,
             message: `${(err as Error).message}; Wix refuses other instances alike, or there is none to compare: ` +
               'taken for the app\'s credentials (check WIX_APP_ID and WIX_APP_SECRET), and confirmed again',
           })

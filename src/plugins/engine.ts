@@ -30,7 +30,8 @@ export default fp<EngineOptions>(
       sql: app.sql, cipher, wix: app.wix, now: app.now, log: app.log,
       // Refusals judged to be of the app's credentials count as such, whatever status Wix gave them.
       onAppRefused: (status) => app.wixCredentials.record({
-        endpoint: 'oauth2/token', grant: 'client_credentials', status: status ?? null, durationMs: 0, outcome: 'final', code: 'WIX_CLIENT_REJECTED',
+        endpoint: 'oauth2/token', grant: 'client_credentials', status: status ?? null, durationMs: 0, outcome: 'final',
+        code: 'WIX_CLIENT_REJECTED',
       }),
     })
     const engine = createEngine({

@@ -56,7 +56,7 @@ export function createWebhookProcessor(deps: {
     const event = await signedEvent(claimed)
     if (!event) {
       await store.markProcessed(sql, id, 'refused: its stored body is not a delivery Wix signed')
-      log.warn({ deliveryId: id, eventType: claimed.event_type }, 'webhook delivery refused: its stored body does not verify')
+      log.warn({ deliveryId: id, eventType: claimed.event_type }, 'webhook delivery refused: its stored body does not verify again')
       const next = await store.nextForInstance(sql, claimed.instance_id)
       if (next) soon(next)
       return
