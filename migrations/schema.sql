@@ -113,7 +113,8 @@ CREATE TABLE wix_install.webhook_deliveries (
     issued_at timestamp with time zone,
     processed_at timestamp with time zone,
     claimed_until timestamp with time zone,
-    outcome text
+    outcome text,
+    body text
 );
 
 ALTER TABLE ONLY wix_engine.job_attempts

@@ -22,6 +22,9 @@ export const Errors = {
 
   WEBHOOK_MALFORMED: createError('WEBHOOK_MALFORMED', 'The webhook is malformed: %s', 400),
   WEBHOOK_TOO_OLD: createError('WEBHOOK_TOO_OLD', 'The webhook was signed too long ago to be a delivery: a replay is refused', 401),
+  WEBHOOK_EXPIRED: createError('WEBHOOK_EXPIRED', 'The webhook\'s signature has expired (its exp has passed)', 401),
+  WEBHOOK_ISSUED_IN_FUTURE: createError('WEBHOOK_ISSUED_IN_FUTURE',
+    'The webhook says it was signed in the future (its iat is ahead of this server\'s clock)', 401),
   WEBHOOK_SIGNATURE_INVALID: createError('WEBHOOK_SIGNATURE_INVALID', 'The webhook signature is not valid for this app\'s public key', 401),
   WEBHOOKS_NOT_CONFIGURED: createError('WEBHOOKS_NOT_CONFIGURED', 'Webhooks are not configured: set WIX_PUBLIC_KEY to the public key from the Wix app dashboard', 503),
 

@@ -44,7 +44,7 @@ if (!hasChromium()) {
     const one = await api(`/api/installations/${instanceId}`)
     t.equal(one.status, 200, 'the installation is found by the instanceId in the URL')
     t.equal(one.json.state, 'SetupIncomplete', 'and is SetupIncomplete, waiting for the app to finish')
-    t.same(await wixCalls(), ['oauth/access authorization_code 200', 'apps/v1/instance  200'],
+    t.same(await wixCalls(), ['oauth/access authorization_code 200', 'oauth2/token-info  200'],
       'the sandbox Wix exchanged the code once, and was asked whose the tokens are')
     t.notOk((await context.cookies()).some((c) => c.name.startsWith('wix_install_state_')), 'the spent state cookie is gone from the browser')
 

@@ -25,9 +25,9 @@ t.test('two runs of one exchange past Wix: the run that files second succeeds to
 
   const exchange = installationWorkflow({ wix, vault, now: () => new Date() }).machine.implementations.actors.exchangeCode as AnyActorLogic
   const run = () => toPromise(createActor(exchange, { input: { installationId: id, claimedInstanceId: instanceId, code: 'spent', attempt: 2 } }).start())
-  const lookups = () => service.wix.requests.filter((r) => r.endpoint === 'apps/v1/instance').length
+  const lookups = () => service.wix.requests.filter((r) => r.endpoint === 'oauth2/token-info').length
   // The later run's question to Wix is answered late: the earlier run files the tokens meanwhile.
-  service.wix.failNext({ endpoint: 'apps/v1/instance', delayMs: 1_000 })
+  service.wix.failNext({ endpoint: 'oauth2/token-info', delayMs: 1_000 })
   const before = lookups()
   const late = run()
   await waitUntil('the late run has asked Wix whose the tokens are', () => lookups() === before + 1)

@@ -49,13 +49,13 @@ t.test('App URL → consent → callback → SetupIncomplete → finish → Fini
   const calls = service.wix.requests
   t.same(calls.map((c) => `${c.endpoint} ${(c.body as { grant_type?: string }).grant_type ?? ''}`.trim()), [
     'oauth/access authorization_code',
-    'apps/v1/instance',
+    'oauth2/token-info',
     'oauth/access refresh_token',
     'bi-event',
   ], 'Wix received exactly: the code exchange, the instance lookup, a refresh, the bi-event')
   const [exchange, lookup, refresh, bi] = calls
-  t.equal(lookup!.method, 'GET', 'the instance is asked of Wix with the new access token')
-  t.notMatch(String(lookup!.headers.authorization), /^Bearer /, 'sent raw, as on every Wix call')
+  t.equal(lookup!.method, 'POST', 'the instance is asked of Wix\'s token-info, which needs no permission')
+  t.same(Object.keys(lookup!.body as object), ['token'], 'about the new access token, and nothing else')
   const code = back.searchParams.get('code')
   t.same(exchange!.body, { grant_type: 'authorization_code', client_id: service.wix.appId, client_secret: service.wix.appSecret, code }, 'the exchange body is as design.md says')
   const refreshToken = (refresh!.body as { refresh_token: string }).refresh_token

@@ -199,6 +199,7 @@ t.test('tokens Wix gave are kept before the instance lookup: a lookup that fails
   const service = await startService(t, { db })
   const instanceId = '3b4c5d6e-7f80-9102-a3b4-c5d6e7f80912'
   const { owner, back, id } = await consent(service, instanceId)
+  service.wix.failNext({ endpoint: 'oauth2/token-info', status: 503, times: 4 })
   service.wix.failNext({ endpoint: 'apps/v1/instance', status: 503, times: 4 })
   await owner.callback(back)
   const done = await service.app.engine.waitFor(id, (w) => w.state !== 'CodeReceived', 15_000)
@@ -214,6 +215,7 @@ t.test('tokens held mid-exchange go when the installation ends without filing th
   const instanceId = '4c5d6e7f-8091-a2b3-c4d5-e6f708192a3b'
   const { owner, back, id } = await consent(service, instanceId)
   // Wix answers the exchange, then never says whose the tokens are: they stay held.
+  service.wix.failNext({ endpoint: 'oauth2/token-info', status: 503, times: 1_000 })
   service.wix.failNext({ endpoint: 'apps/v1/instance', status: 503, times: 1_000 })
   await owner.callback(back)
   const heldRows = () => service.app.sql`select 1 from wix_install.exchanged_tokens where workflow_id = ${id}`

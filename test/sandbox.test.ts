@@ -205,7 +205,7 @@ t.test('the printed URL installs the app end to end, and finish makes it Finishe
   t.equal(finish.json?.state, 'Finished', 'and the installation is Finished')
   t.same(await wixCalls(), [
     { call: 'oauth/access authorization_code', status: 200 },
-    { call: 'apps/v1/instance', status: 200 },
+    { call: 'oauth2/token-info', status: 200 },
     { call: 'oauth/access refresh_token', status: 200 },
     { call: 'bi-event', status: 200 },
   ], 'the sandbox Wix saw the exchange, the instance lookup, a refresh and the bi-event, all accepted')

@@ -232,10 +232,12 @@ t.test('forged and malformed deliveries: 4xx, and nothing is written', async (t)
 t.test('a delivery recorded by a process that died before acting is acted on by the sweep', async (t) => {
   const service = await startService(t, { db })
   const { instanceId } = { instanceId: '7d8e9f00-1a2b-3c4d-5e6f-708192a3b4c5' }
+  const body = await service.wix.signWebhook('AppInstalled', instanceId, { appId: service.wix.appId })
+  const { deliveryId } = await service.app.webhooks.verify!(body)
   // As a process that committed the delivery and was killed before acting on it left it.
   await service.app.sql`
-    insert into wix_install.webhook_deliveries (id, event_type, instance_id, data, received_at)
-    values (${'stranded-' + instanceId}, 'AppInstalled', ${instanceId}, ${service.app.sql.json({ appId: service.wix.appId })}, now() - interval '1 minute')`
+    insert into wix_install.webhook_deliveries (id, event_type, instance_id, data, body, received_at)
+    values (${deliveryId}, 'AppInstalled', ${instanceId}, ${service.app.sql.json({ appId: service.wix.appId })}, ${body}, now() - interval '1 minute')`
   await service.app.webhooks.processor.sweep()
   await service.app.webhooks.processor.idle()
   const [row] = await service.app.sql<{ processed_at: Date | null; outcome: string }[]>`select processed_at, outcome from wix_install.webhook_deliveries where instance_id = ${instanceId}`

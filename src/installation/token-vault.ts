@@ -1,6 +1,7 @@
 import type { Fragment, Sql } from 'postgres'
 import type { TokenCipher } from '../crypto/token-cipher.ts'
 import { createdAtOf, inStates } from '../engine/queries.ts'
+import { WixApiError } from '../wix/client.ts'
 
 /** Wix access tokens from `/oauth/access` live 5 minutes and the answer carries no `expires_in`. */
 export const ACCESS_TOKEN_TTL_MS = 5 * 60_000
@@ -15,11 +16,20 @@ export interface WixTokens {
 export interface TokenMinter {
   refreshAccessToken(refreshToken: string, o?: { signal?: AbortSignal }): Promise<WixTokens>
   clientCredentials(instanceId: string, o?: { signal?: AbortSignal }): Promise<{ accessToken: string; expiresInMs: number }>
+  /** What Wix says of a token; needs no app secret. Without it, refusals are judged by other instances alone. */
+  tokenInfo?(token: string, o?: { signal?: AbortSignal }): Promise<{ active: boolean }>
 }
+
+/**
+ * Whose fault a refusal was, from evidence: `instance` (Wix says the instance's tokens are gone,
+ * or grants another instance what it refused this one), `app` (other instances are refused alike:
+ * the app's id or secret), or `unknown` (nothing told either way).
+ */
+export type RefusalVerdict = 'instance' | 'app' | 'unknown'
 
 export class TokenVaultError extends Error {
   constructor(
-    readonly code: 'NO_TOKENS' | 'REFRESH_TOKEN_REJECTED' | 'TOKENS_SUPERSEDED',
+    readonly code: 'NO_TOKENS' | 'REFRESH_TOKEN_REJECTED' | 'TOKENS_SUPERSEDED' | 'REFUSAL_UNEXPLAINED',
     message: string,
     readonly retryable = false,
   ) {
@@ -42,18 +52,27 @@ export interface NewTokens {
   expiresAt: Date
 }
 
-/** Wix refused the grant itself (a spent code, a dead refresh token, an instance without the app). */
-const grantRejected = (err: unknown) => {
-  const e = err as { code?: string; status?: number }
-  return e.code === 'WIX_REJECTED' && (e.status === 400 || e.status === 401 || e.status === 403 || e.status === 404)
+/**
+ * Wix refused a grant (any 4xx but 429). Its status and body do not say whether the token or the
+ * app's own secret was refused: Wix documents neither shape. `explainRefusal` finds out.
+ */
+const refused = (err: unknown) => {
+  const code = (err as { code?: string }).code
+  return code === 'WIX_REJECTED' || code === 'WIX_CLIENT_REJECTED'
 }
+/** How many other instances a refusal is checked against. */
+const PROBES = 2
 
 /**
  * Each Wix instance's tokens, encrypted at rest, stored by the installation that obtained them.
  * A newer installation of an instance replaces them; an older one never overwrites a newer one's.
  * Minting is single-flight per instance in this process: concurrent callers share one call to Wix.
  */
-export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: TokenMinter; now: () => Date; log?: { warn(o: object, m: string): void } }) {
+export function createTokenVault(opts: {
+  sql: Sql; cipher: TokenCipher; wix: TokenMinter; now: () => Date; log?: { warn(o: object, m: string): void }
+  /** Told when refusals turn out to be of the app's own credentials (for the credentials' health). */
+  onAppRefused?: (status: number | undefined) => void
+}) {
   const { sql, cipher, wix, now } = opts
   const minting = new Map<string, Promise<AccessToken>>()
 
@@ -150,10 +169,9 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
 
   /**
    * A new access token: from the refresh token where the legacy flow left one, else by client
-   * credentials. A refresh token Wix rejects gets one client-credentials attempt (Wix's own
-   * fallback) and is dropped when that works; when both are rejected the installation needs a
-   * reinstall. A refusal of the app's own credentials (WIX_CLIENT_REJECTED) passes through as it is:
-   * it says nothing about this instance.
+   * credentials. A refresh token Wix refuses gets one client-credentials attempt (Wix's own
+   * fallback) and is dropped when that works. When both are refused, the refusal is judged from
+   * evidence (`explainRefusal`): only one of this instance needs a reinstall.
    */
   async function mint(instanceId: string, o: { signal?: AbortSignal; keep: boolean }): Promise<AccessToken> {
     const { signal } = o
@@ -161,10 +179,10 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
       select refresh_token, workflow_id from wix_install.instance_tokens where instance_id = ${instanceId}`
     if (!row) throw new TokenVaultError('NO_TOKENS', 'No tokens are stored for this instance')
     const obtainedAt = now()
+    const refreshToken = row.refresh_token === null ? null : cipher.decrypt(row.refresh_token)
     let refreshRejected = false
-    if (row.refresh_token !== null) {
+    if (refreshToken !== null) {
       try {
-        const refreshToken = cipher.decrypt(row.refresh_token)
         const tokens = await wix.refreshAccessToken(refreshToken, { signal })
         const expiresAt = new Date(obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS)
         // Whatever refresh token comes back is the one kept (Wix's own do not rotate, but design.md
@@ -174,7 +192,7 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
         }
         return { accessToken: tokens.accessToken, expiresAt }
       } catch (err) {
-        if (!grantRejected(err)) throw err
+        if (!refused(err)) throw err
         refreshRejected = true
         opts.log?.warn({ instanceId, status: (err as { status?: number }).status }, 'Wix rejected the refresh token; trying client credentials once')
       }
@@ -183,14 +201,64 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     try {
       minted = await wix.clientCredentials(instanceId, { signal })
     } catch (err) {
-      if (!grantRejected(err)) throw err
-      throw new TokenVaultError('REFRESH_TOKEN_REJECTED', refreshRejected
-        ? `Wix rejected the refresh token and a client-credentials token (${(err as { status?: number }).status}); the app must be reinstalled`
-        : `Wix refused a client-credentials token for this instance (${(err as { status?: number }).status}); the app must be reinstalled`)
+      if (!refused(err)) throw err
+      throw await refusalError(instanceId, refreshToken, err, signal)
     }
     const expiresAt = new Date(obtainedAt.getTime() + Math.max(0, minted.expiresInMs - EXPIRY_MARGIN_MS))
     await store(instanceId, row.workflow_id, minted.accessToken, expiresAt, refreshRejected ? null : row.refresh_token)
     return { accessToken: minted.accessToken, expiresAt }
+  }
+
+  /**
+   * Why Wix refused this instance's grants, from evidence rather than status codes (a wrong app
+   * secret and a removed app may both be a 400, 401 or 403). Token-info needs no secret: a refresh
+   * token it calls inactive is gone. Then client credentials for the instances used most recently:
+   * granted to another, the refusal was this instance's; refused to them alike, it was the app's.
+   */
+  async function explainRefusal(
+    instanceId: string, refreshToken: string | null, signal?: AbortSignal,
+  ): Promise<RefusalVerdict> {
+    let alive = false
+    if (refreshToken !== null && wix.tokenInfo) {
+      const info = await wix.tokenInfo(refreshToken, { signal }).catch(() => undefined)
+      if (info?.active === false) return 'instance'
+      alive = info?.active === true
+    }
+    const others = await sql<{ instance_id: string }[]>`
+      select instance_id from wix_install.instance_tokens where instance_id <> ${instanceId}
+      order by updated_at desc limit ${PROBES}`
+    let refusedAlike = false
+    for (const { instance_id } of others) {
+      try {
+        await wix.clientCredentials(instance_id, { signal })
+        // Wix grants the app elsewhere; a refresh token it still calls active is no proof of removal.
+        return alive ? 'unknown' : 'instance'
+      } catch (err) {
+        if (refused(err)) refusedAlike = true
+      }
+    }
+    return refusedAlike ? 'app' : 'unknown'
+  }
+
+  /** The error a refused mint ends in: only an instance's own refusal asks for a reinstall. */
+  async function refusalError(instanceId: string, refreshToken: string | null, err: unknown, signal?: AbortSignal) {
+    const status = (err as { status?: number }).status
+    const verdict = await explainRefusal(instanceId, refreshToken, signal)
+    opts.log?.warn({ instanceId, status, verdict }, 'Wix refused every grant for this instance')
+    if (verdict === 'instance') {
+      return new TokenVaultError('REFRESH_TOKEN_REJECTED', `Wix refused this instance's tokens (${status}) while it still ` +
+        'grants the app for others (or says the tokens are gone); the app must be reinstalled')
+    }
+    if (verdict === 'app') {
+      opts.onAppRefused?.(status)
+      return new WixApiError({
+        code: 'WIX_CLIENT_REJECTED', endpoint: 'oauth2/token', status, retryable: true,
+        message: `Wix refused the app's client credentials for every instance alike (${status}): check WIX_APP_ID and ` +
+          'WIX_APP_SECRET; no installation was marked, and each works again once they are right',
+      })
+    }
+    return new TokenVaultError('REFUSAL_UNEXPLAINED', `Wix refused a token for this instance (${status}), and nothing ` +
+      'showed whether the instance or the app\'s credentials are at fault: no installation was marked; try again', true)
   }
 
   /** Keeps a minted token, unless the row changed hands meanwhile (a reinstall, an uninstall). */
@@ -243,7 +311,7 @@ export function createTokenVault(opts: { sql: Sql; cipher: TokenCipher; wix: Tok
     return (await exchangedBy(workflowId)) === instanceId ? token : undefined
   }
 
-  return { save, fileHeld, hold, held, dropHeld, exchangedBy, erase, accessToken, accessTokenOf }
+  return { save, fileHeld, hold, held, dropHeld, exchangedBy, erase, accessToken, accessTokenOf, explainRefusal }
 }
 
 export type TokenVault = ReturnType<typeof createTokenVault>

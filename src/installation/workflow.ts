@@ -9,6 +9,7 @@ import {
   type InstallationContext,
 } from '../../machines/installation.ts'
 import { defineWorkflow, persistently, type PersistedState } from '../engine/index.ts'
+import { WixApiError } from '../wix/client.ts'
 import type { RetryBudget } from '../wix/retry-budget.ts'
 import { ACCESS_TOKEN_TTL_MS, TokenVaultError, type TokenVault, type WixTokens } from './token-vault.ts'
 
@@ -98,7 +99,18 @@ export function installationWorkflow(deps: {
         // there: the token is the proof, and the first one is kept for the app's backend.
         again((input as ConfirmInput & { attempt?: number }).attempt)
         const obtainedAt = now()
-        const token = await wix.clientCredentials(input.instanceId, { signal })
+        const token = await wix.clientCredentials(input.instanceId, { signal }).catch(async (err: unknown) => {
+          // A refusal ends the install only when Wix grants the app elsewhere: refused alike, or
+          // with nothing to compare, it may be the app's own secret, and the install waits.
+          if ((err as { code?: string }).code !== 'WIX_REJECTED') throw err
+          if ((await vault.explainRefusal(input.instanceId, null, signal)) === 'instance') throw err
+          throw new WixApiError({
+            code: 'WIX_CLIENT_REJECTED', endpoint: 'oauth2/token', retryable: true,
+            status: (err as { status?: number }).status,
+            message: `${(err as Error).message}; Wix refuses other instances alike, or there is none to compare: ` +
+              'taken for the app\'s credentials (check WIX_APP_ID and WIX_APP_SECRET), and confirmed again',
+          })
+        })
         const expiresAt = new Date(obtainedAt.getTime() + Math.max(0, token.expiresInMs - 60_000))
         const saved = await persistently(() => vault.save(input.instanceId, input.installationId,
           { accessToken: token.accessToken, refreshToken: null, expiresAt }, ['AppUrlHit']), { signal })

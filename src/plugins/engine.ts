@@ -26,7 +26,14 @@ export interface EngineOptions {
 export default fp<EngineOptions>(
   async (app, opts) => {
     const cipher = createTokenCipher(app.config.tokenKeys)
-    const vault = createTokenVault({ sql: app.sql, cipher, wix: app.wix, now: app.now, log: app.log })
+    const vault = createTokenVault({
+      sql: app.sql, cipher, wix: app.wix, now: app.now, log: app.log,
+      // Refusals judged to be of the app's credentials count as such, whatever status Wix gave them.
+      onAppRefused: (status) => app.wixCredentials.record({
+        endpoint: 'oauth2/token', grant: 'client_credentials', status: status ?? null, durationMs: 0, outcome: 'final',
+        code: 'WIX_CLIENT_REJECTED',
+      }),
+    })
     const engine = createEngine({
       sql: app.sql,
       definitions: [installationWorkflow({

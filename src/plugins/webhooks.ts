@@ -16,7 +16,7 @@ export default fp(
     const verify = config.wixPublicKey ? await createWebhookVerifier(config.wixPublicKey) : undefined
     if (!verify) log.warn('WIX_PUBLIC_KEY is not set: POST /wix/webhooks answers 503 until it is (AppInstalled and AppRemoved go unheard)')
     const lifecycle = createInstallationLifecycle({ engine, sql, vault, config, now: app.now })
-    const processor = createWebhookProcessor({ sql, lifecycle, log })
+    const processor = createWebhookProcessor({ sql, lifecycle, log, verify })
     app.decorate('webhooks', { verify, processor })
     app.addHook('onReady', async () => processor.start())
     app.addHook('onClose', async () => processor.stop())

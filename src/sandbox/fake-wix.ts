@@ -34,7 +34,7 @@ export interface FakeWixOptions {
 /** Client-credentials tokens live 4 hours, as Wix's `expires_in: 14400` says. */
 export const APP_TOKEN_TTL_SECONDS = 14_400
 
-type FakeEndpoint = 'oauth/access' | 'oauth2/token' | 'apps/v1/instance' | 'bi-event'
+type FakeEndpoint = 'oauth/access' | 'oauth2/token' | 'oauth2/token-info' | 'apps/v1/instance' | 'bi-event'
 
 export interface SentWebhook {
   eventType: string
@@ -83,14 +83,21 @@ export interface FakeWix {
   register(urls: { redirectUrl?: string; webhookUrl?: string }): void
   readonly redirectUrl: string | undefined
   readonly webhookUrl: string | undefined
-  /** A webhook body as Wix sends it: an RS256 JWT whose `data` is the event as a JSON string. */
-  signWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>, o?: { issuedAtMs?: number }): Promise<string>
+  /**
+   * A webhook body as Wix sends it: an RS256 JWT whose `data` is the event as a JSON string.
+   * `issuedAtMs: null` leaves `iat` out; `expiresAtMs` adds an `exp` (Wix's own carry one: assumed).
+   */
+  signWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>,
+    o?: { issuedAtMs?: number | null; expiresAtMs?: number }): Promise<string>
   /** Signs and posts a webhook to the registered webhook URL; resolves with the app's status. */
   sendWebhook(eventType: string, instanceId: string, data?: Record<string, unknown>): Promise<number>
   /** Installs the app on a site with no redirect flow (a new Wix app): AppInstalled is sent. */
   installApp(o?: { instanceId?: string; originInstanceId?: string }): Promise<{ instanceId: string; status: number }>
-  /** Removes the app from a site: its tokens stop working, AppRemoved is sent. */
-  uninstallApp(instanceId: string): Promise<{ status: number }>
+  /**
+   * Removes the app from a site: its tokens stop working, AppRemoved is sent (unless `webhook` is
+   * false: a removal whose webhook never arrived, so only Wix's refusals tell of it).
+   */
+  uninstallApp(instanceId: string, o?: { webhook?: boolean }): Promise<{ status: number }>
   /** Sites the app is installed on (by code or by installApp), newest first. */
   installedInstances(): string[]
   /** Whether the app is on this site: unknown sites count as installed (a restarted sandbox forgets). */
@@ -126,6 +133,21 @@ export interface FakeWix {
   /** Refresh tokens this process issued or accepted; the tokens themselves need no memory. */
   refreshTokens: Map<string, { instanceId: string; revoked: boolean }>
   now(): number
+  /**
+   * Whether the app has Wix's "Manage Your App" permission: without it `GET /apps/v1/instance`
+   * answers 403, while token-info (which needs none) still answers. Default true.
+   */
+  manageYourApp: boolean
+  /**
+   * How a wrong client secret is refused. Wix documents no status for it (its errors are
+   * `{message, details}` with 400, 401 or 403): 401 with `INVALID_CLIENT` by default; any other
+   * status answers a plain error that names nothing.
+   */
+  wrongSecretStatus: 400 | 401 | 403
+  /** While true the app's secret counts as wrong everywhere: rotated on Wix's side, not yet in the app. */
+  secretRotated: boolean
+  /** How a dead refresh token or an instance without the app is refused (default 400). */
+  instanceRefusalStatus: 400 | 401 | 403
 }
 
 const MAX_RECORDED = 1_000
@@ -201,12 +223,13 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
     get webhookUrl() { return urls.webhookUrl },
     async signWebhook(eventType, instanceId, data = {}, o = {}) {
       const event = { eventType, instanceId, data: JSON.stringify(data) }
-      return new SignJWT({ data: JSON.stringify(event) })
+      const jwt = new SignJWT({ data: JSON.stringify(event) })
         .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
-        .setIssuedAt(Math.floor((o.issuedAtMs ?? now()) / 1000))
         // Each delivery is signed once; a retry of it is the same bytes.
         .setJti(randomUUID())
-        .sign(signingKey)
+      if (o.issuedAtMs !== null) jwt.setIssuedAt(Math.floor((o.issuedAtMs ?? now()) / 1000))
+      if (o.expiresAtMs !== undefined) jwt.setExpirationTime(Math.floor(o.expiresAtMs / 1000))
+      return jwt.sign(signingKey)
     },
     async sendWebhook(eventType, instanceId, data = {}) {
       const sent: SentWebhook = { eventType, instanceId, status: 0, at: now() }
@@ -227,9 +250,10 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
       const status = await wix.sendWebhook('AppInstalled', instanceId, { appId: wix.appId, originInstanceId: o.originInstanceId ?? '' })
       return { instanceId, status }
     },
-    async uninstallApp(instanceId) {
+    async uninstallApp(instanceId, o = {}) {
       removedAt.set(instanceId, now())
       for (const [token, t] of wix.refreshTokens) if (t.instanceId === instanceId) wix.revokeRefreshToken(token)
+      if (o.webhook === false) return { status: 0 }
       return { status: await wix.sendWebhook('AppRemoved', instanceId, {}) }
     },
     installedInstances: () => [...installedAt.keys()].filter(isInstalled).reverse(),
@@ -240,6 +264,10 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
     issuedCodes: new Map(),
     refreshTokens: new Map(),
     now,
+    manageYourApp: true,
+    wrongSecretStatus: 401,
+    secretRotated: false,
+    instanceRefusalStatus: 400,
     failNext(f) { failures.push({ ...f, left: f.times ?? 1 }) },
     reset() {
       wix.requests.length = 0
@@ -336,7 +364,7 @@ const accessBody = z.discriminatedUnion('grant_type', [
 ])
 
 const failureBody = z.object({
-  endpoint: z.enum(['oauth/access', 'oauth2/token', 'apps/v1/instance', 'bi-event', 'any']),
+  endpoint: z.enum(['oauth/access', 'oauth2/token', 'oauth2/token-info', 'apps/v1/instance', 'bi-event', 'any']),
   grant: z.enum(['authorization_code', 'refresh_token', 'client_credentials']).optional(),
   status: z.int().min(400).max(599).optional(),
   retryAfterSeconds: z.int().min(0).optional(),
@@ -490,16 +518,20 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
     return false
   }
 
+  const clientAccepted = (b: { client_id: string; client_secret: string }) =>
+    !wix.secretRotated && safeEqual(b.client_id, wix.appId) && safeEqual(b.client_secret, wix.appSecret)
+  const refuseClient = (reply: FastifyReply) => wix.wrongSecretStatus === 401
+    ? wixError(reply, 401, 'Invalid client credentials', { reason: 'INVALID_CLIENT' })
+    : wixError(reply, wix.wrongSecretStatus, wix.wrongSecretStatus === 403 ? 'Forbidden' : 'Bad request')
+
   fastify.post('/oauth/access', async (req, reply) => {
     if (!(await intercept(req, reply, 'oauth/access'))) return reply
     const b = accessBody.safeParse(req.body)
     if (!b.success) return wixError(reply, 400, 'Invalid request body', { issues: issuesOf(b.error) })
-    if (!safeEqual(b.data.client_id, wix.appId) || !safeEqual(b.data.client_secret, wix.appSecret)) {
-      return wixError(reply, 401, 'Invalid client credentials', { reason: 'INVALID_CLIENT' })
-    }
+    if (!clientAccepted(b.data)) return refuseClient(reply)
     if (b.data.grant_type === 'refresh_token') {
       const instanceId = wix.verifyRefreshToken(b.data.refresh_token)
-      if (!instanceId) return wixError(reply, 400, 'Invalid refresh token', { reason: 'INVALID_REFRESH_TOKEN' })
+      if (!instanceId) return wixError(reply, wix.instanceRefusalStatus, 'Invalid refresh token', { reason: 'INVALID_REFRESH_TOKEN' })
       return wix.mintTokens(instanceId, b.data.refresh_token)
     }
     const c = wix.issuedCodes.get(b.data.code)
@@ -514,11 +546,11 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
     if (!(await intercept(req, reply, 'oauth2/token'))) return reply
     const b = clientCredentialsBody.safeParse(req.body)
     if (!b.success) return wixError(reply, 400, 'Invalid request body', { issues: issuesOf(b.error) })
-    if (!safeEqual(b.data.client_id, wix.appId) || !safeEqual(b.data.client_secret, wix.appSecret)) {
-      return wixError(reply, 401, 'Invalid client credentials', { reason: 'INVALID_CLIENT' })
-    }
+    if (!clientAccepted(b.data)) return refuseClient(reply)
     const instanceId = b.data.instance_id.toLowerCase()
-    if (!wix.isInstalled(instanceId)) return wixError(reply, 400, 'The app is not installed on this instance', { reason: 'APP_NOT_INSTALLED' })
+    if (!wix.isInstalled(instanceId)) {
+      return wixError(reply, wix.instanceRefusalStatus, 'The app is not installed on this instance', { reason: 'APP_NOT_INSTALLED' })
+    }
     return { access_token: wix.mintAppToken(instanceId), token_type: 'Bearer', expires_in: APP_TOKEN_TTL_SECONDS }
   })
 
@@ -532,12 +564,17 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
     if (!(await intercept(req, reply, 'apps/v1/instance'))) return reply
     const instanceId = tokenInstance(req.headers.authorization)
     if (!instanceId) return wixError(reply, 401, 'Invalid or expired access token', { reason: 'UNAUTHENTICATED' })
+    if (!wix.manageYourApp) return wixError(reply, 403, 'Missing permission: Manage Your App', { reason: 'PERMISSION_DENIED' })
     return { instance: { instanceId, appName: 'Sandbox app', isFree: true }, site: { siteDisplayName: 'Sandbox site', locale: 'en' } }
   })
 
-  fastify.post('/oauth2/token-info', async (req) => {
-    const instanceId = tokenInstance((req.body as { token?: unknown } | null)?.token)
-    return instanceId ? { active: true, instanceId, clientId: wix.appId } : { active: false }
+  // Access and refresh tokens alike (the SDK's getTokenInfo sends either); no permission needed.
+  fastify.post('/oauth2/token-info', async (req, reply) => {
+    if (!(await intercept(req, reply, 'oauth2/token-info'))) return reply
+    const token = (req.body as { token?: unknown } | null)?.token
+    const instanceId = tokenInstance(token) ?? (typeof token === 'string' ? wix.verifyRefreshToken(token) : undefined)
+    // As Wix's own example answers: `active` as a string.
+    return instanceId ? { active: 'true', instanceId, clientId: wix.appId } : { active: 'false' }
   })
 
   fastify.post('/apps/v1/bi-event', async (req, reply) => {

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto'
 import type { Sql } from 'postgres'
 import { isDatabaseUnavailable } from '../db/connect.ts'
 import type { InstallationLifecycle, LifecycleOutcome } from '../installation/lifecycle.ts'
 import { normalizeInstanceId, WIX_GUID } from '../wix/ids.ts'
-import type { WixWebhookEvent } from '../wix/webhook-verifier.ts'
+import type { WebhookVerifier, WixWebhookEvent } from '../wix/webhook-verifier.ts'
 import * as store from './store.ts'
 
 /** A delivery is one process's for this long while it acts on it. */
@@ -26,7 +25,11 @@ interface Log {
  * (well within Wix's 1,250 ms), acted on right after, and taken up again by a periodic sweep if
  * the process died in between. Acting is idempotent, so a repeat after a crash changes nothing.
  */
-export function createWebhookProcessor(deps: { sql: Sql; lifecycle: InstallationLifecycle; log: Log; sweepMs?: number }) {
+export function createWebhookProcessor(deps: {
+  sql: Sql; lifecycle: InstallationLifecycle; log: Log; sweepMs?: number
+  /** Verifies each stored body again before it is acted on; without one, nothing is acted on. */
+  verify: WebhookVerifier | undefined
+}) {
   const { sql, lifecycle, log } = deps
   const running = new Set<Promise<void>>()
   let sweepTimer: ReturnType<typeof setTimeout> | undefined
@@ -45,8 +48,20 @@ export function createWebhookProcessor(deps: { sql: Sql; lifecycle: Installation
   }
 
   async function handle(id: string) {
-    const d = await store.claimDelivery(sql, id, CLAIM_MS)
-    if (!d) return
+    const claimed = await store.claimDelivery(sql, id, CLAIM_MS)
+    if (!claimed) return
+    // What is acted on is what Wix signed, read from the stored body again: a row written into
+    // the database by anything but a verified delivery (its body forged, missing, or another
+    // delivery's) is closed unacted.
+    const event = await signedEvent(claimed)
+    if (!event) {
+      await store.markProcessed(sql, id, 'refused: its stored body is not a delivery Wix signed')
+      log.warn({ deliveryId: id, eventType: claimed.event_type }, 'webhook delivery refused: its stored body does not verify again')
+      const next = await store.nextForInstance(sql, claimed.instance_id)
+      if (next) soon(next)
+      return
+    }
+    const d = { ...claimed, event_type: event.eventType, instance_id: event.instanceId, data: event.data, issued_at: event.issuedAt }
     // An instance's events in order: an AppInstalled of a reinstall waits for the AppRemoved before it.
     if (!d.first) {
       // Handed straight back: the earlier one, once processed, takes this one up at once. If it
@@ -69,6 +84,12 @@ export function createWebhookProcessor(deps: { sql: Sql; lifecycle: Installation
     // The instance's next delivery, if one waited for this one, goes now rather than at the sweep.
     const next = await store.nextForInstance(sql, d.instance_id)
     if (next) soon(next)
+  }
+
+  async function signedEvent(d: store.Delivery): Promise<WixWebhookEvent | undefined> {
+    if (!deps.verify || d.body === null) return undefined
+    const event = await deps.verify(d.body, { stored: true }).catch(() => undefined)
+    return event?.deliveryId === d.id ? event : undefined
   }
 
   /** Acts on a delivery in the background; a failure leaves it to the sweep. */
@@ -98,11 +119,13 @@ export function createWebhookProcessor(deps: { sql: Sql; lifecycle: Installation
   return {
     /**
      * Records a verified delivery; true when it is new (and will be acted on), false for a repeat.
-     * The id is the signed body's hash: Wix repeats a delivery byte for byte.
+     * The id is the verifier's `deliveryId`: what Wix signed, however the body spells it.
      */
     async receive(body: string, event: WixWebhookEvent): Promise<{ id: string; duplicate: boolean }> {
-      const id = createHash('sha256').update(body.trim()).digest('hex')
-      const fresh = await store.recordDelivery(sql, { id, event_type: event.eventType, instance_id: event.instanceId, data: event.data, issued_at: event.issuedAt })
+      const id = event.deliveryId
+      const fresh = await store.recordDelivery(sql, {
+        id, event_type: event.eventType, instance_id: event.instanceId, data: event.data, issued_at: event.issuedAt, body: body.trim(),
+      })
       if (fresh) soon(id)
       return { id, duplicate: !fresh }
     },

@@ -8,13 +8,15 @@ export interface Delivery {
   instance_id: string
   data: Record<string, unknown>
   issued_at: Date | null
+  /** The signed body as Wix sent it; null only in rows recorded before it was kept. */
+  body: string | null
 }
 
 /** Records a verified delivery. False when it was recorded before (Wix repeating it). */
 export async function recordDelivery(sql: Sql, d: Delivery): Promise<boolean> {
   const rows = await sql`
-    insert into wix_install.webhook_deliveries (id, event_type, instance_id, data, issued_at, received_at)
-    values (${d.id}, ${d.event_type}, ${d.instance_id}, ${sql.json(d.data as never)}::jsonb, ${d.issued_at}, now())
+    insert into wix_install.webhook_deliveries (id, event_type, instance_id, data, issued_at, body, received_at)
+    values (${d.id}, ${d.event_type}, ${d.instance_id}, ${sql.json(d.data as never)}::jsonb, ${d.issued_at}, ${d.body}, now())
     on conflict (id) do nothing
     returning id`
   return rows.length === 1
@@ -30,7 +32,7 @@ export async function claimDelivery(sql: Sql, id: string, leaseMs: number) {
   const [row] = await sql<(Delivery & { first: boolean; age_ms: number })[]>`
     update wix_install.webhook_deliveries d set claimed_until = now() + ${leaseMs} * interval '1 millisecond'
     where id = ${id} and processed_at is null and (claimed_until is null or claimed_until < now())
-    returning id, event_type, instance_id, data, issued_at,
+    returning id, event_type, instance_id, data, issued_at, body,
       extract(epoch from now() - received_at)::float8 * 1000 as age_ms,
       not exists (
         select 1 from wix_install.webhook_deliveries e

@@ -1,11 +1,12 @@
 import { Agent, request } from 'undici'
 import { z } from 'zod'
+import { WIX_GUID } from './ids.ts'
 
 export interface WixTokens { accessToken: string; refreshToken: string }
 /** A client-credentials token: no refresh token, an expiry Wix states. */
 export interface WixAppToken { accessToken: string; expiresInMs: number }
 
-type Endpoint = 'oauth/access' | 'oauth2/token' | 'apps/v1/instance' | 'bi-event'
+type Endpoint = 'oauth/access' | 'oauth2/token' | 'oauth2/token-info' | 'apps/v1/instance' | 'bi-event'
 type Grant = 'authorization_code' | 'refresh_token' | 'client_credentials'
 /** The endpoints that authenticate the app itself by its client id and secret. */
 const TOKEN_ENDPOINTS: Endpoint[] = ['oauth/access', 'oauth2/token']
@@ -73,14 +74,25 @@ export class WixApiError extends Error {
 const tokenResponse = z.object({ access_token: z.string().min(1), refresh_token: z.string().min(1) })
 const appTokenResponse = z.object({ access_token: z.string().min(1), expires_in: z.number().positive() })
 const instanceResponse = z.object({
-  instance: z.object({ instanceId: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i) }),
+  instance: z.object({ instanceId: z.string().regex(WIX_GUID) }),
 })
+/**
+ * `active`, and for a live token whose instance and app it is. Wix's own example answers
+ * `"active": "true"`, a string: both spellings are read.
+ */
+const tokenInfoResponse = z.object({
+  active: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]),
+  instanceId: z.string().optional(),
+  clientId: z.string().optional(),
+})
+export type WixTokenInfo = z.infer<typeof tokenInfoResponse>
 
 const WHAT: Record<string, string> = {
   authorization_code: 'the code exchange',
   refresh_token: 'the token refresh',
   client_credentials: 'the client-credentials token',
   'apps/v1/instance': 'the instance lookup',
+  'oauth2/token-info': 'the token-info lookup',
   'bi-event': 'the bi-event',
 }
 
@@ -197,6 +209,13 @@ export function createWixClient(opts: WixClientOptions) {
     return { accessToken: data.access_token, refreshToken: data.refresh_token }
   }
 
+  function tokenInfo(token: string, o: { signal?: AbortSignal } = {}): Promise<WixTokenInfo> {
+    return call({
+      endpoint: 'oauth2/token-info', path: '/oauth2/token-info', signal: o.signal,
+      body: { token }, secrets: [token, opts.appSecret],
+    }, { schema: tokenInfoResponse, missing: 'no active flag' })
+  }
+
   return {
     exchangeCode(code: string, o: { signal?: AbortSignal } = {}): Promise<WixTokens> {
       return tokenCall('authorization_code', 'code', code, o.signal)
@@ -216,14 +235,43 @@ export function createWixClient(opts: WixClientOptions) {
       return { accessToken: data.access_token, expiresInMs: data.expires_in * 1000 }
     },
 
-    /** Which instance an access token belongs to: Wix's word, unlike a browser's query. */
+    /**
+     * What Wix says of a token (access or refresh): whether it is still active, and whose. Needs no
+     * permission and no app secret, which makes it evidence independent of the app's credentials.
+     */
+    tokenInfo,
+
+    /**
+     * Which instance an access token belongs to: Wix's word, unlike a browser's query. Token-info
+     * first: it needs no permission, while `/apps/v1/instance` needs "Manage Your App", which an app
+     * may not have (the lookup would fail after the code is spent). The instance endpoint is the
+     * fallback for a token-info that cannot say; a retryable token-info failure outranks its refusal,
+     * so the whole lookup is tried again rather than the install failing.
+     */
     async instanceOf(accessToken: string, o: { signal?: AbortSignal } = {}): Promise<string> {
-      const data = await call({
-        endpoint: 'apps/v1/instance', method: 'GET', path: '/apps/v1/instance', signal: o.signal,
-        headers: { authorization: accessToken },
-        secrets: [accessToken, opts.appSecret],
-      }, { schema: instanceResponse, missing: 'no instance.instanceId' })
-      return data.instance.instanceId.toLowerCase()
+      let first: unknown
+      try {
+        const info = await tokenInfo(accessToken, o)
+        if (info.active && WIX_GUID.test(info.instanceId ?? '') && (info.clientId === undefined || info.clientId === opts.appId)) {
+          return info.instanceId!.toLowerCase()
+        }
+        first = new WixApiError({
+          code: 'WIX_BAD_RESPONSE', endpoint: 'oauth2/token-info', retryable: false,
+          message: 'Wix\'s token-info did not name an instance of this app for the token',
+        })
+      } catch (err) {
+        first = err
+      }
+      try {
+        const data = await call({
+          endpoint: 'apps/v1/instance', method: 'GET', path: '/apps/v1/instance', signal: o.signal,
+          headers: { authorization: accessToken },
+          secrets: [accessToken, opts.appSecret],
+        }, { schema: instanceResponse, missing: 'no instance.instanceId' })
+        return data.instance.instanceId.toLowerCase()
+      } catch (err) {
+        throw (first as { retryable?: boolean }).retryable ? first : err
+      }
     },
 
     async sendBiEvent(accessToken: string, o: { signal?: AbortSignal; eventName?: string } = {}): Promise<void> {

@@ -120,7 +120,7 @@ async function install(serverUrl: string) {
 
     const calls = fake.wix.requests.map((r) => `${r.endpoint} ${(r.body as { grant_type?: string }).grant_type ?? ''}`.trim())
     check(
-      JSON.stringify(calls) === JSON.stringify(['oauth/access authorization_code', 'apps/v1/instance', 'oauth/access refresh_token', 'bi-event']),
+      JSON.stringify(calls) === JSON.stringify(['oauth/access authorization_code', 'oauth2/token-info', 'oauth/access refresh_token', 'bi-event']),
       'Wix received exactly the code exchange, the instance lookup, a refresh and the bi-event',
       calls,
     )
