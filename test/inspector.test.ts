@@ -523,10 +523,13 @@ t.test('a viewer joining during a slow exchange and 45 App URL hits is told of t
 })
 
 t.test('a webhook-started installation is announced with no effect it has not announced', async (t) => {
+  // A database of its own: the App URL hits of other tests, still at consent, would defer the webhook.
+  const own = await freshDatabase()
+  t.teardown(own.drop)
   const inspector = await fakeInspector(t)
-  const service = await startService(t, { db, env: { INSPECT: inspector.url } })
+  const service = await startService(t, { db: own, env: { INSPECT: inspector.url } })
   const { instanceId } = await service.wix.installApp({ originInstanceId: '' })
-  const installation = async () => (await db.sql<{ id: string; state: string }[]>`select id, state from wix_engine.workflows where key = ${instanceId}`)[0]
+  const installation = async () => (await own.sql<{ id: string; state: string }[]>`select id, state from wix_engine.workflows where key = ${instanceId}`)[0]
   await waitUntil('the installation is set up', async () => (await installation())?.state === 'SetupIncomplete')
   const { id } = (await installation())!
   const actor = `installation:${id}`
