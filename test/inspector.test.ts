@@ -441,13 +441,16 @@ async function bridgePage(t: { teardown(fn: () => unknown): void }, port: number
 }
 
 t.test('after a service restart, the bridge page reconnects and sees every installation in flight, as it stands, first', async (t) => {
+  // A database of its own, which only the service processes use (PGlite serves one connection).
+  const own = await freshDatabase()
+  t.teardown(own.drop)
   const fake = await startFakeWix({ appId: 'inspect-restart', appSecret: randomBytes(12).toString('hex') })
   t.teardown(fake.close)
   const port = await freePort()
   const inspectPort = await freePort()
   const env = {
     COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    ...wixEnv(fake, port), DATABASE_URL: db.url, INSPECT: 'true', INSPECT_PORT: String(inspectPort), LOG_LEVEL: 'info',
+    ...wixEnv(fake, port), DATABASE_URL: own.url, INSPECT: 'true', INSPECT_PORT: String(inspectPort), LOG_LEVEL: 'info',
   }
   const first = await startServerProcess(t, env, port)
   const page = await bridgePage(t, inspectPort)
@@ -471,9 +474,7 @@ t.test('after a service restart, the bridge page reconnects and sees every insta
   await first.exited
   const before = page.posted.length
   await startServerProcess(t, env, port)
-  // Every in-flight installation of the database, this file's other tests' included.
-  const live = await db.sql<{ id: string }[]>`select id from wix_engine.workflows where snapshot ->> 'status' = 'active' and state <> 'Finished'`
-  const isAnnounced = (seen: Inspection[]) => live.every(({ id }) => announcedFirst(seen).some((m) => m.sessionId === `installation:${id}`))
+  const isAnnounced = (seen: Inspection[]) => Object.keys(inFlight).every((actor) => announcedFirst(seen).some((m) => m.sessionId === actor))
   await waitUntil('the page, reconnected by itself, is told of every installation in flight', () => isAnnounced(page.posted.slice(before)))
   t.ok(page.sockets.length > 1, 'the page opened a new connection itself')
   const told = announcedFirst(page.posted.slice(before))
