@@ -1,12 +1,12 @@
 // npm run inspect -- <installation id or instanceId>: replays one installation's stored history
-// into the XState inspector (INSPECT=ws://…, else the local inspector server on 127.0.0.1:8080, started
-// here when none runs). Reads DATABASE_URL, else the embedded database under DATA_DIR.
+// into the XState inspector (INSPECT=ws://…, else the local inspector server on 127.0.0.1:INSPECT_PORT,
+// 8080 unless set, started here when none runs). Reads DATABASE_URL, else the embedded database under DATA_DIR.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Sql } from 'postgres'
 import { installationMachine } from '../machines/installation.ts'
 import { connect } from '../src/db/connect.ts'
-import { localInspectorUrl, startLocalInspector } from '../src/inspector/local-server.ts'
+import { LOCAL_INSPECTOR_PORT, localInspectorUrl, startLocalInspector } from '../src/inspector/local-server.ts'
 import { recordReplay, replayInstallation } from '../src/inspector/replay.ts'
 import { valueOf } from '../src/engine/snapshot.ts'
 import { actorId, createWorkflowInspector } from '../src/inspector/workflow-inspector.ts'
@@ -40,21 +40,23 @@ async function main(ref: string | undefined) {
   const replay = await replayInstallation(db.sql, ref!).finally(() => db.close())
   if (!replay) return fail(`no installation ${ref}`)
 
-  const url = explicit ?? localInspectorUrl()
+  const port = Number(process.env.INSPECT_PORT || LOCAL_INSPECTOR_PORT)
+  if (!Number.isInteger(port) || port < 1 || port > 65535) fail('INSPECT_PORT must be a port number (1-65535)')
+  const url = explicit ?? localInspectorUrl(port)
   const open = () => createWorkflowInspector(url, { machine: () => installationMachine, retryMs: { min: 200, max: 1_000 } })
   let inspector = open()
   let server: { stop(): void } | undefined
   if (!(await inspector.whenOpen(CONNECT_MS))) {
     await inspector.stop()
     if (explicit) fail(`could not reach the inspector at ${url}`)
-    // Nothing on :8080 (the service that would host it is stopped to free the embedded database).
-    server = (await startLocalInspector()) ?? fail(`could not reach the inspector at ${url}, and its port is taken`)
+    // Nothing on the port (the service that would host it is stopped to free the embedded database).
+    server = (await startLocalInspector(port)) ?? fail(`could not reach the inspector at ${url}, and its port is taken`)
     inspector = open()
     if (!(await inspector.whenOpen(CONNECT_MS))) fail(`could not reach the inspector at ${url}`)
   }
 
   const workflow = { id: replay.id, machine: replay.machine }
-  if (replay.siblings.length > 1) {
+  if (replay.siblings.length > 1 && ref!.toLowerCase() !== replay.id) {
     // An instance id names its newest installation: say so, and which others there are.
     const others = replay.siblings.filter((s) => s.id !== replay.id)
       .map((s) => `${s.id} (${s.state}, ${s.created_at.toISOString()})`)
@@ -71,7 +73,7 @@ async function main(ref: string | undefined) {
   const end = JSON.stringify(valueOf(replay.steps.at(-1)!.to))
   console.log(`replayed ${replay.steps.length} events of installation ${replay.id} into ${url} as actor ${actorId(workflow)} (ends in ${end})`)
   if (server) {
-    console.log('Inspector server on 127.0.0.1:8080: open http://localhost:8080 to watch the replay; Ctrl-C stops')
+    console.log(`Inspector server on 127.0.0.1:${port}: open http://localhost:${port} to watch the replay; Ctrl-C stops`)
     await new Promise((resolve) => process.once('SIGINT', resolve))
     server.stop()
   }

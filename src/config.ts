@@ -42,6 +42,8 @@ export interface Config {
   logLevel: string
   /** Send transitions to the XState inspector: a ws:// URL, or `true` to start its server here. */
   inspect: string | undefined
+  /** Where `INSPECT=true` starts the inspector's local server (127.0.0.1). */
+  inspectPort: number
   /** The app's name on the pages a site owner sees. */
   appName: string
   /** Requests per minute per client address on the open `/wix/*` routes; 0 turns limiting off. */
@@ -147,6 +149,7 @@ const schema = z.object({
   PORT: z.preprocess(blankIsUnset, z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(65535).default(3000)),
   WIX_PUBLIC_KEY: z.preprocess(blankIsUnset, z.string().optional()),
   INSPECT: z.preprocess(blankIsUnset, z.string().regex(/^(true|1|wss?:\/\/\S+)$/, 'must be true or a ws:// URL of an inspector').optional()),
+  INSPECT_PORT: whole(1, 65535, 8080),
   APP_NAME: z.preprocess(blankIsUnset, z.string().trim().min(1).max(80, 'must be at most 80 characters').default(PACKAGE_NAME)),
   LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   RATE_LIMIT_PER_MINUTE: whole(0, 1_000_000, 120),
@@ -276,6 +279,7 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     inspect: e.INSPECT,
+    inspectPort: e.INSPECT_PORT,
     appName: e.APP_NAME,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     rateLimitStartsPerMinute: e.RATE_LIMIT_STARTS_PER_MINUTE,

@@ -1,17 +1,24 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { connect, createServer } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
 import { promisify } from 'node:util'
+import { createContext, runInContext } from 'node:vm'
 import t from 'tap'
 import { request } from 'undici'
 import WebSocket, { WebSocketServer } from 'ws'
+import { assign, setup } from 'xstate'
 import { installationMachine } from '../machines/installation.ts'
+import { loadConfig } from '../src/config.ts'
+import { createEngine, defineWorkflow } from '../src/engine/index.ts'
+import { startFakeWix } from '../src/sandbox/fake-wix.ts'
 import { startLocalInspector } from '../src/inspector/local-server.ts'
 import { createWorkflowInspector } from '../src/inspector/workflow-inspector.ts'
 import { freshDatabase } from './support/database.ts'
 import { siteOwner } from './support/flow.ts'
-import { ADMIN_TOKEN, freePort, startService } from './support/service.ts'
-import { waitUntil } from './support/process.ts'
+import { identitySealer, silentLog } from './support/engine.ts'
+import { ADMIN_TOKEN, freePort, startService, wixEnv } from './support/service.ts'
+import { startServerProcess, waitUntil } from './support/process.ts'
 
 /** A WebSocket server standing in for the Stately inspector receives whole flows, secret-free. */
 
@@ -25,6 +32,7 @@ interface Inspection {
   rootId?: string
   parentId?: string
   sourceId?: string
+  id?: string | null
   createdAt: string
   name?: string
   definition?: string
@@ -133,6 +141,9 @@ t.test('INSPECT: a whole flow under one stable actor, no secret', async (t) => {
       'each replayed event is stamped with when it happened')
     t.equal(ofType(root(replayTo.received), '@xstate.actor')[0]!.definition, actors[0]!.definition, 'with the same machine')
     t.same(eventTypes(replayTo.received), events, 'the same events')
+    const replayedIds = ofType(root(replayTo.received), '@xstate.event').map((e) => e.id)
+    t.equal(new Set(replayedIds).size, events.length, 'each with an id of its own (the start and the redirect of one write too)')
+    t.same(replayedIds, ofType(root(inspector.received), '@xstate.event').map((e) => e.id), 'the id it had live')
     t.same(snapshots(replayTo.received), after, 'recomputing the same snapshots: values, contexts, statuses')
     t.same(secrets.filter((s) => replayTo.raw.join('\n').includes(s)), [], 'and no secret')
 
@@ -289,14 +300,15 @@ t.test('a viewer that connects late still gets every actor before its events', a
   await waitUntil('the probe has what the server kept', () => probe.seen.length >= 200)
   const late = await viewer(t, port)
   await waitUntil('the late viewer has what the server kept', () => late.seen.length >= 200)
-  t.equal(late.seen[0]?.type, '@xstate.actor', 'the late viewer is told of the actor first')
-  t.equal(late.seen[0]?.sessionId, 'm:b', 'the one whose events follow')
+  t.same(late.seen.slice(0, 2).map((e) => [e.type, e.sessionId]), [['@xstate.actor', 'm:a'], ['@xstate.actor', 'm:b']],
+    'the late viewer is told of both live actors first, the one with no message left in the window too')
+  t.same(late.seen[0]!.snapshot!.value, 'S1', 'each in the state it was in')
   inspector.record(a, step(2))
   await waitUntil('the viewer sees step 2 of the first workflow', () => late.seen.some((e) => e.sessionId === 'm:a' && e.type === '@xstate.snapshot'))
   const ofA = late.seen.filter((e) => e.sessionId === 'm:a')
-  t.same(ofA.map((e) => e.type), ['@xstate.actor', '@xstate.event', '@xstate.snapshot'],
+  t.same(ofA.map((e) => e.type), ['@xstate.actor', '@xstate.actor', '@xstate.event', '@xstate.snapshot'],
     'an actor announced too long ago is announced again before its next event')
-  t.same(ofA[0]!.snapshot!.value, 'S1', 'in the state it was in')
+  t.same(ofA[1]!.snapshot!.value, 'S1', 'in the state it was in')
 })
 
 t.test('the local inspector server is for this machine only', async (t) => {
@@ -352,6 +364,10 @@ t.test('an instance with several installations, replayed from the command line a
   const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', instanceId], { env })
   t.match(stdout.split('\n')[0], new RegExp(`^instance ${instanceId} has 2 installations; replaying ${newest}\\. The others: ${await first.installationId()} \\(SetupIncomplete, `),
     'the replay says the instance had two installations, and which one it replays')
+  const older = await first.installationId()
+  const byId = (await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', older], { env })).stdout.trim().split('\n')
+  t.notMatch(byId[0], /installations/, 'given an installation id, it does not talk of the instance\'s others')
+  t.match(byId.at(-1), `events of installation ${older} `, 'and replays the one it was given')
 
   // The console's button replays into the inspector the service sends to.
   const signIn = await request(`${service.url}/console/sign-in`, {
@@ -371,4 +387,198 @@ t.test('an instance with several installations, replayed from the command line a
   const sent = root(inspector.received.slice(before))
   t.equal(sent[0]?.type, '@xstate.actor', 'the replay announces the actor afresh')
   t.same(eventTypes(sent).slice(0, 3), ['xstate.init', 'INSTALLER_REDIRECTED', 'CALLBACK'], 'and sends its history from the start')
+})
+
+/** Messages about an actor (or naming a child) the receiver had not been told of before, as `type sessionId`. */
+function unannounced(received: Inspection[]) {
+  const known = new Set<string>()
+  const wrong: string[] = []
+  for (const m of received) {
+    if (m.type === '@xstate.actor') {
+      if (m.parentId && !known.has(m.parentId)) wrong.push(`${m.type} ${m.sessionId} before its parent`)
+      known.add(m.sessionId)
+      continue
+    }
+    const named = [m.sessionId, ...Object.values(m.snapshot?.children ?? {}).map((c) => c.id)]
+    for (const id of named.filter((n) => !known.has(n))) wrong.push(`${m.type} ${m.sessionId} naming ${id}`)
+  }
+  return wrong
+}
+
+/** The announcements a viewer got before any other message. */
+const announcedFirst = (seen: Inspection[]) => {
+  const end = seen.findIndex((m) => m.type !== '@xstate.actor')
+  return end === -1 ? seen : seen.slice(0, end)
+}
+
+/**
+ * The inspector server's own bridge page, run as a browser runs it: its script, fetched from the
+ * server, with a browser-like WebSocket (errors are events, never thrown), and what it posts to the
+ * Stately iframe recorded.
+ */
+async function bridgePage(t: { teardown(fn: () => unknown): void }, port: number) {
+  const html = await (await request(`http://127.0.0.1:${port}/`)).body.text()
+  const script = /<script>([\s\S]*)<\/script>/.exec(html)![1]!
+  const posted: Inspection[] = []
+  const sockets: WebSocket[] = []
+  class BrowserWebSocket extends WebSocket {
+    constructor(url: string) {
+      super(url)
+      this.on('error', () => {})
+      sockets.push(this)
+    }
+  }
+  const listeners: ((e: { data: unknown }) => void)[] = []
+  const iframe = { contentWindow: { postMessage: (m: Inspection) => posted.push(m) } }
+  let closed = false
+  const context = createContext({
+    document: { getElementById: () => iframe },
+    window: { addEventListener: (_type: string, fn: (e: { data: unknown }) => void) => listeners.push(fn) },
+    location: { host: `127.0.0.1:${port}` },
+    WebSocket: BrowserWebSocket,
+    // The page closed: no more reconnecting.
+    setTimeout: (fn: () => void, ms: number) => setTimeout(() => closed || fn(), ms),
+    JSON,
+  })
+  runInContext(script, context)
+  for (const listener of listeners) listener({ data: { type: '@statelyai.connected' } })
+  t.teardown(() => {
+    closed = true
+    for (const socket of sockets) socket.terminate()
+  })
+  return { posted, sockets }
+}
+
+t.test('after a service restart, the bridge page reconnects and sees every installation in flight, as it stands, first', async (t) => {
+  // A database of its own, which only the service processes use (PGlite serves one connection).
+  const own = await freshDatabase()
+  t.teardown(own.drop)
+  const fake = await startFakeWix({ appId: 'inspect-restart', appSecret: randomBytes(12).toString('hex') })
+  t.teardown(fake.close)
+  const port = await freePort()
+  const inspectPort = await freePort()
+  const env = {
+    COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    ...wixEnv(fake, port), DATABASE_URL: own.url, INSPECT: 'true', INSPECT_PORT: String(inspectPort), LOG_LEVEL: 'info',
+  }
+  const first = await startServerProcess(t, env, port)
+  const page = await bridgePage(t, inspectPort)
+  const service = { url: first.url } as never
+  const authorizing = siteOwner(service)
+  await authorizing.openAppUrl()
+  const settingUp = siteOwner(service)
+  await settingUp.openAppUrl()
+  await settingUp.callback(await settingUp.approve())
+  const finished = siteOwner(service)
+  await finished.openAppUrl()
+  await finished.callback(await finished.approve())
+  const finishedId = await finished.installationId()
+  const finish = await request(`${first.url}/api/installations/${finishedId}/finish`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  t.equal(finish.statusCode, 200, 'one installation finishes')
+  await finish.body.text()
+  const inFlight = { [`installation:${await authorizing.installationId()}`]: 'Authorizing', [`installation:${await settingUp.installationId()}`]: { SetupIncomplete: 'waiting' } }
+  await waitUntil('the page saw the installation finish', () => page.posted.some((m) => m.sessionId === `installation:${finishedId}` && m.snapshot?.value === 'Finished'))
+
+  first.child.kill('SIGKILL')
+  await first.exited
+  const before = page.posted.length
+  await startServerProcess(t, env, port)
+  const isAnnounced = (seen: Inspection[]) => Object.keys(inFlight).every((actor) => announcedFirst(seen).some((m) => m.sessionId === actor))
+  await waitUntil('the page, reconnected by itself, is told of every installation in flight', () => isAnnounced(page.posted.slice(before)))
+  t.ok(page.sockets.length > 1, 'the page opened a new connection itself')
+  const told = announcedFirst(page.posted.slice(before))
+  for (const [actor, state] of Object.entries(inFlight)) {
+    t.same(told.find((m) => m.sessionId === actor)?.snapshot?.value, state, `${actor} is announced in its state, ${JSON.stringify(state)}, before any other message`)
+  }
+  t.notOk(told.some((m) => m.sessionId === `installation:${finishedId}`), 'a finished installation is not in flight')
+  t.same(unannounced(page.posted.slice(before)), [], 'and no message concerns an actor it was not told of')
+
+  const late = await viewer(t, inspectPort)
+  await waitUntil('a viewer connecting now is told of them too', () => isAnnounced(late.seen))
+  for (const [actor, state] of Object.entries(inFlight)) {
+    t.same(announcedFirst(late.seen).find((m) => m.sessionId === actor)?.snapshot?.value, state, `a later viewer gets ${actor} first too`)
+  }
+})
+
+t.test('a viewer joining during a slow exchange and 45 App URL hits is told of the installation, then its exchange, first', async (t) => {
+  const inspectPort = await freePort()
+  const service = await startService(t, { db, env: { INSPECT: 'true', INSPECT_PORT: String(inspectPort), REDIRECT_WAIT_MS: '0' } })
+  t.ok(service.logs.some((l) => l.includes(`Stately inspector server on 127.0.0.1:${inspectPort}`)), 'the inspector server listens on INSPECT_PORT')
+  service.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', delayMs: 60_000 })
+  const owner = siteOwner(service)
+  await owner.openAppUrl()
+  const actor = `installation:${await owner.installationId()}`
+  const exchange = `${actor}/exchangeCode`
+  await owner.callback(await owner.approve())
+  await waitUntil('Wix holds the exchange', () => service.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0))
+  for (let n = 0; n < 45; n++) await siteOwner(service).openAppUrl(`hit-${n}`)
+  const probe = await viewer(t, inspectPort)
+  await waitUntil('the server relayed the 45 hits', () => probe.seen.length >= 200)
+
+  const late = await viewer(t, inspectPort)
+  await waitUntil('the late viewer has what the server kept', () => late.seen.length >= 200)
+  const told = announcedFirst(late.seen)
+  const at = (sessionId: string) => told.findIndex((m) => m.sessionId === sessionId)
+  t.ok(at(actor) >= 0, 'the late viewer is told of the installation before any event')
+  t.same(told[at(actor)]?.snapshot?.value, 'CodeReceived', 'in the state it is in')
+  t.ok(at(exchange) > at(actor), 'and of its running exchange, after it')
+  t.notOk(told.slice(0, at(actor)).some((m) => m.parentId), 'parents first, then children')
+  const times = ofType(late.seen, '@xstate.event').map((e) => Number(e.createdAt))
+  t.same(times, [...times].sort((a, b) => a - b), 'then the events, in time order')
+
+  service.wix.releaseAll()
+  await waitUntil('the late viewer sees the exchange end', () => late.seen.some((m) => m.sessionId === exchange && m.type === '@xstate.snapshot'))
+  t.equal(late.seen.find((m) => m.sessionId === exchange && m.type === '@xstate.snapshot')?.snapshot?.status, 'done', 'it ends done')
+  t.same(unannounced(late.seen), [], 'no message concerns an actor the late viewer was not told of')
+})
+
+t.test('a webhook-started installation is announced with no effect it has not announced', async (t) => {
+  // A database of its own: the App URL hits of other tests, still at consent, would defer the webhook.
+  const own = await freshDatabase()
+  t.teardown(own.drop)
+  const inspector = await fakeInspector(t)
+  const service = await startService(t, { db: own, env: { INSPECT: inspector.url } })
+  const { instanceId } = await service.wix.installApp({ originInstanceId: '' })
+  const installation = async () => (await own.sql<{ id: string; state: string }[]>`select id, state from wix_engine.workflows where key = ${instanceId}`)[0]
+  await waitUntil('the installation is set up', async () => (await installation())?.state === 'SetupIncomplete')
+  const { id } = (await installation())!
+  const actor = `installation:${id}`
+  await waitUntil('the inspector has the SetupIncomplete snapshot', () => inspector.received.some((m) => m.sessionId === actor && (m.snapshot?.value as Record<string, unknown>)?.SetupIncomplete))
+  const about = inspector.received.filter((m) => m.rootId === actor)
+  t.same(about.slice(0, 4).map((m) => `${m.type} ${m.sessionId.replace(actor, '')}`),
+    ['@xstate.actor ', '@xstate.event ', '@xstate.actor /confirmInstall', '@xstate.snapshot '],
+    'the installation, its start, the effect it starts, the state after')
+  t.same(about[0]!.snapshot!.children, {}, 'it is announced running no effect yet')
+  t.same(unannounced(about), [], 'nothing names an actor not announced before it')
+})
+
+t.test('each step of a commit of several carries the context as it stands after it', async (t) => {
+  const counter = setup({ types: {} as { context: { count: number }; events: { type: 'ADD' } } }).createMachine({
+    id: 'counter', context: { count: 0 }, initial: 'counting',
+    states: { counting: { on: { ADD: { actions: assign({ count: ({ context }) => context.count + 1 }) } } } },
+  })
+  const definition = defineWorkflow({ name: 'counter', version: 1, machine: counter, project: () => ({ key: null, reason: null }) })
+  const engine = createEngine({ sql: db.sql, definitions: [definition], sealer: identitySealer, log: silentLog, owner: 'inspector-test' })
+  const inspector = await fakeInspector(t)
+  const sender = createWorkflowInspector(inspector.url, { machine: () => counter })
+  t.teardown(() => sender.stop())
+  engine.onTransition((w, steps) => sender.record(w, steps))
+  await engine.create('counter', {}, { source: 'test', events: [{ type: 'ADD' }, { type: 'ADD' }] })
+  await waitUntil('the inspector has the three steps', () => snapshots(inspector.received).length === 3)
+  t.same(snapshots(inspector.received).map((s) => s.context.count), [0, 1, 2], 'the start, then each ADD, with its own count')
+})
+
+t.test('INSPECT_PORT taken by something that is not an inspector: one line says what to do', async (t) => {
+  const taken = createHttpServer((_q, s) => s.end('not an inspector'))
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise((r) => taken.close(r)))
+  const port = (taken.address() as { port: number }).port
+  const service = await startService(t, { db, env: { INSPECT: 'true', INSPECT_PORT: String(port) } })
+  const says = `INSPECT_PORT ${port} is taken by something that is not an XState inspector server: set INSPECT_PORT to a free port`
+  await waitUntil('the service says why nothing reaches the inspector', () => service.logs.some((l) => l.includes(says)))
+  const line = JSON.parse(service.logs.find((l) => l.includes(says))!) as { level: number }
+  t.equal(line.level, 40, 'at warn')
+  t.notOk(service.logs.some((l) => l.includes('inspector unreachable')), 'instead of a bare "unreachable"')
+  t.equal((await service.api('GET', '/healthz')).status, 200, 'and the service runs on')
+  t.throws(() => loadConfig({ INSPECT_PORT: 'eighty' }, () => { throw new Error('not reached') }), /INSPECT_PORT must be a number/, 'a port that is not a number stops the start, naming it')
 })

@@ -69,6 +69,8 @@ export interface TransitionStep {
   to: string
   /** The event as history stores it: secret fields redacted. */
   data: Record<string, unknown>
+  /** The context as it stands after this step (a commit of several steps has one per step). */
+  context?: Record<string, unknown>
 }
 
 export type TransitionListener = (workflow: Workflow, steps: TransitionStep[]) => void
@@ -254,11 +256,13 @@ export function createEngineCore(opts: EngineOptions) {
       { seq: 1, event_type: 'xstate.init', event: { type: 'xstate.init' }, from_state: null, to_state: statePath(snapshot.value), source: o.source },
     ]
     const allActions = [...actions]
+    const contexts = [snapshot.context]
     for (const event of o.events ?? []) {
       if (!snapshot.can(event)) throw new Error(`${machine}: ${event.type} is not accepted right after start`)
       const from = statePath(snapshot.value)
       ;[snapshot, actions] = step.next(snapshot, event)
       allActions.push(...actions)
+      contexts.push(snapshot.context)
       history.push({ seq: history.length + 1, event_type: event.type, event: redactEvent(event), from_state: from, to_state: statePath(snapshot.value), source: o.source })
     }
     const plan = planEffects(snapshot, allActions)
@@ -272,7 +276,7 @@ export function createEngineCore(opts: EngineOptions) {
     remember(row)
     const workflow = toWorkflow(row)
     log.info({ workflowId: id, machine, state: workflow.statePath, source: o.source }, 'workflow created')
-    committed(workflow, local, history.map((h) => ({ event: h.event_type, from: h.from_state, to: h.to_state, data: h.event })))
+    committed(workflow, local, history.map((h, i) => ({ event: h.event_type, from: h.from_state, to: h.to_state, data: h.event, context: contexts[i] })))
     return workflow
   }
 
@@ -319,6 +323,7 @@ export function createEngineCore(opts: EngineOptions) {
       }]
       // A follow-up waiting in this process for the state this event leads to rides in the same
       // write (the browser sent on with the exchange's result): one commit, one row version.
+      const contexts = [next.context]
       const follow = followUps.get(id)
       const followEvent = follow && !follow.signal?.aborted && next.status === 'active'
         ? followUpFor(follow, after(current, def, persist(next), row.version + 1, at)) : undefined
@@ -329,6 +334,7 @@ export function createEngineCore(opts: EngineOptions) {
         let more: typeof actions
         ;[next, more] = step.next(next, followEvent)
         actions = [...actions, ...more]
+        contexts.push(next.context)
         history.push({
           seq: row.version + 2, event_type: followEvent.type, event: redactEvent(followEvent), from_state: from,
           to_state: statePath(next.value), source: follow.source,
@@ -362,7 +368,7 @@ export function createEngineCore(opts: EngineOptions) {
       }
       remember({ ...row, machine_version: def.version, state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state, version, updated_at: at })
       for (const h of history) log.info({ workflowId: id, event: h.event_type, from: h.from_state, to: h.to_state, source: h.source }, 'transition')
-      committed(workflow, local, history.map((h) => ({ event: h.event_type, from: h.from_state, to: h.to_state, data: h.event })), cancelled)
+      committed(workflow, local, history.map((h, i) => ({ event: h.event_type, from: h.from_state, to: h.to_state, data: h.event, context: contexts[i] })), cancelled)
       return { accepted: true, workflow }
     }
     throw writeContention(id)

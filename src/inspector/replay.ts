@@ -62,7 +62,7 @@ export function recordReplay(inspector: Pick<WorkflowInspector, 'record' | 'forg
   inspector.forget(workflow)
   for (const step of replay.steps) {
     inspector.record({ ...workflow, context: step.snapshot.context, status: step.snapshot.status }, [
-      { event: step.event.type, from: step.from, to: step.to, data: step.event, at: step.at },
+      { event: step.event.type, from: step.from, to: step.to, data: step.event, at: step.at, seq: step.seq },
     ])
   }
 }

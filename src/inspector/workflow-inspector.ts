@@ -35,9 +35,12 @@ export interface WorkflowInspectorOptions extends Omit<SocketAdapterOptions, 'ur
   now?: () => number
 }
 
-export type InspectedWorkflow = Pick<Workflow, 'id' | 'machine' | 'context' | 'status'>
-/** A step to inspect; `at` is when it happened (a replay's), else now. */
-export type InspectedStep = TransitionStep & { at?: Date }
+/** `version`: the workflow's after the steps recorded with it, which numbers them as history does. */
+export type InspectedWorkflow = Pick<Workflow, 'id' | 'machine' | 'context' | 'status'> & Partial<Pick<Workflow, 'version'>>
+/** A step to inspect; `at` is when it happened (a replay's), else now; `seq` its number in history. */
+export type InspectedStep = TransitionStep & { at?: Date; seq?: number }
+/** A workflow as it stands, to announce to an inspector that may not know it. */
+export type LiveWorkflow = InspectedWorkflow & Pick<Workflow, 'statePath' | 'createdAt'>
 
 const ancestors = (path: string | null) => (path ? path.split('.').map((_, i, p) => p.slice(0, i + 1).join('.')) : [])
 
@@ -59,6 +62,8 @@ function definitionOf(machine: AnyStateMachine): string | undefined {
  */
 export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions = {}) {
   const announced = new Map<string, { message: number; at: number }>()
+  // The announcement of each running effect, sent again whenever its workflow is announced again.
+  const effects = new Map<string, Record<string, unknown>>()
   let sent = 0
   const adapter = createSocketAdapter({
     ...o,
@@ -94,8 +99,14 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
     })
   }
 
-  function announce(id: string, w: InspectedWorkflow, machine: AnyStateMachine | undefined, value: string, at: number) {
+  /**
+   * Announces a workflow in the state at `path`, then the effects running there: an inspector is told
+   * of every actor before any message about it. A workflow that has just started (`started`) runs
+   * none yet: the step that starts them announces them.
+   */
+  function announce(id: string, w: InspectedWorkflow, machine: AnyStateMachine | undefined, path: string, at: number, started = false) {
     announced.set(id, { message: sent, at: now() })
+    const { tags, children } = shape(id, machine, path)
     send({
       type: '@xstate.actor',
       name: machine?.id ?? w.machine,
@@ -105,8 +116,13 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
       parentId: undefined,
       id: null,
       definition: machine ? definitionOf(machine) : undefined,
-      snapshot: { value: valueOf(value), context: w.context, status: 'active', ...shape(id, machine, value) },
+      snapshot: { value: valueOf(path), context: w.context, status: 'active', tags, children: started ? {} : children },
     })
+    if (started) return
+    for (const invoke of nodesOf(machine, path).flatMap((n) => n.invoke)) {
+      const child = childId(id, invoke.id)
+      send(effects.get(child) ?? effectActor(id, invoke, w.context, { type: '' }, String(at)))
+    }
   }
 
   /** The tags and children of the state at `path`, as a machine snapshot carries them. */
@@ -126,6 +142,7 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
       ? { status: 'done', output: step.data.output }
       : { status: 'error', error: step.data.error }
     const event = { type: `xstate.${result[1]}` }
+    effects.delete(child)
     send({ type: '@xstate.snapshot', sessionId: child, rootId: id, id: null, createdAt: at, event, snapshot })
     return child
   }
@@ -140,6 +157,7 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
     for (const node of nodesOf(machine, step.from).filter((n) => !after.has(n.path.join('.')))) {
       for (const invoke of node.invoke.filter((i) => childId(id, i.id) !== answered)) {
         const stop = { type: 'xstate.stop' }
+        effects.delete(childId(id, invoke.id))
         send({
           type: '@xstate.snapshot', sessionId: childId(id, invoke.id), rootId: id, id: null, createdAt: at, event: stop,
           snapshot: { status: 'stopped' },
@@ -149,26 +167,34 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
     const event = { ...step.data, type: step.event }
     for (const node of nodesOf(machine, step.to).filter((n) => !before.has(n.path.join('.')))) {
       for (const invoke of node.invoke) {
-        let input: unknown
-        try {
-          const args = { context, event, self: undefined } as never
-          input = typeof invoke.input === 'function' ? invoke.input(args) : invoke.input
-        } catch {
-          input = undefined
-        }
-        const safe = input && typeof input === 'object' ? redactFields(input as Record<string, unknown>) : input
-        send({
-          type: '@xstate.actor',
-          name: invoke.id,
-          sessionId: childId(id, invoke.id),
-          createdAt: at,
-          rootId: id,
-          parentId: id,
-          id: null,
-          definition: JSON.stringify({ id: typeof invoke.src === 'string' ? invoke.src : invoke.id }),
-          snapshot: { status: 'active', input: safe, output: undefined, error: undefined },
-        })
+        const announcement = effectActor(id, invoke, context, event, at)
+        if (effects.size >= 10_000) effects.clear()
+        effects.set(childId(id, invoke.id), announcement)
+        send(announcement)
       }
+    }
+  }
+
+  /** The announcement of an effect as a child actor, with its input (computed as the machine does, redacted). */
+  function effectActor(id: string, invoke: AnyStateNode['invoke'][number], context: unknown, event: Record<string, unknown>, at: string) {
+    let input: unknown
+    try {
+      const args = { context, event, self: undefined } as never
+      input = typeof invoke.input === 'function' ? invoke.input(args) : invoke.input
+    } catch {
+      input = undefined
+    }
+    const safe = input && typeof input === 'object' ? redactFields(input as Record<string, unknown>) : input
+    return {
+      type: '@xstate.actor',
+      name: invoke.id,
+      sessionId: childId(id, invoke.id),
+      createdAt: at,
+      rootId: id,
+      parentId: id,
+      id: null,
+      definition: JSON.stringify({ id: typeof invoke.src === 'string' ? invoke.src : invoke.id }),
+      snapshot: { status: 'active', input: safe, output: undefined, error: undefined },
     }
   }
 
@@ -182,22 +208,36 @@ export function createWorkflowInspector(url: string, o: WorkflowInspectorOptions
       const last = announced.get(id)
       if (!last || sent - last.message > REANNOUNCE_AFTER_MESSAGES || now() - last.at > REANNOUNCE_AFTER_MS) {
         if (announced.size >= 10_000) announced.clear()
-        announce(id, workflow, machine, first?.from ?? first?.to ?? '', first?.at?.getTime() ?? now())
+        const started = first !== undefined && first.from === null
+        announce(id, workflow, machine, first?.from ?? first?.to ?? '', first?.at?.getTime() ?? now(), started)
       }
       steps.forEach((step, i) => {
         const at = String(step.at?.getTime() ?? now())
         const event = redactFields({ ...step.data, type: step.event })
+        const context = step.context ?? workflow.context
         const answered = effectEnded(id, step, at)
-        const eventId = `${id}#${at}#${i}`
+        // History's numbering: unique per workflow, and the same live and in a replay.
+        const seq = step.seq ?? (workflow.version === undefined ? undefined : workflow.version - steps.length + 1 + i)
+        const eventId = seq === undefined ? `${id}#${at}#${sent}` : `${id}#${seq}`
         send({ type: '@xstate.event', sessionId: id, rootId: id, sourceId: answered, event, id: eventId,
           createdAt: at })
-        effectsMoved(id, machine, step, workflow.context, at, answered)
+        effectsMoved(id, machine, step, context, at, answered)
         const status = i === steps.length - 1 ? workflow.status : 'active'
         send({
           type: '@xstate.snapshot', sessionId: id, rootId: id, id: null, createdAt: at, event,
-          snapshot: { value: valueOf(step.to), context: workflow.context, status, ...shape(id, machine, step.to) },
+          snapshot: { value: valueOf(step.to), context, status, ...shape(id, machine, step.to) },
         })
       })
+    },
+    /**
+     * Announces each workflow as it stands now, with its running effects, unless a step already did
+     * on this connection: after a restart, a viewer sees what is in flight before it next moves.
+     */
+    announceLive(workflows: LiveWorkflow[]) {
+      for (const w of workflows) {
+        const id = actorId(w)
+        if (!announced.has(id)) announce(id, w, machineOf(w.machine), w.statePath, w.createdAt.getTime())
+      }
     },
     /** The next step of this workflow announces it again (a replay starts its actor afresh). */
     forget(workflow: Pick<Workflow, 'id' | 'machine'>) {
