@@ -1,10 +1,12 @@
 import t from 'tap'
+import { request } from 'undici'
 import { DETOUR_WINDOW_MS } from '../machines/installation.ts'
+import { replayInstallation } from '../src/inspector/replay.ts'
 import { freshDatabase } from './support/database.ts'
 import { testClock } from './support/engine.ts'
 import type { Page } from './support/browser.ts'
 import { siteOwner } from './support/flow.ts'
-import { startService, type Service } from './support/service.ts'
+import { ADMIN_TOKEN, startService, type Service } from './support/service.ts'
 
 /**
  * A code spent by a run that never heard Wix's answer: the waiting browser is sent back through
@@ -24,7 +26,7 @@ const lostAnswer = { endpoint: 'oauth/access', grant: 'authorization_code', lose
 async function waitingBrowser(service: Service, owner: ReturnType<typeof siteOwner>, first: Page, onSentBack = () => {}) {
   let page = first
   const seen: string[] = []
-  for (let steps = 0; steps < 40; steps++) {
+  for (let steps = 0; steps < 200; steps++) {
     if (page.status === 202) {
       seen.push(/One more moment/.test(page.body) ? 'one-more-moment' : 'waiting')
       page = await owner.browser.get(`${service.url}/wix/redirect/continue`)
@@ -76,6 +78,22 @@ t.test("a code spent by a run that never heard Wix's answer: the waiting browser
   t.same(history.map((h) => h.to).filter((s) => s === 'Authorizing').length, 3, 'Authorizing entered for the consent, the spent code and the detour')
   const [tokens] = await db.sql`select count(*)::int as n from wix_install.instance_tokens where instance_id = ${instanceId}`
   t.equal(tokens!.n, 1, 'one set of tokens is stored')
+  t.same((await replayInstallation(db.sql, id))!.steps.at(-1)!.to, 'SetupIncomplete.waiting', 'and its history replays to where it is')
+})
+
+t.test('while the new code is exchanged, the waiting page says one more moment, never an error', async (t) => {
+  const service = await startService(t, { db, env: { REDIRECT_WAIT_MS: '200' } })
+  const owner = siteOwner(service)
+  await owner.openAppUrl()
+  service.wix.failNext(lostAnswer)
+  const first = await owner.callback(await owner.approve())
+  // Wix takes its time over the new code: the browser comes back to a waiting page.
+  const { page, seen } = await waitingBrowser(service, owner, first,
+    () => service.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', delayMs: 1_500 }))
+  t.ok(seen.includes('sent-back'), 'the browser was sent back to Wix')
+  t.ok(seen.slice(seen.indexOf('sent-back')).includes('one-more-moment'), 'and then told it is one more moment')
+  t.notOk(seen.slice(seen.indexOf('sent-back')).includes('waiting'), 'with no other waiting page')
+  t.equal(page.status, 302, 'until it is sent on')
 })
 
 t.test('a second spent code fails as a refused code would: one detour, no more', async (t) => {
@@ -154,4 +172,17 @@ t.test('no browser waiting: the spent code fails once the detour window passes',
   t.match(one.failure.detail, /code spent by a process that died/, 'the detail says the code was spent by a process that died')
   t.match(one.failure.detail, /No browser was waiting/, 'and that no browser waited for a new one')
   t.equal(codesAtWix(service).length, 1, 'no second code was asked for')
+  t.same((await replayInstallation(db.sql, id))!.steps.at(-1)!.snapshot.context.failure, one.failure, 'its history replays to the same failure')
+
+  // The admin console offers the link to send the site owner.
+  const signIn = await request(`${service.url}/console/sign-in`, {
+    method: 'POST', body: new URLSearchParams({ token: ADMIN_TOKEN }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: service.url, accept: 'text/html' },
+  })
+  await signIn.body.dump()
+  const cookie = [signIn.headers['set-cookie'] ?? []].flat().map((c) => c.split(';')[0]).join('; ')
+  const consolePage = await request(`${service.url}/console/installations/${id}`, { headers: { cookie, accept: 'text/html' } })
+  const html = await consolePage.body.text()
+  t.match(html, /spent by a process that died/, 'the console shows why it failed')
+  t.match(html, new RegExp(`Re-install link</dt><dd><a href="${service.url}/wix/install">`), "and the owner's re-install link")
 })

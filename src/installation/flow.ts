@@ -13,7 +13,7 @@ export const BROWSER_RETURN_TIMEOUT_MS = 15 * 60_000
 
 export type Destination =
   | { kind: 'redirect'; url: string }
-  /** `detour`: the browser is on its way back through Wix's installer for a new code. */
+  /** `detour`: the browser is (or was) sent back through Wix's installer for a new code. */
   | { kind: 'pending'; detour?: boolean }
   /** Installed, and this browser was sent on before: nothing more to hand it. */
   | { kind: 'installed' }
@@ -109,8 +109,9 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
    * no token, and never one that a later installation of the same instance obtained.
    */
   async function destination(w: Workflow, sentOn: boolean): Promise<Destination> {
-    if (w.state === 'CodeReceived') return { kind: 'pending' }
-    if (w.state === 'Authorizing' && sendsBack(w)) return { kind: 'pending', detour: true }
+    // From a spent code until the new one is exchanged, the owner is told it is one more moment.
+    if (w.state === 'CodeReceived') return { kind: 'pending', detour: (context(w).detours ?? 0) > 0 }
+    if (sendsBack(w)) return { kind: 'pending', detour: true }
     if (!['Tokened', 'SetupIncomplete', 'Finished'].includes(w.state)) return { kind: 'failed', failure: context(w).failure }
     const { instanceId, closeWindow } = context(w)
     if (!closeWindow) {
