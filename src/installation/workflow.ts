@@ -48,15 +48,19 @@ function migrate(state: PersistedState, from: number): PersistedState {
 /** A Wix call that failed in a way worth repeating (network, 5xx, 429). */
 const isWixBlip = (err: unknown) => (err as { retryable?: boolean }).retryable === true
 
-/** Failures that say nothing of what Wix did with the call: its answer never came. */
-const UNANSWERED = ['WIX_TIMEOUT', 'WIX_NETWORK']
-/** A run that sent the code and never heard back: it died, lost its lease, or its call was cut. */
-const sentUnanswered = (runs: EarlierRun[]) =>
-  runs.some((r) => r.outcome === null || UNANSWERED.includes(String(r.error?.code)))
+/** Wix's own answer that it did not do the work (5xx, 429): a run that failed so did not spend the code. */
+const WIX_NOT_DONE = ['WIX_UNAVAILABLE', 'WIX_RATE_LIMITED']
+/**
+ * A run that may have spent the code and kept nothing: it left no record (it died, or lost its
+ * lease), its call timed out or was cut, or it failed after Wix's answer (the tokens could not be
+ * kept through a database outage). Only runs Wix answered "not done" are ruled out.
+ */
+const mayHaveSpentCode = (runs: EarlierRun[]) =>
+  runs.some((r) => r.outcome === null || !WIX_NOT_DONE.includes(String(r.error?.code)))
 
 /**
- * Wix refused a code that an earlier run of this exchange had sent and never heard back about:
- * that run spent it, and died (or lost its job) before storing the tokens. Not a refusal of the
+ * Wix refused a code that an earlier run of this exchange had sent and kept nothing of: that run
+ * spent it, and died (or lost its job, or its answer) before storing the tokens. Not a refusal of the
  * code itself: the machine sends a waiting browser back to Wix for a new one.
  */
 class CodeSpentError extends Error {
@@ -82,7 +86,7 @@ export function installationWorkflow(deps: {
   const again = (attempt: number | undefined) => (attempt === undefined || attempt > 1) && deps.retries?.take()
   /**
    * A refused re-run: tokens a run that lost its job (and lived) kept meanwhile are used; a code
-   * an earlier run sent unanswered is a spent code (CodeSpentError); anything else is as Wix said.
+   * an earlier run may have spent is a spent code (CodeSpentError); anything else is as Wix said.
    */
   async function refused(err: unknown, input: ExchangeInput & { idempotencyKey?: string }) {
     const e = err as { code?: string; message?: string; status?: number; wixRequestId?: string }
@@ -90,7 +94,7 @@ export function installationWorkflow(deps: {
     if (e.code !== 'WIX_REJECTED' || !rerun || !input.idempotencyKey || !deps.earlierRuns) throw err
     const kept = await vault.held(input.installationId)
     if (kept) return kept
-    if (!sentUnanswered(await deps.earlierRuns(input.idempotencyKey, input.attempt!))) throw err
+    if (!mayHaveSpentCode(await deps.earlierRuns(input.idempotencyKey, input.attempt!))) throw err
     throw new CodeSpentError({ message: e.message ?? 'Wix refused the code', status: e.status, wixRequestId: e.wixRequestId })
   }
 
