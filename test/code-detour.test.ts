@@ -1,6 +1,8 @@
 import t from 'tap'
 import { request } from 'undici'
-import { DETOUR_WINDOW_MS } from '../machines/installation.ts'
+import { transition } from 'xstate'
+import { DETOUR_WINDOW_MS, installationMachine, INSTALLATION_MACHINE_VERSION } from '../machines/installation.ts'
+import { restore } from '../src/engine/snapshot.ts'
 import { replayInstallation } from '../src/inspector/replay.ts'
 import { freshDatabase } from './support/database.ts'
 import { testClock } from './support/engine.ts'
@@ -185,4 +187,32 @@ t.test('no browser waiting: the spent code fails once the detour window passes',
   const html = await consolePage.body.text()
   t.match(html, /spent by a process that died/, 'the console shows why it failed')
   t.match(html, new RegExp(`Re-install link</dt><dd><a href="${service.url}/wix/install">`), "and the owner's re-install link")
+})
+
+t.test('a snapshot stored before detours existed (same machine version) loads and takes the detour', async (t) => {
+  t.equal(INSTALLATION_MACHINE_VERSION, 2, 'the version is unchanged: the new fields are optional, old snapshots mean what they meant')
+  // CodeReceived as version 2 stored it before this change: no detours, detourPending or appUrlToken.
+  const stored = {
+    value: 'CodeReceived',
+    status: 'active' as const,
+    context: {
+      id: '00000000-0000-4000-8000-000000000002', origin: 'app-url', stateHash: 'h', closeWindow: false, autoFinish: false,
+      consentTimeoutMs: 1_800_000, codeTtlMs: 600_000, browserReturnTimeoutMs: 900_000,
+      instanceId: null, claimedInstanceId: 'claimed', originInstanceId: null, failure: null, lastError: null,
+    },
+  }
+  const spent = { type: 'xstate.error.actor.exchangeCode', error: { code: 'CODE_SPENT', message: 'spent', retryable: false } }
+  const [detoured, actions] = transition(installationMachine, restore(installationMachine, stored), spent as never)
+  t.equal(detoured.value, 'Authorizing', 'its spent code sends it back to Authorizing')
+  t.equal(detoured.context.detours, 1, 'counted as its one detour')
+  const timer = actions.find((a) => a.type === 'xstate.raise' && (a.params as { delay?: number }).delay !== undefined)
+  t.equal((timer?.params as { delay?: number }).delay, DETOUR_WINDOW_MS, 'waiting for its browser for the detour window')
+  const [back] = transition(installationMachine, detoured, { type: 'BROWSER_SENT_BACK', stateHash: 'h2', note: 'n' })
+  const [again] = transition(installationMachine, back, { type: 'CALLBACK', code: 'c2', instanceId: 'claimed', stateHash: 'h2' })
+  t.equal(again.value, 'CodeReceived', 'and a new code, under the fresh state, is exchanged')
+  const [twice] = transition(installationMachine, again, spent as never)
+  t.equal(twice.value, 'ExchangeFailed', 'a second spent code fails')
+  const [done] = transition(installationMachine, restore(installationMachine, stored),
+    { type: 'xstate.done.actor.exchangeCode', output: { exchangedAt: 'now', instanceId: 'i' } } as never)
+  t.equal(done.value, 'Tokened', 'and the old snapshot still completes as before')
 })
