@@ -373,11 +373,10 @@ export const installationMachine = setup({
           return { installationId: context.id, claimedInstanceId: event.instanceId, code: event.code }
         },
         // Only an exchange that says whose tokens it stored moves on: the instance id is Wix's.
-        // The App URL's token is of no more use: it is dropped.
         onDone: {
           guard: 'exchangeNamesInstance',
           target: 'Tokened',
-          actions: assign({ instanceId: ({ event }) => (event.output as ExchangeOutput).instanceId, appUrlToken: null }),
+          actions: assign({ instanceId: ({ event }) => (event.output as ExchangeOutput).instanceId }),
         },
         onError: [
           // The browser may still be waiting: it is sent back to Wix for a new code, its old

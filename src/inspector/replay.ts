@@ -40,6 +40,7 @@ export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
   const input: InstallationInput = {
     id: c.id, origin: c.origin, stateHash: firstStateHash ?? c.stateHash, closeWindow: c.closeWindow, autoFinish: c.autoFinish,
     consentTimeoutMs: c.consentTimeoutMs, codeTtlMs: c.codeTtlMs, browserReturnTimeoutMs: c.browserReturnTimeoutMs,
+    ...(c.appUrlToken !== undefined && { appUrlToken: c.appUrlToken }),
   }
   let [snapshot] = initialTransition(installationMachine, input)
   const init = history[0]
