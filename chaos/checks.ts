@@ -21,6 +21,9 @@ const NEEDS_EFFECT = ['CodeReceived', 'SetupIncomplete.finishing']
 const NEEDS_TIMER = ['AppUrlHit', 'Authorizing', 'Tokened']
 const HOLDS_TOKENS = ['Tokened', 'SetupIncomplete', 'Finished']
 
+/** A failure for a code Wix had already spent (a killed process spent it before storing the tokens). */
+const SPENT = /already used|spent by a process that died/
+
 /** Secrets in the shape the fake Wix mints them, so even one it did not report is caught. */
 const SECRET_SHAPES = /OAUTH2\.(code|R|A)\.[\w-]{8}/
 
@@ -45,11 +48,12 @@ export async function runChecks(sql: Sql, o: {
     `${exchanges.length} codes, ${attempts} exchange attempts at Wix, ${twice.length} codes exchanged twice ` +
     `(${afterSpent.length} codes sent again after Wix had answered 200, ${toNobody} of those 200s reached a caller that was gone)`)
 
-  const rows = await sql<{ id: string; key: string | null; state: string; state_path: string; reason: string; detail: string | null; effects: number; timers: number }[]>`
+  const rows = await sql<{ id: string; key: string | null; state: string; state_path: string; reason: string; detail: string | null; detours: number; effects: number; timers: number }[]>`
     -- A failed exchange has no key (Wix never confirmed whose the tokens were): its claim stands in.
     select w.id, coalesce(w.key, w.snapshot -> 'context' ->> 'claimedInstanceId') as key, w.state, w.reason,
            coalesce(w.state || '.' || (w.snapshot -> 'value' ->> w.state), w.state) as state_path,
            w.snapshot -> 'context' -> 'failure' ->> 'detail' as detail,
+           coalesce((w.snapshot -> 'context' ->> 'detours')::int, 0) as detours,
            (select count(*)::int from wix_engine.jobs j where j.workflow_id = w.id and j.kind = 'effect' and j.status in ('pending', 'running')) as effects,
            (select count(*)::int from wix_engine.jobs j where j.workflow_id = w.id and j.kind = 'timer' and j.status = 'pending' and j.run_at > now())
              + (select count(*)::int from jsonb_array_elements(w.timers) e where (e->>'run_at')::timestamptz > now()) as timers
@@ -68,9 +72,14 @@ export async function runChecks(sql: Sql, o: {
   const accepted = new Set(exchanges.filter(([, e]) => e.statuses.includes(200)).map(([, e]) => e.instanceId))
   const byKey = new Map(rows.filter((r) => r.key).map((r) => [r.key!, r]))
   const tokensWithoutExchange = rows.filter((r) => HOLDS_TOKENS.includes(r.state) && !accepted.has(r.key))
-  const spent = (r: { state: string; detail: string | null }) => r.state === 'ExchangeFailed' && /already used/.test(r.detail ?? '')
+  const spent = (r: { state: string; detail: string | null }) => r.state === 'ExchangeFailed' && SPENT.test(r.detail ?? '')
   const spentWithoutExchange = rows.filter((r) => spent(r) && !accepted.has(r.key))
-  const lost = [...accepted].filter((k) => { const r = k ? byKey.get(k) : undefined; return !r || !(HOLDS_TOKENS.includes(r.state) || r.state === 'ReinstallRequired' || spent(r)) })
+  // A detour under way: the spent code's browser is on its way back from Wix with a new one.
+  const detouring = (r: { state: string; detours: number }) => r.state === 'Authorizing' && r.detours > 0
+  const lost = [...accepted].filter((k) => {
+    const r = k ? byKey.get(k) : undefined
+    return !r || !(HOLDS_TOKENS.includes(r.state) || r.state === 'ReinstallRequired' || spent(r) || detouring(r))
+  })
   const finishedWithoutBiEvent = rows.filter((r) => r.state === 'Finished' && !o.wix.biEvents[r.key ?? ''])
   check("the database agrees with Wix's own counts",
     tokensWithoutExchange.length + spentWithoutExchange.length + lost.length + finishedWithoutBiEvent.length === 0,
@@ -108,13 +117,20 @@ export async function runChecks(sql: Sql, o: {
     `${lines.length} log lines scanned for ${known.length} secrets and for anything shaped like a Wix code or token; ${leaked.length + shaped.length} found` +
     `${shaped.length ? `: ${shaped.slice(0, 2).map((l) => l.slice(0, 200)).join(' | ')}` : ''}`)
 
+  // A browser that waited on is sent back to Wix for a new code: none of theirs may end on a spent code.
+  const waited = new Set(o.seen.waited)
+  const lostWhileWaiting = rows.filter((r) => waited.has(r.id) && spent(r))
+  check('no install lost while its browser waited', lostWhileWaiting.length === 0,
+    `${waited.size} browsers waited on the Redirect URL, ${o.seen.detours} sent back through Wix's installer for a new code; ` +
+    `${lostWhileWaiting.length} installs lost while their browser waited${lostWhileWaiting.length ? `: ${lostWhileWaiting.slice(0, 5).map((r) => r.id).join(', ')}` : ''}`)
+
   check('no server process died on its own', o.unexpectedExits.length === 0,
     `${o.unexpectedExits.length} exits the suite did not cause${o.unexpectedExits.length ? `: ${o.unexpectedExits.map((e) => `port ${e.port} code ${e.code} signal ${e.signal}`).join(', ')}` : ''}`)
 
   const failures = await sql<{ reason: string; injected: number; spent: number; n: number }[]>`
     select reason, count(*)::int as n,
            count(*) filter (where snapshot -> 'context' -> 'failure' ->> 'detail' like '%Injected failure%')::int as injected,
-           count(*) filter (where snapshot -> 'context' -> 'failure' ->> 'detail' like '%already used%')::int as spent
+           count(*) filter (where snapshot -> 'context' -> 'failure' ->> 'detail' ~ ${SPENT.source})::int as spent
     from wix_engine.workflows where reason is not null group by reason`
-  return { checks, states, failures }
+  return { checks, states, failures, lostWhileWaiting: lostWhileWaiting.length }
 }

@@ -7,6 +7,10 @@ export interface Observations {
   states: string[]
   /** How each flow ended, as the browser saw it (`sent-on`, or the last status and error code). */
   outcomes: Record<string, number>
+  /** Installations whose browser reached the Redirect URL and waited on: none may be lost. */
+  waited: string[]
+  /** Browsers sent back through Wix's installer for a new code (a code spent by a killed process). */
+  detours: number
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -59,9 +63,22 @@ export async function drive(i: number, urls: string[], fakeUrl: string, seen: Ob
   const approve = await get(`${fakeUrl}/installer/approve${installer.search}`, 'approve')
   if (!approve.location) return `approve-${approve.status}`
   // Either instance may take the callback: the state cookie is signed with the shared secret.
-  let page = await get(approve.location.replace(/^http:\/\/127\.0\.0\.1:\d+/, ''), 'redirect')
-  // The callback may have landed before its process died; the flow cookie then carries on.
-  for (let polls = 0; polls < 90 && (page.status === 202 || page.status === 409 || page.status === 0); polls++) {
+  const callback = (location: string) => get(location.replace(/^http:\/\/127\.0\.0\.1:\d+/, ''), 'redirect')
+  let page = await callback(approve.location)
+  if (page.status !== 0) seen.waited.push(installer.searchParams.get('state')!.split('.')[0]!)
+  // The callback may have landed before its process died; the flow cookie then carries on. A
+  // code spent by a killed process sends the browser back through Wix's installer: followed
+  // like any redirect, the owner approving on Wix's screen once more.
+  for (let polls = 0; polls < 90; polls++) {
+    if (page.status === 302 && page.location?.startsWith(`${fakeUrl}/installer/install`)) {
+      seen.detours++
+      await sleep(300 + random() * 1_200)
+      const again = await get(`${fakeUrl}/installer/approve${new URL(page.location).search}`, 'approve')
+      if (!again.location) return `approve-${again.status}`
+      page = await callback(again.location)
+      continue
+    }
+    if (!(page.status === 202 || page.status === 409 || page.status === 0)) break
     if (![...jar.keys()].some((name) => name.startsWith('wix_install_flow_'))) break
     await sleep(1_000)
     page = await get('/wix/redirect/continue', 'continue')

@@ -126,7 +126,7 @@ try {
   for (const url of pool.urls) await until(`${url} is healthy`, async () => (await healthy(url)).status === 200, 30_000)
   say('two servers up; driving installs')
 
-  const seen: Observations = { responses: [], networkErrors: 0, states: [], outcomes: {} }
+  const seen: Observations = { responses: [], networkErrors: 0, states: [], outcomes: {}, waited: [], detours: 0 }
   let next = 0
   let done = 0
   const drivers = Array.from({ length: concurrency }, async () => {
@@ -204,7 +204,7 @@ try {
   const takeover = await takeovers.report()
 
   const wix = (await (await request(`${fakeUrl}/_chaos/report`)).body.json()) as ChaosReport
-  const { checks, states, failures } = await runChecks(settled, {
+  const { checks, states, failures, lostWhileWaiting } = await runChecks(settled, {
     wix, secrets: [appSecret, adminToken, cookieSecret, tokenKey], seen, outage, logFile, unexpectedExits: pool.unexpected,
   })
   // A process still starting (it waits for the database before it listens) cannot answer; one
@@ -220,7 +220,8 @@ try {
   void sql.end({ timeout: 0 }).catch(() => {}) // not awaited: ending a hung connection can hang too (porsager/postgres#1097)
 
   say(`installations by state: ${JSON.stringify(states)}`)
-  say(`failures by reason: ${failures.map((f) => `${f.reason} ${f.n} (${f.injected} injected 400s, ${f.spent} codes Wix had already spent: an instance died between Wix's answer and storing the tokens)`).join(', ') || 'none'}`)
+  say(`failures by reason: ${failures.map((f) => `${f.reason} ${f.n} (${f.injected} injected 400s, ${f.spent} codes spent by a process that died)`).join(', ') || 'none'}`)
+  say(`installs lost while their browser waited: ${lostWhileWaiting}`)
   say(`Wix misbehaved ${Object.values(wix.injected).reduce((a, b) => a + b, 0)} times: ${JSON.stringify(wix.injected)}`)
   say(`${kills} SIGKILLs, 1 Postgres restart, ${seen.networkErrors} network errors seen by browsers`)
   say(`takeover of a killed instance's jobs: ${takeover.jobs} jobs, p50 ${takeover.p50Ms ?? '-'} ms, max ${takeover.maxMs ?? '-'} ms (p90 ${takeover.p90Ms ?? '-'} ms)`)

@@ -67,6 +67,11 @@ export interface InstallationInput {
   consentTimeoutMs: number
   codeTtlMs: number
   browserReturnTimeoutMs: number
+  /**
+   * The App URL's `token`, sealed by the engine (never in the clear): sent to Wix's installer again
+   * if the browser must fetch a new code. Absent for platform- and webhook-started installs.
+   */
+  appUrlToken?: string | null
 }
 
 export interface InstallationContext extends Omit<InstallationInput, 'id' | 'instanceId' | 'originInstanceId'> {
@@ -79,6 +84,14 @@ export interface InstallationContext extends Omit<InstallationInput, 'id' | 'ins
   failure: Failure | null
   /** The last effect failure that did not end the installation (a finish to try again). */
   lastError: EffectError | null
+  /**
+   * Codes spent by a run of the exchange that died before storing the tokens, answered by sending
+   * the browser back to Wix for a new one: at most one (`MAX_DETOURS`). Snapshots stored before
+   * detours existed lack both fields: they read as none (the machine's meaning is unchanged, so its version is too).
+   */
+  detours?: number
+  /** A spent code is waiting for its browser, to send it back through Wix's installer. */
+  detourPending?: boolean
 }
 
 export type InstallationEvent =
@@ -87,6 +100,8 @@ export type InstallationEvent =
   | { type: 'CALLBACK'; code: string; instanceId: string; stateHash: string }
   | { type: 'CONSENT_DECLINED'; error: string; description?: string; stateHash: string }
   | { type: 'BROWSER_SENT_ON'; destination: 'close-window' | 'post-install' }
+  /** The waiting browser goes back through Wix's installer with a fresh state (`stateHash`); `note` says why. */
+  | { type: 'BROWSER_SENT_BACK'; stateHash: string; note: string }
   | { type: 'FINISH' }
   | { type: 'CANCEL'; detail?: string }
   | { type: 'UNINSTALLED' }
@@ -119,6 +134,13 @@ export interface ConfirmInput {
 const unbound = (name: string) => async () => {
   throw new Error(`effect ${name} is not bound: provide it with machine.provide({ actors })`)
 }
+
+/** Spent codes answered with a detour to Wix's installer: a second one fails as any refused code. */
+export const MAX_DETOURS = 1
+/** How long a spent code waits for its browser's next look at the waiting page (it looks every few seconds). */
+export const DETOUR_WINDOW_MS = 2 * 60_000
+/** The effect's error for a code that an earlier run of the exchange sent to Wix and died before storing the tokens. */
+export const CODE_SPENT = 'CODE_SPENT'
 
 const fail = (reason: FailureReason, detail: string) =>
   ({ type: 'fail', params: { reason, detail } }) as const
@@ -203,9 +225,16 @@ export const installationMachine = setup({
     errorIsFinal: ({ event }) => (event as { error?: EffectError }).error?.retryable === false,
     refreshRejected: ({ event }) =>
       (event as { error?: EffectError }).error?.code === 'REFRESH_TOKEN_REJECTED',
+    /** A dead run spent the code, and this installation has not been sent back to Wix for it before. */
+    codeSpentOnce: ({ context, event }) =>
+      (event as { error?: EffectError }).error?.code === CODE_SPENT && (context.detours ?? 0) < MAX_DETOURS,
+    detourPending: ({ context }) => context.detourPending === true,
+    /** Sent back once already: a browser whose answer was lost may be sent back again, with another state. */
+    sendBack: ({ context }) => context.detourPending === true || (context.detours ?? 0) > 0,
   },
   delays: {
-    consentTimeout: ({ context }) => context.consentTimeoutMs,
+    // While a spent code waits for its browser, the wait is the detour window, not the consent timeout.
+    consentTimeout: ({ context }) => (context.detourPending ? DETOUR_WINDOW_MS : context.consentTimeoutMs),
     codeDeadline: ({ context }) => context.codeTtlMs,
     browserReturnTimeout: ({ context }) => context.browserReturnTimeoutMs,
     confirmDeadline: 60 * 60_000,
@@ -219,8 +248,11 @@ export const installationMachine = setup({
     instanceId: input?.instanceId ?? null,
     claimedInstanceId: null,
     originInstanceId: input?.originInstanceId ?? null,
+    appUrlToken: input?.appUrlToken ?? null,
     failure: null,
     lastError: null,
+    detours: 0,
+    detourPending: false,
   }),
   initial: 'AppUrlHit',
   on: {
@@ -281,14 +313,36 @@ export const installationMachine = setup({
       },
     },
     Authorizing: {
-      description: 'The browser is at the Wix consent screen; waiting for the Redirect URL.',
+      description: 'The browser is at the Wix consent screen; waiting for the Redirect URL. After a code spent by '
+        + 'a process that died, the waiting browser is sent back here for a new one.',
       after: {
-        consentTimeout: {
-          target: 'ConsentAbandoned',
-          actions: fail('consent_abandoned', 'Nobody came back from the Wix consent screen in time.'),
-        },
+        consentTimeout: [
+          {
+            guard: 'detourPending',
+            target: 'ExchangeFailed',
+            actions: assign({
+              detourPending: false,
+              failure: ({ context }) => ({
+                reason: 'exchange_refused' as const,
+                detail: `The code exchange failed: ${describeError(context.lastError)}. `
+                  + 'No browser was waiting to be sent back to Wix for a new code: the site owner must reinstall the app.',
+              }),
+            }),
+          },
+          {
+            target: 'ConsentAbandoned',
+            actions: fail('consent_abandoned', 'Nobody came back from the Wix consent screen in time.'),
+          },
+        ],
       },
       on: {
+        // Re-entered: the consent timeout starts over, at its full length.
+        BROWSER_SENT_BACK: {
+          guard: 'sendBack',
+          target: 'Authorizing',
+          reenter: true,
+          actions: assign({ stateHash: ({ event }) => event.stateHash, detourPending: false }),
+        },
         CALLBACK: {
           guard: and(['stateMatches', 'callbackComplete']),
           target: 'CodeReceived',
@@ -324,10 +378,24 @@ export const installationMachine = setup({
           target: 'Tokened',
           actions: assign({ instanceId: ({ event }) => (event.output as ExchangeOutput).instanceId }),
         },
-        onError: {
-          target: 'ExchangeFailed',
-          actions: { type: 'exchangeFailed', params: { what: 'The code exchange failed' } },
-        },
+        onError: [
+          // The browser may still be waiting: it is sent back to Wix for a new code, its old
+          // state void (no callback matches a null hash) until it is.
+          {
+            guard: 'codeSpentOnce',
+            target: 'Authorizing',
+            actions: assign({
+              stateHash: null,
+              detourPending: true,
+              detours: ({ context }) => (context.detours ?? 0) + 1,
+              lastError: ({ event }) => toEffectError(event.error),
+            }),
+          },
+          {
+            target: 'ExchangeFailed',
+            actions: { type: 'exchangeFailed', params: { what: 'The code exchange failed' } },
+          },
+        ],
       },
       after: {
         codeDeadline: {

@@ -15,18 +15,24 @@ import { freePort, startService, wixEnv, type FakeWixServer } from './support/se
 const db = await freshDatabase()
 t.teardown(db.drop)
 
-/** Starts an install whose exchange Wix holds, and kills the instance running it. */
-async function killedMidExchange(t: Test, fake: FakeWixServer, secrets: Record<string, string>, token: string) {
+/**
+ * Starts an install whose exchange Wix holds, and kills the instance running it. `spent`: Wix has
+ * done the exchange (the code is spent) and holds only its answer, so the process dies between
+ * Wix's answer and storing the tokens.
+ */
+async function killedMidExchange(t: Test, fake: FakeWixServer, secrets: Record<string, string>, token: string, spent = false) {
   const port = await freePort()
   const env = { ...secrets, ...wixEnv(fake, port), DATABASE_URL: db.url, REDIRECT_WAIT_MS: '100' }
   const { child, exited, url } = await startServerProcess(t, env, port)
-  fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', hang: true })
+  fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', ...(spent ? { loseAnswer: 'hold' } : { hang: true }) })
   const owner = siteOwner({ url } as never)
   await owner.openAppUrl(token)
   const back = await owner.approve()
   const page = await owner.callback(back)
   t.equal(page.status, 202, 'the browser waits while Wix holds the exchange')
-  await waitUntil('Wix holds the exchange', () => fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0))
+  const code = back.searchParams.get('code')!
+  await waitUntil(spent ? 'Wix spent the code and holds its answer' : 'Wix holds the exchange', () =>
+    fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0) && (!spent || fake.wix.issuedCodes.get(code)!.used))
   child.kill('SIGKILL')
   t.equal((await exited).signal, 'SIGKILL', 'the instance is killed mid-exchange')
   const [installation] = await db.sql`select id from wix_engine.workflows where state = 'CodeReceived'`
@@ -76,4 +82,48 @@ t.test('an instance killed during the code exchange: restarted, it finishes it w
   const [row] = await db.sql`select state from wix_engine.workflows where id = ${killed.id}`
   t.match(row!.state, /^(Tokened|SetupIncomplete)$/, 'the restarted instance exchanged the code')
   exchangedOnce(t, fake, killed.back)
+})
+
+t.test('an instance killed between Wix spending the code and storing the tokens: the waiting browser gets a new code', async (t) => {
+  const fake = await startFakeWix({ appId: 'spent-app', appSecret: randomBytes(12).toString('hex') })
+  t.teardown(fake.close)
+  const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
+  const code = (back: URL) => back.searchParams.get('code')!
+  const killed = await killedMidExchange(t, fake, secrets, 'spent-token', true)
+  t.equal(fake.wix.issuedCodes.get(code(killed.back))!.used, true, 'Wix spent the code before the instance died')
+  const instanceId = killed.back.searchParams.get('instanceId')!
+
+  const survivor = await startService(t, { db, fake, env: secrets })
+  // The site owner's browser is still on the waiting page: it looks again, as the page does.
+  let page = await killed.owner.browser.get(`${survivor.url}/wix/redirect/continue`)
+  const pages: string[] = []
+  for (let looks = 0; looks < 60 && page.status === 202; looks++) {
+    pages.push(page.body)
+    page = await killed.owner.browser.get(`${survivor.url}/wix/redirect/continue`)
+  }
+  t.notOk(pages.some((body) => /could not be completed|problem/i.test(body)), 'the owner never saw an error while waiting')
+  t.equal(page.status, 302, 'the waiting browser is redirected')
+  const installer = new URL(page.location!)
+  t.equal(`${installer.origin}${installer.pathname}`, `${fake.url}/installer/install`, "back through Wix's installer")
+  t.equal(installer.searchParams.get('token'), 'spent-token', "with the App URL's token")
+  // Wix's own screen, then the Redirect URL with a new code.
+  const approved = await killed.owner.browser.get(page.location!.replace('/installer/install', '/installer/approve'))
+  const back = new URL(approved.location!)
+  t.equal(back.searchParams.get('instanceId'), instanceId, 'Wix issues a new code for the same site')
+  let next = await killed.owner.callback(back)
+  for (let looks = 0; looks < 60 && next.status === 202; looks++) next = await killed.owner.browser.get(`${survivor.url}/wix/redirect/continue`)
+  t.equal(next.status, 302, 'and the browser is sent on')
+  t.equal(next.location, `${survivor.url}/?instanceId=${instanceId}`, 'to the post-install page')
+
+  const rows = await db.sql`select id, state from wix_engine.workflows where id = ${killed.id} or key = ${instanceId}`
+  t.same(rows.map((r) => [r.id, r.state]), [[killed.id, 'SetupIncomplete']], 'one installation, the same one, ends SetupIncomplete')
+  const codes = [...fake.wix.issuedCodes].filter(([, c]) => c.instanceId === instanceId)
+  t.equal(codes.length, 2, 'two codes at Wix')
+  t.ok(codes.every(([, c]) => c.used), 'both spent')
+  const exchanged = (c: string) => fake.wix.requests.filter((r) => (r.body as { code?: string }).code === c).map((r) => r.status)
+  t.same(exchanged(code(back)), [200], 'the new code exchanged once')
+  const [tokens] = await db.sql`select count(*)::int as n from wix_install.instance_tokens where instance_id = ${instanceId}`
+  t.equal(tokens!.n, 1, 'one set of stored tokens')
+  const [held] = await db.sql`select count(*)::int as n from wix_install.exchanged_tokens`
+  t.equal(held!.n, 0, 'and none left held')
 })

@@ -7,6 +7,7 @@ import { valueOf } from '../engine/snapshot.ts'
 import { effectAttempts } from '../installation/queries.ts'
 import { attemptsView, historyView, installationView } from '../installation/view.ts'
 import { idParams } from '../routes/admin-schemas.ts'
+import { startAgainUrl } from '../routes/html.ts'
 import { layoutMachine, renderDiagram } from './diagram.ts'
 import { ConsoleErrors } from './errors.ts'
 import { CONSOLE_CSS, CONSOLE_JS, consolePage, signInPage } from './layout.ts'
@@ -184,6 +185,7 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
       attempts: attemptsView(attempts),
       siblings: siblings.items.map(installationView),
       diagram, actions: actionsOf(w), csrf: session.csrf, inspect: { enabled: Boolean(app.workflowInspector) },
+      reinstallUrl: startAgainUrl(config.publicUrl),
     })))
   }
 

@@ -120,12 +120,18 @@ export interface InstallationPage {
   actions: Actions
   csrf: string
   inspect: { enabled: boolean }
+  /** Where the site owner starts the installation again (the platform-started install). */
+  reinstallUrl: string
 }
 
-function factsView(i: Installation) {
+function factsView(i: Installation, reinstallUrl: string) {
   const facts: [string, string][] = [['State', `<strong>${e(i.statePath)}</strong>`]]
   facts.push(['Instance id', i.instanceId ? code(i.instanceId) : 'not known yet (before the Redirect URL)'])
   if (i.failure) facts.push(['Failure', `<strong>${e(i.failure.reason)}</strong>: ${e(i.failure.detail)}`])
+  // A failed install is recovered by the owner installing again: the link to send them.
+  if (i.failure && i.failure.reason !== 'uninstalled') {
+    facts.push(['Re-install link', `<a href="${e(reinstallUrl)}">${e(reinstallUrl)}</a> <span class="muted">(send it to the site owner)</span>`])
+  }
   if (i.lastError) {
     const id = i.lastError.wixRequestId ? ` (Wix request id ${code(i.lastError.wixRequestId)})` : ''
     facts.push(['Last error', `${code(i.lastError.code)} ${e(i.lastError.message)}${id}`])
@@ -183,7 +189,7 @@ export function installationView(p: InstallationPage) {
   return `<p><a href="/console">← All installations</a></p>
 <div data-live="/console/installations/${e(i.id)}/version" data-version="${i.version}" data-state="${e(i.statePath)}">
 <h1>Installation ${code(i.id)}</h1>
-${factsView(i)}${siblingsView(i, p.siblings)}
+${factsView(i, p.reinstallUrl)}${siblingsView(i, p.siblings)}
 <section aria-labelledby="actions-h"><h2 id="actions-h">Actions</h2>${actionsView(i.id, p.csrf, p.actions)}</section>
 <section aria-labelledby="diagram-h"><h2 id="diagram-h">State machine</h2>
 <figure>${p.diagram}<figcaption>${caption}</figcaption></figure></section>

@@ -129,6 +129,28 @@ export interface AttemptRow {
   error: Record<string, unknown> | null
 }
 
+/** How an earlier run of an effect job ended: `outcome` null when it left none (it died, or lost its lease). */
+export interface EarlierRun {
+  attempt: number
+  outcome: 'retry' | 'failed' | null
+  error: Record<string, unknown> | null
+}
+
+/**
+ * The runs of an effect job before run `attempt`, oldest first, found by the run's idempotency key
+ * (`<workflow id>:<job id>`, runner.ts). Every claim counts a run; only failed runs record one,
+ * so a run with no record is one whose process died or whose lease ran out mid-run.
+ */
+export async function earlierRuns(sql: Sql, idempotencyKey: string, attempt: number) {
+  const jobId = idempotencyKey.slice(idempotencyKey.lastIndexOf(':') + 1)
+  if (attempt <= 1) return []
+  return sql<EarlierRun[]>`
+    select g.attempt, a.outcome, a.error
+    from generate_series(1, ${attempt - 1}::int) as g(attempt)
+    left join wix_engine.job_attempts a on a.job_id = ${jobId}::uuid and a.attempt = g.attempt
+    order by g.attempt`
+}
+
 /**
  * Every finished run of a workflow's effects (`job` is the effect's invoke id), in the order they
  * finished. Failed runs are rows of their own (`job_attempts`); the engine keeps none for a run

@@ -33,10 +33,14 @@ export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
   const siblings = c.instanceId === null ? []
     : (await listWorkflows(sql, { machine: MACHINE, key: c.instanceId }, { order: 'created', limit: 50 }))
       .map((w) => ({ id: w.id, state: w.state, created_at: w.created_at }))
-  // The input is the initial context minus what the machine derives; the stored context has it all.
+  // The input is the initial context minus what the machine derives; the stored context has it all,
+  // except the state the install began with when a detour to Wix replaced it: the first event
+  // that carries a state hash (the callback, accepted against it) has that one.
+  const firstStateHash = history.map((h) => (h.event as { stateHash?: unknown }).stateHash).find((s) => typeof s === 'string') as string | undefined
   const input: InstallationInput = {
-    id: c.id, origin: c.origin, stateHash: c.stateHash, closeWindow: c.closeWindow, autoFinish: c.autoFinish,
+    id: c.id, origin: c.origin, stateHash: firstStateHash ?? c.stateHash, closeWindow: c.closeWindow, autoFinish: c.autoFinish,
     consentTimeoutMs: c.consentTimeoutMs, codeTtlMs: c.codeTtlMs, browserReturnTimeoutMs: c.browserReturnTimeoutMs,
+    ...(c.appUrlToken !== undefined && { appUrlToken: c.appUrlToken }),
   }
   let [snapshot] = initialTransition(installationMachine, input)
   const init = history[0]

@@ -13,7 +13,8 @@ export const BROWSER_RETURN_TIMEOUT_MS = 15 * 60_000
 
 export type Destination =
   | { kind: 'redirect'; url: string }
-  | { kind: 'pending' }
+  /** `detour`: the browser is (or was) sent back through Wix's installer for a new code. */
+  | { kind: 'pending'; detour?: boolean }
   /** Installed, and this browser was sent on before: nothing more to hand it. */
   | { kind: 'installed' }
   | { kind: 'failed'; failure: InstallationContext['failure'] }
@@ -26,6 +27,16 @@ const context = (w: Workflow) => w.context as unknown as InstallationContext
  */
 export function createInstallFlow(deps: { engine: Engine; config: Config; vault: TokenVault }) {
   const { engine, config, vault } = deps
+
+  /** The Wix installer's URL for `state`, with the App URL's token when there is one. */
+  function installerUrl(state: string, wixToken?: string) {
+    const url = new URL(`${config.wix.wwwUrl}/installer/install`)
+    if (wixToken) url.searchParams.set('token', wixToken)
+    url.searchParams.set('appId', config.wix.appId)
+    url.searchParams.set('redirectUrl', config.redirectUrl)
+    url.searchParams.set('state', state)
+    return url.toString()
+  }
 
   /** Steps 1–2: a new installation, sent to the Wix installer with a fresh state. */
   async function begin(origin: 'app-url' | 'platform', wixToken?: string) {
@@ -40,17 +51,25 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
       consentTimeoutMs: config.consentTimeoutMs,
       codeTtlMs: CODE_TTL_MS,
       browserReturnTimeoutMs: BROWSER_RETURN_TIMEOUT_MS,
+      // Kept sealed, for a browser that must go back to Wix for a new code (see `settled`).
+      appUrlToken: wixToken ? engine.sealer.seal(wixToken) : null,
     }
     const installation = await engine.create('installation', { ...input }, {
       source: origin === 'app-url' ? 'route:app-url' : 'route:install',
       events: origin === 'app-url' ? [{ type: 'INSTALLER_REDIRECTED' }] : [],
     })
-    const url = new URL(`${config.wix.wwwUrl}/installer/install`)
-    if (wixToken) url.searchParams.set('token', wixToken)
-    url.searchParams.set('appId', config.wix.appId)
-    url.searchParams.set('redirectUrl', config.redirectUrl)
-    url.searchParams.set('state', state)
-    return { installation, state, installerUrl: url.toString() }
+    return { installation, state, installerUrl: installerUrl(state, wixToken) }
+  }
+
+  /** The App URL's token the installation still holds; none when it holds none, or its key was retired. */
+  function appUrlTokenOf(w: Workflow): string | undefined {
+    const sealed = context(w).appUrlToken
+    if (!sealed) return undefined
+    try {
+      return engine.sealer.open(sealed)
+    } catch {
+      return undefined
+    }
   }
 
   /**
@@ -90,7 +109,9 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
    * no token, and never one that a later installation of the same instance obtained.
    */
   async function destination(w: Workflow, sentOn: boolean): Promise<Destination> {
-    if (w.state === 'CodeReceived') return { kind: 'pending' }
+    // From a spent code until the new one is exchanged, the owner is told it is one more moment.
+    if (w.state === 'CodeReceived') return { kind: 'pending', detour: (context(w).detours ?? 0) > 0 }
+    if (sendsBack(w)) return { kind: 'pending', detour: true }
     if (!['Tokened', 'SetupIncomplete', 'Finished'].includes(w.state)) return { kind: 'failed', failure: context(w).failure }
     const { instanceId, closeWindow } = context(w)
     if (!closeWindow) {
@@ -105,17 +126,37 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
     return { kind: 'redirect', url: u.toString() }
   }
 
+  /** A code spent by a process that died: this installation's browser goes back to Wix for a new one. */
+  const sendsBack = (w: Workflow) => w.state === 'Authorizing' && (context(w).detourPending === true || (context(w).detours ?? 0) > 0)
+
   /**
    * Waits, bounded, for the code exchange to end, then sends the browser on (BROWSER_SENT_ON)
    * from Tokened: in the exchange result's own write when the exchange ends in this process.
+   * An exchange that ended with its code spent by a process that died sends this waiting browser
+   * back through Wix's installer with a fresh state instead (`sentBack`: set its cookie, go there).
    * `signal` ends the wait early (the browser left), and then nothing is sent on its behalf.
    */
   async function settled(id: string, timeoutMs: number, signal?: AbortSignal) {
     const exchangeOver = (w: Workflow) => w.state !== 'CodeReceived'
-    const sendOn = (w: Workflow): AnyEvent | undefined => w.state !== 'Tokened' ? undefined
-      : { type: 'BROWSER_SENT_ON', destination: context(w).closeWindow ? 'close-window' : 'post-install' }
+    let back: { state: string; installerUrl: string } | undefined
+    const sendOn = (w: Workflow): AnyEvent | undefined => {
+      if (w.state === 'Tokened') return { type: 'BROWSER_SENT_ON', destination: context(w).closeWindow ? 'close-window' : 'post-install' }
+      if (!sendsBack(w)) return undefined
+      back ??= { state: newOAuthState(id), installerUrl: '' }
+      back.installerUrl = installerUrl(back.state, appUrlTokenOf(w))
+      return {
+        type: 'BROWSER_SENT_BACK', stateHash: hashOAuthState(back.state),
+        note: 'Wix refused the code: a process that died had spent it before storing the tokens. '
+          + `The waiting browser was sent back through Wix's installer for a new code (${back.installerUrl.includes('token=') ? "with the App URL's token" : 'started anew, without a token'}).`,
+      }
+    }
     const r = await engine.waitAndSend(id, exchangeOver, sendOn, { source: 'route:redirect', timeoutMs, signal })
-    return { installation: r.workflow, sentOn: r.sent?.accepted === true }
+    const accepted = r.sent?.accepted === true
+    return {
+      installation: r.workflow,
+      sentOn: accepted && r.sent?.workflow.state !== 'Authorizing',
+      sentBack: accepted && r.sent?.workflow.state === 'Authorizing' ? back : undefined,
+    }
   }
 
   return { begin, callback, decline, destination, settled }

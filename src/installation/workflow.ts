@@ -1,5 +1,6 @@
 import { fromPromise } from 'xstate'
 import {
+  CODE_SPENT,
   INSTALLATION_MACHINE_VERSION,
   installationMachine,
   type ConfirmInput,
@@ -9,6 +10,7 @@ import {
   type InstallationContext,
 } from '../../machines/installation.ts'
 import { defineWorkflow, persistently, type PersistedState } from '../engine/index.ts'
+import type { EarlierRun } from '../engine/queries.ts'
 import { WixApiError } from '../wix/client.ts'
 import type { RetryBudget } from '../wix/retry-budget.ts'
 import { ACCESS_TOKEN_TTL_MS, TokenVaultError, type TokenVault, type WixTokens } from './token-vault.ts'
@@ -47,13 +49,56 @@ function migrate(state: PersistedState, from: number): PersistedState {
 /** A Wix call that failed in a way worth repeating (network, 5xx, 429). */
 const isWixBlip = (err: unknown) => (err as { retryable?: boolean }).retryable === true
 
+/** Wix's own answer that it did not do the work (5xx, 429): a run that failed so did not spend the code. */
+const WIX_NOT_DONE = ['WIX_UNAVAILABLE', 'WIX_RATE_LIMITED']
+/**
+ * A run that may have spent the code and kept nothing: it left no record (it died, or lost its
+ * lease), its call timed out or was cut, or it failed after Wix's answer (the tokens could not be
+ * kept through a database outage). Only runs Wix answered "not done" are ruled out.
+ */
+const mayHaveSpentCode = (runs: EarlierRun[]) =>
+  runs.some((r) => r.outcome === null || !WIX_NOT_DONE.includes(String(r.error?.code)))
+
+/**
+ * Wix refused a code that an earlier run of this exchange had sent and kept nothing of: that run
+ * spent it, and died (or lost its job, or its answer) before storing the tokens. Not a refusal of the
+ * code itself: the machine sends a waiting browser back to Wix for a new one.
+ */
+class CodeSpentError extends Error {
+  readonly code = CODE_SPENT
+  readonly retryable = false
+  constructor(private readonly refusal: { message: string; status?: number; wixRequestId?: string }) {
+    super(`${refusal.message}: code spent by a process that died (an earlier run of this exchange sent it and did not live to store the tokens)`)
+  }
+  toJSON() {
+    const { status, wixRequestId } = this.refusal
+    return { code: this.code, message: this.message, retryable: false, status, wixRequestId }
+  }
+}
+
 /** The installation machine with its effects bound to Wix and the token vault. */
 export function installationWorkflow(deps: {
   wix: InstallationWix; vault: TokenVault; now: () => Date; retries?: RetryBudget
+  /** The engine's record of a job's earlier runs (engine/queries.ts `earlierRuns`); without it no code counts as spent. */
+  earlierRuns?: (idempotencyKey: string, attempt: number) => Promise<EarlierRun[]>
 }) {
   const { wix, vault, now } = deps
   /** Any run after the first calls Wix again: it spends this instance's retry budget first. */
   const again = (attempt: number | undefined) => (attempt === undefined || attempt > 1) && deps.retries?.take()
+  /**
+   * A refused re-run: tokens a run that lost its job (and lived) kept meanwhile are used; a code
+   * an earlier run may have spent is a spent code (CodeSpentError); anything else is as Wix said.
+   */
+  async function refused(err: unknown, input: ExchangeInput & { idempotencyKey?: string }) {
+    const e = err as { code?: string; message?: string; status?: number; wixRequestId?: string }
+    const rerun = input.attempt !== undefined && input.attempt > 1
+    if (e.code !== 'WIX_REJECTED' || !rerun || !input.idempotencyKey || !deps.earlierRuns) throw err
+    const kept = await vault.held(input.installationId)
+    if (kept) return kept
+    if (!mayHaveSpentCode(await deps.earlierRuns(input.idempotencyKey, input.attempt!))) throw err
+    throw new CodeSpentError({ message: e.message ?? 'Wix refused the code', status: e.status, wixRequestId: e.wixRequestId })
+  }
+
   const machine = installationMachine.provide({
     actors: {
       exchangeCode: fromPromise<ExchangeOutput, ExchangeInput>(async ({ input, signal }) => {
@@ -69,7 +114,7 @@ export function installationWorkflow(deps: {
           if (!tokens) {
             again(input.attempt)
             const obtainedAt = now()
-            tokens = { ...(await wix.exchangeCode(input.code, { signal })), obtainedAt }
+            tokens = await wix.exchangeCode(input.code, { signal }).then((t) => ({ ...t, obtainedAt }), (err: unknown) => refused(err, input))
             // The code is spent now and these tokens exist nowhere else: keep them before anything
             // else can fail, so a later run finishes from here instead of spending the code again.
             await persistently(() => vault.hold(input.installationId, tokens!))

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { createTokenCipher } from '../crypto/token-cipher.ts'
 import { createEngine, type Engine } from '../engine/index.ts'
+import { earlierRuns } from '../engine/queries.ts'
 import { createTokenVault, type TokenVault } from '../installation/token-vault.ts'
 import { installationWorkflow } from '../installation/workflow.ts'
 import { createRetryBudget } from '../wix/retry-budget.ts'
@@ -38,6 +39,7 @@ export default fp<EngineOptions>(
       sql: app.sql,
       definitions: [installationWorkflow({
         wix: app.wix, vault, now: app.now, retries: createRetryBudget({ perMinute: app.config.wixRetriesPerMinute }),
+        earlierRuns: (key, attempt) => earlierRuns(app.sql, key, attempt),
       })],
       sealer: { seal: cipher.encrypt, open: cipher.decrypt },
       log: app.log,

@@ -40,9 +40,14 @@ ${refresh}<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 export const startAgainUrl = (publicUrl: string) => `${publicUrl}/wix/install`
 const startAgain = (publicUrl: string) => ({ href: startAgainUrl(publicUrl), label: 'Start the installation again' })
 
-/** The page for a browser whose installation is still being confirmed by Wix. */
-export const waitingPage = (appName: string, continueTo: string) =>
-  htmlPage('Finishing the installation…',
+/**
+ * The page for a browser whose installation is still being confirmed by Wix. `detour`: it is
+ * about to pass through Wix's installer once more for a new code; to the owner, still a moment.
+ */
+export const waitingPage = (appName: string, continueTo: string, detour = false) => detour
+  ? htmlPage('One more moment…', 'One more moment, Wix is confirming your installation. This page moves on by itself.',
+    { appName, refreshTo: continueTo })
+  : htmlPage('Finishing the installation…',
     `Wix is taking a moment to confirm that ${appName} is installed. This page moves on by itself.`,
     { appName, refreshTo: continueTo })
 

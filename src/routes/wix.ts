@@ -106,9 +106,15 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
   /** Waits for the exchange, then answers; a browser that left gets nothing sent on its behalf. */
   async function settleAndSendOn(reply: FastifyReply, installationId: string, waitMs: number) {
     const gone = browserGone(reply)
-    const { installation, sentOn } = await flow.settled(installationId, waitMs, gone)
+    const { installation, sentOn, sentBack } = await flow.settled(installationId, waitMs, gone)
     // No one to send on, and a close-window token handed out to no one would be spent.
     if (gone.aborted) return reply.code(202).send()
+    if (sentBack) {
+      // Its code was spent by a process that died: back through Wix's installer for a new one,
+      // with a fresh state bound to this browser as at the start.
+      setCookie(reply, stateCookie(installationId), sentBack.state, config.consentTimeoutMs / 1000)
+      return reply.redirect(sentBack.installerUrl, 302)
+    }
     return sendOn(reply, installation!, sentOn)
   }
 
@@ -167,7 +173,8 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
         `${config.appName} is installed on your site. You can close this window.`, { appName: config.appName }))
     }
     if (destination.kind === 'pending') {
-      return reply.code(202).type('text/html; charset=utf-8').send(waitingPage(config.appName, continueUrl(installation.id)))
+      return reply.code(202).type('text/html; charset=utf-8')
+        .send(waitingPage(config.appName, continueUrl(installation.id), destination.detour))
     }
     clearCookie(reply, flowCookie(installation.id))
     return reply.type('text/html; charset=utf-8').send(installFailedPage(config.appName, config.publicUrl, destination.failure?.reason))

@@ -54,6 +54,12 @@ export interface FakeWixFailure {
   delayMs?: number
   /** Never answer, until the server closes (or 60 s pass). */
   hang?: boolean
+  /**
+   * Do the work (a code exchange spends its code) and lose the answer, as for a caller that died
+   * between sending the call and reading the answer: `hold` it until the server closes (or 60 s
+   * pass), or `cut` the connection at once.
+   */
+  loseAnswer?: 'hold' | 'cut'
   /** Default 1. */
   times?: number
   /** The error's `message`, to play a Wix that echoes what it was sent. */
@@ -370,6 +376,7 @@ const failureBody = z.object({
   retryAfterSeconds: z.int().min(0).optional(),
   delayMs: z.int().min(0).max(MAX_HANG_MS).optional(),
   hang: z.boolean().optional(),
+  loseAnswer: z.enum(['hold', 'cut']).optional(),
   times: z.int().min(1).optional(),
   message: z.string().max(1000).optional(),
 })
@@ -380,6 +387,7 @@ export const SANDBOX_SWITCHES: Record<string, { label: string; failure: FakeWixF
   'exchange-429': { label: 'Next code exchange answers 429 with Retry-After: 1 (retried)', failure: { endpoint: 'oauth/access', grant: 'authorization_code', status: 429, retryAfterSeconds: 1 } },
   'exchange-400': { label: 'Next code exchange answers 400 (refused: never retried, the install fails)', failure: { endpoint: 'oauth/access', grant: 'authorization_code', status: 400, message: 'Injected failure: the authorization code was refused' } },
   'exchange-slow': { label: 'Next code exchange answers after 15 s (the browser sees the waiting page)', failure: { endpoint: 'oauth/access', grant: 'authorization_code', delayMs: 15_000 } },
+  'exchange-lost': { label: "Next code exchange is done at Wix but its answer is lost (the code is spent; the waiting browser goes back to Wix's installer for a new one)", failure: { endpoint: 'oauth/access', grant: 'authorization_code', loseAnswer: 'cut' } },
   'bi-event-500': { label: 'Next bi-event answers 500 (retried, then the install finishes)', failure: { endpoint: 'bi-event', status: 500 } },
 }
 
@@ -420,6 +428,8 @@ function safeEqual(a: string, b: string): boolean {
 export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptions & { wix?: FakeWix }): Promise<void> {
   const wix = opts.wix ?? createFakeWix(opts)
   const records = new WeakMap<FastifyRequest, RecordedRequest>()
+  /** Calls whose answer is to be lost once their work is done (`loseAnswer`). */
+  const losing = new WeakMap<FastifyRequest, 'hold' | 'cut'>()
 
   // Held requests must not keep a closing server open.
   fastify.addHook('preClose', async () => wix.releaseAll())
@@ -505,6 +515,10 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
     const grant = (req.body as { grant_type?: unknown } | null)?.grant_type
     const f = wix.takeFailure(endpoint, typeof grant === 'string' ? grant : undefined)
     if (!f) return true
+    if (f.loseAnswer) {
+      losing.set(req, f.loseAnswer)
+      return true
+    }
     if (f.hang) {
       await wix.hold(Infinity)
       wixError(reply, 504, 'Fake Wix released a hanging request')
@@ -539,7 +553,17 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
     if (c.used) return wixError(reply, 400, 'Authorization code was already used', { reason: 'CODE_USED' })
     if (wix.now() >= c.expiresAt) return wixError(reply, 400, 'Authorization code expired', { reason: 'CODE_EXPIRED' })
     c.used = true
-    return wix.mintTokens(c.instanceId)
+    const tokens = wix.mintTokens(c.instanceId)
+    const lost = losing.get(req)
+    if (lost === 'cut') {
+      req.raw.socket.destroy()
+      return reply
+    }
+    if (lost === 'hold') {
+      await wix.hold(Infinity)
+      return wixError(reply, 504, 'Fake Wix released a call whose answer it had lost')
+    }
+    return tokens
   })
 
   fastify.post('/oauth2/token', async (req, reply) => {
