@@ -24,6 +24,24 @@ t.test('the database goes away', async (t) => {
   t.notMatch(service.logs.join(''), /"level":50/, 'and not logged as a server error')
 })
 
+t.test('a database that is up but full (53300) or read-only (25006) gets 503 with Retry-After, not 500', async (t) => {
+  const service = await startService(t, { db })
+  for (const code of ['53300', '25006']) {
+    // Every new workflow's insert fails as a full server or a standby after a failover would fail it.
+    await db.sql.unsafe(`
+      create function refuse() returns trigger language plpgsql as $$
+      begin raise exception 'the database refuses' using errcode = '${code}'; end $$;
+      create trigger refuse before insert on wix_engine.workflows for each row execute function refuse();`)
+    const res = await service.api('GET', '/wix/app-url?token=t')
+    await db.sql.unsafe('drop trigger refuse on wix_engine.workflows; drop function refuse()')
+    t.equal(res.status, 503, `${code}: the App URL answers 503`)
+    t.ok(res.headers['retry-after'], `${code}: with Retry-After`)
+    t.equal(res.json.code, 'DATABASE_UNAVAILABLE', `${code}: named DATABASE_UNAVAILABLE`)
+  }
+  t.equal((await service.api('GET', '/api/installations')).status, 200, 'and nothing else was turned away meanwhile')
+  t.notMatch(service.logs.join(''), /"level":50/, 'nothing was logged as a server error')
+})
+
 t.test('the database comes back: the pool reconnects within seconds, however long it was gone', async (t) => {
   // A port where nothing listens (connections refused) until it forwards to the database.
   const gate = await databaseGate(db.url)

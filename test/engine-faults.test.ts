@@ -132,12 +132,12 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
    * The first `times` writes moving a workflow to `state` fail as "the server is restarting"
    * (57P01, raised by a trigger). Returns how many such writes were tried.
    */
-  const failWritesTo = async (t: { teardown(fn: () => unknown): void }, state: string, times: number) => {
+  const failWritesTo = async (t: { teardown(fn: () => unknown): void }, state: string, times: number, errcode = '57P01') => {
     await db.sql`create sequence blips`
     await db.sql.unsafe(`
       create function blip() returns trigger language plpgsql as $$
       begin
-        if nextval('blips') <= ${times} then raise exception 'terminating connection' using errcode = '57P01'; end if;
+        if nextval('blips') <= ${times} then raise exception 'injected fault' using errcode = '${errcode}'; end if;
         return new;
       end $$;
       create trigger blip before update on wix_engine.workflows for each row when (new.state = '${state}') execute function blip();`)
@@ -164,6 +164,39 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.same(await db.sql`select attempt from wix_engine.job_attempts where workflow_id = ${w.id}`, [], 'no failed run recorded: the blips were the commit\'s, not the run\'s')
     t.match(calls[0]!.input.idempotencyKey, new RegExp(`^${w.id}:[0-9a-f-]{36}$`),
       'the effect was given a stable idempotency key: workflow id and job id')
+  })
+
+  for (const [code, what] of [['40001', 'a serialization failure'], ['40P01', 'a deadlock past the resends'],
+    ['53300', 'a full server'], ['57014', 'a cancelled statement'], ['25006', 'a standby after a failover']]) {
+    await t.test(`${what} (${code}) at the result's commit is a blip: retried, the job never dies`, async (t) => {
+      const a = engine('a')
+      const w = await a.create('parcel', {}, { source: 'test' })
+      // Four tries: past the writer's own resends of a deadlock.
+      const tried = await failWritesTo(t, 'delivered', 4, code)
+      instant = 'Ada'
+      await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+      await a.runner.idle()
+      t.ok(await tried() > 4, 'the commit hit the fault and was tried again')
+      t.equal((await row(w.id)).state, 'delivered', 'its result landed after the blips')
+      t.equal(calls.length, 1, 'the effect ran once')
+      t.same(await a.deadJobs(), [], 'no job ended dead')
+    })
+  }
+
+  await t.test('an error the engine cannot name at the commit leaves the job to its lease: it runs again, it is not killed', async (t) => {
+    const a = engine('a')
+    const b = engine('b')
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await failWritesTo(t, 'delivered', 1, 'XX000')
+    instant = 'Ada'
+    await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await a.runner.idle()
+    t.match(await effectJob(w.id), { status: 'running', attempts: 1 }, 'the job is still held, by its lease alone')
+    await waitUntil('another engine claims the job once its lease ran out', async () => (await b.runner.tick()) === 1)
+    await b.runner.idle()
+    t.equal(calls.length, 2, 'the effect ran again, on its second attempt')
+    t.equal((await row(w.id)).state, 'delivered', 'and its result landed')
+    t.same(await a.deadJobs(), [], 'no job ended dead')
   })
 
   await t.test('a result write the database does not answer is cancelled and sent again; the effect does not run again', {

@@ -1,9 +1,9 @@
 import { createActor, toPromise, type AnyActorLogic, type EventObject } from 'xstate'
-import { isDatabaseUnavailable } from '../db/connect.ts'
+import { isDatabaseUnavailable, isTransientDatabaseError } from '../db/connect.ts'
 import { backoffDelay, defaultRetryPolicy } from './backoff.ts'
 import type { RetryPolicy } from './definition.ts'
 import type { AnyEvent, EngineCore, LocalJob } from './engine.ts'
-import { toSafeError, type SafeError } from './errors.ts'
+import { EngineError, toSafeError, type SafeError } from './errors.ts'
 import { abortableSleep } from './helpers.ts'
 import * as store from './store.ts'
 
@@ -90,7 +90,14 @@ async function runActor(logic: AnyActorLogic, input: unknown, timeoutMs: number,
 }
 
 const transient = (err: unknown) =>
-  isDatabaseUnavailable(err) || (err as { code?: unknown } | null)?.code === 'WRITE_CONTENTION'
+  isTransientDatabaseError(err) || (err as { code?: unknown } | null)?.code === 'WRITE_CONTENTION'
+
+/** The engine's own refusals that no later run can change: the job ends dead at once. */
+const JOB_FAULTS = new Set(['WORKFLOW_NOT_FOUND', 'UNKNOWN_MACHINE', 'MACHINE_VERSION_UNSUPPORTED'])
+const jobFault = (err: unknown) => err instanceof EngineError && JOB_FAULTS.has(err.code)
+
+/** A wait of about `ms`, between half and all of it: runs that failed together do not retry together. */
+const jittered = (ms: number) => ms / 2 + Math.random() * (ms / 2)
 
 /**
  * Runs effects and fires timers. Jobs this process just committed run at once (the fast path);
@@ -190,7 +197,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       } catch (err) {
         if (!transient(err) || tries >= COMMIT_TRIES) throw err
         core.log.warn({ ...logFields(run), err: toSafeError(err), tries }, 'could not commit the outcome; retrying')
-        await abortableSleep(Math.min(2_000, 50 * 2 ** tries), run.abort.signal)
+        await abortableSleep(jittered(Math.min(2_000, 50 * 2 ** tries)), run.abort.signal)
       }
     }
   }
@@ -265,12 +272,14 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     const done = body()
       .catch(async (err) => {
         if (run.lost) return
-        if (transient(err)) {
-          // The lease stays: once it runs out, this job is claimed and run again.
-          core.log.warn({ ...logFields(run), err: toSafeError(err) }, 'job run failed; lease left to expire')
+        if (!jobFault(err)) {
+          // Weather (a database blip) or a fault we cannot name: the lease stays, and once it runs
+          // out the job is claimed and run again, until its attempt budget says otherwise.
+          const level = transient(err) ? 'warn' : 'error'
+          core.log[level]({ ...logFields(run), err: toSafeError(err) }, 'job run failed; lease left to expire')
           return
         }
-        // Not weather but a fault of this job (a refused snapshot, a workflow gone): never retried.
+        // A fault of this job the engine names (its workflow gone, its machine unknown): never retried.
         await store.killJob(core.sql, run.lease, toSafeError(err), core.now()).catch(() => {})
         core.log.error({ ...logFields(run), err: toSafeError(err) }, 'job run failed; the job ends dead')
       })
