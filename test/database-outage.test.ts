@@ -2,6 +2,7 @@ import t from 'tap'
 import { connect } from '../src/db/connect.ts'
 import { createWakeups, WAKEUP_CHANNEL } from '../src/engine/wakeups.ts'
 import { databaseGate, freshDatabase, needsRealPostgres } from './support/database.ts'
+import { waitUntil } from './support/process.ts'
 import { startService } from './support/service.ts'
 
 /** Without its database the service answers 503 with Retry-After, never a 500. */
@@ -87,4 +88,30 @@ t.test('wake-ups are heard again after an outage: LISTEN comes back with the dat
     await new Promise((r) => setTimeout(r, 200))
   }
   t.same(heard.slice(0, 1), ['after the outage'], 'a notification reaches this process within 10 s of the database coming back')
+})
+
+// The driver keeps a channel whose first LISTEN failed and listens again when its connection
+// comes back (postgres.js 3.4): the engine must not call listen() a second time (the handler
+// would run twice). This holds the driver to it.
+t.test('a LISTEN that failed at startup is tried again: wake-ups are heard once the database is there', {
+  skip: needsRealPostgres('LISTEN'),
+}, async (t) => {
+  const gate = await databaseGate(db.url)
+  gate.close()
+  const sql = connect(gate.url, { max: 2 })
+  const wakeups = createWakeups(sql, { warn() {}, info() {}, error() {}, debug() {} } as never, true)
+  t.teardown(async () => {
+    await wakeups.stop()
+    await sql.end({ timeout: 1 })
+    gate.destroy()
+  })
+  await wakeups.start() // refused: the database is not there yet
+  const heard: string[] = []
+  wakeups.on((payload) => heard.push(payload))
+  await gate.open()
+  await waitUntil('a notification reaches this process', async () => {
+    await db.sql`select pg_notify(${WAKEUP_CHANNEL}, 'the database is there')`
+    return heard.length > 0
+  })
+  t.same(heard.slice(0, 1), ['the database is there'], 'LISTEN was tried again without a restart')
 })

@@ -118,8 +118,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   const unconfirmedLimitMs = Math.max(core.leaseMs - heartbeatMs, core.leaseMs / 2)
   const inFlight = new Set<Promise<void>>()
   const runs = new Map<string, Run>()
-  /** Effects committed here while every effect slot was busy: leased (and renewed), waiting. */
-  const queued: Run[] = []
+  /** Set when effects committed here were handed back for want of a slot: a freed slot claims again. */
+  let handedBack = false
   const observers = new Set<(o: JobOutcome) => void>()
   let stopping = false
   let pollTimer: ReturnType<typeof setTimeout> | undefined
@@ -286,7 +286,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       .finally(() => {
         runs.delete(run.lease.id)
         inFlight.delete(done)
-        startQueued()
+        if (handedBack && !stopping && run.job.kind === 'effect') tick().catch(pollFailed)
       })
     inFlight.add(done)
   }
@@ -300,14 +300,6 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   }
 
   const startEffect = (run: Run) => track(run, () => runEffect(run as Run & { job: LocalJob }))
-
-  function startQueued() {
-    while (queued.length && !stopping && running('effect') - queued.length < effectSlots) {
-      const run = queued.shift()!
-      if (!run.lost) startEffect(run)
-      else runs.delete(run.lease.id)
-    }
-  }
 
   /** A claimed row as a run: poison (no machine, no readable payload, no budget left) ends dead. */
   function startClaimed(row: store.JobRow) {
@@ -348,26 +340,50 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
 
   /** Ticks in progress: a claim in flight holds its jobs before they count as running. */
   const ticks = new Set<Promise<number>>()
+  let claiming: Promise<number> | undefined
+  let nextTick: Promise<number> | undefined
+  /**
+   * Claims due jobs, one claim at a time: each counts the capacity the one before it filled, so
+   * ticks that overlap (the poll, wake-ups, NOTIFY) never run more than `concurrency` jobs. A
+   * tick asked for during a claim runs once after it, for every caller that asked.
+   */
   function tick(): Promise<number> {
+    if (claiming) {
+      if (!nextTick) {
+        const n = claiming.catch(() => 0).then(() => {
+          nextTick = undefined
+          return tick()
+        })
+        nextTick = n
+        ticks.add(n)
+        void n.finally(() => ticks.delete(n)).catch(() => {})
+      }
+      return nextTick
+    }
     const t = claimDue()
+    claiming = t
     ticks.add(t)
-    void t.finally(() => ticks.delete(t)).catch(() => {})
+    void t.finally(() => {
+      ticks.delete(t)
+      if (claiming === t) claiming = undefined
+    }).catch(() => {})
     return t
   }
 
   /** Claims due jobs up to the free capacity and starts them. Returns how many it claimed. */
   async function claimDue(): Promise<number> {
     if (stopping) return 0
-    // Queued local effects hold effect slots but not the timers' reserve.
     const effects = running('effect')
     const limits = {
       effects: Math.max(0, effectSlots - effects),
-      timers: Math.max(0, concurrency - (effects - queued.length) - running('timer')),
+      timers: Math.max(0, concurrency - effects - running('timer')),
     }
     if (!limits.effects && !limits.timers) return 0
     const now = core.now()
     if (limits.timers) await store.promoteTimers(core.sql, now, limits.timers)
     const rows = await store.claimJobs(core.sql, core.owner, now, core.leaseMs, limits)
+    // Fewer due effects than free slots: whatever this process handed back has been taken.
+    if (rows.filter((r) => r.kind === 'effect').length < limits.effects) handedBack = false
     rows.forEach(startClaimed)
     return rows.length
   }
@@ -418,8 +434,20 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       handBack.finally(() => inFlight.delete(handBack))
       return
     }
-    for (const job of jobs) queued.push(hold(job))
-    startQueued()
+    // What a free slot can start runs now. The rest goes back to the queue at once, for any
+    // instance to claim: kept leased here, it would wait on this busy process while idle ones
+    // could not take it.
+    const free = Math.max(0, effectSlots - running('effect'))
+    for (const job of jobs.slice(0, free)) startEffect(hold(job))
+    const rest = jobs.slice(free).map((j) => j.id)
+    if (!rest.length) return
+    handedBack = true
+    const handBack = store.releaseLeases(core.sql, core.owner, core.now(), rest, core.wakeups.enabled).then(
+      () => {},
+      (err) => core.log.warn({ err: toSafeError(err) }, 'could not hand back jobs without a slot: their leases run out'),
+    )
+    inFlight.add(handBack)
+    handBack.finally(() => inFlight.delete(handBack))
   })
 
   return {
@@ -443,7 +471,6 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       clearTimeout(pollTimer)
       wakeTimers.forEach(clearTimeout)
       wakeTimers.clear()
-      for (const run of queued.splice(0)) lose(run, 'shutdown before it started')
       const settled = async (ms: number) => {
         let timer: ReturnType<typeof setTimeout> | undefined
         await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => (timer = setTimeout(r, ms)))])
