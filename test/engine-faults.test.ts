@@ -600,6 +600,28 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     for (const id of ids) t.equal((await row(id)).state, 'delivered', 'every parcel is delivered')
   })
 
+  await t.test('a lease renewal that hangs on a lock: the running effect is aborted once its lease is unconfirmed', async (t) => {
+    const a = engine('a')
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the run starts', () => calls.length === 1)
+    // Another session locks the job's row: every renewal of its lease waits on that lock.
+    const holder = await db.sql.reserve()
+    await holder`begin`
+    await holder`select id from wix_engine.jobs where workflow_id = ${w.id} and kind = 'effect' for update`
+    t.teardown(async () => {
+      await holder`rollback`.catch(() => {})
+      holder.release()
+    })
+    await waitUntil("the effect's signal is aborted", () => calls[0]!.signal.aborted)
+    t.pass('the run stopped before another instance could take its job over')
+    await holder`rollback`
+    calls[0]!.finish('too late')
+    await a.runner.idle()
+    t.equal((await row(w.id)).state, 'delivering', "the aborted run's result did not land")
+    await a.send(w.id, { type: 'CANCEL' }, { source: 'test' }) // its job goes with it
+  })
+
   await t.test('local and claimed effects share one budget; timers still get a slot', async (t) => {
     const a = engine('a', { concurrency: 4 })
     const ids = []

@@ -116,6 +116,11 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   const effectSlots = concurrency - Math.max(1, Math.floor(concurrency / 4))
   const heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(core.leaseMs / 4))
   const unconfirmedLimitMs = Math.max(core.leaseMs - heartbeatMs, core.leaseMs / 2)
+  // Deadlines Postgres keeps: a renewal or a claim waits on no lock, and no slow plan, for long.
+  const renewDeadlineMs = Math.max(1_000, heartbeatMs * 2)
+  const claimDeadlineMs = 5_000
+  /** How long the poll loop waits on one tick before polling on: a claim that hangs stalls nothing. */
+  const tickDeadlineMs = Math.max(pollMs, claimDeadlineMs * 2)
   const inFlight = new Set<Promise<void>>()
   const runs = new Map<string, Run>()
   /** Set when effects committed here were handed back for want of a slot: a freed slot claims again. */
@@ -124,6 +129,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   let stopping = false
   let pollTimer: ReturnType<typeof setTimeout> | undefined
   let heartbeat: ReturnType<typeof setTimeout> | undefined
+  let watchdog: ReturnType<typeof setInterval> | undefined
   const wakeTimers = new Set<ReturnType<typeof setTimeout>>()
   let unwake = () => {}
 
@@ -161,7 +167,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       const sentAt = performance.now()
       try {
         const leases = held.map((r) => ({ id: r.lease.id, epoch: r.lease.epoch }))
-        const renewed = await store.renewLeases(core.sql, core.owner, leases, core.leaseMs)
+        const renewed = await store.bounded(core.sql, renewDeadlineMs,
+          (tx) => store.renewLeases(tx, core.owner, leases, core.leaseMs))
         for (const run of held) {
           if (renewed.has(run.lease.id)) run.confirmedAt = sentAt
           else if (runs.has(run.lease.id)) lose(run, 'lease lost: the job was cancelled or taken over')
@@ -170,15 +177,27 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
         core.log.warn({ err: toSafeError(err) }, 'lease heartbeat failed')
       }
     }
-    // Unconfirmed for nearly a whole lease (checked once a beat): by the next beat another
-    // instance may hold the job. Stop it before then, so nothing it does can land after.
+  }
+
+  /**
+   * Unconfirmed for nearly a whole lease: by the next beat another instance may hold the job.
+   * Stop it before then, so nothing it does can land after. On a timer of its own, never after
+   * a renewal returns: a renewal that hangs must not switch this check off.
+   */
+  function checkLeases() {
     for (const run of runs.values()) {
       if (performance.now() - run.confirmedAt > unconfirmedLimitMs) lose(run, 'lease not renewed in time')
+    }
+    if (!runs.size) {
+      clearInterval(watchdog)
+      watchdog = undefined
     }
   }
 
   function keepBeating() {
-    if (heartbeat || !runs.size) return
+    if (!runs.size) return
+    watchdog ??= setInterval(checkLeases, heartbeatMs)
+    if (heartbeat) return
     heartbeat = setTimeout(async () => {
       await beat()
       heartbeat = undefined
@@ -380,8 +399,9 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     }
     if (!limits.effects && !limits.timers) return 0
     const now = core.now()
-    if (limits.timers) await store.promoteTimers(core.sql, now, limits.timers)
-    const rows = await store.claimJobs(core.sql, core.owner, now, core.leaseMs, limits)
+    if (limits.timers) await store.bounded(core.sql, claimDeadlineMs, (tx) => store.promoteTimers(tx, now, limits.timers))
+    const rows = await store.bounded(core.sql, claimDeadlineMs,
+      (tx) => store.claimJobs(tx, core.owner, now, core.leaseMs, limits))
     // Fewer due effects than free slots: whatever this process handed back has been taken.
     if (rows.filter((r) => r.kind === 'effect').length < limits.effects) handedBack = false
     rows.forEach(startClaimed)
@@ -405,11 +425,23 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     ;(timer as { unref?: () => void }).unref?.()
   }
 
+  /** A tick's count of claims, or 0 once it has taken `tickDeadlineMs` (it goes on meanwhile). */
+  function withinTickDeadline(t: Promise<number>) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<number>((resolve) => {
+      timer = setTimeout(() => {
+        core.log.warn({ waitedMs: tickDeadlineMs }, 'a job poll went unanswered: polling on')
+        resolve(0)
+      }, tickDeadlineMs)
+    })
+    return Promise.race([t, late]).finally(() => clearTimeout(timer))
+  }
+
   function loop() {
     pollTimer = setTimeout(async () => {
       try {
         // Keep claiming while there is a backlog; otherwise wait for the next poll.
-        while ((await tick()) > 0 && runs.size < concurrency);
+        while ((await withinTickDeadline(tick())) > 0 && runs.size < concurrency);
       } catch (err) {
         pollFailed(err)
       }
@@ -484,6 +516,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       }
       clearTimeout(heartbeat)
       heartbeat = undefined
+      clearInterval(watchdog)
+      watchdog = undefined
       runs.clear()
       await core.wakeups.stop()
       try {
