@@ -116,11 +116,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   const effectSlots = concurrency - Math.max(1, Math.floor(concurrency / 4))
   const heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(core.leaseMs / 4))
   const unconfirmedLimitMs = Math.max(core.leaseMs - heartbeatMs, core.leaseMs / 2)
-  // Deadlines Postgres keeps: a renewal or a claim waits on no lock, and no slow plan, for long.
-  const renewDeadlineMs = Math.max(1_000, heartbeatMs * 2)
-  const claimDeadlineMs = 5_000
   /** How long the poll loop waits on one tick before polling on: a claim that hangs stalls nothing. */
-  const tickDeadlineMs = Math.max(pollMs, claimDeadlineMs * 2)
+  const tickDeadlineMs = Math.max(pollMs, 10_000)
   const inFlight = new Set<Promise<void>>()
   const runs = new Map<string, Run>()
   /** Set when effects committed here were handed back for want of a slot: a freed slot claims again. */
@@ -167,8 +164,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       const sentAt = performance.now()
       try {
         const leases = held.map((r) => ({ id: r.lease.id, epoch: r.lease.epoch }))
-        const renewed = await store.bounded(core.sql, renewDeadlineMs,
-          (tx) => store.renewLeases(tx, core.owner, leases, core.leaseMs))
+        const renewed = await store.renewLeases(core.sql, core.owner, leases, core.leaseMs)
         for (const run of held) {
           if (renewed.has(run.lease.id)) run.confirmedAt = sentAt
           else if (runs.has(run.lease.id)) lose(run, 'lease lost: the job was cancelled or taken over')
@@ -399,9 +395,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     }
     if (!limits.effects && !limits.timers) return 0
     const now = core.now()
-    if (limits.timers) await store.bounded(core.sql, claimDeadlineMs, (tx) => store.promoteTimers(tx, now, limits.timers))
-    const rows = await store.bounded(core.sql, claimDeadlineMs,
-      (tx) => store.claimJobs(tx, core.owner, now, core.leaseMs, limits))
+    if (limits.timers) await store.promoteTimers(core.sql, now, limits.timers)
+    const rows = await store.claimJobs(core.sql, core.owner, now, core.leaseMs, limits)
     // Fewer due effects than free slots: whatever this process handed back has been taken.
     if (rows.filter((r) => r.kind === 'effect').length < limits.effects) handedBack = false
     rows.forEach(startClaimed)

@@ -79,7 +79,7 @@ const holds = (sql: Sql, lease: JobLease) =>
   sql`id = ${lease.id} and status = 'running' and lease_owner = ${lease.owner} and attempts = ${lease.epoch}`
 
 /** A lease of `ms` from now on the database's clock: hosts' clocks may disagree, this one does not. */
-const leaseFromNow = (sql: Sql | TransactionSql, ms: number) => sql`now() + ${ms}::int * interval '1 millisecond'`
+const leaseFromNow = (sql: Sql, ms: number) => sql`now() + ${ms}::int * interval '1 millisecond'`
 
 export interface AttemptRecord {
   attempt: number
@@ -321,7 +321,7 @@ export async function promoteTimers(sql: Sql | TransactionSql, now: Date, limit:
  * `limits.effects` effects and `limits.timers` timers, so slow effects never take every slot.
  * Leases are compared and set on the database's clock.
  */
-export async function claimJobs(sql: Sql | TransactionSql, owner: string, now: Date, leaseMs: number, limits: { effects: number; timers: number }) {
+export async function claimJobs(sql: Sql, owner: string, now: Date, leaseMs: number, limits: { effects: number; timers: number }) {
   const due = (kind: 'effect' | 'timer', limit: number) => sql`
     select id from wix_engine.jobs
     where kind = ${kind} and ((status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < now()))
@@ -376,18 +376,7 @@ export async function killJob(sql: Sql, lease: JobLease, reason: unknown, now: D
  * The heartbeat: renews the leases of the runs this process still holds, on the database's
  * clock. Returns the ids it renewed; a run missing from them lost its job.
  */
-/**
- * Runs `body` in a transaction whose statements Postgres ends after `ms`, waiting on a lock no
- * longer either: the deadline holds even where the client's would not (a lock held for good).
- */
-export async function bounded<T>(sql: Sql, ms: number, body: (tx: TransactionSql) => Promise<T>): Promise<T> {
-  return (await sql.begin(async (tx) => {
-    await tx`select set_config('statement_timeout', ${`${ms}ms`}, true), set_config('lock_timeout', ${`${ms}ms`}, true)`
-    return body(tx)
-  })) as T
-}
-
-export async function renewLeases(sql: Sql | TransactionSql, owner: string, runs: { id: string; epoch: number }[], leaseMs: number) {
+export async function renewLeases(sql: Sql, owner: string, runs: { id: string; epoch: number }[], leaseMs: number) {
   const rows = await sql<{ id: string }[]>`
     update wix_engine.jobs j set lease_until = ${leaseFromNow(sql, leaseMs)}
     from jsonb_to_recordset(${sql.json(runs as never)}::jsonb) as r(id uuid, epoch int)
