@@ -313,6 +313,31 @@ t.test('group commit, on a real database', async (t) => {
     // as the engine's callers do: retried through the blip
     t.same((await persistently(() => writer.commit(step(stored[0]!)))).written, true, 'a retry lands once reconnected')
   })
+  await t.test('a batch Postgres ends as a deadlock is sent again, and lands', async (t) => {
+    const { ids, stored } = await startStored(2)
+    // The first two statements that write DEADLOCKED history end as deadlock victims (40P01).
+    await db.sql.unsafe(`
+      create sequence wix_engine.deadlocks;
+      create function wix_engine.deadlock() returns trigger language plpgsql as $$
+      begin
+        if nextval('wix_engine.deadlocks') <= 2 then raise exception 'deadlock detected' using errcode = '40P01'; end if;
+        return new;
+      end $$;
+      create trigger deadlock before insert on wix_engine.workflow_history
+        for each row when (new.event_type = 'DEADLOCKED') execute function wix_engine.deadlock();`)
+    t.teardown(() => db.sql.unsafe(`drop trigger deadlock on wix_engine.workflow_history;
+      drop function wix_engine.deadlock(); drop sequence wix_engine.deadlocks`))
+    const writer = createWriter(db.sql)
+    const results = await Promise.all([
+      writer.commit(step(stored[0]!, stored[0]!.version, 'DEADLOCKED')),
+      writer.commit(step(stored[1]!)),
+    ])
+    t.same(results.map((r) => r.written), [true, true], 'both writes of the batch land, its caller none the wiser')
+    const [{ tries }] = await db.sql<{ tries: number }[]>`select last_value::int as tries from wix_engine.deadlocks`
+    t.equal(tries, 3, 'after two statements ended as deadlocks, the third went through')
+    t.same((await rows(ids)).map((r) => r.version), [2, 2], 'each row moved on once')
+  })
+
   await t.test('one row locked by another session holds only its own write: the 50 others commit, it fails as a blip', {
     skip: needsRealPostgres('holds a row lock from another session'),
   }, async (t) => {
