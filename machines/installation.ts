@@ -238,6 +238,7 @@ export const installationMachine = setup({
     codeDeadline: ({ context }) => context.codeTtlMs,
     browserReturnTimeout: ({ context }) => context.browserReturnTimeoutMs,
     confirmDeadline: 60 * 60_000,
+    finishDeadline: 60 * 60_000,
   },
 }).createMachine({
   id: 'installation',
@@ -419,6 +420,16 @@ export const installationMachine = setup({
       states: {
         waiting: { on: { FINISH: 'finishing' } },
         finishing: {
+          // A backstop: whatever becomes of the finishSetup job (a run lost to a database blip),
+          // the install goes back to waiting, where the app or an admin can ask to finish again.
+          after: {
+            finishDeadline: {
+              target: 'waiting',
+              actions: assign({
+                lastError: { code: 'FINISH_TIMED_OUT', message: 'Finishing did not complete within an hour; ask to finish again.' },
+              }),
+            },
+          },
           invoke: {
             id: 'finishSetup',
             src: 'finishSetup',

@@ -132,12 +132,12 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
    * The first `times` writes moving a workflow to `state` fail as "the server is restarting"
    * (57P01, raised by a trigger). Returns how many such writes were tried.
    */
-  const failWritesTo = async (t: { teardown(fn: () => unknown): void }, state: string, times: number) => {
+  const failWritesTo = async (t: { teardown(fn: () => unknown): void }, state: string, times: number, errcode = '57P01') => {
     await db.sql`create sequence blips`
     await db.sql.unsafe(`
       create function blip() returns trigger language plpgsql as $$
       begin
-        if nextval('blips') <= ${times} then raise exception 'terminating connection' using errcode = '57P01'; end if;
+        if nextval('blips') <= ${times} then raise exception 'injected fault' using errcode = '${errcode}'; end if;
         return new;
       end $$;
       create trigger blip before update on wix_engine.workflows for each row when (new.state = '${state}') execute function blip();`)
@@ -164,6 +164,39 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.same(await db.sql`select attempt from wix_engine.job_attempts where workflow_id = ${w.id}`, [], 'no failed run recorded: the blips were the commit\'s, not the run\'s')
     t.match(calls[0]!.input.idempotencyKey, new RegExp(`^${w.id}:[0-9a-f-]{36}$`),
       'the effect was given a stable idempotency key: workflow id and job id')
+  })
+
+  for (const [code, what] of [['40001', 'a serialization failure'], ['40P01', 'a deadlock past the resends'],
+    ['53300', 'a full server'], ['57014', 'a cancelled statement'], ['25006', 'a standby after a failover']]) {
+    await t.test(`${what} (${code}) at the result's commit is a blip: retried, the job never dies`, async (t) => {
+      const a = engine('a')
+      const w = await a.create('parcel', {}, { source: 'test' })
+      // Four tries: past the writer's own resends of a deadlock.
+      const tried = await failWritesTo(t, 'delivered', 4, code)
+      instant = 'Ada'
+      await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+      await a.runner.idle()
+      t.ok(await tried() > 4, 'the commit hit the fault and was tried again')
+      t.equal((await row(w.id)).state, 'delivered', 'its result landed after the blips')
+      t.equal(calls.length, 1, 'the effect ran once')
+      t.same(await a.deadJobs(), [], 'no job ended dead')
+    })
+  }
+
+  await t.test('an error the engine cannot name at the commit leaves the job to its lease: it runs again, it is not killed', async (t) => {
+    const a = engine('a')
+    const b = engine('b')
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await failWritesTo(t, 'delivered', 1, 'XX000')
+    instant = 'Ada'
+    await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await a.runner.idle()
+    t.match(await effectJob(w.id), { status: 'running', attempts: 1 }, 'the job is still held, by its lease alone')
+    await waitUntil('another engine claims the job once its lease ran out', async () => (await b.runner.tick()) === 1)
+    await b.runner.idle()
+    t.equal(calls.length, 2, 'the effect ran again, on its second attempt')
+    t.equal((await row(w.id)).state, 'delivered', 'and its result landed')
+    t.same(await a.deadJobs(), [], 'no job ended dead')
   })
 
   await t.test('a result write the database does not answer is cancelled and sent again; the effect does not run again', {
@@ -471,6 +504,122 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal((await lingering)?.state, 'delivered', 'so did the one still waiting, from the same commit')
     t.equal(reads, 0, 'and neither read the row on its own NOTIFY')
     await solo.wakeups.stop()
+  })
+
+  await t.test("a waitFor predicate that throws ends that wait with its error, never the process", async (t) => {
+    const a = engine('a')
+    const w = await a.create('parcel', {}, { source: 'test' })
+    const unhandled: unknown[] = []
+    const onUnhandled = (err: unknown) => void unhandled.push(err)
+    process.on('unhandledRejection', onUnhandled)
+    t.teardown(() => void process.off('unhandledRejection', onUnhandled))
+    let asked = 0
+    const predicate = () => {
+      if (++asked > 1) throw new Error('a bug in the caller')
+      return false
+    }
+    await t.rejects(a.waitFor(w.id, predicate, 30_000, 20), /a bug in the caller/, "the wait rejects with the predicate's error")
+    t.same(unhandled, [], 'and no rejection went unhandled')
+    await a.send(w.id, { type: 'HOP' }, { source: 'test' }) // final: its timer leaves with it
+  })
+
+  await t.test('waitFor reads one at a time while the database is slow: its polls never pile up', async (t) => {
+    const a = engine('a')
+    const w = await a.create('parcel', {}, { source: 'test' })
+    // Reads of workflows wait while this session holds the table: a database that does not answer.
+    const holder = await db.sql.reserve()
+    await holder`begin`
+    await holder`lock table wix_engine.workflows in access exclusive mode`
+    let released = false
+    const release = async () => {
+      if (released) return
+      released = true
+      await holder`rollback`
+      holder.release()
+    }
+    t.teardown(release)
+    // Asked on the holder's session (the pool may be full of waiting reads): inside its
+    // transaction, pg_stat_activity is read afresh only after its snapshot is cleared.
+    const reads = async () => Number((await holder`
+      with fresh as (select pg_stat_clear_snapshot())
+      select count(*)::int as n from fresh, pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock' and query like '%wix_engine.workflows%'`)[0]!.n)
+    const left = new AbortController()
+    const wait = a.waitFor(w.id, () => false, 60_000, 10, left.signal)
+    await waitUntil('a poll waits on the database', async () => (await reads()) > 0)
+    // Fifty polls' worth: each would have sent a read of its own.
+    await new Promise((r) => setTimeout(r, 500))
+    t.equal(await reads(), 1, 'one read waits; the polls behind it sent none')
+    left.abort()
+    await release()
+    t.equal((await wait)?.id, w.id, 'the wait ends when its caller leaves')
+    await a.send(w.id, { type: 'HOP' }, { source: 'test' }) // final: its timer leaves with it
+  })
+
+  await t.test('ticks that overlap never run more effects than the concurrency allows', async (t) => {
+    const a = engine('a')
+    await a.runner.stop(0) // what it commits from now on is handed back: pending, for anyone to claim
+    const ids: string[] = []
+    for (let i = 0; i < 6; i++) {
+      const w = await a.create('parcel', {}, { source: 'test' })
+      await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+      ids.push(w.id)
+    }
+    const b = engine('b', { concurrency: 4 }) // three effect slots, one kept for timers
+    await Promise.all([1, 2, 3, 4, 5].map(() => b.runner.tick()))
+    t.ok(calls.length <= 3, `${calls.length} effects started at once, within the three slots`)
+    const [held] = await db.sql`select count(*)::int as n from wix_engine.jobs where lease_owner = 'b' and kind = 'effect' and status = 'running'`
+    t.ok(held!.n <= 3, `and b holds ${held!.n} effect jobs, no more than it runs`)
+    instant = 'Ada'
+    calls.forEach((c) => c.finish('Ada'))
+    await waitUntil('every parcel is delivered', async () => {
+      await b.runner.tick()
+      await b.runner.idle()
+      return (await Promise.all(ids.map(row))).every((r) => r.state === 'delivered')
+    })
+  })
+
+  await t.test('an instance with every effect slot busy hands new effects back: an idle one takes them at once', async (t) => {
+    const a = engine('a', { concurrency: 4 })
+    const b = engine('b')
+    const ids: string[] = []
+    for (let i = 0; i < 5; i++) {
+      const w = await a.create('parcel', {}, { source: 'test' })
+      await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+      ids.push(w.id)
+    }
+    await waitUntil('the busy instance fills its three effect slots', () => calls.length === 3)
+    await waitUntil('the idle instance claims the two it could not start', async () => {
+      await b.runner.tick()
+      return calls.length === 5
+    })
+    t.pass('the idle instance runs them while the busy one is still busy')
+    calls.forEach((c) => c.finish('Ada'))
+    await a.runner.idle()
+    await b.runner.idle()
+    for (const id of ids) t.equal((await row(id)).state, 'delivered', 'every parcel is delivered')
+  })
+
+  await t.test('a lease renewal that hangs on a lock: the running effect is aborted once its lease is unconfirmed', async (t) => {
+    const a = engine('a')
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the run starts', () => calls.length === 1)
+    // Another session locks the job's row: every renewal of its lease waits on that lock.
+    const holder = await db.sql.reserve()
+    await holder`begin`
+    await holder`select id from wix_engine.jobs where workflow_id = ${w.id} and kind = 'effect' for update`
+    t.teardown(async () => {
+      await holder`rollback`.catch(() => {})
+      holder.release()
+    })
+    await waitUntil("the effect's signal is aborted", () => calls[0]!.signal.aborted)
+    t.pass('the run stopped before another instance could take its job over')
+    await holder`rollback`
+    calls[0]!.finish('too late')
+    await a.runner.idle()
+    t.equal((await row(w.id)).state, 'delivering', "the aborted run's result did not land")
+    await a.send(w.id, { type: 'CANCEL' }, { source: 'test' }) // its job goes with it
   })
 
   await t.test('local and claimed effects share one budget; timers still get a slot', async (t) => {

@@ -3,7 +3,7 @@ import t from 'tap'
 import postgres from 'postgres'
 import { assign, setup } from 'xstate'
 import { defineWorkflow, persistently } from '../src/engine/index.ts'
-import { isDatabaseUnavailable } from '../src/db/connect.ts'
+import { isDatabaseUnavailable, isTransientDatabaseError } from '../src/db/connect.ts'
 import { createEngineCore } from '../src/engine/engine.ts'
 import { promoteTimers, readWorkflow, type Transition, type WorkflowRow } from '../src/engine/store.ts'
 import { createWriter } from '../src/engine/writer.ts'
@@ -313,6 +313,63 @@ t.test('group commit, on a real database', async (t) => {
     // as the engine's callers do: retried through the blip
     t.same((await persistently(() => writer.commit(step(stored[0]!)))).written, true, 'a retry lands once reconnected')
   })
+  await t.test('a batch Postgres ends as a deadlock is sent again, and lands', async (t) => {
+    const { ids, stored } = await startStored(2)
+    // The first two statements that write DEADLOCKED history end as deadlock victims (40P01).
+    await db.sql.unsafe(`
+      create sequence wix_engine.deadlocks;
+      create function wix_engine.deadlock() returns trigger language plpgsql as $$
+      begin
+        if nextval('wix_engine.deadlocks') <= 2 then raise exception 'deadlock detected' using errcode = '40P01'; end if;
+        return new;
+      end $$;
+      create trigger deadlock before insert on wix_engine.workflow_history
+        for each row when (new.event_type = 'DEADLOCKED') execute function wix_engine.deadlock();`)
+    t.teardown(() => db.sql.unsafe(`drop trigger deadlock on wix_engine.workflow_history;
+      drop function wix_engine.deadlock(); drop sequence wix_engine.deadlocks`))
+    const writer = createWriter(db.sql)
+    const results = await Promise.all([
+      writer.commit(step(stored[0]!, stored[0]!.version, 'DEADLOCKED')),
+      writer.commit(step(stored[1]!)),
+    ])
+    t.same(results.map((r) => r.written), [true, true], 'both writes of the batch land, its caller none the wiser')
+    const [{ tries }] = await db.sql<{ tries: number }[]>`select last_value::int as tries from wix_engine.deadlocks`
+    t.equal(tries, 3, 'after two statements ended as deadlocks, the third went through')
+    t.same((await rows(ids)).map((r) => r.version), [2, 2], 'each row moved on once')
+  })
+
+  await t.test('one row locked by another session holds only its own write: the 50 others commit, it fails as a blip', {
+    skip: needsRealPostgres('holds a row lock from another session'),
+  }, async (t) => {
+    const { stored } = await startStored(51)
+    // Short waits, so the locked write gives up soon: the test waits on outcomes, not on time.
+    const writer = createWriter(db.sql, { stallMs: 300, writeTimeoutMs: 3_000 })
+    // Another session holds one workflow's row, as a vault's FOR SHARE fence or an admin's open transaction would.
+    const holder = await db.sql.reserve()
+    await holder`begin`
+    await holder`select 1 from wix_engine.workflows where id = ${stored[0]!.id} for update`
+    let held = true
+    const release = async () => {
+      if (!held) return
+      held = false
+      await holder`rollback`
+      holder.release()
+    }
+    t.teardown(release)
+    // In one tick: all 51 go in one batch.
+    const blocked = writer.commit(step(stored[0]!))
+    const others = stored.slice(1).map((row) => writer.commit(step(row!)))
+    const results = await Promise.all(others)
+    t.ok(results.every((r) => r.written), 'the writes of the 50 other workflows commit while the row stays locked')
+    const [b] = await Promise.allSettled([blocked])
+    t.equal(b!.status, 'rejected', 'the write of the locked row fails')
+    t.ok(isTransientDatabaseError((b as PromiseRejectedResult).reason), 'as a blip its caller sends again')
+    await release()
+    // Its cancel may have come too late (the write then landed when the lock went): fenced, as any write.
+    const now = (await readWorkflow(db.sql, stored[0]!.id))!
+    t.equal((await writer.commit(step(now))).written, true, 'once the lock is gone, its row takes writes again')
+  })
+
   await t.test('a batch the database never answers is cancelled in time, and the writes queued behind it land', {
     skip: needsRealPostgres('cancels a statement from another session'),
   }, async (t) => {

@@ -42,6 +42,7 @@ const events = [
   after('codeDeadline', 'CodeReceived'),
   after('browserReturnTimeout', 'Tokened'),
   after('confirmDeadline', 'AppUrlHit.confirming'),
+  after('finishDeadline', 'SetupIncomplete.finishing'),
   { type: 'BROWSER_SENT_ON', destination: 'post-install' },
   { type: 'FINISH' },
   { type: 'xstate.done.actor.finishSetup', output: {} },
@@ -142,4 +143,23 @@ t.test('a callback or a decline counts only with the state the installation issu
     t.notOk(authorizing.can(event as never), `${event.type} with ${'stateHash' in event ? `stateHash ${event.stateHash}` : 'no stateHash'} is refused`)
   }
   t.ok(authorizing.can({ type: 'CALLBACK', code: 'c', instanceId: 'i', stateHash: 'h' }), 'with the issued state it is taken')
+})
+
+t.test('every state that runs an effect has a deadline: no lost job leaves an install waiting forever', async (t) => {
+  const invoking: string[] = []
+  const visit = (node: { id: string; invoke: unknown[]; after: unknown[]; states: Record<string, never> }) => {
+    if (node.invoke.length) {
+      invoking.push(node.id)
+      t.ok(node.after.length > 0, `${node.id} invokes ${node.invoke.length} effect(s) and has a delayed transition out`)
+    }
+    Object.values(node.states).forEach(visit)
+  }
+  visit(installationMachine.root as never)
+  t.ok(invoking.includes('installation.SetupIncomplete.finishing'), `checked ${invoking.join(', ')}`)
+
+  const paths = getSimplePaths(installationMachine, { input: { ...input, autoFinish: true }, events })
+  const overdue = paths.find((p) => (p.steps.at(-1)?.event.type as string | undefined) === 'xstate.after.finishDeadline.installation.SetupIncomplete.finishing')
+  t.same(overdue?.state.value, { SetupIncomplete: 'waiting' }, 'a finish that never ends goes back to waiting after an hour')
+  t.match((overdue?.state.context as InstallationContext | undefined)?.lastError, { code: 'FINISH_TIMED_OUT' }, 'saying why')
+  t.ok(overdue?.state.can({ type: 'FINISH' } as never), 'and the app or an admin can ask to finish again')
 })

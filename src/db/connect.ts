@@ -12,6 +12,12 @@ export const PG = {
   CANNOT_CONNECT_NOW: '57P03',
   /** undefined_table */
   UNDEFINED_TABLE: '42P01',
+  /** too_many_connections: the server is full, not gone */
+  TOO_MANY_CONNECTIONS: '53300',
+  /** lock_not_available: a lock_timeout ran out (another session holds the row) */
+  LOCK_NOT_AVAILABLE: '55P03',
+  /** read_only_sql_transaction: a failover left us on a standby for now */
+  READ_ONLY_TRANSACTION: '25006',
 } as const
 
 /** Errors that mean "the database is not reachable right now", not "the query was wrong". */
@@ -27,6 +33,26 @@ const UNAVAILABLE = new Set<string>([
 export const isDatabaseUnavailable = (err: unknown): boolean => {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' && (UNAVAILABLE.has(code) || code.startsWith('08'))
+}
+
+/**
+ * Errors that say nothing about the statement, only about the database's weather: worth the
+ * same statement again later. The unavailable ones above, and the SQLSTATE classes 08
+ * (connection), 40 (rollback: deadlock, serialization), 53 (insufficient resources), 57
+ * (operator intervention: cancelled, shutting down), plus 25006 (a standby after a failover) and
+ * 55P03 (a lock_timeout: another session held the row for longer).
+ */
+export const isTransientDatabaseError = (err: unknown): boolean => {
+  if (isDatabaseUnavailable(err)) return true
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.length === 5
+    && (['08', '40', '53', '57'].includes(code.slice(0, 2)) || code === PG.READ_ONLY_TRANSACTION || code === PG.LOCK_NOT_AVAILABLE)
+}
+
+/** Errors an HTTP client should come back from later (503 with Retry-After), the database being up. */
+export const isDatabaseBusy = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === PG.TOO_MANY_CONNECTIONS || code === PG.READ_ONLY_TRANSACTION
 }
 
 export interface ConnectOptions {

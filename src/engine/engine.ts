@@ -394,12 +394,37 @@ export function createEngineCore(opts: EngineOptions) {
     const known = recent.get(id)
     let latest = known ? toWorkflow(known) : await get(id)
     if (!latest || done(latest)) return latest
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let settled = false
+      /** `done(w)`; a caller's predicate that throws ends the wait with its error, never the process. */
+      const holds = (w: Workflow) => {
+        try {
+          return done(w)
+        } catch (err) {
+          end(() => reject(err))
+          return false
+        }
+      }
+      // One read at a time: under a slow database, polls and wake-ups wait their turn instead of
+      // piling up reads of the same row. A wake-up during a read asks for one more after it.
+      let reading = false
+      let again = false
       const check = async () => {
-        const w = await get(id).catch(() => undefined)
-        if (w && w.version >= (latest?.version ?? 0)) latest = w
-        if (w && done(w)) finish(w)
+        if (reading) {
+          again = true
+          return
+        }
+        reading = true
+        try {
+          do {
+            again = false
+            const w = await get(id).catch(() => undefined)
+            if (w && w.version >= (latest?.version ?? 0)) latest = w
+            if (w && holds(w)) finish(w)
+          } while (again && !settled)
+        } finally {
+          reading = false
+        }
       }
       void wakeups.start()
       // `w:<id>:<writer>`. This process's own writes reach `onLocal` once committed: reading the
@@ -407,23 +432,26 @@ export function createEngineCore(opts: EngineOptions) {
       const unwake = wakeups.on((payload) => {
         if (payload.startsWith(`w:${id}:`) && payload !== `w:${id}:${owner}`) void check()
       })
-      const finish = (w: Workflow | undefined) => {
+      const end = (settle: () => void) => {
         if (settled) return
         settled = true
         unwake()
         listeners.delete(onLocal)
         clearTimeout(deadline)
         clearInterval(poll)
-        resolve(w)
+        settle()
       }
+      const finish = (w: Workflow | undefined) => end(() => resolve(w))
       const onLocal = (w: Workflow) => {
         if (w.id !== id) return
         latest = w
-        if (done(w)) finish(w)
+        if (holds(w)) finish(w)
       }
       listeners.add(onLocal)
       const deadline = setTimeout(() => finish(latest), timeoutMs)
-      const poll = setInterval(check, pollMs)
+      const poll = setInterval(() => {
+        if (!reading) void check()
+      }, pollMs)
       // Whoever waited is gone (a browser that left the page): stop at once, polls and all.
       if (signal?.aborted) finish(latest)
       signal?.addEventListener('abort', () => finish(latest), { once: true })

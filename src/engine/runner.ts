@@ -1,9 +1,9 @@
 import { createActor, toPromise, type AnyActorLogic, type EventObject } from 'xstate'
-import { isDatabaseUnavailable } from '../db/connect.ts'
+import { isDatabaseUnavailable, isTransientDatabaseError } from '../db/connect.ts'
 import { backoffDelay, defaultRetryPolicy } from './backoff.ts'
 import type { RetryPolicy } from './definition.ts'
 import type { AnyEvent, EngineCore, LocalJob } from './engine.ts'
-import { toSafeError, type SafeError } from './errors.ts'
+import { EngineError, toSafeError, type SafeError } from './errors.ts'
 import { abortableSleep } from './helpers.ts'
 import * as store from './store.ts'
 
@@ -90,7 +90,14 @@ async function runActor(logic: AnyActorLogic, input: unknown, timeoutMs: number,
 }
 
 const transient = (err: unknown) =>
-  isDatabaseUnavailable(err) || (err as { code?: unknown } | null)?.code === 'WRITE_CONTENTION'
+  isTransientDatabaseError(err) || (err as { code?: unknown } | null)?.code === 'WRITE_CONTENTION'
+
+/** The engine's own refusals that no later run can change: the job ends dead at once. */
+const JOB_FAULTS = new Set(['WORKFLOW_NOT_FOUND', 'UNKNOWN_MACHINE', 'MACHINE_VERSION_UNSUPPORTED'])
+const jobFault = (err: unknown) => err instanceof EngineError && JOB_FAULTS.has(err.code)
+
+/** A wait of about `ms`, between half and all of it: runs that failed together do not retry together. */
+const jittered = (ms: number) => ms / 2 + Math.random() * (ms / 2)
 
 /**
  * Runs effects and fires timers. Jobs this process just committed run at once (the fast path);
@@ -109,14 +116,17 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   const effectSlots = concurrency - Math.max(1, Math.floor(concurrency / 4))
   const heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(core.leaseMs / 4))
   const unconfirmedLimitMs = Math.max(core.leaseMs - heartbeatMs, core.leaseMs / 2)
+  /** How long the poll loop waits on one tick before polling on: a claim that hangs stalls nothing. */
+  const tickDeadlineMs = Math.max(pollMs, 10_000)
   const inFlight = new Set<Promise<void>>()
   const runs = new Map<string, Run>()
-  /** Effects committed here while every effect slot was busy: leased (and renewed), waiting. */
-  const queued: Run[] = []
+  /** Set when effects committed here were handed back for want of a slot: a freed slot claims again. */
+  let handedBack = false
   const observers = new Set<(o: JobOutcome) => void>()
   let stopping = false
   let pollTimer: ReturnType<typeof setTimeout> | undefined
   let heartbeat: ReturnType<typeof setTimeout> | undefined
+  let watchdog: ReturnType<typeof setInterval> | undefined
   const wakeTimers = new Set<ReturnType<typeof setTimeout>>()
   let unwake = () => {}
 
@@ -163,15 +173,27 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
         core.log.warn({ err: toSafeError(err) }, 'lease heartbeat failed')
       }
     }
-    // Unconfirmed for nearly a whole lease (checked once a beat): by the next beat another
-    // instance may hold the job. Stop it before then, so nothing it does can land after.
+  }
+
+  /**
+   * Unconfirmed for nearly a whole lease: by the next beat another instance may hold the job.
+   * Stop it before then, so nothing it does can land after. On a timer of its own, never after
+   * a renewal returns: a renewal that hangs must not switch this check off.
+   */
+  function checkLeases() {
     for (const run of runs.values()) {
       if (performance.now() - run.confirmedAt > unconfirmedLimitMs) lose(run, 'lease not renewed in time')
+    }
+    if (!runs.size) {
+      clearInterval(watchdog)
+      watchdog = undefined
     }
   }
 
   function keepBeating() {
-    if (heartbeat || !runs.size) return
+    if (!runs.size) return
+    watchdog ??= setInterval(checkLeases, heartbeatMs)
+    if (heartbeat) return
     heartbeat = setTimeout(async () => {
       await beat()
       heartbeat = undefined
@@ -190,7 +212,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       } catch (err) {
         if (!transient(err) || tries >= COMMIT_TRIES) throw err
         core.log.warn({ ...logFields(run), err: toSafeError(err), tries }, 'could not commit the outcome; retrying')
-        await abortableSleep(Math.min(2_000, 50 * 2 ** tries), run.abort.signal)
+        await abortableSleep(jittered(Math.min(2_000, 50 * 2 ** tries)), run.abort.signal)
       }
     }
   }
@@ -265,19 +287,21 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     const done = body()
       .catch(async (err) => {
         if (run.lost) return
-        if (transient(err)) {
-          // The lease stays: once it runs out, this job is claimed and run again.
-          core.log.warn({ ...logFields(run), err: toSafeError(err) }, 'job run failed; lease left to expire')
+        if (!jobFault(err)) {
+          // Weather (a database blip) or a fault we cannot name: the lease stays, and once it runs
+          // out the job is claimed and run again, until its attempt budget says otherwise.
+          const level = transient(err) ? 'warn' : 'error'
+          core.log[level]({ ...logFields(run), err: toSafeError(err) }, 'job run failed; lease left to expire')
           return
         }
-        // Not weather but a fault of this job (a refused snapshot, a workflow gone): never retried.
+        // A fault of this job the engine names (its workflow gone, its machine unknown): never retried.
         await store.killJob(core.sql, run.lease, toSafeError(err), core.now()).catch(() => {})
         core.log.error({ ...logFields(run), err: toSafeError(err) }, 'job run failed; the job ends dead')
       })
       .finally(() => {
         runs.delete(run.lease.id)
         inFlight.delete(done)
-        startQueued()
+        if (handedBack && !stopping && run.job.kind === 'effect') tick().catch(pollFailed)
       })
     inFlight.add(done)
   }
@@ -291,14 +315,6 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   }
 
   const startEffect = (run: Run) => track(run, () => runEffect(run as Run & { job: LocalJob }))
-
-  function startQueued() {
-    while (queued.length && !stopping && running('effect') - queued.length < effectSlots) {
-      const run = queued.shift()!
-      if (!run.lost) startEffect(run)
-      else runs.delete(run.lease.id)
-    }
-  }
 
   /** A claimed row as a run: poison (no machine, no readable payload, no budget left) ends dead. */
   function startClaimed(row: store.JobRow) {
@@ -339,26 +355,50 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
 
   /** Ticks in progress: a claim in flight holds its jobs before they count as running. */
   const ticks = new Set<Promise<number>>()
+  let claiming: Promise<number> | undefined
+  let nextTick: Promise<number> | undefined
+  /**
+   * Claims due jobs, one claim at a time: each counts the capacity the one before it filled, so
+   * ticks that overlap (the poll, wake-ups, NOTIFY) never run more than `concurrency` jobs. A
+   * tick asked for during a claim runs once after it, for every caller that asked.
+   */
   function tick(): Promise<number> {
+    if (claiming) {
+      if (!nextTick) {
+        const n = claiming.catch(() => 0).then(() => {
+          nextTick = undefined
+          return tick()
+        })
+        nextTick = n
+        ticks.add(n)
+        void n.finally(() => ticks.delete(n)).catch(() => {})
+      }
+      return nextTick
+    }
     const t = claimDue()
+    claiming = t
     ticks.add(t)
-    void t.finally(() => ticks.delete(t)).catch(() => {})
+    void t.finally(() => {
+      ticks.delete(t)
+      if (claiming === t) claiming = undefined
+    }).catch(() => {})
     return t
   }
 
   /** Claims due jobs up to the free capacity and starts them. Returns how many it claimed. */
   async function claimDue(): Promise<number> {
     if (stopping) return 0
-    // Queued local effects hold effect slots but not the timers' reserve.
     const effects = running('effect')
     const limits = {
       effects: Math.max(0, effectSlots - effects),
-      timers: Math.max(0, concurrency - (effects - queued.length) - running('timer')),
+      timers: Math.max(0, concurrency - effects - running('timer')),
     }
     if (!limits.effects && !limits.timers) return 0
     const now = core.now()
     if (limits.timers) await store.promoteTimers(core.sql, now, limits.timers)
     const rows = await store.claimJobs(core.sql, core.owner, now, core.leaseMs, limits)
+    // Fewer due effects than free slots: whatever this process handed back has been taken.
+    if (rows.filter((r) => r.kind === 'effect').length < limits.effects) handedBack = false
     rows.forEach(startClaimed)
     return rows.length
   }
@@ -380,11 +420,23 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     ;(timer as { unref?: () => void }).unref?.()
   }
 
+  /** A tick's count of claims, or 0 once it has taken `tickDeadlineMs` (it goes on meanwhile). */
+  function withinTickDeadline(t: Promise<number>) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<number>((resolve) => {
+      timer = setTimeout(() => {
+        core.log.warn({ waitedMs: tickDeadlineMs }, 'a job poll went unanswered: polling on')
+        resolve(0)
+      }, tickDeadlineMs)
+    })
+    return Promise.race([t, late]).finally(() => clearTimeout(timer))
+  }
+
   function loop() {
     pollTimer = setTimeout(async () => {
       try {
         // Keep claiming while there is a backlog; otherwise wait for the next poll.
-        while ((await tick()) > 0 && runs.size < concurrency);
+        while ((await withinTickDeadline(tick())) > 0 && runs.size < concurrency);
       } catch (err) {
         pollFailed(err)
       }
@@ -409,8 +461,20 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       handBack.finally(() => inFlight.delete(handBack))
       return
     }
-    for (const job of jobs) queued.push(hold(job))
-    startQueued()
+    // What a free slot can start runs now. The rest goes back to the queue at once, for any
+    // instance to claim: kept leased here, it would wait on this busy process while idle ones
+    // could not take it.
+    const free = Math.max(0, effectSlots - running('effect'))
+    for (const job of jobs.slice(0, free)) startEffect(hold(job))
+    const rest = jobs.slice(free).map((j) => j.id)
+    if (!rest.length) return
+    handedBack = true
+    const handBack = store.releaseLeases(core.sql, core.owner, core.now(), rest, core.wakeups.enabled).then(
+      () => {},
+      (err) => core.log.warn({ err: toSafeError(err) }, 'could not hand back jobs without a slot: their leases run out'),
+    )
+    inFlight.add(handBack)
+    handBack.finally(() => inFlight.delete(handBack))
   })
 
   return {
@@ -434,7 +498,6 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       clearTimeout(pollTimer)
       wakeTimers.forEach(clearTimeout)
       wakeTimers.clear()
-      for (const run of queued.splice(0)) lose(run, 'shutdown before it started')
       const settled = async (ms: number) => {
         let timer: ReturnType<typeof setTimeout> | undefined
         await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => (timer = setTimeout(r, ms)))])
@@ -448,6 +511,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       }
       clearTimeout(heartbeat)
       heartbeat = undefined
+      clearInterval(watchdog)
+      watchdog = undefined
       runs.clear()
       await core.wakeups.stop()
       try {

@@ -34,6 +34,12 @@ export interface WriterOptions {
   log?: Pick<Logger, 'error'>
   /** Who writes (the engine's owner): NOTIFY payloads name it, so a process can skip its own. */
   origin?: string
+  /**
+   * How long a batch of several writes may wait (2 s) before it is cancelled and its writes go
+   * again alone: one row locked elsewhere (a vault's FOR SHARE fence, an admin's open
+   * transaction) then holds its own write only, and the others commit.
+   */
+  stallMs?: number
 }
 
 type Write =
@@ -50,6 +56,8 @@ export interface TransitionResult {
 /** deadlock_detected: Postgres rolled the whole statement back, so it can simply be sent again. */
 const DEADLOCK = '40P01'
 const DEADLOCK_TRIES = 3
+/** Single writes sent at once when a refused batch goes again write by write. */
+const FAN_OUT = 4
 
 const workflowOf = (write: Write) => (write.kind === 'create' ? write.w.id : write.t.id)
 
@@ -64,6 +72,7 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
   const maxInFlight = o.maxInFlight ?? 1
   const maxBatch = o.maxBatch ?? 200
   const writeTimeoutMs = o.writeTimeoutMs ?? 15_000
+  const stallMs = o.stallMs ?? 2_000
   let queue: Write[] = []
   /** Workflows with a write in flight. */
   const busy = new Set<string>()
@@ -124,21 +133,40 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
     }
   }
 
-  /** The batch's statement, given up on (and cancelled) once it has gone `writeTimeoutMs` unanswered. */
-  function withDeadline(batch: Write[]) {
+  /**
+   * The batch's statement, given up on (and cancelled) once it has gone `writeTimeoutMs`
+   * unanswered. A batch of several still waiting after `stallMs` is cancelled, and its own
+   * outcome awaited: committed just before the cancel, it stands; cancelled, it rejects (57014)
+   * and `send` sends its writes again one by one.
+   */
+  async function withDeadline(batch: Write[]) {
     const abort = new AbortController()
-    let timer: ReturnType<typeof setTimeout> | undefined
+    const written = statement(batch, abort.signal)
+    written.catch(() => {}) // settling after the deadline, it has no one left to tell
+    let stallTimer: ReturnType<typeof setTimeout> | undefined
+    let deadTimer: ReturnType<typeof setTimeout> | undefined
+    const stalled = new Promise<'stalled'>((resolve) => {
+      if (batch.length > 1) stallTimer = setTimeout(() => resolve('stalled'), stallMs)
+    })
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      deadTimer = setTimeout(() => {
         o.log?.error({ writes: batch.length, waitedMs: writeTimeoutMs },
           'a batched write went unanswered: it is cancelled and its writes fail as the database being unavailable')
         abort.abort()
         reject(writeTimeout(writeTimeoutMs))
       }, writeTimeoutMs)
     })
-    const written = statement(batch, abort.signal)
-    written.catch(() => {}) // settling after the deadline, it has no one left to tell
-    return Promise.race([written, deadline]).finally(() => clearTimeout(timer))
+    try {
+      const first = await Promise.race([written, stalled, deadline])
+      if (first !== 'stalled') return first
+      o.log?.error({ writes: batch.length, waitedMs: stallMs },
+        'a batched write is held (a row locked elsewhere?): it is cancelled and its writes go again one by one')
+      abort.abort()
+      return await Promise.race([written, deadline])
+    } finally {
+      clearTimeout(stallTimer)
+      clearTimeout(deadTimer)
+    }
   }
 
   /** Never throws: every write of the batch is answered, with its own outcome or the batch's error. */
@@ -151,7 +179,11 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
       // with, and their callers would take it for their own fault: each goes again alone, so
       // only the faulty one fails. The database being away fails all of them alike, as it is.
       if (batch.length > 1 && !isDatabaseUnavailable(err)) {
-        await Promise.all(batch.map((write) => send([write])))
+        // A few at a time: a batch of hundreds must not take every connection of the pool.
+        const alone = [...batch]
+        await Promise.all(Array.from({ length: Math.min(FAN_OUT, alone.length) }, async () => {
+          for (let write = alone.shift(); write; write = alone.shift()) await send([write])
+        }))
         return
       }
       for (const write of batch) write.reject(err)

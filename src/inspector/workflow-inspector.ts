@@ -7,7 +7,7 @@ import { valueOf } from '../engine/snapshot.ts'
 import { createSocketAdapter, type SocketAdapterOptions } from './socket-adapter.ts'
 
 /** The protocol version `@statelyai/inspect` stamps on its messages (its `_version`). */
-const PROTOCOL_VERSION = '0.7.2'
+export const PROTOCOL_VERSION = '0.7.2'
 /**
  * The inspector's local server replays its last 200 messages to a viewer that connects: an actor
  * announced within the last 100 messages is always among them. Past that (or after a while), its

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { cancelQuery } from '../db/connect.ts'
 import { Errors } from '../errors.ts'
 
 declare module 'fastify' {
@@ -18,17 +19,31 @@ const EXEMPT = ['/healthz', '/metrics', '/docs']
 export default fp(
   async (app) => {
     let probe: ReturnType<typeof setInterval> | undefined
+    let probing = false
     const check = async () => {
+      // One probe at a time: a `select 1` the pool has not sent yet is not joined by another each second.
+      if (probing) return
+      probing = true
       try {
+        const query = app.sql`select 1`
+        let timer: ReturnType<typeof setTimeout> | undefined
         await Promise.race([
-          app.sql`select 1`,
-          new Promise((_, reject) => setTimeout(() => reject(new Error('probe timed out')), 2_000).unref()),
-        ])
+          query,
+          new Promise((_, reject) => {
+            timer = setTimeout(() => {
+              cancelQuery(query) // queued or running, it goes: probes never pile up behind a stuck pool
+              reject(new Error('probe timed out'))
+            }, 2_000)
+            timer.unref()
+          }),
+        ]).finally(() => clearTimeout(timer))
         clearInterval(probe)
         probe = undefined
         app.log.info('database reachable again')
       } catch {
         // still down: the next probe tries again
+      } finally {
+        probing = false
       }
     }
     app.decorate('databaseDown', () => {

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
-import { isDatabaseUnavailable } from '../db/connect.ts'
+import { isDatabaseBusy, isDatabaseUnavailable } from '../db/connect.ts'
 import { EngineError } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
 import { consoleErrorPage } from '../console/layout.ts'
@@ -130,6 +130,14 @@ export default fp<{ notFound?: boolean }>(
       if (isDatabaseUnavailable(err)) {
         request.log.warn({ code: err.code }, 'database unavailable')
         request.server.databaseDown?.()
+        reply.header('retry-after', '5')
+        const e = new Errors.DATABASE_UNAVAILABLE()
+        return send(request, reply, { statusCode: 503, code: e.code, error: 'Service Unavailable', message: e.message })
+      }
+      if (isDatabaseBusy(err)) {
+        // Up but full (53300) or read-only after a failover (25006): come back shortly. The
+        // breaker stays open: other requests may well get a connection.
+        request.log.warn({ code: err.code }, 'database busy')
         reply.header('retry-after', '5')
         const e = new Errors.DATABASE_UNAVAILABLE()
         return send(request, reply, { statusCode: 503, code: e.code, error: 'Service Unavailable', message: e.message })
