@@ -74,7 +74,7 @@ t.test('three Postgres crashes in 20 s under six browser flows on two instances'
 
   // Six browsers install again and again until the crashes are over.
   const random = prng(26)
-  const seen: Observations = { responses: [], networkErrors: 0, states: [], outcomes: {} }
+  const seen: Observations = { responses: [], networkErrors: 0, states: [], outcomes: {}, waited: [], detours: 0 }
   let crashing = true
   let started = 0
   const browsers = Array.from({ length: 6 }, async () => {
