@@ -54,7 +54,7 @@ t.test('a database 0.1.0 built (every table in public) moves into wix_engine and
   await sql`insert into public.instance_tokens (instance_id, workflow_id, refresh_token, created_at, updated_at)
             values ('inst-1', ${id}, 'v1.k.sealed', now(), now())`
 
-  t.same(await migrate(sql), ['wix_engine/002-timers-in-row.sql'], 'what 0.1.0 had built is not applied again; only what came after it')
+  t.same(await migrate(sql), ['wix_engine/002-timers-in-row.sql', 'wix_install/002-claim-keys.sql'], 'what 0.1.0 had built is not applied again; only what came after it')
   t.equal(dumpSchema(url), readFileSync(new URL('../migrations/schema.sql', import.meta.url), 'utf8'),
     'the moved database has exactly the schema a fresh one gets')
   const [w] = await sql`select key, state from wix_engine.workflows where id = ${id}`
@@ -72,7 +72,7 @@ t.test('two instances starting together on a 0.1.0 database move it once, and bo
   const other = postgres(url, { max: 2, onnotice: () => {} })
   t.teardown(() => other.end({ timeout: 1 }))
   const [a, b] = await Promise.all([migrate(sql), migrate(other)])
-  t.same([a, b].sort((x, y) => x.length - y.length), [[], ['wix_engine/002-timers-in-row.sql']],
+  t.same([a, b].sort((x, y) => x.length - y.length), [[], ['wix_engine/002-timers-in-row.sql', 'wix_install/002-claim-keys.sql']],
     'one moved the tables and applied what came after 0.1.0, the other found all of it done')
   const [{ engine, install }] = await sql`
     select (select count(*)::int from pg_tables where schemaname = 'wix_engine') as engine,
@@ -99,7 +99,7 @@ t.test("the host app's own tables of the same names are left alone", { skip: rea
   await sql`create table public.jobs (id serial primary key, queue text)`
   await sql`create table public.workflows (id serial primary key, title text)`
   const applied = await migrate(sql)
-  t.same(applied, ['wix_engine/001-engine.sql', 'wix_engine/002-timers-in-row.sql', 'wix_install/001-installation.sql'], 'both sets applied from scratch')
+  t.same(applied, ['wix_engine/001-engine.sql', 'wix_engine/002-timers-in-row.sql', 'wix_install/001-installation.sql', 'wix_install/002-claim-keys.sql'], 'both sets applied from scratch')
   const [{ version }] = await sql`select version from public.schema_migrations`
   t.equal(version, '20240101000000', "the host's migrations table is untouched")
   const cols = await sql`select column_name from information_schema.columns

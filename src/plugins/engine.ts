@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { createTokenCipher } from '../crypto/token-cipher.ts'
 import { createEngine, type Engine } from '../engine/index.ts'
+import { supersedeWebhookInstalls } from '../installation/lifecycle.ts'
 import { createTokenVault, type TokenVault } from '../installation/token-vault.ts'
 import { installationWorkflow } from '../installation/workflow.ts'
 import { createRetryBudget } from '../wix/retry-budget.ts'
@@ -27,10 +28,13 @@ export default fp<EngineOptions>(
   async (app, opts) => {
     const cipher = createTokenCipher(app.config.tokenKeys)
     const vault = createTokenVault({ sql: app.sql, cipher, wix: app.wix, now: app.now, log: app.log })
+    // Bound once the engine exists: the exchange effect ends webhook-started installations through it.
+    let bound: Engine | undefined
+    const supersede = (instanceId: string, byId: string) => supersedeWebhookInstalls({ engine: bound!, sql: app.sql }, instanceId, byId)
     const engine = createEngine({
       sql: app.sql,
       definitions: [installationWorkflow({
-        wix: app.wix, vault, now: app.now, retries: createRetryBudget({ perMinute: app.config.wixRetriesPerMinute }),
+        wix: app.wix, vault, now: app.now, retries: createRetryBudget({ perMinute: app.config.wixRetriesPerMinute }), supersede,
       })],
       sealer: { seal: cipher.encrypt, open: cipher.decrypt },
       log: app.log,
@@ -40,6 +44,7 @@ export default fp<EngineOptions>(
       pollMs: opts.pollMs,
       listen: opts.listen ?? Boolean(app.config.databaseUrl),
     })
+    bound = engine
     app.decorate('engine', engine)
     app.decorate('vault', vault)
     // An installation that ended (expired, cancelled, failed) never files tokens it held mid-exchange.
