@@ -87,8 +87,6 @@ export interface InstallationContext extends Omit<InstallationInput, 'id' | 'ins
   originInstanceId: string | null
   /** A webhook-started installation ended because this browser-flow installation carries the install on. */
   supersededBy?: string | null
-  /** The webhook-started installations of the same instance this browser-flow installation took over. */
-  supersedes?: string[]
   failure: Failure | null
   /** The last effect failure that did not end the installation (a finish to try again). */
   lastError: EffectError | null
@@ -250,7 +248,6 @@ export const installationMachine = setup({
     claimedInstanceId: null,
     originInstanceId: input?.originInstanceId ?? null,
     supersededBy: null,
-    supersedes: [],
     failure: null,
     lastError: null,
   }),
@@ -397,10 +394,7 @@ export const installationMachine = setup({
         onDone: {
           guard: 'exchangeNamesInstance',
           target: 'Tokened',
-          actions: assign({
-            instanceId: ({ event }) => (event.output as ExchangeOutput).instanceId,
-            supersedes: ({ event }) => (event.output as ExchangeOutput).supersedes ?? [],
-          }),
+          actions: assign({ instanceId: ({ event }) => (event.output as ExchangeOutput).instanceId }),
         },
         onError: {
           target: 'ExchangeFailed',

@@ -133,12 +133,14 @@ export interface InstallationPage {
   inspect: { enabled: boolean }
 }
 
-function factsView(i: Installation) {
+function factsView(i: Installation, siblings: Installation[]) {
   const facts: [string, string][] = [['State', `<strong>${e(i.statePath)}</strong>`]]
   facts.push(['Instance id', i.instanceId || i.claimedInstanceId ? instanceCell(i) : 'not known yet (before the Redirect URL)'])
   if (i.supersededBy) facts.push(['Superseded by', `<a href="/console/installations/${e(i.supersededBy)}">${code(i.supersededBy)}</a>`])
-  if (i.supersedes.length) {
-    facts.push(['Took over', i.supersedes.map((id) => `<a href="/console/installations/${e(id)}">${code(id)}</a>`).join(', ')])
+  const tookOver = siblings.filter((s) => s.supersededBy === i.id)
+  if (tookOver.length) {
+    facts.push(['Took over', tookOver.map((s) => `<a href="/console/installations/${e(s.id)}">${code(s.id)}</a>`).join(', ')
+      + ' (started by AppInstalled)'])
   }
   if (i.failure) facts.push(['Failure', `<strong>${e(i.failure.reason)}</strong>: ${e(i.failure.detail)}`])
   if (i.lastError) {
@@ -199,7 +201,7 @@ export function installationView(p: InstallationPage) {
   return `<p><a href="/console">← All installations</a></p>
 <div data-live="/console/installations/${e(i.id)}/version" data-version="${i.version}" data-state="${e(i.statePath)}">
 <h1>Installation ${code(i.id)}</h1>
-${factsView(i)}${siblingsView(i, p.siblings)}
+${factsView(i, p.siblings)}${siblingsView(i, p.siblings)}
 <section aria-labelledby="actions-h"><h2 id="actions-h">Actions</h2>${actionsView(i.id, p.csrf, p.actions)}</section>
 <section aria-labelledby="diagram-h"><h2 id="diagram-h">State machine</h2>
 <figure>${p.diagram}<figcaption>${caption}</figcaption></figure></section>

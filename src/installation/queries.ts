@@ -20,13 +20,28 @@ export const claimKey = (instanceId: string) => `claim:${instanceId.toLowerCase(
 
 /**
  * An installation by its id or, by a Wix instanceId, the newest one Wix confirmed for it; with
- * none, the newest that only claims it. A newer claim never hides a confirmed installation.
+ * none, the newest that only claims it. A newer claim never hides a confirmed installation, and
+ * a webhook-started installation that a browser flow superseded gives way to that one.
  */
 export async function findInstallation(sql: Sql, ref: string): Promise<WorkflowRow | undefined> {
-  const found = await workflows.findWorkflow(sql, MACHINE, ref)
-  if (found || !WIX_INSTANCE.test(ref)) return found
-  return (await workflows.findWorkflow(sql, MACHINE, ref.toLowerCase())) ?? workflows.findWorkflow(sql, MACHINE, claimKey(ref))
+  const byId = UUID.test(ref) ? await workflows.findWorkflow(sql, MACHINE, ref) : undefined
+  if (byId?.id === ref.toLowerCase()) return byId
+  if (!WIX_INSTANCE.test(ref)) return undefined
+  for (const key of [ref.toLowerCase(), claimKey(ref)]) {
+    const rows = await workflows.listWorkflows(sql, { machine: MACHINE, key }, { order: 'created', limit: SUPERSEDED_LOOKAHEAD })
+    const found = rows.find((r) => r.state !== 'Superseded') ?? rows[0]
+    if (found) return found
+  }
+  return undefined
 }
+
+/** Superseded installations are started only by signed AppInstalled deliveries: a few per instance at most. */
+const SUPERSEDED_LOOKAHEAD = 10
+
+/** The webhook-started installations that installation `id` (of instance `instanceId`) superseded. */
+export const supersededBy = async (sql: Sql, instanceId: string, id: string): Promise<string[]> =>
+  (await workflows.listWorkflows(sql, { machine: MACHINE, key: instanceId, state: 'Superseded', context: { supersededBy: id } },
+    { order: 'created', limit: LIVE_LIMIT })).map((r) => r.id)
 
 const WIX_INSTANCE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 

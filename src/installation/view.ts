@@ -24,7 +24,6 @@ export const installationSchema = z.object({
   originInstanceId: z.string().nullable().describe('For a cloned site: the instance it was cloned from'),
   cloned: z.string().nullable().describe('For a cloned site, in words: "cloned from <instance>"'),
   supersededBy: z.string().nullable().describe('A webhook-started installation: the browser-flow installation of the same instance that carries the install on'),
-  supersedes: z.array(z.string()).describe('A browser-flow installation: the webhook-started installations of the same instance it took over'),
   failure: failureSchema.nullable(),
   lastError: effectErrorSchema.nullable(),
   machineVersion: z.number(),
@@ -54,6 +53,7 @@ export const effectAttemptSchema = z.object({
 })
 
 export const installationWithHistorySchema = installationSchema.extend({
+  supersedes: z.array(z.string()).describe('A browser-flow installation: the webhook-started installations of the same instance it took over'),
   history: z.array(historyEntrySchema),
   effectAttempts: z.array(effectAttemptSchema).describe('Every finished run of every effect, with its outcome: each failed run, and the one that succeeded'),
 })
@@ -100,7 +100,6 @@ export function installationView(w: Workflow): z.infer<typeof installationSchema
     originInstanceId: c.originInstanceId ?? null,
     cloned: c.originInstanceId ? `cloned from ${c.originInstanceId}` : null,
     supersededBy: c.supersededBy ?? null,
-    supersedes: c.supersedes ?? [],
     failure: c.failure,
     lastError: c.lastError,
     machineVersion: w.machineVersion,
