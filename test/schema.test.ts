@@ -72,8 +72,8 @@ t.test('two instances starting together on a 0.1.0 database move it once, and bo
   const other = postgres(url, { max: 2, onnotice: () => {} })
   t.teardown(() => other.end({ timeout: 1 }))
   const [a, b] = await Promise.all([migrate(sql), migrate(other)])
-  t.same([a, b].sort((x, y) => x.length - y.length), [[], ['wix_engine/002-timers-in-row.sql', 'wix_install/002-claim-keys.sql']],
-    'one moved the tables and applied what came after 0.1.0, the other found all of it done')
+  t.same([...a, ...b].sort(), ['wix_engine/002-timers-in-row.sql', 'wix_install/002-claim-keys.sql'],
+    'the tables moved once, and what came after 0.1.0 was applied once, by one or the other')
   const [{ engine, install }] = await sql`
     select (select count(*)::int from pg_tables where schemaname = 'wix_engine') as engine,
            (select count(*)::int from pg_tables where schemaname = 'wix_install') as install`
