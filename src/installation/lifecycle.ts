@@ -23,7 +23,7 @@ export type LifecycleOutcome = { done: string } | { deferred: string }
 /**
  * A browser flow Wix confirmed for `instanceId` (installation `byId`, holding the refresh token)
  * carries the install on: the instance's live webhook-started installations end, linked to it.
- * Idempotent: returns every webhook-started installation `byId` has superseded, before or now.
+ * Idempotent: returns the installations it superseded now (a re-run finds none left to end).
  */
 export async function supersedeWebhookInstalls(deps: { engine: Engine; sql: Sql }, instanceId: string, byId: string): Promise<string[]> {
   const { engine, sql } = deps
@@ -33,9 +33,7 @@ export async function supersedeWebhookInstalls(deps: { engine: Engine; sql: Sql 
     const r = await engine.send(w.id, { type: 'SUPERSEDED', by: byId }, { source: 'effect:exchangeCode', machine: 'installation' })
     if (r.accepted) superseded.push(w.id)
   }
-  const before = await engine.list({ machine: 'installation', key: instanceId, state: 'Superseded', context: { supersededBy: byId } },
-    { order: 'created', limit: 100 })
-  return [...new Set([...before.map((w) => w.id), ...superseded])]
+  return superseded
 }
 
 /**
