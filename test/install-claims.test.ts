@@ -236,7 +236,7 @@ t.test('WIX_AUTH_FLOW=legacy: the webhook\'s installation waits for the browser 
 t.test('a forged claim kept pending never blocks an AppRemoved acted on late', async (t) => {
   // The service's clock, set back while the victim installs: its installation began long before.
   let offsetMs = -10 * 60_000
-  const service = await startService(t, { db, now: () => new Date(Date.now() + offsetMs) })
+  const service = await startService(t, { db, now: () => new Date(Date.now() + offsetMs), env: { SHUTDOWN_GRACE_MS: '0' } })
   const site = 'ab3f1c1e-2b4d-4c6e-8f00-0123456789ab'
   const victim = await installByRedirect(service, site)
   offsetMs = 0
