@@ -20,6 +20,7 @@ export const FAILURE_STATES = [
   'Cancelled',
   'Uninstalled',
   'ReinstallRequired',
+  'Superseded',
 ] as const
 
 export type FailureReason =
@@ -31,6 +32,7 @@ export type FailureReason =
   | 'cancelled'
   | 'uninstalled'
   | 'reinstall_required'
+  | 'superseded'
 
 export interface Failure {
   reason: FailureReason
@@ -72,6 +74,13 @@ export interface InstallationInput {
    * if the browser must fetch a new code. Absent for platform- and webhook-started installs.
    */
   appUrlToken?: string | null
+  /**
+   * A webhook-started install of a legacy app waits this long for the owner's browser flow to
+   * bring a refresh token before confirming by client credentials; 0 (or absent): it does not wait.
+   */
+  browserWaitMs?: number
+  /** A cloned site whose owner must reinstall (CLONED_SITE_POLICY=reinstall): never confirmed. */
+  reinstallClone?: boolean
 }
 
 export interface InstallationContext extends Omit<InstallationInput, 'id' | 'instanceId' | 'originInstanceId'> {
@@ -81,6 +90,8 @@ export interface InstallationContext extends Omit<InstallationInput, 'id' | 'ins
   /** The instance the Redirect URL named: a claim anyone can edit, kept for the record only. */
   claimedInstanceId: string | null
   originInstanceId: string | null
+  /** A webhook-started installation ended because this browser-flow installation carries the install on. */
+  supersededBy?: string | null
   failure: Failure | null
   /** The last effect failure that did not end the installation (a finish to try again). */
   lastError: EffectError | null
@@ -106,6 +117,8 @@ export type InstallationEvent =
   | { type: 'CANCEL'; detail?: string }
   | { type: 'UNINSTALLED' }
   | { type: 'REFRESH_REJECTED'; detail: string }
+  /** A browser flow Wix confirmed for the same instance carries this webhook-started install on. */
+  | { type: 'SUPERSEDED'; by: string }
 
 export interface ExchangeInput {
   installationId: string
@@ -121,6 +134,8 @@ export interface ExchangeOutput {
   instanceId: string
   /** Set when the Redirect URL named another instance than the tokens': what happened, in words. */
   mismatch?: string
+  /** The webhook-started installations of this instance that this one took over. */
+  supersedes?: string[]
 }
 export interface FinishInput {
   installationId: string
@@ -129,6 +144,11 @@ export interface FinishInput {
 export interface ConfirmInput {
   installationId: string
   instanceId: string
+}
+export interface ConfirmOutput {
+  confirmedAt: string
+  /** Not confirmed by client credentials: a browser-flow installation already holds the instance's refresh token. */
+  supersededBy?: string
 }
 
 const unbound = (name: string) => async () => {
@@ -178,18 +198,22 @@ export const installationMachine = setup({
   },
   actors: {
     exchangeCode: fromPromise<ExchangeOutput, ExchangeInput>(unbound('exchangeCode')),
-    confirmInstall: fromPromise<{ confirmedAt: string }, ConfirmInput>(unbound('confirmInstall')),
+    confirmInstall: fromPromise<ConfirmOutput, ConfirmInput>(unbound('confirmInstall')),
     finishSetup: fromPromise<{ finishedAt: string }, FinishInput>(unbound('finishSetup')),
   },
   actions: {
     fail: assign((_, failure: Failure) => ({ failure })),
     /** Tokens could not be had: refused outright (a 4xx), or Wix stayed unavailable. */
-    exchangeFailed: assign(({ event }, { what }: { what: string }) => {
+    exchangeFailed: assign(({ context, event }, { what }: { what: string }) => {
       const error = (event as { error?: unknown }).error
+      // A claim stays a claim: support must be able to tell the owner whose site it named.
+      const claim = context.instanceId === null && context.claimedInstanceId
+        ? ` Its Redirect URL claimed instance ${context.claimedInstanceId}; Wix never confirmed that claim, so no tokens were stored for it.`
+        : ''
       return {
         failure: {
           reason: (error as EffectError | undefined)?.retryable === false ? ('exchange_refused' as const) : ('exchange_unavailable' as const),
-          detail: `${what}: ${describeError(error)}.`,
+          detail: `${what}: ${describeError(error)}.${claim}`,
         },
         lastError: toEffectError(error),
       }
@@ -207,6 +231,9 @@ export const installationMachine = setup({
   guards: {
     startedFromPlatform: ({ context }) => context.origin === 'platform',
     startedByWebhook: ({ context }) => context.origin === 'webhook',
+    waitsForBrowser: ({ context }) => (context.browserWaitMs ?? 0) > 0,
+    reinstallClone: ({ context }) => context.reinstallClone === true && context.originInstanceId !== null,
+    confirmFoundBrowserFlow: ({ event }) => typeof (event as { output?: Partial<ConfirmOutput> }).output?.supersededBy === 'string',
     live: ({ context }) => context.failure === null,
     /**
      * The browser came back with the state this installation issued. Plain equality is safe on
@@ -237,6 +264,7 @@ export const installationMachine = setup({
     consentTimeout: ({ context }) => (context.detourPending ? DETOUR_WINDOW_MS : context.consentTimeoutMs),
     codeDeadline: ({ context }) => context.codeTtlMs,
     browserReturnTimeout: ({ context }) => context.browserReturnTimeoutMs,
+    browserWait: ({ context }) => context.browserWaitMs ?? 0,
     confirmDeadline: 60 * 60_000,
     finishDeadline: 60 * 60_000,
   },
@@ -250,6 +278,7 @@ export const installationMachine = setup({
     claimedInstanceId: null,
     originInstanceId: input?.originInstanceId ?? null,
     appUrlToken: input?.appUrlToken ?? null,
+    supersededBy: null,
     failure: null,
     lastError: null,
     detours: 0,
@@ -263,6 +292,19 @@ export const installationMachine = setup({
       target: '.Uninstalled',
       actions: fail('uninstalled', 'The app was uninstalled from the site.'),
     },
+    // Wix confirmed a legacy browser flow for this instance: that installation carries the install
+    // on (with its refresh token), and this webhook-started one ends, each naming the other.
+    SUPERSEDED: {
+      guard: and(['live', 'startedByWebhook']),
+      target: '.Superseded',
+      actions: assign(({ event }) => ({
+        supersededBy: event.by,
+        failure: {
+          reason: 'superseded' as const,
+          detail: `The owner's browser install ${event.by}, which Wix confirmed for this instance, carries this install on.`,
+        },
+      })),
+    },
   },
   states: {
     AppUrlHit: {
@@ -273,9 +315,26 @@ export const installationMachine = setup({
           description: 'Wix opened the App URL; the browser is about to go to the installer.',
           always: [
             { guard: 'startedFromPlatform', target: '#installation.Authorizing' },
+            {
+              guard: and(['startedByWebhook', 'reinstallClone']),
+              target: '#installation.ReinstallRequired',
+              actions: assign(({ context }) => ({
+                failure: {
+                  reason: 'reinstall_required' as const,
+                  detail: `This site was cloned from instance ${context.originInstanceId}. CLONED_SITE_POLICY is reinstall: `
+                    + 'as Wix advises for legacy apps, the site owner must reinstall the app.',
+                },
+              })),
+            },
+            { guard: and(['startedByWebhook', 'waitsForBrowser']), target: 'awaitingBrowser' },
             { guard: 'startedByWebhook', target: 'confirming' },
           ],
           on: { INSTALLER_REDIRECTED: '#installation.Authorizing' },
+        },
+        awaitingBrowser: {
+          description: "Wix reported the install by webhook; a legacy app's owner may be on the way back to the "
+            + 'Redirect URL. Waits a bounded time for that flow, which takes over if Wix confirms it, then confirms.',
+          after: { browserWait: 'confirming' },
         },
         confirming: {
           description: 'Wix reported the install by webhook; a client-credentials token proves it.',
@@ -291,7 +350,20 @@ export const installationMachine = setup({
             id: 'confirmInstall',
             src: 'confirmInstall',
             input: ({ context }) => ({ installationId: context.id, instanceId: context.instanceId! }),
-            onDone: '#installation.Tokened',
+            onDone: [
+              {
+                guard: 'confirmFoundBrowserFlow',
+                target: '#installation.Superseded',
+                actions: assign(({ event }) => ({
+                  supersededBy: event.output.supersededBy!,
+                  failure: {
+                    reason: 'superseded' as const,
+                    detail: `The owner's browser install ${event.output.supersededBy}, which Wix confirmed for this instance, carries this install on.`,
+                  },
+                })),
+              },
+              { target: '#installation.Tokened' },
+            ],
             onError: [
               // Wix refused the app's own secret, not this install: a configuration fault that
               // must not end it. Confirm again (another round of retries) until the secret is fixed.
@@ -467,7 +539,8 @@ export const installationMachine = setup({
     ConsentAbandoned: { type: 'final', description: 'Declined or abandoned at the Wix consent screen.' },
     Cancelled: { type: 'final', description: 'Ended by an admin while in flight.' },
     Uninstalled: { type: 'final', description: 'The app was removed from the site.' },
-    ReinstallRequired: { type: 'final', description: 'Wix rejected the refresh token and client credentials; only a reinstall helps.' },
+    ReinstallRequired: { type: 'final', description: 'Wix rejected the refresh token and client credentials, or a cloned site must be reinstalled (CLONED_SITE_POLICY).' },
+    Superseded: { type: 'final', description: 'A webhook-started install that a browser flow Wix confirmed for the same instance carries on.' },
   },
 })
 

@@ -6,7 +6,7 @@ import { toWorkflow } from './engine/index.ts'
 import { readHistory } from './engine/store.ts'
 import { decodeCursor, encodeCursor } from './installation/admin.ts'
 import { findInstallation, listInstallations } from './installation/queries.ts'
-import { historyView, installationView } from './installation/view.ts'
+import { CLAIM_NOTE, historyView, installationView } from './installation/view.ts'
 
 const HELP = `Usage: wix-install-engine <command> [options]
 
@@ -54,8 +54,11 @@ async function list(sql: Sql, values: Record<string, unknown>, json: boolean) {
   if (json) return console.log(JSON.stringify({ items, nextCursor: next }, null, 2))
   console.log([pad('id', 37), pad('instanceId', 37), pad('state', 18), pad('reason', 20), 'updatedAt'].join(''))
   for (const i of items) {
-    console.log([pad(i.id, 37), pad(i.instanceId ?? '-', 37), pad(i.state, 18), pad(i.failure?.reason ?? '-', 20), i.updatedAt.toISOString()].join(''))
+    // A claim is shown as one: the claimed id with a `?` (claimed by its Redirect URL, not confirmed by Wix).
+    const instance = i.instanceId ?? (i.claimedInstanceId ? `${i.claimedInstanceId}?` : '-')
+    console.log([pad(i.id, 37), pad(instance, 37), pad(i.state, 18), pad(i.failure?.reason ?? '-', 20), i.updatedAt.toISOString()].join(''))
   }
+  if (items.some((i) => !i.instanceVerified && i.claimedInstanceId)) console.log(`id?: ${CLAIM_NOTE}`)
   console.log(`${items.length} installation(s)${next ? `; more with --cursor ${next}` : ''}`)
 }
 
@@ -68,6 +71,11 @@ async function show(sql: Sql, ref: string | undefined, json: boolean) {
   if (json) return console.log(JSON.stringify({ ...installation, history }, null, 2))
   console.log(`installation ${installation.id}`)
   console.log(`  instanceId  ${installation.instanceId ?? '-'}`)
+  if (!installation.instanceVerified && installation.claimedInstanceId) {
+    console.log(`  claimed     ${installation.claimedInstanceId} (${installation.instanceNote})`)
+  }
+  if (installation.cloned) console.log(`  cloned      ${installation.cloned}`)
+  if (installation.supersededBy) console.log(`  superseded  by ${installation.supersededBy}`)
   console.log(`  state       ${installation.statePath}`)
   if (installation.failure) console.log(`  failure     ${installation.failure.reason}: ${installation.failure.detail}`)
   if (installation.lastError) console.log(`  lastError   ${installation.lastError.code}: ${installation.lastError.message}`)

@@ -59,6 +59,10 @@ export interface Config {
   /** When set, `/metrics` wants `Authorization: Bearer <it>`; unset, it is open like /healthz. */
   metricsToken: string | undefined
   retention: RetentionConfig
+  /** Which install flows the app uses: the legacy Redirect URL flow, Wix's current OAuth (webhook + client credentials), or both. */
+  wixAuthFlow: 'legacy' | 'oauth' | 'both'
+  /** An AppInstalled for a cloned site: confirm it by client credentials, or ask the owner to reinstall. */
+  clonedSitePolicy: 'confirm' | 'reinstall'
 }
 
 /** Ages after which old data goes (0 keeps it forever), and how often the sweep runs. */
@@ -163,6 +167,8 @@ const schema = z.object({
   RETENTION_ABANDONED_HOURS: whole(0, 876_000, 24),
   RETENTION_WEBHOOK_DAYS: whole(0, 36_500, 7),
   RETENTION_INTERVAL_MINUTES: whole(1, 10_080, 60),
+  WIX_AUTH_FLOW: z.preprocess(blankIsUnset, z.enum(['legacy', 'oauth', 'both'], { error: 'must be legacy, oauth or both' }).default('both')),
+  CLONED_SITE_POLICY: z.preprocess(blankIsUnset, z.enum(['confirm', 'reinstall'], { error: 'must be confirm or reinstall' }).default('confirm')),
 })
 
 /** Secrets sandbox mode uses when none are configured (see `sandbox/secrets.ts`). */
@@ -294,6 +300,8 @@ export function loadConfig(env: Record<string, string | undefined>, sandboxSecre
       webhooksMs: e.RETENTION_WEBHOOK_DAYS * DAY,
       intervalMs: e.RETENTION_INTERVAL_MINUTES * 60_000,
     },
+    wixAuthFlow: e.WIX_AUTH_FLOW,
+    clonedSitePolicy: e.CLONED_SITE_POLICY,
   }
 }
 

@@ -28,7 +28,7 @@ const PURE_RUNS = Number(process.env.FUZZ_RUNS ?? 1_000)
 const ENGINE_RUNS = Number(process.env.FUZZ_ENGINE_RUNS ?? 30)
 t.comment(`fast-check seed ${seed} (rerun with FUZZ_SEED=${seed})`)
 
-const FAILURE_REASONS = ['exchange_refused', 'exchange_unavailable', 'code_expired', 'consent_declined', 'consent_abandoned', 'cancelled', 'uninstalled', 'reinstall_required']
+const FAILURE_REASONS = ['exchange_refused', 'exchange_unavailable', 'code_expired', 'consent_declined', 'consent_abandoned', 'cancelled', 'uninstalled', 'reinstall_required', 'superseded']
 /**
  * States after Wix said whose tokens these are: keyed by instanceId from then on. Before that,
  * CodeReceived knows only the Redirect URL's claim (design.md: never trust it).
@@ -99,6 +99,9 @@ const input: fc.Arbitrary<InstallationInput> = fc.oneof(fc.record({
   stateHash: fc.constant(null),
   instanceId: uuid,
   originInstanceId: fc.option(uuid, { nil: null }),
+  // WIX_AUTH_FLOW=legacy waits for the browser flow; CLONED_SITE_POLICY=reinstall ends a clone at once.
+  browserWaitMs: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 600_000 }) }),
+  reinstallClone: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
   closeWindow: fc.boolean(),
   autoFinish: fc.boolean(),
   consentTimeoutMs: fc.integer({ min: 1, max: 3_600_000 }),
@@ -118,10 +121,12 @@ const byType: Record<string, fc.Arbitrary<Ev>> = {
   CANCEL: fc.record({ type: fc.constant('CANCEL'), detail: fc.option(text, { nil: undefined }) }, { requiredKeys: ['type'] }),
   UNINSTALLED: fc.constant({ type: 'UNINSTALLED' }),
   REFRESH_REJECTED: fc.record({ type: fc.constant('REFRESH_REJECTED'), detail: fc.string({ minLength: 1, maxLength: 80 }) }),
+  SUPERSEDED: fc.record({ type: fc.constant('SUPERSEDED'), by: uuid }),
   ...Object.fromEntries(['exchangeCode', 'confirmInstall', 'finishSetup'].flatMap((id) => [
     [`xstate.done.actor.${id}`, fc.record({
       type: fc.constant(`xstate.done.actor.${id}`),
-      output: fc.oneof(fc.constant({}), fc.record({ at: fc.integer().map(String) }), fc.record({ instanceId: uuid, exchangedAt: fc.constant('2026-01-01T00:00:00.000Z') })),
+      output: fc.oneof(fc.constant({}), fc.record({ at: fc.integer().map(String) }), fc.record({ instanceId: uuid, exchangedAt: fc.constant('2026-01-01T00:00:00.000Z') }),
+        fc.record({ confirmedAt: fc.constant('2026-01-01T00:00:00.000Z'), supersededBy: uuid })),
     })],
     [`xstate.error.actor.${id}`, fc.record({ type: fc.constant(`xstate.error.actor.${id}`), error: effectError })],
   ])),
@@ -398,7 +403,9 @@ t.test('random event sequences through the real engine on Postgres', async (t) =
         const context = step.snapshot.context as InstallationContext
         if (row.state !== topState(step.snapshot.value)) throw new Error(`${where}: state column ${row.state}`)
         if (row.reason !== (context.failure?.reason ?? null)) throw new Error(`${where}: reason column ${row.reason}, failure ${JSON.stringify(context.failure)}`)
-        if (row.key !== context.instanceId) throw new Error(`${where}: key column ${row.key}, instanceId ${context.instanceId}`)
+        // The confirmed instance, else the claim, marked as one (claim:<instance>).
+        const key = context.instanceId ?? (context.claimedInstanceId ? `claim:${context.claimedInstanceId.toLowerCase()}` : null)
+        if (row.key !== key) throw new Error(`${where}: key column ${row.key}, instanceId ${context.instanceId}, claim ${context.claimedInstanceId}`)
       }
       // The history replays, through the pure machine from xstate.init, to what is stored.
       const history = await engine.history(id)

@@ -77,8 +77,9 @@ t.test('a garbage code naming another instance leaves no row that instance id fi
   t.equal(failed.instanceId, null, 'which never takes the instance id it claimed')
   t.equal((await service.api('GET', `/api/installations/${VICTIM}`)).json.id, victim, 'so the victim\'s instance id still finds the victim\'s installation')
   const list = (await service.api('GET', `/api/installations?instanceId=${VICTIM}`)).json
-  const listed = list.items.map((i: { id: string }) => i.id)
-  t.ok(listed.includes(victim) && !listed.includes(id), 'and the list by instance id shows the victim\'s, not the garbage one')
+  const listed = new Map(list.items.map((i: { id: string; instanceVerified: boolean }) => [i.id, i.instanceVerified]))
+  t.equal(listed.get(victim), true, 'the list by instance id shows the victim\'s, confirmed by Wix')
+  t.equal(listed.get(id), false, 'and the garbage one marked as a claim, never as the site\'s')
 })
 
 t.test('CLOSE_WINDOW: the close-window token is this installation\'s own, handed out once', async (t) => {

@@ -35,6 +35,9 @@ const events = [
   { type: 'xstate.done.actor.exchangeCode', output: {} },
   { type: 'xstate.done.actor.exchangeCode', output: { exchangedAt: 'now', instanceId: 'i' } },
   { type: 'xstate.done.actor.confirmInstall', output: { confirmedAt: 'now' } },
+  { type: 'xstate.done.actor.confirmInstall', output: { confirmedAt: 'now', supersededBy: 'b' } },
+  after('browserWait', 'AppUrlHit.awaitingBrowser'),
+  { type: 'SUPERSEDED', by: 'b' },
   { type: 'xstate.error.actor.confirmInstall', error: { code: 'WIX_REJECTED', message: 'not installed', retryable: false } },
   { type: 'xstate.error.actor.exchangeCode', error: { code: 'WIX_REJECTED', message: 'bad code', retryable: false } },
   { type: 'xstate.error.actor.exchangeCode', error: { code: 'WIX_UNAVAILABLE', message: '503', retryable: true, attempts: 8 } },
@@ -54,7 +57,7 @@ const events = [
 ] as never[]
 
 const topState = (value: unknown) => (typeof value === 'string' ? value : Object.keys(value as object)[0])
-const FAILURE_REASONS = ['exchange_refused', 'exchange_unavailable', 'code_expired', 'consent_declined', 'consent_abandoned', 'cancelled', 'uninstalled', 'reinstall_required']
+const FAILURE_REASONS = ['exchange_refused', 'exchange_unavailable', 'code_expired', 'consent_declined', 'consent_abandoned', 'cancelled', 'uninstalled', 'reinstall_required', 'superseded']
 
 for (const origin of ['app-url', 'platform'] as const) {
   t.test(`every shortest path from a ${origin} start`, async (t) => {
@@ -62,7 +65,8 @@ for (const origin of ['app-url', 'platform'] as const) {
     const reached = new Set(paths.map((p) => topState(p.state.value)))
     const happy = ['Authorizing', 'CodeReceived', 'Tokened', 'SetupIncomplete', 'Finished']
     for (const s of happy) t.ok(reached.has(s), `${s} is reachable`)
-    for (const s of FAILURE_STATES) t.ok(reached.has(s), `failure state ${s} is reachable`)
+    for (const s of FAILURE_STATES.filter((s) => s !== 'Superseded')) t.ok(reached.has(s), `failure state ${s} is reachable`)
+    t.notOk(reached.has('Superseded'), 'only a webhook-started installation is ever superseded')
     t.equal(reached.has('AppUrlHit'), origin === 'app-url', 'only App URL starts pass through AppUrlHit')
     t.notOk(paths.some((p) => JSON.stringify(p.state.value).includes('confirming')), 'and none confirms by client credentials')
 
@@ -102,12 +106,41 @@ t.test('every shortest path from an AppInstalled webhook start', async (t) => {
     t.equal((path.state.context as InstallationContext).instanceId, 'w', 'the signed webhook named the instance from the start')
     t.equal((path.state.context as InstallationContext).originInstanceId, 'o', 'and the site it was cloned from')
   }
+  const superseded = paths.filter((p) => topState(p.state.value) === 'Superseded')
+  t.ok(superseded.length > 0, 'Superseded is reachable: a browser flow Wix confirmed for the instance takes over')
+  for (const p of superseded) {
+    t.equal((p.state.context as InstallationContext).supersededBy, 'b', 'naming the installation that took over')
+  }
+  t.notOk(reached.has('AppUrlHit') && paths.some((p) => JSON.stringify(p.state.value).includes('awaitingBrowser')),
+    'without WIX_AUTH_FLOW=legacy it never waits for a browser')
   const refused = paths.find((p) => topState(p.state.value) === 'ExchangeFailed')!
   t.equal((refused.state.context as InstallationContext).failure?.reason, 'exchange_refused', 'Wix refusing the token fails it readably')
   const simple = getSimplePaths(installationMachine, { input: webhook, events })
   const overdue = simple.find((p) => p.steps.some((s) => s.event.type.startsWith('xstate.after.confirmDeadline')))
   t.match((overdue?.state.context as InstallationContext | undefined)?.failure,
     { reason: 'exchange_unavailable', detail: /within an hour/ }, 'and a confirmation that never ends gives up after an hour, saying so')
+})
+
+t.test('a legacy app\'s webhook start waits, in a state of its own and bounded, then confirms', async (t) => {
+  const webhook = { ...input, origin: 'webhook' as const, stateHash: null, instanceId: 'w', browserReturnTimeoutMs: 0, browserWaitMs: 60_000 }
+  const paths = getShortestPaths(installationMachine, { input: webhook, events })
+  const waiting = paths.find((p) => JSON.stringify(p.state.value) === JSON.stringify({ AppUrlHit: 'awaitingBrowser' }))
+  t.ok(waiting, 'it starts in AppUrlHit.awaitingBrowser')
+  const tokened = paths.find((p) => topState(p.state.value) === 'Tokened')!
+  t.same(tokened.steps.map((s) => s.event.type),
+    ['xstate.init', 'xstate.after.browserWait.installation.AppUrlHit.awaitingBrowser', 'xstate.done.actor.confirmInstall'],
+    'and confirms by client credentials once its wait is over')
+  const superseded = paths.find((p) => topState(p.state.value) === 'Superseded')!
+  t.same(superseded.steps.map((s) => s.event.type), ['xstate.init', 'SUPERSEDED'], 'unless the browser flow takes over first')
+})
+
+t.test('CLONED_SITE_POLICY=reinstall: a cloned site asks for a reinstall, never confirmed', async (t) => {
+  const clone = { ...input, origin: 'webhook' as const, stateHash: null, instanceId: 'w', originInstanceId: 'o', reinstallClone: true }
+  const [start] = initialTransition(installationMachine, clone)
+  t.equal(start.value, 'ReinstallRequired', 'it ends ReinstallRequired at once')
+  t.match(start.context.failure, { reason: 'reinstall_required', detail: /cloned from instance o/ }, 'saying why, in words')
+  const [notClone] = initialTransition(installationMachine, { ...clone, originInstanceId: null })
+  t.same(notClone.value, { AppUrlHit: 'confirming' }, 'a site that is no clone is confirmed as usual')
 })
 
 t.test('simple paths: failure reasons name what happened', async (t) => {

@@ -54,7 +54,7 @@ t.test('a database 0.1.0 built (every table in public) moves into wix_engine and
   await sql`insert into public.instance_tokens (instance_id, workflow_id, refresh_token, created_at, updated_at)
             values ('inst-1', ${id}, 'v1.k.sealed', now(), now())`
 
-  t.same(await migrate(sql), ['wix_engine/002-timers-in-row.sql', 'wix_install/002-webhook-body.sql'], 'what 0.1.0 had built is not applied again; only what came after it')
+  t.same(await migrate(sql), ['wix_engine/002-timers-in-row.sql', 'wix_install/002-webhook-body.sql', 'wix_install/003-claim-keys.sql'], 'what 0.1.0 had built is not applied again; only what came after it')
   t.equal(dumpSchema(url), readFileSync(new URL('../migrations/schema.sql', import.meta.url), 'utf8'),
     'the moved database has exactly the schema a fresh one gets')
   const [w] = await sql`select key, state from wix_engine.workflows where id = ${id}`
@@ -73,7 +73,7 @@ t.test('two instances starting together on a 0.1.0 database move it once, and bo
   t.teardown(() => other.end({ timeout: 1 }))
   const [a, b] = await Promise.all([migrate(sql), migrate(other)])
   // Each set of migrations has its own lock: either instance may apply either set's, never both.
-  t.same([...a, ...b].sort(), ['wix_engine/002-timers-in-row.sql', 'wix_install/002-webhook-body.sql'],
+  t.same([...a, ...b].sort(), ['wix_engine/002-timers-in-row.sql', 'wix_install/002-webhook-body.sql', 'wix_install/003-claim-keys.sql'],
     'what came after 0.1.0 is applied once, each migration by one of them')
   const [{ engine, install }] = await sql`
     select (select count(*)::int from pg_tables where schemaname = 'wix_engine') as engine,
@@ -100,7 +100,7 @@ t.test("the host app's own tables of the same names are left alone", { skip: rea
   await sql`create table public.jobs (id serial primary key, queue text)`
   await sql`create table public.workflows (id serial primary key, title text)`
   const applied = await migrate(sql)
-  t.same(applied, ['wix_engine/001-engine.sql', 'wix_engine/002-timers-in-row.sql', 'wix_install/001-installation.sql', 'wix_install/002-webhook-body.sql'], 'both sets applied from scratch')
+  t.same(applied, ['wix_engine/001-engine.sql', 'wix_engine/002-timers-in-row.sql', 'wix_install/001-installation.sql', 'wix_install/002-webhook-body.sql', 'wix_install/003-claim-keys.sql'], 'both sets applied from scratch')
   const [{ version }] = await sql`select version from public.schema_migrations`
   t.equal(version, '20240101000000', "the host's migrations table is untouched")
   const cols = await sql`select column_name from information_schema.columns

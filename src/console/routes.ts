@@ -174,7 +174,8 @@ const consoleRoutes: FastifyPluginAsyncZod = async (app) => {
       engine.history(w.id),
       effectAttempts(app.sql, w.id),
       layoutMachine(machine()),
-      view.instanceId ? installations.list({ instanceId: view.instanceId, limit: 20 }) : { items: [w] },
+      view.instanceId || view.claimedInstanceId
+        ? installations.list({ instanceId: (view.instanceId ?? view.claimedInstanceId)!, limit: 20 }) : { items: [w] },
     ])
     const steps = historyView(history)
     const title = `The installation machine, ${w.statePath} now`

@@ -44,6 +44,17 @@ export interface ListPage {
   filter: ListFilter
 }
 
+/**
+ * The instance an installation belongs to, as Wix confirmed it; a claim is shown as a claim,
+ * never as the site's, and a cloned site says so.
+ */
+function instanceCell(i: Installation) {
+  const instance = i.instanceVerified || !i.claimedInstanceId
+    ? code(i.instanceId)
+    : `${code(i.claimedInstanceId)} <em class="claim">(${e(i.instanceNote ?? '')})</em>`
+  return i.cloned ? `${instance} <span class="muted">(${e(i.cloned)})</span>` : instance
+}
+
 /** How an installation began, in words. */
 const ORIGINS: Record<string, string> = {
   'app-url': 'the App URL (Wix)',
@@ -59,7 +70,7 @@ export function listView(o: ListPage) {
   const jobs = `<section aria-label="Jobs"><h3>Jobs</h3>`
     + `${terms([['waiting', stats.jobs.waiting], ['running', stats.jobs.running], ['oldest wait', oldest]])}</section>`
   const rows = o.items.map((i) =>
-    row([link(i), code(i.instanceId), e(i.statePath), i.failure ? e(i.failure.reason) : dash, time(i.createdAt),
+    row([link(i), instanceCell(i), e(i.statePath), i.failure ? e(i.failure.reason) : dash, time(i.createdAt),
       time(i.updatedAt)]))
   const nextUrl = o.nextCursor && `/console?${new URLSearchParams({ ...strip(filter), cursor: o.nextCursor })}`
   return `<h1>Installations</h1>
@@ -124,9 +135,15 @@ export interface InstallationPage {
   reinstallUrl: string
 }
 
-function factsView(i: Installation, reinstallUrl: string) {
+function factsView(i: Installation, siblings: Installation[], reinstallUrl: string) {
   const facts: [string, string][] = [['State', `<strong>${e(i.statePath)}</strong>`]]
-  facts.push(['Instance id', i.instanceId ? code(i.instanceId) : 'not known yet (before the Redirect URL)'])
+  facts.push(['Instance id', i.instanceId || i.claimedInstanceId ? instanceCell(i) : 'not known yet (before the Redirect URL)'])
+  if (i.supersededBy) facts.push(['Superseded by', `<a href="/console/installations/${e(i.supersededBy)}">${code(i.supersededBy)}</a>`])
+  const tookOver = siblings.filter((s) => s.supersededBy === i.id)
+  if (tookOver.length) {
+    facts.push(['Took over', tookOver.map((s) => `<a href="/console/installations/${e(s.id)}">${code(s.id)}</a>`).join(', ')
+      + ' (started by AppInstalled)'])
+  }
   if (i.failure) facts.push(['Failure', `<strong>${e(i.failure.reason)}</strong>: ${e(i.failure.detail)}`])
   // A failed install is recovered by the owner installing again: the link to send them.
   if (i.failure && i.failure.reason !== 'uninstalled') {
@@ -137,7 +154,7 @@ function factsView(i: Installation, reinstallUrl: string) {
     facts.push(['Last error', `${code(i.lastError.code)} ${e(i.lastError.message)}${id}`])
   }
   facts.push(['Started from', e(ORIGINS[i.origin] ?? i.origin)])
-  if (i.originInstanceId) facts.push(['Cloned from', code(i.originInstanceId)])
+  if (i.originInstanceId) facts.push(['Cloned site', `${e(i.cloned ?? '')}: a duplicated site, installed without a consent flow`])
   facts.push(['Created', time(i.createdAt)], ['Updated', time(i.updatedAt)], ['Events accepted', String(i.version)])
   return `<dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>`
 }
@@ -147,7 +164,8 @@ function siblingsView(i: Installation, siblings: Installation[]) {
   const names = siblings.map((s) => s.id === i.id
     ? `<strong>this one</strong> (${e(s.state)})`
     : `<a href="/console/installations/${e(s.id)}">${e(s.id.slice(0, 8))}</a> (${e(s.state)})`)
-  return `<p>Instance ${code(i.instanceId)} has ${siblings.length} installations: ${names.join(', ')}.</p>`
+  const claims = siblings.some((s) => !s.instanceVerified) ? ' (claims included, each marked)' : ''
+  return `<p>Instance ${code(i.instanceId ?? i.claimedInstanceId)} has ${siblings.length} installations${claims}: ${names.join(', ')}.</p>`
 }
 
 function historyView(history: HistoryEntry[]) {
@@ -189,7 +207,7 @@ export function installationView(p: InstallationPage) {
   return `<p><a href="/console">← All installations</a></p>
 <div data-live="/console/installations/${e(i.id)}/version" data-version="${i.version}" data-state="${e(i.statePath)}">
 <h1>Installation ${code(i.id)}</h1>
-${factsView(i, p.reinstallUrl)}${siblingsView(i, p.siblings)}
+${factsView(i, p.siblings, p.reinstallUrl)}${siblingsView(i, p.siblings)}
 <section aria-labelledby="actions-h"><h2 id="actions-h">Actions</h2>${actionsView(i.id, p.csrf, p.actions)}</section>
 <section aria-labelledby="diagram-h"><h2 id="diagram-h">State machine</h2>
 <figure>${p.diagram}<figcaption>${caption}</figcaption></figure></section>

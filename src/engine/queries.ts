@@ -13,8 +13,8 @@ export interface WorkflowFilter {
   /** In any of these top-level states. */
   state?: string | string[]
   reason?: string
-  /** The business key the machine set (an installation's Wix instanceId). */
-  key?: string
+  /** The business key the machine set (an installation's Wix instanceId), or any of several. */
+  key?: string | string[]
   /** Only workflows not yet in a final state. */
   active?: boolean
   /** Top-level context fields equal to these strings: unindexed, so pair it with a narrow filter. */
@@ -44,7 +44,7 @@ const where = (sql: Sql, f: WorkflowFilter) => {
   return sql`machine = ${f.machine}
     ${states ? sql`and state = any(${states}::text[])` : sql``}
     ${f.reason ? sql`and reason = ${f.reason}` : sql``}
-    ${f.key !== undefined ? sql`and key = ${f.key}` : sql``}
+    ${typeof f.key === 'string' ? sql`and key = ${f.key}` : f.key ? sql`and key = any(${f.key}::text[])` : sql``}
     ${f.active ? sql`and snapshot ->> 'status' = 'active'` : sql``}
     ${context.reduce((all, [field, value]) => sql`${all} and snapshot -> 'context' ->> ${field} = ${value}`, sql``)}
     ${f.createdFrom ? sql`and created_at >= ${f.createdFrom}` : sql``}

@@ -11,9 +11,39 @@ import type { AttemptRow } from './view.ts'
 export const MACHINE = 'installation'
 export const UUID = workflows.UUID
 
-/** An installation by its id or, the newest for it, by its Wix instanceId: one statement. */
-export const findInstallation = (sql: Sql, ref: string): Promise<WorkflowRow | undefined> =>
-  workflows.findWorkflow(sql, MACHINE, ref)
+/**
+ * The key of an installation whose Redirect URL claimed an instance that Wix has not confirmed
+ * (yet, or ever): kept apart from the confirmed key, so a claim is found as a claim and never
+ * hides, takes or blocks the installation Wix confirmed.
+ */
+export const claimKey = (instanceId: string) => `claim:${instanceId.toLowerCase()}`
+
+/**
+ * An installation by its id or, by a Wix instanceId, the newest one Wix confirmed for it; with
+ * none, the newest that only claims it. A newer claim never hides a confirmed installation, and
+ * a webhook-started installation that a browser flow superseded gives way to that one.
+ */
+export async function findInstallation(sql: Sql, ref: string): Promise<WorkflowRow | undefined> {
+  const byId = UUID.test(ref) ? await workflows.findWorkflow(sql, MACHINE, ref) : undefined
+  if (byId?.id === ref.toLowerCase()) return byId
+  if (!WIX_INSTANCE.test(ref)) return undefined
+  for (const key of [ref.toLowerCase(), claimKey(ref)]) {
+    const rows = await workflows.listWorkflows(sql, { machine: MACHINE, key }, { order: 'created', limit: SUPERSEDED_LOOKAHEAD })
+    const found = rows.find((r) => r.state !== 'Superseded') ?? rows[0]
+    if (found) return found
+  }
+  return undefined
+}
+
+/** Superseded installations are started only by signed AppInstalled deliveries: a few per instance at most. */
+const SUPERSEDED_LOOKAHEAD = 10
+
+/** The webhook-started installations that installation `id` (of instance `instanceId`) superseded. */
+export const supersededBy = async (sql: Sql, instanceId: string, id: string): Promise<string[]> =>
+  (await workflows.listWorkflows(sql, { machine: MACHINE, key: instanceId, state: 'Superseded', context: { supersededBy: id } },
+    { order: 'created', limit: LIVE_LIMIT })).map((r) => r.id)
+
+const WIX_INSTANCE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export interface ListFilter {
   state?: string
@@ -39,7 +69,7 @@ export const listOrder = (f: Pick<ListFilter, 'createdFrom' | 'createdTo'>): Lis
 /** One page of installations in `listOrder(f)`, by keyset (no offset: deep pages stay cheap). */
 export const listInstallations = (sql: Sql, f: ListFilter) =>
   workflows.listWorkflows(sql, {
-    machine: MACHINE, state: f.state, reason: f.reason, key: f.instanceId,
+    machine: MACHINE, state: f.state, reason: f.reason, key: f.instanceId && [f.instanceId.toLowerCase(), claimKey(f.instanceId)],
     createdFrom: f.createdFrom, createdTo: f.createdTo, updatedFrom: f.updatedFrom, updatedBefore: f.updatedTo,
   }, { order: listOrder(f), after: f.after, limit: f.limit })
 
@@ -65,42 +95,28 @@ export async function effectAttempts(sql: Sql, workflowId: string): Promise<Atte
   return rows.map(({ job, ...r }) => ({ ...r, effect: job, error: r.error as AttemptRow['error'] }))
 }
 
-type Live = { id: string; state: string; created_at: Date }
-const live = (rows: WorkflowRow[]): Live[] => rows.map((r) => ({ id: r.id, state: r.state, created_at: r.created_at }))
+/** `confirmed`: Wix confirmed the instance (its key); otherwise the installation only claims it. */
+type Live = { id: string; state: string; created_at: Date; confirmed: boolean }
+const live = (rows: WorkflowRow[]): Live[] =>
+  rows.map((r) => ({ id: r.id, state: r.state, created_at: r.created_at, confirmed: !r.key?.startsWith('claim:') }))
 
 /** At most this many live installations of one instance are looked at: more is already a fault. */
 const LIVE_LIMIT = 100
 
 /**
- * An instance's live installations (not in a final state), newest first: those its key names and,
- * with `claimed`, those still exchanging a code whose Redirect URL claimed it (no key until Wix
- * confirms). A claim anyone can edit may end an installation (AppRemoved), never block one.
+ * An instance's live installations (not in a final state), newest first: those Wix confirmed
+ * for it and, with `claimed`, those still exchanging a code whose Redirect URL claimed it. A claim
+ * anyone can edit may end an installation (AppRemoved), never block or hide one.
  */
 export async function liveInstallations(sql: Sql, instanceId: string, o: { claimed: boolean }): Promise<Live[]> {
-  const [keyed, claimed] = await Promise.all([
-    workflows.listWorkflows(sql, { machine: MACHINE, key: instanceId, active: true }, { order: 'created', limit: LIVE_LIMIT }),
-    o.claimed ? claimedBy(sql, instanceId) : [],
-  ])
-  const byId = new Map([...keyed, ...claimed].map((r) => [r.id, r]))
-  return live([...byId.values()].sort((a, b) => b.created_at.getTime() - a.created_at.getTime() || (a.id < b.id ? 1 : -1)))
+  const key = o.claimed ? [instanceId, claimKey(instanceId)] : instanceId
+  return live(await workflows.listWorkflows(sql, { machine: MACHINE, key, active: true }, { order: 'created', limit: LIVE_LIMIT }))
 }
 
-/** Installations exchanging a code whose Redirect URL named this instance. */
-const claimedBy = (sql: Sql, instanceId: string) =>
-  workflows.listWorkflows(sql, { machine: MACHINE, state: 'CodeReceived', active: true, context: { claimedInstanceId: instanceId } },
-    { order: 'created', limit: LIVE_LIMIT })
-
-/**
- * Whether a browser install may be on its way to this instance: one at the consent screen lately
- * (its instance unknown until the callback), or one exchanging a code that claims it.
- */
-export async function browserInstallMayClaim(sql: Sql, instanceId: string, since: Date): Promise<boolean> {
-  const [consenting, claimed] = await Promise.all([
-    workflows.listWorkflows(sql, { machine: MACHINE, state: 'Authorizing', updatedFrom: since }, { order: 'updated', limit: 1 }),
-    claimedBy(sql, instanceId),
-  ])
-  return consenting.length > 0 || claimed.length > 0
-}
+/** An instance's live installations begun by the AppInstalled webhook. */
+export const liveWebhookInstallations = async (sql: Sql, instanceId: string): Promise<Live[]> =>
+  live(await workflows.listWorkflows(sql, { machine: MACHINE, key: instanceId, active: true, context: { origin: 'webhook' } },
+    { order: 'created', limit: LIVE_LIMIT }))
 
 /** The newest installation of an instance, in any state. */
 export async function newestInstallationId(sql: Sql, instanceId: string): Promise<string | undefined> {

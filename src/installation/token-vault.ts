@@ -161,10 +161,23 @@ export function createTokenVault(opts: {
     return row?.instance_id
   }
 
-  /** Forgets an instance's tokens (the app was removed from the site): rows gone, not flagged. */
-  async function erase(instanceId: string): Promise<number> {
-    const rows = await sql`delete from wix_install.instance_tokens where instance_id = ${instanceId} returning instance_id`
+  /**
+   * Forgets an instance's tokens (the app was removed from the site): rows gone, not flagged.
+   * `except`: unless one of these installations (begun after the removal) holds them.
+   */
+  async function erase(instanceId: string, o: { except?: string[] } = {}): Promise<number> {
+    const rows = await sql`
+      delete from wix_install.instance_tokens
+      where instance_id = ${instanceId} and workflow_id <> all(${o.except ?? []}::uuid[])
+      returning instance_id`
     return rows.length
+  }
+
+  /** Which installation holds an instance's tokens, and whether they include a refresh token. */
+  async function holderOf(instanceId: string): Promise<{ workflowId: string; refreshToken: boolean } | undefined> {
+    const [row] = await sql<{ workflow_id: string; refresh: boolean }[]>`
+      select workflow_id, refresh_token is not null as refresh from wix_install.instance_tokens where instance_id = ${instanceId}`
+    return row && { workflowId: row.workflow_id, refreshToken: row.refresh }
   }
 
   /**
@@ -311,7 +324,7 @@ export function createTokenVault(opts: {
     return (await exchangedBy(workflowId)) === instanceId ? token : undefined
   }
 
-  return { save, fileHeld, hold, held, dropHeld, exchangedBy, erase, accessToken, accessTokenOf, explainRefusal }
+  return { save, fileHeld, hold, held, dropHeld, exchangedBy, holderOf, erase, accessToken, accessTokenOf, explainRefusal }
 }
 
 export type TokenVault = ReturnType<typeof createTokenVault>

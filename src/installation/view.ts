@@ -14,11 +14,16 @@ export const effectErrorSchema = z.object({
 
 export const installationSchema = z.object({
   id: z.uuid(),
-  instanceId: z.string().nullable(),
+  instanceId: z.string().nullable().describe('The instance Wix confirmed this installation belongs to (by its tokens or its signed webhook); null until Wix has said so'),
+  claimedInstanceId: z.string().nullable().describe('The instance its Redirect URL named: a claim anyone can edit, never trusted'),
+  instanceVerified: z.boolean().describe('True once Wix confirmed the instance; false for an installation that only claims one'),
+  instanceNote: z.string().nullable().describe('In words, when the installation only claims its instance: "claimed by its Redirect URL, not confirmed by Wix"'),
   state: z.string().describe('Top-level state: AppUrlHit, Authorizing, CodeReceived, Tokened, SetupIncomplete, Finished, or a failure state'),
   statePath: z.string().describe('The full state, e.g. SetupIncomplete.finishing'),
   origin: z.enum(['app-url', 'platform', 'webhook']).describe('How it began: the App URL, the app\'s own platform, or the AppInstalled webhook'),
   originInstanceId: z.string().nullable().describe('For a cloned site: the instance it was cloned from'),
+  cloned: z.string().nullable().describe('For a cloned site, in words: "cloned from <instance>"'),
+  supersededBy: z.string().nullable().describe('A webhook-started installation: the browser-flow installation of the same instance that carries the install on'),
   failure: failureSchema.nullable(),
   lastError: effectErrorSchema.nullable(),
   machineVersion: z.number(),
@@ -48,6 +53,7 @@ export const effectAttemptSchema = z.object({
 })
 
 export const installationWithHistorySchema = installationSchema.extend({
+  supersedes: z.array(z.string()).describe('A browser-flow installation: the webhook-started installations of the same instance it took over'),
   history: z.array(historyEntrySchema),
   effectAttempts: z.array(effectAttemptSchema).describe('Every finished run of every effect, with its outcome: each failed run, and the one that succeeded'),
 })
@@ -76,15 +82,24 @@ export const attemptsView = (rows: AttemptRow[]): z.infer<typeof effectAttemptSc
   }))
 
 /** An installation as the API shows it: never a secret (the context holds none). */
+/** How a claim is told apart from a confirmed instance, in the API, the console and the CLI. */
+export const CLAIM_NOTE = 'claimed by its Redirect URL, not confirmed by Wix'
+
 export function installationView(w: Workflow): z.infer<typeof installationSchema> {
   const c = w.context as unknown as InstallationContext
+  const claimed = c.claimedInstanceId ?? null
   return {
     id: w.id,
     instanceId: c.instanceId,
+    claimedInstanceId: claimed,
+    instanceVerified: c.instanceId !== null,
+    instanceNote: c.instanceId === null && claimed ? CLAIM_NOTE : null,
     state: w.state,
     statePath: w.statePath,
     origin: c.origin,
     originInstanceId: c.originInstanceId ?? null,
+    cloned: c.originInstanceId ? `cloned from ${c.originInstanceId}` : null,
+    supersededBy: c.supersededBy ?? null,
     failure: c.failure,
     lastError: c.lastError,
     machineVersion: w.machineVersion,

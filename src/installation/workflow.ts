@@ -4,6 +4,7 @@ import {
   INSTALLATION_MACHINE_VERSION,
   installationMachine,
   type ConfirmInput,
+  type ConfirmOutput,
   type ExchangeInput,
   type ExchangeOutput,
   type FinishInput,
@@ -12,6 +13,7 @@ import {
 import { defineWorkflow, persistently, type PersistedState } from '../engine/index.ts'
 import type { EarlierRun } from '../engine/queries.ts'
 import { WixApiError } from '../wix/client.ts'
+import { claimKey } from './queries.ts'
 import type { RetryBudget } from '../wix/retry-budget.ts'
 import { ACCESS_TOKEN_TTL_MS, TokenVaultError, type TokenVault, type WixTokens } from './token-vault.ts'
 
@@ -81,6 +83,11 @@ export function installationWorkflow(deps: {
   wix: InstallationWix; vault: TokenVault; now: () => Date; retries?: RetryBudget
   /** The engine's record of a job's earlier runs (engine/queries.ts `earlierRuns`); without it no code counts as spent. */
   earlierRuns?: (idempotencyKey: string, attempt: number) => Promise<EarlierRun[]>
+  /**
+   * Called (at least once) when a browser flow has stored the tokens Wix confirmed for an
+   * instance: ends that instance's webhook-started installations in its favour, returning their ids.
+   */
+  supersede?: (instanceId: string, byInstallationId: string) => Promise<string[]>
 }) {
   const { wix, vault, now } = deps
   /** Any run after the first calls Wix again: it spends this instance's retry budget first. */
@@ -131,15 +138,19 @@ export function installationWorkflow(deps: {
           const saved = await persistently(() => vault.fileHeld(instanceId!, input.installationId, ['CodeReceived']))
           if (!saved && (await persistently(() => vault.exchangedBy(input.installationId))) !== instanceId) throw superseded(instanceId)
         }
+        // A webhook-started installation of the same install (AppInstalled came first) gives way to
+        // this one, which holds the refresh token: one live installation per install.
+        const supersedes = deps.supersede ? await persistently(() => deps.supersede!(instanceId!, input.installationId)) : []
         return {
           exchangedAt: now().toISOString(),
           instanceId,
+          ...(supersedes.length > 0 && { supersedes }),
           ...(claimed.toLowerCase() !== instanceId && {
             mismatch: `The Redirect URL named instance ${claimed || '(none)'}, but Wix says the tokens belong to instance ${instanceId}: they were stored under ${instanceId} only.`,
           }),
         }
       }),
-      confirmInstall: fromPromise<{ confirmedAt: string }, ConfirmInput>(async ({ input, signal }) => {
+      confirmInstall: fromPromise<ConfirmOutput, ConfirmInput>(async ({ input, signal }) => {
         // Wix grants a client-credentials token for an instance only while the app is installed
         // there: the token is the proof, and the first one is kept for the app's backend.
         again((input as ConfirmInput & { attempt?: number }).attempt)
@@ -159,7 +170,14 @@ export function installationWorkflow(deps: {
         const expiresAt = new Date(obtainedAt.getTime() + Math.max(0, token.expiresInMs - 60_000))
         const saved = await persistently(() => vault.save(input.instanceId, input.installationId,
           { accessToken: token.accessToken, refreshToken: null, expiresAt }, ['AppUrlHit']), { signal })
-        if (!saved) throw superseded(input.instanceId)
+        if (!saved) {
+          // A browser flow of this install stored its refresh token first: it carries the install on.
+          const holder = await vault.holderOf(input.instanceId)
+          if (holder?.refreshToken && holder.workflowId !== input.installationId) {
+            return { confirmedAt: now().toISOString(), supersededBy: holder.workflowId }
+          }
+          throw superseded(input.instanceId)
+        }
         return { confirmedAt: now().toISOString() }
       }),
       finishSetup: fromPromise<{ finishedAt: string }, FinishInput>(async ({ input, signal }) => {
@@ -180,7 +198,9 @@ export function installationWorkflow(deps: {
     migrate,
     project: (state) => {
       const context = state.context as unknown as InstallationContext
-      return { key: context.instanceId ?? null, reason: context.failure?.reason ?? null }
+      // Until Wix confirms an instance, the installation is found by its claim, marked as one.
+      const key = context.instanceId ?? (context.claimedInstanceId ? claimKey(context.claimedInstanceId) : null)
+      return { key, reason: context.failure?.reason ?? null }
     },
   })
 }

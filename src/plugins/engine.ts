@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { createTokenCipher } from '../crypto/token-cipher.ts'
 import { createEngine, type Engine } from '../engine/index.ts'
 import { earlierRuns } from '../engine/queries.ts'
+import { supersedeWebhookInstalls } from '../installation/lifecycle.ts'
 import { createTokenVault, type TokenVault } from '../installation/token-vault.ts'
 import { installationWorkflow } from '../installation/workflow.ts'
 import { createRetryBudget } from '../wix/retry-budget.ts'
@@ -35,10 +36,13 @@ export default fp<EngineOptions>(
         code: 'WIX_CLIENT_REJECTED',
       }),
     })
+    // Bound once the engine exists: the exchange effect ends webhook-started installations through it.
+    let bound: Engine | undefined
+    const supersede = (instanceId: string, byId: string) => supersedeWebhookInstalls({ engine: bound!, sql: app.sql }, instanceId, byId)
     const engine = createEngine({
       sql: app.sql,
       definitions: [installationWorkflow({
-        wix: app.wix, vault, now: app.now, retries: createRetryBudget({ perMinute: app.config.wixRetriesPerMinute }),
+        wix: app.wix, vault, now: app.now, retries: createRetryBudget({ perMinute: app.config.wixRetriesPerMinute }), supersede,
         earlierRuns: (key, attempt) => earlierRuns(app.sql, key, attempt),
       })],
       sealer: { seal: cipher.encrypt, open: cipher.decrypt },
@@ -49,6 +53,7 @@ export default fp<EngineOptions>(
       pollMs: opts.pollMs,
       listen: opts.listen ?? Boolean(app.config.databaseUrl),
     })
+    bound = engine
     app.decorate('engine', engine)
     app.decorate('vault', vault)
     // An installation that ended (expired, cancelled, failed) never files tokens it held mid-exchange.

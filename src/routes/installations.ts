@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
-import { effectAttempts } from '../installation/queries.ts'
+import { effectAttempts, supersededBy } from '../installation/queries.ts'
 import { attemptsView, historyView, installationSchema, installationView, installationWithHistorySchema } from '../installation/view.ts'
 import { errorReply, idParams } from './admin-schemas.ts'
 import { bindWorkflow } from './bind-log.ts'
@@ -85,8 +85,12 @@ const installationRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: { summary: 'One installation (by id or instanceId) with its whole history', ...one, response: { 200: installationWithHistorySchema, 401: errorReply, 404: errorReply } },
     handler: async (request) => {
       const installation = target(request)
-      const [history, attempts] = await Promise.all([engine.history(installation.id), effectAttempts(app.sql, installation.id)])
-      return { ...installationView(installation), history: historyView(history), effectAttempts: attemptsView(attempts) }
+      const view = installationView(installation)
+      const [history, attempts, supersedes] = await Promise.all([
+        engine.history(installation.id), effectAttempts(app.sql, installation.id),
+        view.instanceId ? supersededBy(app.sql, view.instanceId, installation.id) : [],
+      ])
+      return { ...view, supersedes, history: historyView(history), effectAttempts: attemptsView(attempts) }
     },
   })
 

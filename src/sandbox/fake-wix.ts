@@ -29,7 +29,16 @@ export interface FakeWixOptions {
    * name their instances; a sandbox open to a browser must not (anyone could pick any site).
    */
   allowForcedInstanceId?: boolean
+  /** When the installer's Approve sends AppInstalled (see `FakeWix.appInstalledOnApprove`); default never. */
+  appInstalledOnApprove?: AppInstalledTiming
 }
+
+/**
+ * Whether Wix sends AppInstalled to a legacy app before its browser reaches the Redirect URL or
+ * after, is not documented: the fake plays each. `before`: posted (and answered) before the
+ * browser is redirected; `after`: posted once the code has been exchanged; `never`: not at all.
+ */
+export type AppInstalledTiming = 'before' | 'after' | 'never'
 
 /** Client-credentials tokens live 4 hours, as Wix's `expires_in: 14400` says. */
 export const APP_TOKEN_TTL_SECONDS = 14_400
@@ -104,6 +113,10 @@ export interface FakeWix {
    * false: a removal whose webhook never arrived, so only Wix's refusals tell of it).
    */
   uninstallApp(instanceId: string, o?: { webhook?: boolean }): Promise<{ status: number }>
+  /** Removes the app from a site without sending AppRemoved (a test posts its own). */
+  removeApp(instanceId: string): void
+  /** When the installer's Approve sends AppInstalled for the site it issues a code for. */
+  appInstalledOnApprove: AppInstalledTiming
   /** Sites the app is installed on (by code or by installApp), newest first. */
   installedInstances(): string[]
   /** Whether the app is on this site: unknown sites count as installed (a restarted sandbox forgets). */
@@ -212,9 +225,12 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
   const installedAt = new Map<string, number>()
   const removedAt = new Map<string, number>()
   let urls: { redirectUrl?: string; webhookUrl?: string } = { redirectUrl: opts.redirectUrl, webhookUrl: opts.webhookUrl }
+  /** Install and removal times strictly in the order they happened, even within one millisecond. */
+  let lastStamp = -Infinity
+  const stamp = () => (lastStamp = Math.max(now(), lastStamp + 1))
   const markInstalled = (instanceId: string) => {
     installedAt.delete(instanceId)
-    installedAt.set(instanceId, now())
+    installedAt.set(instanceId, stamp())
   }
   /** Unknown instances count as installed: a sandbox restarted on its DATA_DIR forgets whom it served. */
   const isInstalled = (instanceId: string) => (installedAt.get(instanceId) ?? Infinity) > (removedAt.get(instanceId) ?? -Infinity)
@@ -257,11 +273,15 @@ export function createFakeWix(opts: FakeWixOptions): FakeWix {
       return { instanceId, status }
     },
     async uninstallApp(instanceId, o = {}) {
-      removedAt.set(instanceId, now())
-      for (const [token, t] of wix.refreshTokens) if (t.instanceId === instanceId) wix.revokeRefreshToken(token)
+      wix.removeApp(instanceId)
       if (o.webhook === false) return { status: 0 }
       return { status: await wix.sendWebhook('AppRemoved', instanceId, {}) }
     },
+    removeApp(instanceId) {
+      removedAt.set(instanceId, stamp())
+      for (const [token, t] of wix.refreshTokens) if (t.instanceId === instanceId) wix.revokeRefreshToken(token)
+    },
+    appInstalledOnApprove: opts.appInstalledOnApprove ?? 'never',
     installedInstances: () => [...installedAt.keys()].filter(isInstalled).reverse(),
     isInstalled,
     mintAppToken: (instanceId) => signer.sign(ACCESS_PREFIX, [instanceId, String(now()), String(now() + APP_TOKEN_TTL_SECONDS * 1000)]),
@@ -430,6 +450,8 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
   const records = new WeakMap<FastifyRequest, RecordedRequest>()
   /** Calls whose answer is to be lost once their work is done (`loseAnswer`). */
   const losing = new WeakMap<FastifyRequest, 'hold' | 'cut'>()
+  /** Codes whose exchange is followed by AppInstalled (`appInstalledOnApprove: 'after'`), by instance. */
+  const afterExchange = new Map<string, string>()
 
   // Held requests must not keep a closing server open.
   fastify.addHook('preClose', async () => wix.releaseAll())
@@ -482,6 +504,8 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
     if (!q) return reply
     const forced = opts.allowForcedInstanceId ? q.instanceId?.toLowerCase() : undefined
     const { code, instanceId } = wix.issueCode(wix.instanceIdFor(q.token, forced))
+    if (wix.appInstalledOnApprove === 'before') await wix.sendWebhook('AppInstalled', instanceId, { appId: wix.appId, originInstanceId: '' })
+    if (wix.appInstalledOnApprove === 'after') afterExchange.set(code, instanceId)
     return reply.redirect(withParams(q.redirectUrl, { code, state: q.state, instanceId }), 302)
   })
 
@@ -554,6 +578,12 @@ export async function fakeWixPlugin(fastify: FastifyInstance, opts: FakeWixOptio
     if (wix.now() >= c.expiresAt) return wixError(reply, 400, 'Authorization code expired', { reason: 'CODE_EXPIRED' })
     c.used = true
     const tokens = wix.mintTokens(c.instanceId)
+    const installed = afterExchange.get(b.data.code)
+    if (installed) {
+      afterExchange.delete(b.data.code)
+      // Once this answer is on its way: the browser's flow is past the Redirect URL.
+      reply.raw.once('finish', () => void wix.sendWebhook('AppInstalled', installed, { appId: wix.appId, originInstanceId: '' }))
+    }
     const lost = losing.get(req)
     if (lost === 'cut') {
       req.raw.socket.destroy()

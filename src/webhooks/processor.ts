@@ -9,10 +9,8 @@ import * as store from './store.ts'
 const CLAIM_MS = 30_000
 /** A delivery not acted on this long after it arrived is taken up by the sweep. */
 const STRANDED_AFTER_MS = 5_000
-/** A delivery that waits (for an earlier one, or for a browser flow) is tried again after this. */
+/** A delivery that waits (for Wix to answer) is tried again after this. */
 const DEFER_MS = 5_000
-/** An AppInstalled waits for a browser flow at most this long after it arrived. */
-const MAX_WAIT_MS = 60_000
 
 interface Log {
   info(o: object, m: string): void
@@ -41,7 +39,7 @@ export function createWebhookProcessor(deps: {
     if (d.event_type === 'AppInstalled') {
       const origin = typeof d.data.originInstanceId === 'string' && WIX_GUID.test(d.data.originInstanceId)
         ? normalizeInstanceId(d.data.originInstanceId) : null
-      return lifecycle.installed(d.instance_id, origin, { mayDefer: d.age_ms < MAX_WAIT_MS })
+      return lifecycle.installed(d.instance_id, origin)
     }
     if (d.event_type === 'AppRemoved') return lifecycle.removed(d.instance_id, d.issued_at)
     return { done: 'recorded' }
