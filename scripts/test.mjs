@@ -20,6 +20,7 @@ const RELEASE = [
   'test/package-production.test.ts',
   'test/deno.test.ts',
   'test/chaos.test.ts',
+  'test/postgres-crashes.test.ts',
   'test/browser.test.ts',
   'test/console-browser.test.ts',
 ]

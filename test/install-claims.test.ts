@@ -277,6 +277,23 @@ t.test('a re-signed old AppRemoved after a reinstall: Wix still grants tokens, s
   t.match(delivery!.outcome, /^ignored: stale/, 'the stale event is recorded as such')
 })
 
+t.test('AppRemoved for the only site of a new Wix app: Wix refuses it, no other site to compare, and it is uninstalled', async (t) => {
+  // A database of its own: no other instance's tokens to tell the app's credentials from this site's.
+  const alone = await freshDatabase()
+  t.teardown(alone.drop)
+  const service = await startService(t, { db: alone })
+  const { instanceId } = await service.wix.installApp()
+  await service.app.webhooks.processor.idle()
+  const installed = await byInstance(service, instanceId)
+  await service.app.engine.waitFor(installed.json.id, (w) => w.statePath === 'SetupIncomplete.waiting', 10_000)
+
+  t.equal((await service.wix.uninstallApp(instanceId)).status, 200, 'AppRemoved delivered')
+  await deliveriesDone(service, instanceId)
+  t.equal((await service.app.engine.get(installed.json.id))?.state, 'Uninstalled',
+    'a refusal nobody can explain still agrees with the signed event: the site is uninstalled, not deferred for ever')
+  t.equal(await tokenHolder(service, instanceId), undefined, 'and its tokens are erased')
+})
+
 t.test('cloned sites: shown as clones; CLONED_SITE_POLICY=reinstall asks the owner to reinstall', async (t) => {
   const origin = '1380b703-ce81-ff05-f115-39571d94dfcd'
   const confirm = await startService(t, { db })

@@ -5,7 +5,7 @@ import type { Config } from '../config.ts'
 import type { Engine } from '../engine/index.ts'
 import { CODE_TTL_MS } from './flow.ts'
 import { liveInstallations, liveWebhookInstallations, newestInstallationId } from './queries.ts'
-import { TokenVaultError, type TokenVault } from './token-vault.ts'
+import type { TokenVault } from './token-vault.ts'
 
 /** Postgres: unique_violation. */
 const UNIQUE_VIOLATION = '23505'
@@ -48,6 +48,9 @@ function successorId(instanceId: string, previous: string | undefined): string {
 }
 
 /** What Wix's lifecycle webhooks do to installations, free of HTTP. Each returns what it did. */
+/** Wix did not answer: nothing is known of the instance. */
+const WIX_SILENT = new Set(['WIX_UNAVAILABLE', 'WIX_RATE_LIMITED', 'WIX_NETWORK', 'WIX_TIMEOUT'])
+
 export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; vault: TokenVault; config: Config; now: () => Date }) {
   const { engine, sql, vault, config, now } = deps
 
@@ -121,17 +124,16 @@ export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; va
 
   /**
    * Whether Wix still grants this instance a token: the stored refresh token, else client
-   * credentials. A grant means the app is on the site; a refusal, that it is gone; no answer, unknown.
+   * credentials. Only a grant proves the event stale. A refusal of any kind agrees with it, or
+   * says nothing about this site (the app's own credentials refused, or refusals nobody can
+   * explain): the signed event is acted on. Only Wix not answering leaves it unknown.
    */
   async function stillInstalled(instanceId: string): Promise<string | false | 'unknown'> {
     try {
       await vault.accessToken(instanceId, { fresh: true })
       return 'a fresh access token was granted'
     } catch (err) {
-      if (err instanceof TokenVaultError && (err.code === 'REFRESH_TOKEN_REJECTED' || err.code === 'NO_TOKENS')) return false
-      if ((err as { retryable?: boolean }).retryable) return 'unknown'
-      // Anything else (the app's own credentials refused) says nothing about this site: act on the signed event.
-      return false
+      return WIX_SILENT.has((err as { code?: string }).code ?? '') ? 'unknown' : false
     }
   }
 
