@@ -65,7 +65,8 @@ export interface ConsoleError {
 
 /**
  * An error in the console (an unknown id or page, a refused or failed request) in the console's
- * own layout, saying what to try next: a search by instance id, and the recent installations.
+ * own layout, saying what to try next: a search by instance id, and the recent installations
+ * (claims marked as such).
  */
 export function consoleErrorPage(o: ConsoleError) {
   const title = o.statusCode === 404 ? 'Not found' : o.statusCode >= 500 ? 'Something went wrong' : 'Not done'
@@ -74,7 +75,7 @@ export function consoleErrorPage(o: ConsoleError) {
   return consolePage({ title, appName: o.appName, csrf: o.csrf }, `<h1>${title}</h1>
 <p role="alert">${e(o.message)} <span class="muted">(<code>${e(o.code)}</code>)</span></p>
 <h2>What to try next</h2>
-<ul>${search}<li><a href="/console">The recent installations</a>, newest first</li></ul>
+<ul>${search}<li><a href="/console">The recent installations</a>, newest first, claims among them marked as claims</li></ul>
 <form method="get" action="/console" class="filters" role="search" aria-label="Find an installation">
 <div><label for="e-q">Instance id or installation id</label>
 <input id="e-q" name="q" value="${e(o.id ?? '')}" size="38" autocomplete="off"></div>
