@@ -97,7 +97,8 @@ export async function userAppRuns(t: Test, runtime: Runtime, project: string) {
   t.ok(fake.wix.isValidAccessToken(accessToken), 'with a token the fake Wix accepts')
   const grants = fake.wix.requests.map((r) => (r.body as { grant_type?: string }).grant_type)
   t.equal(grants.filter((g) => g === 'authorization_code').length, 1, 'the code was exchanged once')
-  // Wix removes the app from the site: a signed AppRemoved, as the fake Wix signs it.
+  // Wix removes the app from the site (its tokens stop working), then sends a signed AppRemoved.
+  fake.wix.removeApp(INSTANCE_ID)
   const removed = await request(`${url}/wix/webhooks`, {
     method: 'POST', headers: { 'content-type': 'text/plain' }, body: await fake.wix.signWebhook('AppRemoved', INSTANCE_ID, {}),
   })
