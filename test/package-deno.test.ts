@@ -12,5 +12,7 @@ const deno = { name: 'deno', cmd: join(root, 'node_modules/.bin/deno'), args: ['
 t.test("a user's Fastify app with the plugin, under deno", { skip: !serverUrl() && 'Deno runs it on a real Postgres: set TEST_DATABASE_URL (CI does)' }, async (t) => {
   const dir = tempDir(t, 'package-deno')
   const project = await consumerProject(dir, await sharedTarball(dir))
-  await userAppRuns(t, deno, project)
+  const ended = await userAppRuns(t, deno, project)
+  t.equal(ended.exitCode, 0, 'SIGTERM: close() drains the engine and the app exits 0')
+  t.match(ended.output, /^closed$/m, 'after close() resolved')
 })

@@ -65,5 +65,8 @@ t.test('the command line runs compiled, with no TypeScript loader', async (t) =>
   t.match(stdout, 'installations list', 'npx wix-install-engine --help describes its commands')
 })
 
-t.test("a user's Fastify app with the plugin, under node", (t) =>
-  userAppRuns(t, { name: 'node', cmd: process.execPath, args: ['app.mjs'] }, project))
+t.test("a user's Fastify app with the plugin, under node", async (t) => {
+  const ended = await userAppRuns(t, { name: 'node', cmd: process.execPath, args: ['app.mjs'] }, project)
+  t.equal(ended.exitCode, 0, 'SIGTERM: close() drains the engine and the app exits 0')
+  t.match(ended.output, /^closed$/m, 'after close() resolved')
+})

@@ -112,6 +112,6 @@ export async function userAppRuns(t: Test, runtime: Runtime, project: string) {
   t.same([after.statusCode, ((await after.body.json()) as { code: string }).code], [409, 'UNINSTALLED'], 'and the access-token route answers 409 UNINSTALLED')
 
   child.kill('SIGTERM')
-  t.equal(await exited, 0, 'SIGTERM: close() drains the engine and the app exits 0')
-  t.match(output, /^closed$/m, 'after close() resolved')
+  // The caller asserts how it ended: that is what its runtime is tested for.
+  return { exitCode: await exited, output }
 }
