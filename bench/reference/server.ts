@@ -9,7 +9,7 @@ import { createTokenCipher, parseCipherKeys } from '../../src/crypto/token-ciphe
  * The bare reference the benchmark holds the engine against: the same three routes as a team
  * would write them by hand — one table, plain SQL, the code exchange and the finish calls made
  * inline in the request. No state machine, no history, no outbox, no retries, no timers. It keeps
- * what any honest app keeps, and what design.md asks of every implementation of the flow: a signed
+ * what any honest app keeps, and what docs/design.md asks of every implementation of the flow: a signed
  * state cookie compared in constant time, a single-use state, refresh tokens encrypted at rest,
  * the instance taken from Wix (never from the browser's query), the refresh token Wix answers
  * with kept. Benchmark only: never shipped.
@@ -74,7 +74,7 @@ app.get('/wix/redirect', async (req, reply) => {
     where state_hash = ${sha256(state)} and status = 'authorizing' returning id`
   if (!row) return reply.code(409).send({ message: 'state already used or unknown' })
   const tokens = await wix('/oauth/access', { grant_type: 'authorization_code', client_id: appId, client_secret: appSecret, code })
-  // The browser's instanceId is a claim anyone can edit (design.md): Wix says whose the tokens are.
+  // The browser's instanceId is a claim anyone can edit (docs/design.md): Wix says whose the tokens are.
   const owner = await request(`${apiUrl}/apps/v1/instance`, { method: 'GET', headers: { authorization: tokens.access_token! } })
   const { instance } = (await owner.body.json()) as { instance?: { instanceId?: string } }
   if (owner.statusCode >= 300 || !instance?.instanceId) return reply.code(502).send({ message: 'Wix did not say whose the tokens are' })
@@ -101,7 +101,7 @@ app.post('/api/installations/:id/finish', async (req, reply) => {
     if (row.status !== 'installed' || !row.refresh_token) return reply.code(409).send({ message: `installation is ${row.status}` })
     const refreshed = await wix('/oauth/access', { grant_type: 'refresh_token', client_id: appId, client_secret: appSecret, refresh_token: cipher.decrypt(row.refresh_token) })
     await wix('/apps/v1/bi-event', { eventName: 'APP_FINISHED_CONFIGURATION' }, { authorization: refreshed.access_token! })
-    // Whatever refresh token comes back is the one to keep (design.md), in the write that finishes.
+    // Whatever refresh token comes back is the one to keep (docs/design.md), in the write that finishes.
     await sql`update ref_installations set status = 'finished', refresh_token = ${cipher.encrypt(refreshed.refresh_token!)}, updated_at = now()
               where id = ${row.id}`
   }

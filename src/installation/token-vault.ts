@@ -198,7 +198,7 @@ export function createTokenVault(opts: {
       try {
         const tokens = await wix.refreshAccessToken(refreshToken, { signal })
         const expiresAt = new Date(obtainedAt.getTime() + ACCESS_TOKEN_TTL_MS)
-        // Whatever refresh token comes back is the one kept (Wix's own do not rotate, but design.md
+        // Whatever refresh token comes back is the one kept (Wix's own do not rotate, but docs/design.md
         // asks to keep what it answers). A token minted for one call alone is not kept otherwise.
         if (o.keep || tokens.refreshToken !== refreshToken) {
           await store(instanceId, row.workflow_id, tokens.accessToken, expiresAt, cipher.encrypt(tokens.refreshToken))

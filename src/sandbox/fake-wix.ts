@@ -10,7 +10,7 @@ import { z } from 'zod'
 /**
  * A fake of the Wix side of an app's life (installer pages, /oauth/access, client credentials on
  * /oauth2/token, the instance lookup, the bi-event, and signed AppInstalled/AppRemoved webhooks),
- * faithful to design.md, with switches to make it fail. Serves sandbox mode and the tests.
+ * faithful to docs/design.md and docs/wix.md, with switches to make it fail. Serves sandbox mode and the tests.
  */
 
 export interface FakeWixOptions {

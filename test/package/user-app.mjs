@@ -4,7 +4,7 @@
 import Fastify from 'fastify'
 import wixInstallEngine, { optionsFromEnv } from 'wix-install-engine/fastify'
 
-// The README's pluginTimeout: the embedded Postgres's very first start, on a busy machine, takes
+// The pluginTimeout docs/library.md recommends: the embedded Postgres's very first start, on a busy machine, takes
 // longer than Fastify's default 10 s.
 const app = Fastify({ logger: { level: 'warn' }, pluginTimeout: 120_000 })
 app.addHook('onRequest', async (_request, reply) => {
