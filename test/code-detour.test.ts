@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { transition } from 'xstate'
 import { DETOUR_WINDOW_MS, installationMachine, INSTALLATION_MACHINE_VERSION } from '../machines/installation.ts'
@@ -117,34 +117,30 @@ t.test('a second spent code fails as a refused code would: one detour, no more',
   t.equal(codesAtWix(service).length, 2, 'after two codes')
 })
 
-t.test('a code Wix refused the first time it saw it: no detour', async (t) => {
+/** An install whose exchange Wix answers with `failures` in turn: it ends refused, with no detour. */
+async function refusedWithoutDetour(t: Test, failures: number[]) {
   const service = await startService(t, { db, env: { REDIRECT_WAIT_MS: '5000' } })
   const owner = siteOwner(service)
   await owner.openAppUrl()
   const id = await owner.installationId()
-  service.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', status: 400 })
+  for (const status of failures) service.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', status })
   const page = await owner.callback(await owner.approve())
   t.equal(page.status, 200, 'the browser is shown a page, not sent back to Wix')
   const one = (await service.api('GET', `/api/installations/${id}`)).json
   t.equal(one.state, 'ExchangeFailed', 'the installation failed')
   t.notMatch(one.failure.detail, /spent by a process that died/, 'a refusal, not a spent code')
+  return { service, one }
+}
+
+t.test('a code Wix refused the first time it saw it: no detour', async (t) => {
+  const { service, one } = await refusedWithoutDetour(t, [400])
   t.notOk(one.history.some((h: { event: string }) => h.event === 'BROWSER_SENT_BACK'), 'and no detour in its history')
   t.equal(codesAtWix(service).length, 1, 'one code reached Wix')
 })
 
 t.test('a code refused on a retry after an answered failure: no detour', async (t) => {
-  const service = await startService(t, { db, env: { REDIRECT_WAIT_MS: '5000' } })
-  const owner = siteOwner(service)
-  await owner.openAppUrl()
-  const id = await owner.installationId()
   // Wix answered the first run (503: not done); the second is refused: the code itself is bad.
-  service.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', status: 503 })
-  service.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', status: 400 })
-  const page = await owner.callback(await owner.approve())
-  t.equal(page.status, 200, 'the browser is shown a page, not sent back to Wix')
-  const one = (await service.api('GET', `/api/installations/${id}`)).json
-  t.equal(one.state, 'ExchangeFailed', 'the installation failed')
-  t.notMatch(one.failure.detail, /spent by a process that died/, 'a refusal, not a spent code')
+  await refusedWithoutDetour(t, [503, 400])
 })
 
 t.test('no browser waiting: the spent code fails once the detour window passes', async (t) => {
