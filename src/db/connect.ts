@@ -14,7 +14,7 @@ export const PG = {
   UNDEFINED_TABLE: '42P01',
   /** too_many_connections: the server is full, not gone */
   TOO_MANY_CONNECTIONS: '53300',
-  /** lock_not_available: a lock_timeout ran out (another session holds the row) */
+  /** lock_not_available: a lock_timeout or NOWAIT gave up (another session holds the row); nothing here sets one yet */
   LOCK_NOT_AVAILABLE: '55P03',
   /** read_only_sql_transaction: a failover left us on a standby for now */
   READ_ONLY_TRANSACTION: '25006',
@@ -40,7 +40,7 @@ export const isDatabaseUnavailable = (err: unknown): boolean => {
  * same statement again later. The unavailable ones above, and the SQLSTATE classes 08
  * (connection), 40 (rollback: deadlock, serialization), 53 (insufficient resources), 57
  * (operator intervention: cancelled, shutting down), plus 25006 (a standby after a failover) and
- * 55P03 (a lock_timeout: another session held the row for longer).
+ * 55P03 (a lock wait given up, should a lock_timeout be configured: another session held the row).
  */
 export const isTransientDatabaseError = (err: unknown): boolean => {
   if (isDatabaseUnavailable(err)) return true

@@ -1,4 +1,4 @@
-import { isDatabaseUnavailable } from '../db/connect.ts'
+import { isTransientDatabaseError } from '../db/connect.ts'
 
 /** Waits `ms`, or less if `signal` aborts first (then resolves early, it does not throw). */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -19,14 +19,14 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
  * Wix issued for a spent code) is not lost to a retry. Honours the effect's `signal`: once the
  * run is aborted (timed out, cancelled, its job taken over) no further try starts, so nothing
  * an aborted run does lands after its successor's work. `transient` says which failures are a
- * blip (default: the database unavailable); another call worth repeating may name its own.
+ * blip (default: any transient SQLSTATE class, as the runner's commits); another call worth repeating may name its own.
  */
 export async function persistently<T>(
   write: () => Promise<T>,
   o: { signal?: AbortSignal; attempts?: number; transient?: (err: unknown) => boolean } = {},
 ): Promise<T> {
   const attempts = o.attempts ?? 8
-  const transient = o.transient ?? isDatabaseUnavailable
+  const transient = o.transient ?? isTransientDatabaseError
   for (let attempt = 1; ; attempt++) {
     o.signal?.throwIfAborted()
     try {

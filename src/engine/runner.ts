@@ -96,8 +96,8 @@ const transient = (err: unknown) =>
 const JOB_FAULTS = new Set(['WORKFLOW_NOT_FOUND', 'UNKNOWN_MACHINE', 'MACHINE_VERSION_UNSUPPORTED'])
 const jobFault = (err: unknown) => err instanceof EngineError && JOB_FAULTS.has(err.code)
 
-/** A wait of about `ms`, between half and all of it: runs that failed together do not retry together. */
-const jittered = (ms: number) => ms / 2 + Math.random() * (ms / 2)
+/** Between commit tries: jittered, so runs that failed together do not retry together. */
+const COMMIT_BACKOFF: RetryPolicy = { maxAttempts: COMMIT_TRIES, baseDelayMs: 50, maxDelayMs: 2_000 }
 
 /**
  * Runs effects and fires timers. Jobs this process just committed run at once (the fast path);
@@ -212,7 +212,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       } catch (err) {
         if (!transient(err) || tries >= COMMIT_TRIES) throw err
         core.log.warn({ ...logFields(run), err: toSafeError(err), tries }, 'could not commit the outcome; retrying')
-        await abortableSleep(jittered(Math.min(2_000, 50 * 2 ** tries)), run.abort.signal)
+        await abortableSleep(backoffDelay(tries + 1, COMMIT_BACKOFF), run.abort.signal)
       }
     }
   }

@@ -387,13 +387,15 @@ export async function renewLeases(sql: Sql, owner: string, runs: { id: string; e
 
 /**
  * Hands this owner's unfinished jobs back to the queue at once (graceful shutdown), or only
- * `ids` (jobs committed while shutting down, never started here).
+ * `ids` (jobs claimed but never started here: no free slot, or shutting down). Those give back
+ * their claim's attempt too: a run that never happened must not count as one that died (a
+ * re-run takes it for a code spent, and the attempt budget shrinks).
  */
 export async function releaseLeases(sql: Sql, owner: string, now: Date, ids?: string[], notify = false) {
   const [row] = await sql<{ n: number }[]>`
     with released as (
       update wix_engine.jobs set status = 'pending', lease_owner = null, lease_until = null, run_at = ${now},
-                      updated_at = ${now}
+                      updated_at = ${now} ${ids ? sql`, attempts = attempts - 1` : sql``}
       where status = 'running' and lease_owner = ${owner} ${ids ? sql`and id = any(${ids}::uuid[])` : sql``}
       returning id
     )

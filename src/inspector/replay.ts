@@ -41,6 +41,9 @@ export async function replayInstallation(sql: Sql, idOrInstanceId: string) {
     id: c.id, origin: c.origin, stateHash: firstStateHash ?? c.stateHash, closeWindow: c.closeWindow, autoFinish: c.autoFinish,
     consentTimeoutMs: c.consentTimeoutMs, codeTtlMs: c.codeTtlMs, browserReturnTimeoutMs: c.browserReturnTimeoutMs,
     ...(c.appUrlToken !== undefined && { appUrlToken: c.appUrlToken }),
+    // What decides a webhook-started install's first step: waiting for a browser, or a clone's reinstall.
+    ...(c.browserWaitMs !== undefined && { browserWaitMs: c.browserWaitMs }),
+    ...(c.reinstallClone !== undefined && { reinstallClone: c.reinstallClone }),
   }
   let [snapshot] = initialTransition(installationMachine, input)
   const init = history[0]

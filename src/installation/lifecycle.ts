@@ -47,17 +47,19 @@ function successorId(instanceId: string, previous: string | undefined): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
 
-/** What Wix's lifecycle webhooks do to installations, free of HTTP. Each returns what it did. */
 /** Wix did not answer: nothing is known of the instance. */
 const WIX_SILENT = new Set(['WIX_UNAVAILABLE', 'WIX_RATE_LIMITED', 'WIX_NETWORK', 'WIX_TIMEOUT'])
 
+/** What Wix's lifecycle webhooks do to installations, free of HTTP. Each returns what it did. */
 export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; vault: TokenVault; config: Config; now: () => Date }) {
   const { engine, sql, vault, config, now } = deps
 
   /**
    * `AppInstalled`: an install Wix completed by itself (a new app, a cloned site). An instance
-   * with a live installation keeps it; otherwise a new installation confirms the install with a
-   * client-credentials token and goes on from `Tokened` as any other.
+   * with a live installation keeps it; otherwise a new installation starts at once: it confirms
+   * the install with a client-credentials token and goes on from `Tokened` as any other, unless
+   * it waits a bounded time for a legacy browser flow (`WIX_AUTH_FLOW=legacy`), is a clone the
+   * owner must reinstall (`CLONED_SITE_POLICY=reinstall`), or is superseded by a browser flow.
    */
   async function installed(instanceId: string, originInstanceId: string | null): Promise<LifecycleOutcome> {
     const [live] = await liveInstallations(sql, instanceId, { claimed: false })

@@ -81,10 +81,10 @@ export const attemptsView = (rows: AttemptRow[]): z.infer<typeof effectAttemptSc
     wixRequestId: r.error?.wixRequestId ?? null,
   }))
 
-/** An installation as the API shows it: never a secret (the context holds none). */
 /** How a claim is told apart from a confirmed instance, in the API, the console and the CLI. */
 export const CLAIM_NOTE = 'claimed by its Redirect URL, not confirmed by Wix'
 
+/** An installation as the API shows it: never a secret (the context holds sealed ones only, never shown). */
 export function installationView(w: Workflow): z.infer<typeof installationSchema> {
   const c = w.context as unknown as InstallationContext
   const claimed = c.claimedInstanceId ?? null

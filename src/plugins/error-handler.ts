@@ -67,6 +67,11 @@ const OWNER_WORDS: Record<string, { title: string; message: string; startAgain?:
     title: 'Too many attempts',
     message: 'There were too many requests from your network. Wait a minute, then try again.',
   },
+  // Not the owner's doing, and starting again at once would meet the same cap.
+  STARTS_LIMITED: {
+    title: 'Many installations are starting',
+    message: 'Wait a minute, then open the installation link again.',
+  },
 }
 
 /** A site owner's page for an error: what happened in plain words, what to do next, the code small. */
@@ -127,17 +132,12 @@ export default fp<{ notFound?: boolean }>(
         request.log.info({ code: e.code, message: e.message }, 'request rejected')
         return send(request, reply, { statusCode: 400, code: e.code, error: 'Bad Request', message: e.message })
       }
-      if (isDatabaseUnavailable(err)) {
-        request.log.warn({ code: err.code }, 'database unavailable')
-        request.server.databaseDown?.()
-        reply.header('retry-after', '5')
-        const e = new Errors.DATABASE_UNAVAILABLE()
-        return send(request, reply, { statusCode: 503, code: e.code, error: 'Service Unavailable', message: e.message })
-      }
-      if (isDatabaseBusy(err)) {
-        // Up but full (53300) or read-only after a failover (25006): come back shortly. The
-        // breaker stays open: other requests may well get a connection.
-        request.log.warn({ code: err.code }, 'database busy')
+      const busy = isDatabaseBusy(err)
+      if (busy || isDatabaseUnavailable(err)) {
+        request.log.warn({ code: err.code }, busy ? 'database busy' : 'database unavailable')
+        // Up but full (53300) or read-only after a failover (25006) does not trip the breaker:
+        // other requests may well get a connection. Either way: come back shortly.
+        if (!busy) request.server.databaseDown?.()
         reply.header('retry-after', '5')
         const e = new Errors.DATABASE_UNAVAILABLE()
         return send(request, reply, { statusCode: 503, code: e.code, error: 'Service Unavailable', message: e.message })

@@ -105,7 +105,8 @@ export type WebhookVerifier = Awaited<ReturnType<typeof createWebhookVerifier>>
 function checkTimes(c: { iat: number; exp?: number }, stored: boolean) {
   const now = Date.now()
   if (c.iat * 1000 > now + CLOCK_SKEW_MS) throw new Errors.WEBHOOK_ISSUED_IN_FUTURE()
-  if (now - c.iat * 1000 > MAX_AGE_MS) throw new Errors.WEBHOOK_TOO_OLD()
+  // A stored delivery was young enough when Wix delivered it; one deferred for days stays genuine.
+  if (!stored && now - c.iat * 1000 > MAX_AGE_MS) throw new Errors.WEBHOOK_TOO_OLD()
   if (!stored && c.exp !== undefined && c.exp * 1000 + CLOCK_SKEW_MS < now) throw new Errors.WEBHOOK_EXPIRED()
 }
 
