@@ -280,6 +280,22 @@ t.test('a re-signed old AppRemoved after a reinstall: Wix still grants tokens, s
   t.match(delivery!.outcome, /^ignored: stale/, 'the stale event is recorded as such')
 })
 
+t.test('an AppRemoved Wix cannot be asked about is deferred: nothing uninstalled, no token erased', async (t) => {
+  const service = await startService(t, { db })
+  const instance = '6a7b8c9d-0e1f-4a2b-8c3d-4e5f60718293'
+  const id = await installByRedirect(service, instance)
+  // Wix answers nothing but 503 from now on: whether the app is still on the site cannot be known.
+  service.wix.failNext({ endpoint: 'any', status: 503, times: 10_000 })
+  t.equal(await post(service, await service.wix.signWebhook('AppRemoved', instance, {})), 200, 'AppRemoved delivered')
+  await waitUntil('the delivery is deferred', async () => {
+    const [d] = await service.app.sql<{ outcome: string | null }[]>`
+      select outcome from wix_install.webhook_deliveries where instance_id = ${instance} and event_type = 'AppRemoved'`
+    return d?.outcome?.startsWith('deferred:') === true
+  })
+  t.equal((await service.app.engine.get(id))?.state, 'SetupIncomplete', 'the installation is not uninstalled on an unverified event')
+  t.same(await tokenHolder(service, instance), { workflow_id: id, refresh: true }, 'and its tokens are kept')
+})
+
 t.test('AppRemoved for the only site of a new Wix app: Wix refuses it, no other site to compare, and it is uninstalled', async (t) => {
   // A database of its own: no other instance's tokens to tell the app's credentials from this site's.
   const alone = await freshDatabase()
