@@ -594,6 +594,8 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
       return calls.length === 5
     })
     t.pass('the idle instance runs them while the busy one is still busy')
+    t.same(calls.slice(3).map((c) => c.input.attempt), [1, 1],
+      'as their first attempts: a hand-back is no run (a re-run would take a code for spent)')
     calls.forEach((c) => c.finish('Ada'))
     await a.runner.idle()
     await b.runner.idle()
