@@ -158,8 +158,13 @@ export function installationWorkflow(deps: {
         const token = await wix.clientCredentials(input.instanceId, { signal }).catch(async (err: unknown) => {
           // A refusal ends the install only when Wix grants the app elsewhere: refused alike, or
           // with nothing to compare, it may be the app's own secret, and the install waits.
-          if ((err as { code?: string }).code !== 'WIX_REJECTED') throw err
-          if ((await vault.explainRefusal(input.instanceId, null, signal)) === 'instance') throw err
+          // Wix labels a 401 as the app's: the verdict is the evidence's, as for a refused mint.
+          const e = err as WixApiError
+          if (e.code !== 'WIX_REJECTED' && e.code !== 'WIX_CLIENT_REJECTED') throw err
+          if ((await vault.explainRefusal(input.instanceId, null, signal)) === 'instance') {
+            if (e.code === 'WIX_REJECTED') throw err
+            throw new WixApiError({ ...e, message: e.message, code: 'WIX_REJECTED', retryable: false })
+          }
           throw new WixApiError({
             code: 'WIX_CLIENT_REJECTED', endpoint: 'oauth2/token', retryable: true,
             status: (err as { status?: number }).status,
