@@ -138,10 +138,10 @@ export interface InstallationPage {
 function factsView(i: Installation, siblings: Installation[], reinstallUrl: string) {
   const facts: [string, string][] = [['State', `<strong>${e(i.statePath)}</strong>`]]
   facts.push(['Instance id', i.instanceId || i.claimedInstanceId ? instanceCell(i) : 'not known yet (before the Redirect URL)'])
-  if (i.supersededBy) facts.push(['Superseded by', `<a href="/console/installations/${e(i.supersededBy)}">${code(i.supersededBy)}</a>`])
+  if (i.supersededBy) facts.push(['Superseded by', link({ id: i.supersededBy })])
   const tookOver = siblings.filter((s) => s.supersededBy === i.id)
   if (tookOver.length) {
-    facts.push(['Took over', tookOver.map((s) => `<a href="/console/installations/${e(s.id)}">${code(s.id)}</a>`).join(', ')
+    facts.push(['Took over', tookOver.map(link).join(', ')
       + ' (started by AppInstalled)'])
   }
   if (i.failure) facts.push(['Failure', `<strong>${e(i.failure.reason)}</strong>: ${e(i.failure.detail)}`])

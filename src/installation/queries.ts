@@ -1,6 +1,7 @@
 import type { Sql } from 'postgres'
 import * as workflows from '../engine/queries.ts'
 import type { WorkflowRow } from '../engine/store.ts'
+import { WIX_GUID } from '../wix/ids.ts'
 import type { AttemptRow } from './view.ts'
 
 /**
@@ -26,7 +27,7 @@ export const claimKey = (instanceId: string) => `claim:${instanceId.toLowerCase(
 export async function findInstallation(sql: Sql, ref: string): Promise<WorkflowRow | undefined> {
   const byId = UUID.test(ref) ? await workflows.findWorkflow(sql, MACHINE, ref) : undefined
   if (byId?.id === ref.toLowerCase()) return byId
-  if (!WIX_INSTANCE.test(ref)) return undefined
+  if (!WIX_GUID.test(ref)) return undefined
   for (const key of [ref.toLowerCase(), claimKey(ref)]) {
     const rows = await workflows.listWorkflows(sql, { machine: MACHINE, key }, { order: 'created', limit: SUPERSEDED_LOOKAHEAD })
     const found = rows.find((r) => r.state !== 'Superseded') ?? rows[0]
@@ -42,8 +43,6 @@ const SUPERSEDED_LOOKAHEAD = 10
 export const supersededBy = async (sql: Sql, instanceId: string, id: string): Promise<string[]> =>
   (await workflows.listWorkflows(sql, { machine: MACHINE, key: instanceId, state: 'Superseded', context: { supersededBy: id } },
     { order: 'created', limit: LIVE_LIMIT })).map((r) => r.id)
-
-const WIX_INSTANCE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export interface ListFilter {
   state?: string

@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { installationIdOf, OAUTH_STATE_PATTERN } from '../crypto/oauth-state.ts'
 import type { Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
+import { UUID } from '../installation/queries.ts'
 import { normalizeInstanceId, WIX_GUID } from '../wix/ids.ts'
 import { bindWorkflow } from './bind-log.ts'
 import { cancelledPage, htmlPage, installFailedPage, waitingPage } from './html.ts'
@@ -15,8 +16,6 @@ import { cancelledPage, htmlPage, installFailedPage, waitingPage } from './html.
  */
 const STATE_COOKIE = 'wix_install_state_'
 const FLOW_COOKIE = 'wix_install_flow_'
-/** The value of a flow cookie: the id of the installation it follows (a UUID this service made). */
-const INSTALLATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 /** Marks a start sent on to PUBLIC_URL's host, so it is never sent on twice. */
 const MOVED_PARAM = 'moved'
 /** Abandoned consent screens leave state cookies behind; past this many, the extras are dropped. */
@@ -232,7 +231,7 @@ const wixRoutes: FastifyPluginAsyncZod = async (app) => {
       if (!id || (named && id !== named)) throw new Errors.FLOW_COOKIE_MISSING()
       // The signature proves only that this service set the value, under any name: a state cookie's
       // value sent under a flow cookie's name is refused here, before it reaches the database.
-      if (!INSTALLATION_ID.test(id) || name !== flowCookie(id)) throw new Errors.FLOW_COOKIE_INVALID()
+      if (!UUID.test(id) || name !== flowCookie(id)) throw new Errors.FLOW_COOKIE_INVALID()
       const installation = await engine.get(id)
       if (!installation) throw new Errors.FLOW_COOKIE_MISSING()
       bindWorkflow(request, reply, id)
