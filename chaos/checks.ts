@@ -27,6 +27,10 @@ const SPENT = /already used|spent by a process that died/
 /** Secrets in the shape the fake Wix mints them, so even one it did not report is caught. */
 const SECRET_SHAPES = /OAUTH2\.(code|R|A)\.[\w-]{8}/
 
+/** A few of the installations a check names, with where they stand and why: enough to start from. */
+const someOf = (rows: { id: string; state_path: string; detail: string | null }[]) =>
+  rows.length ? `: ${rows.slice(0, 3).map((r) => `${r.id} ${r.state_path}${r.detail ? ` (${r.detail})` : ''}`).join('; ')}` : ''
+
 /** The suite's verdict, from the database, the fake Wix's own counts and what the driver saw. */
 export async function runChecks(sql: Sql, o: {
   wix: ChaosReport
@@ -85,7 +89,8 @@ export async function runChecks(sql: Sql, o: {
     tokensWithoutExchange.length + spentWithoutExchange.length + lost.length + finishedWithoutBiEvent.length === 0,
     `Wix accepted ${accepted.size} codes and ${Object.values(o.wix.biEvents).reduce((a, b) => a + b, 0)} bi-events for ${Object.keys(o.wix.biEvents).length} instances; ` +
     `${tokensWithoutExchange.length} installations hold tokens Wix never issued, ${lost.length} accepted codes match no installation, ` +
-    `${spentWithoutExchange.length} "already used" failures for a code Wix never accepted, ${finishedWithoutBiEvent.length} Finished without a bi-event`)
+    `${spentWithoutExchange.length} "already used" failures for a code Wix never accepted, ${finishedWithoutBiEvent.length} Finished without a bi-event` +
+    someOf([...tokensWithoutExchange, ...spentWithoutExchange, ...lost.map((k) => byKey.get(k!) ?? { id: `instance ${k}`, state_path: 'none', detail: null }), ...finishedWithoutBiEvent]))
 
   let mismatched = 0
   const examples: string[] = []

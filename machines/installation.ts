@@ -97,7 +97,7 @@ export interface InstallationContext extends Omit<InstallationInput, 'id' | 'ins
   lastError: EffectError | null
   /**
    * Codes spent by a run of the exchange that died before storing the tokens, answered by sending
-   * the browser back to Wix for a new one: at most one (`MAX_DETOURS`). Snapshots stored before
+   * the browser back to Wix for a new one: at most `MAX_DETOURS`. Snapshots stored before
    * detours existed lack both fields: they read as none (the machine's meaning is unchanged, so its version is too).
    */
   detours?: number
@@ -155,8 +155,15 @@ const unbound = (name: string) => async () => {
   throw new Error(`effect ${name} is not bound: provide it with machine.provide({ actors })`)
 }
 
-/** Spent codes answered with a detour to Wix's installer: a second one fails as any refused code. */
-export const MAX_DETOURS = 1
+/**
+ * Spent codes answered with a detour to Wix's installer; the next one fails as any refused code.
+ * Each detour needs fresh evidence of a run that died after reaching Wix (never a refusal of a
+ * code's first run), so the bound is against a process that crashes on every exchange, not
+ * against Wix: two, since one process dying in the exchange window does not make the next
+ * death there unlikely (a rolling restart, an overloaded host), and a lost install costs the
+ * owner a reinstall they may never do.
+ */
+export const MAX_DETOURS = 2
 /** How long a spent code waits for its browser's next look at the waiting page (it looks every few seconds). */
 export const DETOUR_WINDOW_MS = 2 * 60_000
 /** The effect's error for a code that an earlier run of the exchange sent to Wix and died before storing the tokens. */
@@ -252,7 +259,7 @@ export const installationMachine = setup({
     errorIsFinal: ({ event }) => (event as { error?: EffectError }).error?.retryable === false,
     refreshRejected: ({ event }) =>
       (event as { error?: EffectError }).error?.code === 'REFRESH_TOKEN_REJECTED',
-    /** A dead run spent the code, and this installation has not been sent back to Wix for it before. */
+    /** A dead run spent the code, and this installation has detours left (`MAX_DETOURS`). */
     codeSpentOnce: ({ context, event }) =>
       (event as { error?: EffectError }).error?.code === CODE_SPENT && (context.detours ?? 0) < MAX_DETOURS,
     detourPending: ({ context }) => context.detourPending === true,

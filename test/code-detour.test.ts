@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { transition } from 'xstate'
-import { DETOUR_WINDOW_MS, installationMachine, INSTALLATION_MACHINE_VERSION } from '../machines/installation.ts'
+import { DETOUR_WINDOW_MS, installationMachine, INSTALLATION_MACHINE_VERSION, MAX_DETOURS } from '../machines/installation.ts'
 import { restore } from '../src/engine/snapshot.ts'
 import { replayInstallation } from '../src/inspector/replay.ts'
 import { freshDatabase } from './support/database.ts'
@@ -98,23 +98,41 @@ t.test('while the new code is exchanged, the waiting page says one more moment, 
   t.equal(page.status, 302, 'until it is sent on')
 })
 
-t.test('a second spent code fails as a refused code would: one detour, no more', async (t) => {
+t.test("a detour's new code spent by a second dead run: sent back again, and the install completes", async (t) => {
+  const service = await startService(t, { db, env: { REDIRECT_WAIT_MS: '5000' } })
+  const owner = siteOwner(service)
+  await owner.openAppUrl('again-token')
+  const id = await owner.installationId()
+  service.wix.failNext(lostAnswer)
+  const first = await owner.callback(await owner.approve())
+  let lost = 0
+  // The first detour's new code has its answer lost too; the second detour's is answered.
+  const { page, seen } = await waitingBrowser(service, owner, first, () => lost++ === 0 && service.wix.failNext(lostAnswer))
+  t.same(seen.filter((s) => s === 'sent-back'), ['sent-back', 'sent-back'], 'the browser was sent back twice')
+  t.equal(page.status, 302, 'and then sent on')
+  const one = (await service.api('GET', `/api/installations/${id}`)).json
+  t.equal(one.state, 'SetupIncomplete', 'the same installation completed')
+  t.equal(codesAtWix(service).length, 3, 'three codes reached Wix')
+  t.equal(one.history.filter((h: { event: string }) => h.event === 'BROWSER_SENT_BACK').length, 2, 'both detours in its history')
+})
+
+t.test(`a spent code past MAX_DETOURS (${MAX_DETOURS}) fails as a refused code would`, async (t) => {
   const service = await startService(t, { db, env: { REDIRECT_WAIT_MS: '5000' } })
   const owner = siteOwner(service)
   await owner.openAppUrl('twice-token')
   const id = await owner.installationId()
   service.wix.failNext(lostAnswer)
   const first = await owner.callback(await owner.approve())
-  // The new code's answer is lost too.
+  // Every new code's answer is lost too.
   const { page, seen } = await waitingBrowser(service, owner, first, () => service.wix.failNext(lostAnswer))
-  t.same(seen.filter((s) => s === 'sent-back'), ['sent-back'], 'the browser was sent back once')
+  t.equal(seen.filter((s) => s === 'sent-back').length, MAX_DETOURS, `the browser was sent back ${MAX_DETOURS} times`)
   t.equal(page.status, 200, 'then shown a page')
   t.match(page.body, /could not be completed/, 'saying the installation could not be completed')
   const one = (await service.api('GET', `/api/installations/${id}`)).json
   t.equal(one.state, 'ExchangeFailed', 'the installation failed')
   t.equal(one.failure.reason, 'exchange_refused', 'as exchange_refused')
   t.match(one.failure.detail, /code spent by a process that died/, 'the detail says the code was spent by a process that died')
-  t.equal(codesAtWix(service).length, 2, 'after two codes')
+  t.equal(codesAtWix(service).length, MAX_DETOURS + 1, 'after a code for each try')
 })
 
 /** An install whose exchange Wix answers with `failures` in turn: it ends refused, with no detour. */
@@ -206,8 +224,16 @@ t.test('a snapshot stored before detours existed (same machine version) loads an
   const [back] = transition(installationMachine, detoured, { type: 'BROWSER_SENT_BACK', stateHash: 'h2', note: 'n' })
   const [again] = transition(installationMachine, back, { type: 'CALLBACK', code: 'c2', instanceId: 'claimed', stateHash: 'h2' })
   t.equal(again.value, 'CodeReceived', 'and a new code, under the fresh state, is exchanged')
-  const [twice] = transition(installationMachine, again, spent as never)
-  t.equal(twice.value, 'ExchangeFailed', 'a second spent code fails')
+  let last = again
+  for (let detour = 2; detour <= MAX_DETOURS; detour++) {
+    const [sentBack] = transition(installationMachine, last, spent as never)
+    t.equal(sentBack.value, 'Authorizing', `spent code ${detour} sends it back too`)
+    const [returned] = transition(installationMachine, sentBack, { type: 'BROWSER_SENT_BACK', stateHash: `h${detour + 1}`, note: 'n' })
+    ;[last] = transition(installationMachine, returned, { type: 'CALLBACK', code: `c${detour + 1}`, instanceId: 'claimed', stateHash: `h${detour + 1}` })
+  }
+  t.equal(last.context.detours, MAX_DETOURS, 'each detour counted')
+  const [past] = transition(installationMachine, last, spent as never)
+  t.equal(past.value, 'ExchangeFailed', 'a spent code past the bound fails')
   const [done] = transition(installationMachine, restore(installationMachine, stored),
     { type: 'xstate.done.actor.exchangeCode', output: { exchangedAt: 'now', instanceId: 'i' } } as never)
   t.equal(done.value, 'Tokened', 'and the old snapshot still completes as before')
