@@ -365,7 +365,10 @@ t.test('group commit, on a real database', async (t) => {
     t.equal(b!.status, 'rejected', 'the write of the locked row fails')
     t.ok(isTransientDatabaseError((b as PromiseRejectedResult).reason), 'as a blip its caller sends again')
     await release()
-    // Its cancel may have come too late (the write then landed when the lock went): fenced, as any write.
+    // Its cancel may have come too late (the write then lands when the lock goes): fenced, as any write.
+    await waitUntil('the cancelled write has ended in Postgres', async () => (await db.sql`
+      select 1 from pg_stat_activity
+      where datname = current_database() and state = 'active' and query like '%jsonb_to_recordset%' and pid <> pg_backend_pid()`).length === 0)
     const now = (await readWorkflow(db.sql, stored[0]!.id))!
     t.equal((await writer.commit(step(now))).written, true, 'once the lock is gone, its row takes writes again')
   })
@@ -376,24 +379,72 @@ t.test('group commit, on a real database', async (t) => {
     await holdSlowWrites(t, db.sql)
     const { ids, stored } = await startStored(2)
     const logged: string[] = []
-    const writer = createWriter(db.sql, { writeTimeoutMs: 2_000, log: { error: (_o, msg) => logged.push(String(msg)) } })
+    const log = (_o: object, msg?: string) => void logged.push(String(msg))
+    const writer = createWriter(db.sql, { writeTimeoutMs: 2_000, stallMs: 300, log: { error: log, warn: log } })
     const hung = writer.commit(step(stored[0]!, stored[0]!.version, 'SLOW'))
     const sleeping = async () => (await db.sql`
       select 1 from pg_stat_activity
       where datname = current_database() and wait_event = 'PgSleep' and query like '%jsonb_to_recordset%'`).length
     await waitUntil('the batch is held in its statement', async () => (await sleeping()) === 1)
-    const behind = writer.commit(step(stored[1]!)) // one batch in flight: this one waits for it
+    const behind = writer.commit(step(stored[1]!)) // one batch in flight: this one waits until it stalls
     const [h, b] = await Promise.allSettled([hung, behind])
     t.equal(h.status, 'rejected', 'the unanswered write fails')
     const reason = (h as PromiseRejectedResult).reason
     t.equal(reason.code, 'WRITE_TIMEOUT', 'with a timeout of its own')
     t.ok(isDatabaseUnavailable(reason), 'which its callers take for a blip and retry')
-    t.same(b.status === 'fulfilled' && b.value.written, true, 'the write queued behind it landed without waiting a minute')
-    t.match(logged, [/went unanswered/], 'the stall is logged')
+    t.same(b.status === 'fulfilled' && b.value.written, true, 'the write queued behind it landed, past the held one')
+    t.match(logged, [/is held/, /went unanswered/], 'the stall and the deadline are logged')
     await waitUntil('the statement is cancelled in Postgres', async () => (await sleeping()) === 0)
     t.same((await rows(ids)).map((r) => r.version).sort(), [1, 2], 'the cancelled write did not land; the other did')
     t.equal(await historyCount(ids), 3, 'history has the starts and the one landed event')
   })
+  await t.test('a held statement holds its own write: the next goes past it, at most three held at once, the oldest shown', {
+    skip: needsRealPostgres('holds statements on several sessions'),
+  }, async (t) => {
+    await holdSlowWrites(t, db.sql)
+    const { ids, stored } = await startStored(5)
+    const writer = createWriter(db.sql, { stallMs: 100, writeTimeoutMs: 4_000, log: silentLog })
+    const sleeping = async () => (await db.sql`
+      select 1 from pg_stat_activity
+      where datname = current_database() and wait_event = 'PgSleep' and query like '%jsonb_to_recordset%'`).length
+    const held: Promise<unknown>[] = []
+    for (let n = 1; n <= 3; n++) {
+      held.push(writer.commit(step(stored[n - 1]!, stored[n - 1]!.version, 'SLOW')).catch((err: { code?: string }) => err.code))
+      await waitUntil(`${n} held statement(s)`, async () => (await sleeping()) === n)
+    }
+    held.push(writer.commit(step(stored[3]!, stored[3]!.version, 'SLOW')).catch((err: { code?: string }) => err.code))
+    const stats = writer.stats()
+    t.equal(stats.inFlight, 3, 'three batches in flight, each held')
+    t.equal(stats.queued, 1, 'the fourth waits: a database that answers nothing gets no more connections')
+    t.ok(stats.oldestInFlightMs > 0, 'the oldest write in flight shows its age')
+    t.same(await Promise.all(held), ['WRITE_TIMEOUT', 'WRITE_TIMEOUT', 'WRITE_TIMEOUT', 'WRITE_TIMEOUT'],
+      'each held write fails at its deadline as the database being unavailable')
+    await waitUntil('the held statements are cancelled in Postgres', async () => (await sleeping()) === 0)
+    t.equal((await writer.commit(step(stored[4]!))).written, true, 'and the next write commits')
+    await new Promise((resolve) => setImmediate(resolve)) // its batch leaves the flight once its caller is answered
+    t.same(writer.stats(), { queued: 0, inFlight: 0, oldestInFlightMs: 0 }, 'leaving nothing in flight')
+    t.equal(await historyCount(ids), 6, 'history has the five starts and the one landed event')
+  })
+
+  await t.test('past its bound the write queue refuses at once with WRITE_QUEUE_FULL (503); the queued writes land', {
+    skip: needsRealPostgres('cancels a statement from another session'),
+  }, async (t) => {
+    await holdSlowWrites(t, db.sql)
+    const { stored } = await startStored(4)
+    const writer = createWriter(db.sql, { maxQueued: 2, stallMs: 60_000, writeTimeoutMs: 60_000, log: silentLog })
+    const hung = writer.commit(step(stored[0]!, stored[0]!.version, 'SLOW')).catch((err: { code?: string }) => err.code)
+    await waitUntil('the first write is held', async () => (await db.sql`
+      select 1 from pg_stat_activity where datname = current_database() and wait_event = 'PgSleep'`).length === 1)
+    const queued = [writer.commit(step(stored[1]!)), writer.commit(step(stored[2]!))]
+    const refused = await writer.commit(step(stored[3]!)).then(() => undefined, (err: { code?: string; statusCode?: number }) => err)
+    t.equal(refused?.code, 'WRITE_QUEUE_FULL', 'the third queued write is refused')
+    t.equal(refused?.statusCode, 503, 'as 503: come back shortly')
+    await db.sql`select pg_cancel_backend(pid) from pg_stat_activity where wait_event = 'PgSleep' and datname = current_database()`
+    t.equal(await hung, '57014', 'the held write fails when its statement is cancelled')
+    t.same((await Promise.all(queued)).map((r) => r.written), [true, true], 'the queued writes land')
+    t.equal((await readWorkflow(db.sql, stored[3]!.id))!.version, stored[3]!.version, 'the refused write changed nothing')
+  })
+
   await t.test('a batch unanswered while the server has gone away: its cancel cannot connect, and the process lives on', {
     skip: needsRealPostgres('holds a statement on a real server behind a gate'),
   }, async (t) => {

@@ -103,6 +103,8 @@ t.test('one complete install and finish move every counter by what happened', as
   t.equal(after.value('wix_install_installations', { machine: 'installation', state: 'Finished' }), 1, 'one installation is Finished')
   t.equal(after.value('wix_install_jobs_waiting', { kind: 'effect' }), 0, 'no effect is left waiting')
   t.equal(after.value('wix_install_timer_lag_seconds'), 0, 'and no timer is late')
+  t.equal(after.value('wix_install_write_queue_depth'), 0, 'no engine write is queued')
+  t.equal(after.value('wix_install_write_in_flight_age_seconds'), 0, 'and none is in flight')
   t.equal(delta('wix_install_http_requests_total', { method: 'GET', route: '/wix/redirect', status: '302' }), 1, 'the callback counted under its route')
   t.equal(delta('wix_install_http_requests_total', { method: 'POST', route: '/api/installations/:id/finish', status: '200' }), 1, 'the finish counted under its route pattern')
   t.notOk(after.samples.some((s) => /[?]|code=|state=/.test(s.labels.route ?? '')), 'no route label carries a query string')

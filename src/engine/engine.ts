@@ -37,8 +37,10 @@ export interface EngineOptions {
   now?: () => Date
   /** How long a job's lease lasts without a heartbeat renewing it (default 6 s). */
   leaseMs?: number
-  /** How long a batched write may go unanswered before it is cancelled and failed (default 15 s). */
+  /** How long a write may wait, queued then in flight, before it is cancelled and failed (default 15 s). */
   writeTimeoutMs?: number
+  /** Writes queued in this process at most (default 10,000); past it one is refused at once, `WRITE_QUEUE_FULL` (503). */
+  maxQueuedWrites?: number
   /**
    * LISTEN/NOTIFY wake-ups between instances (a Postgres server only: PGlite has no LISTEN).
    * The runner listens while started; polling stays as the fallback.
@@ -169,7 +171,7 @@ export function createEngineCore(opts: EngineOptions) {
   const listeners = new Set<TransitionListener>()
   const wakeups = createWakeups(sql, log, opts.listen ?? false)
   // Creates and accepted events of workflows moving at once share a statement and a commit.
-  const writer = createWriter(sql, { log, writeTimeoutMs: opts.writeTimeoutMs, origin: owner })
+  const writer = createWriter(sql, { log, writeTimeoutMs: opts.writeTimeoutMs, maxQueued: opts.maxQueuedWrites, origin: owner })
   /** Rows this process wrote or read last, newest last; bounded. See `send`. */
   const recent = new Map<string, store.WorkflowRow>()
   const remember = (row: store.WorkflowRow) => {
@@ -491,6 +493,8 @@ export function createEngineCore(opts: EngineOptions) {
     owner, now, leaseMs, log, sql, sealer, wakeups,
     definition, create, send, get, waitFor, waitAndSend,
     history: (id: string) => store.readHistory(sql, id),
+    /** The group-commit writer's queue and its oldest write in flight (metrics). */
+    writerStats: () => writer.stats(),
     /** Jobs that ended dead (could not be opened or run), newest first, with their reasons. */
     deadJobs: (limit?: number) => store.deadJobs(sql, limit),
     /** How many jobs ended dead, by kind and reason code (metrics, `/api/stats`). */

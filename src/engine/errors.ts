@@ -23,6 +23,9 @@ export const machineVersionUnsupported = (name: string, stored: number, known: n
     409,
   )
 
+export const writeQueueFull = (max: number) =>
+  new EngineError('WRITE_QUEUE_FULL', `The database is not keeping up: ${max} writes are already queued in this process`, 503)
+
 export const writeContention = (id: string) =>
   new EngineError('WRITE_CONTENTION', `Gave up writing workflow ${id}: too many concurrent writers`, 503)
 

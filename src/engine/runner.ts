@@ -89,8 +89,11 @@ async function runActor(logic: AnyActorLogic, input: unknown, timeoutMs: number,
   }
 }
 
-const transient = (err: unknown) =>
-  isTransientDatabaseError(err) || (err as { code?: unknown } | null)?.code === 'WRITE_CONTENTION'
+/** The database's weather, and the engine's own refusals that pass with it (contention, a full write queue). */
+const transient = (err: unknown) => {
+  const code = (err as { code?: unknown } | null)?.code
+  return isTransientDatabaseError(err) || code === 'WRITE_CONTENTION' || code === 'WRITE_QUEUE_FULL'
+}
 
 /** The engine's own refusals that no later run can change: the job ends dead at once. */
 const JOB_FAULTS = new Set(['WORKFLOW_NOT_FOUND', 'UNKNOWN_MACHINE', 'MACHINE_VERSION_UNSUPPORTED'])

@@ -1,6 +1,7 @@
 import type { Sql } from 'postgres'
 import { isDatabaseUnavailable, PG } from '../db/connect.ts'
 import type { Logger } from './engine.ts'
+import { writeQueueFull } from './errors.ts'
 import { commitBatch, type Batch, type NewWorkflow, type Transition } from './store.ts'
 
 /**
@@ -15,10 +16,14 @@ import { commitBatch, type Batch, type NewWorkflow, type Transition } from './st
  * Every caller is answered after the commit that holds its write, with its own outcome.
  *
  * A statement the database never answers (a connection that hangs instead of failing) would
- * stall every write behind it while heartbeats keep the jobs' leases alive: after
- * `writeTimeoutMs` the writer cancels it and fails its writes as the database being
- * unavailable, and the next batch goes. A cancelled write may still have committed; every write
- * is fenced by its version, so a caller that tries again re-reads and decides afresh.
+ * stall every write behind it while heartbeats keep the jobs' leases alive. So a batch held past
+ * `stallMs` lets the next one past it (see `flying`), and every write has a deadline from the
+ * moment it is queued (`writeTimeoutMs`): a batch still unanswered at its oldest write's
+ * deadline is cancelled and its writes fail as the database being unavailable (the batches in
+ * flight hold older writes, so a slot frees before a queued write's deadline). A cancelled write may still
+ * have committed; every write is fenced by its version, so a caller that tries again re-reads
+ * and decides afresh. The queue is bounded (`maxQueued`): past it a write is refused at once
+ * (`WRITE_QUEUE_FULL`, 503) rather than held for a database that is not keeping up.
  */
 
 export interface WriterOptions {
@@ -29,22 +34,35 @@ export interface WriterOptions {
   maxInFlight?: number
   /** Writes per statement at most: bounds its parameters and the rows it locks. */
   maxBatch?: number
-  /** How long a batch may go unanswered before it is cancelled and its writes failed (15 s). */
+  /** How long a write may wait, queued and then in flight, before it fails (15 s). */
   writeTimeoutMs?: number
-  log?: Pick<Logger, 'error'>
+  /** Writes queued at most (10,000); past it a write is refused at once with `WRITE_QUEUE_FULL`. */
+  maxQueued?: number
+  log?: Pick<Logger, 'error' | 'warn'>
   /** Who writes (the engine's owner): NOTIFY payloads name it, so a process can skip its own. */
   origin?: string
   /**
-   * How long a batch of several writes may wait (2 s) before it is cancelled and its writes go
-   * again alone: one row locked elsewhere (a vault's FOR SHARE fence, an admin's open
-   * transaction) then holds its own write only, and the others commit.
+   * How long a batch may wait (2 s) before the next batch goes past it on another connection;
+   * one of several is then cancelled and its writes go again alone: one row locked elsewhere (a
+   * vault's FOR SHARE fence, an admin's open transaction) then holds its own write only, and
+   * the others commit.
    */
   stallMs?: number
 }
 
-type Write =
+/** `queuedAt`: this process's monotonic clock (`performance.now()`) when the write was queued. */
+type Write = { queuedAt: number } & (
   | { kind: 'create'; w: NewWorkflow; resolve: (v: void) => void; reject: (err: unknown) => void }
   | { kind: 'transition'; t: Transition; resolve: (v: TransitionResult) => void; reject: (err: unknown) => void }
+)
+
+/** What the writer holds right now: for a gauge, and for whoever wonders why writes are slow. */
+export interface WriterStats {
+  queued: number
+  inFlight: number
+  /** How long the oldest write in flight has waited since it was queued (0 if none). */
+  oldestInFlightMs: number
+}
 
 export interface TransitionResult {
   /** False when the fence matched nothing: another writer moved the row on, or the run lost its job. */
@@ -58,6 +76,15 @@ const DEADLOCK = '40P01'
 const DEADLOCK_TRIES = 3
 /** Single writes sent at once when a refused batch goes again write by write. */
 const FAN_OUT = 4
+/** Batches held past `stallMs` let others past them at most (each holds a connection). */
+const MAX_STALLED = 2
+
+interface Flight {
+  /** When its oldest write was queued (`performance.now()`). */
+  oldest: number
+  /** Held past `stallMs`: no longer counted against `maxInFlight`. */
+  stalled: boolean
+}
 
 const workflowOf = (write: Write) => (write.kind === 'create' ? write.w.id : write.t.id)
 
@@ -73,10 +100,18 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
   const maxBatch = o.maxBatch ?? 200
   const writeTimeoutMs = o.writeTimeoutMs ?? 15_000
   const stallMs = o.stallMs ?? 2_000
+  const maxQueued = o.maxQueued ?? 10_000
   let queue: Write[] = []
   /** Workflows with a write in flight. */
   const busy = new Set<string>()
-  let inFlight = 0
+  /**
+   * The batches in flight, by the queue time of their oldest write. One held past `stallMs` no
+   * longer counts against `maxInFlight`, so the writes behind it go on another connection: one
+   * hung statement holds its own writes only. At most `MAX_STALLED` are let past that way, so a
+   * database that answers nothing does not take every connection of the pool.
+   */
+  const flying = new Set<Flight>()
+  const active = () => [...flying].filter((f) => !f.stalled).length
   let scheduled = false
 
   /** The queue's oldest writes of distinct, idle workflows; the rest keep their place. */
@@ -96,12 +131,17 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
   }
 
   function pump() {
-    while (inFlight < maxInFlight && queue.length) {
+    while (active() < maxInFlight && flying.size < maxInFlight + MAX_STALLED && queue.length) {
       const batch = take()
-      if (!batch.length) return
-      inFlight++
-      void send(batch).finally(() => {
-        inFlight--
+      if (!batch.length) break
+      const flight: Flight = { oldest: Math.min(...batch.map((w) => w.queuedAt)), stalled: false }
+      flying.add(flight)
+      const onStall = () => {
+        flight.stalled = true
+        pump()
+      }
+      void send(batch, onStall).finally(() => {
+        flying.delete(flight)
         for (const write of batch) busy.delete(workflowOf(write))
         pump()
       })
@@ -134,34 +174,41 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
   }
 
   /**
-   * The batch's statement, given up on (and cancelled) once it has gone `writeTimeoutMs`
-   * unanswered. A batch of several still waiting after `stallMs` is cancelled, and its own
+   * The batch's statement, given up on (and cancelled) at its oldest write's deadline
+   * (`writeTimeoutMs` after it was queued). A batch of several still waiting after `stallMs` is cancelled, and its own
    * outcome awaited: committed just before the cancel, it stands; cancelled, it rejects (57014)
    * and `send` sends its writes again one by one.
    */
-  async function withDeadline(batch: Write[]) {
+  async function withDeadline(batch: Write[], onStall: () => void) {
     const abort = new AbortController()
     const written = statement(batch, abort.signal)
     written.catch(() => {}) // settling after the deadline, it has no one left to tell
     let stallTimer: ReturnType<typeof setTimeout> | undefined
     let deadTimer: ReturnType<typeof setTimeout> | undefined
     const stalled = new Promise<'stalled'>((resolve) => {
-      if (batch.length > 1) stallTimer = setTimeout(() => resolve('stalled'), stallMs)
+      stallTimer = setTimeout(() => resolve('stalled'), stallMs)
     })
+    const left = Math.max(0, Math.min(...batch.map((w) => w.queuedAt)) + writeTimeoutMs - performance.now())
     const deadline = new Promise<never>((_, reject) => {
       deadTimer = setTimeout(() => {
         o.log?.error({ writes: batch.length, waitedMs: writeTimeoutMs },
           'a batched write went unanswered: it is cancelled and its writes fail as the database being unavailable')
         abort.abort()
         reject(writeTimeout(writeTimeoutMs))
-      }, writeTimeoutMs)
+      }, left)
     })
     try {
       const first = await Promise.race([written, stalled, deadline])
       if (first !== 'stalled') return first
-      o.log?.error({ writes: batch.length, waitedMs: stallMs },
-        'a batched write is held (a row locked elsewhere?): it is cancelled and its writes go again one by one')
-      abort.abort()
+      onStall()
+      if (batch.length === 1) {
+        // Alone, it has nothing to be split from: it waits out its deadline (or lock_timeout), said once.
+        o.log?.warn({ writes: 1, waitedMs: stallMs }, 'a write is held (a row locked elsewhere?): it waits for its deadline')
+      } else {
+        o.log?.error({ writes: batch.length, waitedMs: stallMs },
+          'a batched write is held (a row locked elsewhere?): it is cancelled and its writes go again one by one')
+        abort.abort()
+      }
       return await Promise.race([written, deadline])
     } finally {
       clearTimeout(stallTimer)
@@ -170,10 +217,10 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
   }
 
   /** Never throws: every write of the batch is answered, with its own outcome or the batch's error. */
-  async function send(batch: Write[]): Promise<void> {
+  async function send(batch: Write[], onStall = () => {}): Promise<void> {
     let written: Map<number, string[]>
     try {
-      written = await withDeadline(batch)
+      written = await withDeadline(batch, onStall)
     } catch (err) {
       // A refused write (bad data, a constraint) would fail every write it shares a statement
       // with, and their callers would take it for their own fault: each goes again alone, so
@@ -197,20 +244,25 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
     })
   }
 
+  function enqueue(write: Write) {
+    if (queue.length >= maxQueued) return write.reject(writeQueueFull(maxQueued))
+    queue.push(write)
+    schedule()
+  }
+
   return {
     /** Starts a workflow; rejects with a unique violation when its id is taken. */
     create(w: NewWorkflow): Promise<void> {
-      return new Promise((resolve, reject) => {
-        queue.push({ kind: 'create', w, resolve, reject })
-        schedule()
-      })
+      return new Promise((resolve, reject) => enqueue({ kind: 'create', w, resolve, reject, queuedAt: performance.now() }))
     },
     /** Writes an accepted event, fenced by the version (and job lease) it was decided on. */
     commit(t: Transition): Promise<TransitionResult> {
-      return new Promise((resolve, reject) => {
-        queue.push({ kind: 'transition', t, resolve, reject })
-        schedule()
-      })
+      return new Promise((resolve, reject) => enqueue({ kind: 'transition', t, resolve, reject, queuedAt: performance.now() }))
+    },
+    stats(): WriterStats {
+      const now = performance.now()
+      const oldest = Math.min(...[...flying].map((f) => f.oldest))
+      return { queued: queue.length, inFlight: flying.size, oldestInFlightMs: flying.size ? Math.round(now - oldest) : 0 }
     },
   }
 }

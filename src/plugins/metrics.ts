@@ -61,6 +61,13 @@ export default fp(
     const oldestWaiting = new Gauge({ name: 'wix_install_oldest_waiting_job_seconds', help: 'How long the longest-waiting due job has been claimable (0 if none)', registers })
     const deadJobs = new Gauge({ name: 'wix_install_dead_jobs', help: 'Jobs that can never run, by kind and reason (see GET /api/jobs/dead)', labelNames: ['kind', 'reason'] as const, registers })
     const timerLag = new Gauge({ name: 'wix_install_timer_lag_seconds', help: 'How long the most overdue timer has been due without firing (0 if none)', registers })
+    // Read from the engine's writer at each scrape: a write queue that grows, or a write in flight
+    // for seconds, is the database not keeping up (a held lock, a hung connection) before any 5xx.
+    const writer = () => app.engine.writerStats()
+    new Gauge({ name: 'wix_install_write_queue_depth', help: 'Engine writes queued in this process behind the batches in flight', registers,
+      collect() { this.set(writer().queued) } })
+    new Gauge({ name: 'wix_install_write_in_flight_age_seconds', help: 'How long the oldest engine write in flight has waited since it was queued (0 if none)', registers,
+      collect() { this.set(writer().oldestInFlightMs / 1000) } })
     const clientRejections = new Counter({ name: 'wix_install_wix_client_rejections_total', help: 'Token calls Wix refused for the app\'s own client id/secret (a configuration fault, never an installation\'s)', registers })
     const httpRequests = new Counter({ name: 'wix_install_http_requests_total', help: 'HTTP requests by method, route pattern and status', labelNames: ['method', 'route', 'status'] as const, registers })
 
