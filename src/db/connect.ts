@@ -1,4 +1,4 @@
-import postgres from 'postgres'
+import postgres, { type Sql, type TransactionSql } from 'postgres'
 
 /** Postgres error codes we act on. */
 export const PG = {
@@ -14,8 +14,10 @@ export const PG = {
   UNDEFINED_TABLE: '42P01',
   /** too_many_connections: the server is full, not gone */
   TOO_MANY_CONNECTIONS: '53300',
-  /** lock_not_available: a lock_timeout or NOWAIT gave up (another session holds the row); nothing here sets one yet */
+  /** lock_not_available: our lock_timeout gave up on a lock another session holds (see `connect`) */
   LOCK_NOT_AVAILABLE: '55P03',
+  /** query_canceled: our statement_timeout, or a cancel we sent */
+  QUERY_CANCELED: '57014',
   /** read_only_sql_transaction: a failover left us on a standby for now */
   READ_ONLY_TRANSACTION: '25006',
 } as const
@@ -60,7 +62,29 @@ export interface ConnectOptions {
   max?: number
   /** A Unix socket to reach the server on (the embedded database); `url` then names only user and database. */
   path?: string
+  /** Server-side deadline of every statement (60 s); 0: none. Not set on the embedded database. */
+  statementTimeoutMs?: number
+  /** How long a statement waits for a lock another session holds (5 s); 0: for ever. Not set on the embedded database. */
+  lockTimeoutMs?: number
 }
+
+/**
+ * No statement of the service should run for a minute (the admin list at a million rows takes
+ * milliseconds; the engine's writer gives up on its own after 15 s): one that does is a hung
+ * plan or a connection nobody reads, and the server ends it (57014) instead of holding a
+ * connection and its locks for ever. Migrations and the vacuum lift it for themselves (`unbounded`).
+ */
+export const STATEMENT_TIMEOUT_MS = 60_000
+/**
+ * A statement behind a row lock (an admin's open transaction, the vault's FOR SHARE fence held
+ * across a Wix call) gives up after 5 s with 55P03, a blip its caller retries, instead of
+ * holding its connection and everything queued behind it.
+ */
+export const LOCK_TIMEOUT_MS = 5_000
+
+/** Lifts the pool's statement and lock timeouts for the rest of transaction `tx` (a migration waits for another's lock, an index build takes its time). */
+export const unbounded = (tx: Sql | TransactionSql) =>
+  tx`select set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)`
 
 export function connect(url: string, opts: ConnectOptions = {}) {
   return postgres(url, {
@@ -74,7 +98,14 @@ export function connect(url: string, opts: ConnectOptions = {}) {
     // seconds after Postgres is back. The breaker already keeps requests off a dead database,
     // so reconnect within a second.
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2),
-    connection: { application_name: 'wix-install-engine' },
+    connection: {
+      application_name: 'wix-install-engine',
+      // PGlite is one session multiplexed between connections, and runs one statement at a time anyway.
+      ...(!opts.path && {
+        statement_timeout: opts.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS,
+        lock_timeout: opts.lockTimeoutMs ?? LOCK_TIMEOUT_MS,
+      }),
+    },
   })
 }
 

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises'
 import type { Sql, TransactionSql } from 'postgres'
-import { PG } from './connect.ts'
+import { PG, unbounded } from './connect.ts'
 
 /**
  * Two sets of forward-only migrations, each in a Postgres schema of its own so neither meets the
@@ -56,6 +56,7 @@ export async function applyMigrations(sql: Sql, set: MigrationSet, log?: Log): P
   const known = migrations.at(-1)?.id ?? 0
   const table = sql(`${set.schema}.migrations`)
   await sql.begin(async (tx) => {
+    await unbounded(tx)
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
     await tx`create schema if not exists ${sql(set.schema)}`
     await tx`create table if not exists ${table} (
@@ -64,6 +65,7 @@ export async function applyMigrations(sql: Sql, set: MigrationSet, log?: Log): P
   const applied: string[] = []
   for (const m of migrations) {
     await sql.begin(async (tx) => {
+      await unbounded(tx)
       await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
       const [{ newest }] = await tx<{ newest: number | null }[]>`select max(id) as newest from ${table}`
       if ((newest ?? 0) > known) {
@@ -122,6 +124,7 @@ async function adoptLegacyLayout(sql: Sql, log?: Log) {
   }
   if ((await ours(sql)) === null) return
   await sql.begin(async (tx) => {
+    await unbounded(tx)
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
     const newest = await ours(tx)
     if (newest === null) return // another instance moved it meanwhile

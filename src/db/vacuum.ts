@@ -50,12 +50,27 @@ export function createVacuumKeeper(o: VacuumOptions) {
       // stop(): a run in progress ends after its current table.
       if (loop.stopping) break
       const started = Date.now()
-      // The name is the catalog's own, quoted by format(%I): nothing a caller wrote.
-      await sql.unsafe(`vacuum (skip_locked, analyze) ${table.name}`)
+      await vacuum(table.name)
       done.push(table.name)
       log.info({ table: table.name, dead: table.dead, ms: Date.now() - started }, 'vacuum: table vacuumed')
     }
     return done
+  }
+
+  /**
+   * VACUUM runs outside any transaction, so it cannot lift the pool's statement timeout with SET
+   * LOCAL: a connection of its own sets it for the session, and puts it back before the pool reuses it.
+   */
+  async function vacuum(name: string) {
+    const session = await sql.reserve()
+    try {
+      await session`set statement_timeout = 0`
+      // The name is the catalog's own, quoted by format(%I): nothing a caller wrote.
+      await session.unsafe(`vacuum (skip_locked, analyze) ${name}`)
+    } finally {
+      await session`reset statement_timeout`.catch(() => {}) // a broken connection is not reused
+      session.release()
+    }
   }
 
   const loop = periodically(runOnce, {
