@@ -2,13 +2,12 @@ import { createHash } from 'node:crypto'
 import type { Sql } from 'postgres'
 import type { InstallationInput } from '../../machines/installation.ts'
 import type { Config } from '../config.ts'
+import { PG } from '../db/connect.ts'
 import type { Engine } from '../engine/index.ts'
 import { CODE_TTL_MS } from './flow.ts'
 import { liveInstallations, liveWebhookInstallations, newestInstallationId } from './queries.ts'
 import type { TokenVault } from './token-vault.ts'
 
-/** Postgres: unique_violation. */
-const UNIQUE_VIOLATION = '23505'
 /** Clocks differ: an AppRemoved counts for installations begun up to this long after Wix signed it. */
 const CLOCK_SLACK_MS = 30_000
 /**
@@ -87,7 +86,7 @@ export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; va
     try {
       await engine.create('installation', { ...input }, { source: 'webhook:AppInstalled' })
     } catch (err) {
-      if ((err as { code?: string }).code === UNIQUE_VIOLATION) return { done: `ignored: installation ${id} was started by a concurrent delivery` }
+      if ((err as { code?: string }).code === PG.UNIQUE_VIOLATION) return { done: `ignored: installation ${id} was started by a concurrent delivery` }
       throw err
     }
     return { done: `started installation ${id}` }

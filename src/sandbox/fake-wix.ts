@@ -1,11 +1,12 @@
-import { Buffer } from 'node:buffer'
-import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto'
 // Node's timers, not the global ones: on Deno only these have unref().
 import { clearTimeout, setTimeout } from 'node:timers'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { SignJWT } from 'jose'
 import { request } from 'undici'
 import { z } from 'zod'
+import { safeEqual } from '../crypto/oauth-state.ts'
+import { escapeHtml } from '../routes/html.ts'
 
 /**
  * A fake of the Wix side of an app's life (installer pages, /oauth/access, client credentials on
@@ -419,9 +420,6 @@ const actionBody = z.object({
 
 // ---- answers --------------------------------------------------------------------------------
 
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
-
 const page = (title: string, body: string) =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>` +
   `<body><h1>${escapeHtml(title)}</h1>${body}</body></html>`
@@ -435,12 +433,6 @@ function withParams(url: string, params: Record<string, string>): string {
   const u = new URL(url)
   for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v)
   return u.toString()
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
 }
 
 // ---- the plugin -----------------------------------------------------------------------------
