@@ -5,15 +5,12 @@
  */
 import type { AnyStateMachine, EventFrom, InputFrom, SnapshotFrom } from 'xstate'
 import * as engine from './engine/index.ts'
-import type { EngineOptions, SendOptions, TransitionListener, Workflow } from './engine/engine.ts'
-import type { RunnerOptions } from './engine/runner.ts'
+import type { EngineOptions, RunnerOptions, SendOptions, TransitionListener, Workflow } from './engine/index.ts'
 
 export { EngineError } from './engine/index.ts'
-export type { Logger, Sealer, PersistedState, Workflow, SendResult } from './engine/index.ts'
-export type { RunnerOptions } from './engine/runner.ts'
-export type { TransitionStep } from './engine/engine.ts'
-export type { RetryPolicy } from './engine/definition.ts'
-export type { WorkflowFilter, ListOptions, ListOrder } from './engine/queries.ts'
+export type {
+  Logger, Sealer, PersistedState, Workflow, SendResult, RunnerOptions, TransitionStep, RetryPolicy, WorkflowFilter, ListOptions, ListOrder,
+} from './engine/index.ts'
 
 /** A workflow definition that remembers its machine and name for the types. */
 export type WorkflowDefinition<M extends AnyStateMachine = AnyStateMachine, N extends string = string> =

@@ -1,6 +1,6 @@
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
-import { toSafeError } from './engine/errors.ts'
+import { toSafeError } from './engine/index.ts'
 import { loadSandboxSecrets } from './sandbox/secrets.ts'
 
 /** How long a shutdown may take before the process exits anyway. */

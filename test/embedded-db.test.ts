@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,7 +26,7 @@ async function start(t: Test, dataDir: string) {
 }
 
 /** A client of its own on the database's Unix socket (the only way in). */
-function client(t: Test, pg: EmbeddedPostgres, opts: postgres.Options<{}> = {}) {
+function client(t: Test, pg: EmbeddedPostgres, opts: postgres.Options<Record<string, postgres.PostgresType>> = {}) {
   const sql = postgres({ path: pg.socket, user: 'postgres', database: 'postgres', max: 1, onnotice: () => {}, ...opts })
   t.teardown(() => sql.end({ timeout: 1 }))
   return sql

@@ -64,7 +64,6 @@ async function prepare(service: Service) {
     },
   }
 }
-type Prepared = Awaited<ReturnType<typeof prepare>>
 
 // ---- what "nothing changed" means --------------------------------------------------------------------
 

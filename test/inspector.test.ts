@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { connect, createServer, type Socket } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { createServer as createHttpServer } from 'node:http'
 import { promisify } from 'node:util'
 import { createContext, runInContext } from 'node:vm'

@@ -1,5 +1,5 @@
 import type { Sql } from 'postgres'
-import { toSafeError } from '../engine/errors.ts'
+import { toSafeError } from '../engine/index.ts'
 import { periodically } from '../periodic.ts'
 
 /**

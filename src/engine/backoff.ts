@@ -1,4 +1,4 @@
-import type { RetryPolicy } from './definition.ts'
+import type { RetryPolicy } from './types.ts'
 
 export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 8, baseDelayMs: 1_000, maxDelayMs: 60_000 }
 

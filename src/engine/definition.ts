@@ -1,20 +1,8 @@
-import type { AnyStateMachine, StateValue } from 'xstate'
+import type { AnyStateMachine } from 'xstate'
 import { undurableConstructs } from './snapshot.ts'
+import type { PersistedState, RetryPolicy } from './types.ts'
 
-/** What the engine stores of a machine snapshot: no children (their input can hold secrets). */
-export interface PersistedState {
-  value: StateValue
-  context: Record<string, unknown>
-  status: 'active' | 'done' | 'error' | 'stopped'
-  output?: unknown
-}
-
-export interface RetryPolicy {
-  /** Runs of one effect before its failure goes to the machine. */
-  maxAttempts: number
-  baseDelayMs: number
-  maxDelayMs: number
-}
+export type { PersistedState, RetryPolicy } from './types.ts'
 
 /** A machine the engine can run durably. The engine knows nothing else about it. */
 export interface WorkflowDefinition {

@@ -2,20 +2,16 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Sql } from 'postgres'
 import type { AnyMachineSnapshot, EventObject } from 'xstate'
-import type { PersistedState, WorkflowDefinition } from './definition.ts'
+import type { WorkflowDefinition } from './definition.ts'
 import { machineVersionUnsupported, toSafeError, unknownMachine, workflowNotFound, writeContention } from './errors.ts'
 import { redactEvent } from './redact.ts'
 import { persist, planEffects, restore, stateName, statePath, stepper, type EffectPlan } from './snapshot.ts'
 import * as store from './store.ts'
 import { createWakeups } from './wakeups.ts'
+import type { Logger, PersistedState } from './types.ts'
 import { createWriter } from './writer.ts'
 
-export interface Logger {
-  debug(obj: object, msg?: string): void
-  info(obj: object, msg?: string): void
-  warn(obj: object, msg?: string): void
-  error(obj: object, msg?: string): void
-}
+export type { Logger } from './types.ts'
 
 /** Seals effect inputs at rest (they can hold an OAuth code). */
 export interface Sealer {

@@ -1,4 +1,4 @@
-import { isTransientDatabaseError } from '../db/connect.ts'
+import { isTransientDatabaseError } from './pg.ts'
 
 /** Waits `ms`, or less if `signal` aborts first (then resolves early, it does not throw). */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -2,14 +2,25 @@ import { createEngineCore, toWorkflow, type EngineOptions } from './engine.ts'
 import * as queries from './queries.ts'
 import { createJobRunner, type RunnerOptions } from './runner.ts'
 
-export type { Workflow, SendResult, Logger, Sealer, AnyEvent } from './engine.ts'
+export type { Workflow, SendResult, SendOptions, Logger, Sealer, AnyEvent, EngineOptions, TransitionListener } from './engine.ts'
+export type { RunnerOptions } from './runner.ts'
+export type { RetryPolicy } from './types.ts'
 export type { WorkflowDefinition, PersistedState } from './definition.ts'
 export { defineWorkflow } from './definition.ts'
 export { EngineError } from './errors.ts'
 export { toWorkflow } from './engine.ts'
 export { persistently } from './helpers.ts'
+export { cancelQuery, isDatabaseBusy, isDatabaseUnavailable, isTransientDatabaseError, PG } from './pg.ts'
 export type { DeadJob } from './store.ts'
-export type { WorkflowFilter, ListOptions, ListOrder } from './queries.ts'
+// The engine's reads and upkeep over its own tables, and the pieces of it that views and tools
+// outside it share: the rest of the service imports the engine from here only.
+export * from './queries.ts'
+export { readHistory, type HistoryEntry } from './store.ts'
+export { definitionJson, persist, statePath, valueOf } from './snapshot.ts'
+export { redactEvent } from './redact.ts'
+export { toSafeError, type SafeError } from './errors.ts'
+export type { TransitionStep } from './engine.ts'
+export type { JobOutcome } from './runner.ts'
 
 /**
  * The durable engine: `create`/`send`/`get`/`waitFor`, `runner` for effects and timers, and

@@ -1,7 +1,7 @@
 import { createActor, toPromise, type AnyActorLogic, type EventObject } from 'xstate'
-import { isDatabaseUnavailable, isTransientDatabaseError } from '../db/connect.ts'
+import { isDatabaseUnavailable, isTransientDatabaseError } from './pg.ts'
 import { backoffDelay, defaultRetryPolicy } from './backoff.ts'
-import type { RetryPolicy } from './definition.ts'
+import type { RetryPolicy } from './types.ts'
 import type { AnyEvent, EngineCore, LocalJob } from './engine.ts'
 import { EngineError, toSafeError, type SafeError } from './errors.ts'
 import { abortableSleep } from './helpers.ts'
@@ -461,7 +461,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
         (err) => core.log.warn({ err: toSafeError(err) }, 'could not hand back jobs committed during shutdown'),
       )
       inFlight.add(handBack)
-      handBack.finally(() => inFlight.delete(handBack))
+      void handBack.finally(() => inFlight.delete(handBack))
       return
     }
     // What a free slot can start runs now. The rest goes back to the queue at once, for any
@@ -477,7 +477,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       (err) => core.log.warn({ err: toSafeError(err) }, 'could not hand back jobs without a slot: their leases run out'),
     )
     inFlight.add(handBack)
-    handBack.finally(() => inFlight.delete(handBack))
+    void handBack.finally(() => inFlight.delete(handBack))
   })
 
   return {

@@ -1,5 +1,5 @@
 import { createActor, initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject, type StateValue } from 'xstate'
-import type { PersistedState } from './definition.ts'
+import type { PersistedState } from './types.ts'
 
 export const persist = (snapshot: AnyMachineSnapshot): PersistedState => ({
   value: snapshot.value,

@@ -1,6 +1,6 @@
 import type { Fragment, Sql, TransactionSql } from 'postgres'
-import type { PersistedState } from './definition.ts'
-import { cancelQuery } from '../db/connect.ts'
+import type { PersistedState } from './types.ts'
+import { cancelQuery } from './pg.ts'
 import { WAKEUP_CHANNEL } from './wakeups.ts'
 
 /**

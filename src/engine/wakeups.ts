@@ -1,5 +1,5 @@
 import type { Sql } from 'postgres'
-import type { Logger } from './engine.ts'
+import type { Logger } from './types.ts'
 import { toSafeError } from './errors.ts'
 
 /** The channel every instance listens on: `w:<workflow id>:<writer>` after a job's result, `j` when jobs are handed back. */

@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres'
-import { isDatabaseUnavailable, PG } from '../db/connect.ts'
-import type { Logger } from './engine.ts'
+import { isDatabaseUnavailable, PG } from './pg.ts'
+import type { Logger } from './types.ts'
 import { writeQueueFull } from './errors.ts'
 import { commitBatch, type Batch, type NewWorkflow, type Transition } from './store.ts'
 

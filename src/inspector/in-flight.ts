@@ -1,7 +1,6 @@
 import type { Sql } from 'postgres'
 import { installationMachine } from '../../machines/installation.ts'
-import { toWorkflow } from '../engine/engine.ts'
-import { listWorkflows } from '../engine/queries.ts'
+import { listWorkflows, toWorkflow } from '../engine/index.ts'
 import { MACHINE } from '../installation/queries.ts'
 
 /** An inspector is told of at most this many at once: the most recently moved. */

@@ -1,9 +1,7 @@
 import type { Sql } from 'postgres'
 import { initialTransition, transition, type AnyEventObject } from 'xstate'
 import { installationMachine, type InstallationContext, type InstallationInput } from '../../machines/installation.ts'
-import { persist, statePath } from '../engine/snapshot.ts'
-import { listWorkflows } from '../engine/queries.ts'
-import { readHistory } from '../engine/store.ts'
+import { listWorkflows, persist, readHistory, statePath } from '../engine/index.ts'
 import { findInstallation, MACHINE } from '../installation/queries.ts'
 import type { WorkflowInspector } from './workflow-inspector.ts'
 

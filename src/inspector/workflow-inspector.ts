@@ -1,9 +1,6 @@
 import type { StatelyInspectionEvent } from '@statelyai/inspect'
-import type { AnyStateMachine, AnyStateNode, EventObject, StateValue } from 'xstate'
-import type { Workflow } from '../engine/index.ts'
-import type { TransitionStep } from '../engine/engine.ts'
-import { redactEvent } from '../engine/redact.ts'
-import { valueOf } from '../engine/snapshot.ts'
+import type { AnyStateMachine, AnyStateNode, EventObject } from 'xstate'
+import { redactEvent, type TransitionStep, valueOf, type Workflow } from '../engine/index.ts'
 import { createSocketAdapter, type SocketAdapterOptions } from './socket-adapter.ts'
 
 /** The protocol version `@statelyai/inspect` stamps on its messages (its `_version`). */

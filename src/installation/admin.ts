@@ -1,7 +1,6 @@
 import type { Sql } from 'postgres'
 import type { InstallationContext } from '../../machines/installation.ts'
-import type { Engine, Workflow } from '../engine/index.ts'
-import { toWorkflow } from '../engine/index.ts'
+import { toWorkflow, type Engine, type Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
 import * as q from './queries.ts'
 import { UUID } from './queries.ts'

@@ -51,7 +51,7 @@ const WIX_SILENT = new Set(['WIX_UNAVAILABLE', 'WIX_RATE_LIMITED', 'WIX_NETWORK'
 
 /** What Wix's lifecycle webhooks do to installations, free of HTTP. Each returns what it did. */
 export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; vault: TokenVault; config: Config; now: () => Date }) {
-  const { engine, sql, vault, config, now } = deps
+  const { engine, sql, vault, config } = deps
 
   /**
    * `AppInstalled`: an install Wix completed by itself (a new app, a cloned site). An instance

@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres'
-import * as workflows from '../engine/queries.ts'
-import type { WorkflowRow } from '../engine/store.ts'
+import type { WorkflowRow } from '../engine/index.ts'
+import * as workflows from '../engine/index.ts'
 import { WIX_GUID } from '../wix/ids.ts'
 import type { AttemptRow } from './view.ts'
 

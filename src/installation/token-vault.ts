@@ -1,6 +1,6 @@
 import type { Fragment, Sql } from 'postgres'
 import type { TokenCipher } from '../crypto/token-cipher.ts'
-import { createdAtOf, inStates } from '../engine/queries.ts'
+import { createdAtOf, inStates } from '../engine/index.ts'
 import { WixApiError } from '../wix/client.ts'
 
 /** Wix access tokens from `/oauth/access` live 5 minutes and the answer carries no `expires_in`. */

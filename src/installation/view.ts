@@ -1,7 +1,6 @@
 import { z } from 'zod'
 import type { InstallationContext } from '../../machines/installation.ts'
-import type { Workflow } from '../engine/index.ts'
-import type { HistoryEntry } from '../engine/store.ts'
+import type { HistoryEntry, Workflow } from '../engine/index.ts'
 
 export const failureSchema = z.object({ reason: z.string(), detail: z.string() })
 export const effectErrorSchema = z.object({

@@ -10,8 +10,7 @@ import {
   type FinishInput,
   type InstallationContext,
 } from '../../machines/installation.ts'
-import { defineWorkflow, persistently, type PersistedState } from '../engine/index.ts'
-import type { EarlierRun } from '../engine/queries.ts'
+import { defineWorkflow, type EarlierRun, type PersistedState, persistently } from '../engine/index.ts'
 import { WixApiError } from '../wix/client.ts'
 import { claimKey } from './queries.ts'
 import type { RetryBudget } from '../wix/retry-budget.ts'

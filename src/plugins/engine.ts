@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
 import { createTokenCipher } from '../crypto/token-cipher.ts'
-import { createEngine, type Engine } from '../engine/index.ts'
-import { earlierRuns } from '../engine/queries.ts'
+import { createEngine, earlierRuns, type Engine } from '../engine/index.ts'
 import { supersedeWebhookInstalls } from '../installation/lifecycle.ts'
 import { createTokenVault, type TokenVault } from '../installation/token-vault.ts'
 import { installationWorkflow } from '../installation/workflow.ts'
@@ -36,9 +35,8 @@ export default fp<EngineOptions>(
         code: 'WIX_CLIENT_REJECTED',
       }),
     })
-    // Bound once the engine exists: the exchange effect ends webhook-started installations through it.
-    let bound: Engine | undefined
-    const supersede = (instanceId: string, byId: string) => supersedeWebhookInstalls({ engine: bound!, sql: app.sql }, instanceId, byId)
+    // Called by the exchange effect, so only once `engine` below exists: it ends webhook-started installations through it.
+    const supersede = (instanceId: string, byId: string) => supersedeWebhookInstalls({ engine, sql: app.sql }, instanceId, byId)
     const engine = createEngine({
       sql: app.sql,
       definitions: [installationWorkflow({
@@ -53,7 +51,6 @@ export default fp<EngineOptions>(
       pollMs: opts.pollMs,
       listen: opts.listen ?? Boolean(app.config.databaseUrl),
     })
-    bound = engine
     app.decorate('engine', engine)
     app.decorate('vault', vault)
     // An installation that ended (expired, cancelled, failed) never files tokens it held mid-exchange.

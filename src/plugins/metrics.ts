@@ -2,11 +2,9 @@ import fp from 'fastify-plugin'
 import { z } from 'zod'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { safeEqual } from '../crypto/oauth-state.ts'
-import type { TransitionStep, Workflow } from '../engine/engine.ts'
+import { countWorkflows, type JobOutcome, queueStats, type TransitionStep, type Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
-import type { JobOutcome } from '../engine/runner.ts'
 import type { WixCallInfo } from '../wix/client.ts'
-import { countWorkflows, queueStats } from '../engine/queries.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

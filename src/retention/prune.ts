@@ -1,5 +1,5 @@
 import type { Sql } from 'postgres'
-import * as workflows from '../engine/queries.ts'
+import * as workflows from '../engine/index.ts'
 import { MACHINE } from '../installation/queries.ts'
 
 /** Rows one statement may delete (plus what cascades from them): short locks, small WAL bursts. */

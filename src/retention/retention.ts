@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { Sql } from 'postgres'
 import { installationMachine } from '../../machines/installation.ts'
 import type { RetentionConfig } from '../config.ts'
-import { toSafeError } from '../engine/errors.ts'
+import { toSafeError } from '../engine/index.ts'
 import { periodically } from '../periodic.ts'
 import { BATCH, deleteEnded, pruneDeadJobs, pruneFinished, pruneWebhooks, START, type Watermark } from './prune.ts'
 

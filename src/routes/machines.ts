@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { INSTALLATION_MACHINE_VERSION, installationMachine } from '../../machines/installation.ts'
-import { definitionJson } from '../engine/snapshot.ts'
+import { definitionJson } from '../engine/index.ts'
 import { errorReply } from './admin-schemas.ts'
 
 const definition = definitionJson(installationMachine)
