@@ -624,6 +624,27 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     await a.send(w.id, { type: 'CANCEL' }, { source: 'test' }) // its job goes with it
   })
 
+  await t.test('renewals on a pool of their own: a stalled main pool does not abort a run that is fine', async (t) => {
+    // Each engine gets one connection for its statements; the test stalls it while the effect runs.
+    const pools = [postgres(db.url, { max: 1, onnotice: () => {} }), postgres(db.url, { max: 1, onnotice: () => {} })]
+    t.teardown(() => Promise.all(pools.map((p) => p.end({ timeout: 1 }))))
+    const [main, leases] = pools as [postgres.Sql, postgres.Sql]
+    const a = createEngine({
+      sql: main, leaseSql: leases, definitions: [definition], sealer: identitySealer, log: silentLog,
+      now: clock.now, owner: 'a', leaseMs: 600, heartbeatMs: 100,
+    })
+    const w = await a.create('parcel', {}, { source: 'test' })
+    await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
+    await waitUntil('the run starts', () => calls.length === 1)
+    // Longer than the whole lease: every renewal through `main` would wait behind it.
+    await main`select pg_sleep(1.5)`
+    t.notOk(calls[0]!.signal.aborted, 'the run kept its lease while the main pool was busy')
+    calls[0]!.finish('Ada')
+    await a.runner.idle()
+    t.equal((await row(w.id)).state, 'delivered', 'its result landed')
+    t.equal(calls.length, 1, 'the effect ran once')
+  })
+
   await t.test('local and claimed effects share one budget; timers still get a slot', async (t) => {
     const a = engine('a', { concurrency: 4 })
     const ids = []

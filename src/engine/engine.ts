@@ -21,6 +21,12 @@ export interface Sealer {
 
 export interface EngineOptions {
   sql: Sql
+  /**
+   * A pool of its own for lease renewals and job claims (default: `sql`). On a busy or stalled
+   * `sql` pool they would queue behind the service's other statements: renewals late past a
+   * lease abort runs that were fine, and another instance runs them again.
+   */
+  leaseSql?: Sql
   definitions: WorkflowDefinition[]
   sealer: Sealer
   log: Logger
@@ -159,6 +165,7 @@ export const toWorkflow = (row: store.WorkflowRow): Workflow => ({
 
 export function createEngineCore(opts: EngineOptions) {
   const { sql, sealer, log } = opts
+  const leaseSql = opts.leaseSql ?? sql
   // Host and pid say which instance holds a job; the random part tells a restarted pid apart.
   const owner = opts.owner ?? `${hostName()}-${process.pid}-${randomUUID().slice(0, 8)}`
   const now = opts.now ?? (() => new Date())
@@ -486,7 +493,7 @@ export function createEngineCore(opts: EngineOptions) {
   }
 
   return {
-    owner, now, leaseMs, log, sql, sealer, wakeups,
+    owner, now, leaseMs, log, sql, leaseSql, sealer, wakeups,
     definition, create, send, get, waitFor, waitAndSend,
     history: (id: string) => store.readHistory(sql, id),
     /** The group-commit writer's queue and its oldest write in flight (metrics). */

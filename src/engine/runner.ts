@@ -167,7 +167,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
       const sentAt = performance.now()
       try {
         const leases = held.map((r) => ({ id: r.lease.id, epoch: r.lease.epoch }))
-        const renewed = await store.renewLeases(core.sql, core.owner, leases, core.leaseMs)
+        const renewed = await store.renewLeases(core.leaseSql, core.owner, leases, core.leaseMs)
         for (const run of held) {
           if (renewed.has(run.lease.id)) run.confirmedAt = sentAt
           else if (runs.has(run.lease.id)) lose(run, 'lease lost: the job was cancelled or taken over')
@@ -398,8 +398,8 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     }
     if (!limits.effects && !limits.timers) return 0
     const now = core.now()
-    if (limits.timers) await store.promoteTimers(core.sql, now, limits.timers)
-    const rows = await store.claimJobs(core.sql, core.owner, now, core.leaseMs, limits)
+    if (limits.timers) await store.promoteTimers(core.leaseSql, now, limits.timers)
+    const rows = await store.claimJobs(core.leaseSql, core.owner, now, core.leaseMs, limits)
     // Fewer due effects than free slots: whatever this process handed back has been taken.
     if (rows.filter((r) => r.kind === 'effect').length < limits.effects) handedBack = false
     rows.forEach(startClaimed)

@@ -6,6 +6,8 @@ import { migrate } from '../db/migrate.ts'
 declare module 'fastify' {
   interface FastifyInstance {
     sql: Sql
+    /** Lease renewals and job claims, on a pool of their own (the engine's `leaseSql`); none when the caller gave `sql`. */
+    leaseSql: Sql | undefined
   }
 }
 
@@ -43,8 +45,12 @@ export default fp<DatabaseOptions>(
     if (!opts.sql && !opts.url) throw new Error('database plugin needs `sql` or `url`')
     const sql = opts.sql ?? connect(opts.url!, { max: opts.max })
     if (!opts.sql) app.addHook('onClose', async () => sql.end({ timeout: 5 }))
+    // Two connections, so a stalled claim never holds up the heartbeat behind it.
+    const leaseSql = opts.sql ? undefined : connect(opts.url!, { max: 2 })
+    if (leaseSql) app.addHook('onClose', async () => leaseSql.end({ timeout: 5 }))
     if (opts.migrate !== false) await migrateWhenReachable(sql, opts.startTimeoutMs, app.log)
     app.decorate('sql', sql)
+    app.decorate('leaseSql', leaseSql)
   },
   { name: 'database' },
 )

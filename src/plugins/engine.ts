@@ -39,6 +39,7 @@ export default fp<EngineOptions>(
     const supersede = (instanceId: string, byId: string) => supersedeWebhookInstalls({ engine, sql: app.sql }, instanceId, byId)
     const engine = createEngine({
       sql: app.sql,
+      leaseSql: app.leaseSql,
       definitions: [installationWorkflow({
         wix: app.wix, vault, now: app.now, retries: createRetryBudget({ perMinute: app.config.wixRetriesPerMinute }), supersede,
         earlierRuns: (key, attempt) => earlierRuns(app.sql, key, attempt),
