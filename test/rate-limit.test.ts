@@ -133,6 +133,16 @@ t.test('many /64s of one IPv6 /48 are limited together', async (t) => {
   t.ok(Number(refused.headers['retry-after']) >= 1, 'and a Retry-After')
   const neighbour = await get(service, '/wix/install', from('2001:db8:6::1'))
   t.equal(neighbour.status, 302, 'a client in another /48 is not held back')
+
+  // A site owner on the waiting page, behind the same /48: limited, but no dead end.
+  const id = '00000000-0000-4000-8000-0000000000ab'
+  const waiting = await request(`${service.url}/wix/redirect/continue?installation=${id}`,
+    { headers: { accept: 'text/html', ...from('2001:db8:5:beef::1') } })
+  const body = await waiting.body.text()
+  t.equal(waiting.statusCode, 429, 'the waiting page is limited with its /48')
+  t.match(body, new RegExp(`http-equiv="refresh" content="10;url=${service.url}/wix/redirect/continue\\?installation=${id}"`),
+    'and refreshes to itself after a few seconds')
+  t.match(body, /Your installation goes on/, 'telling the owner the installation goes on')
 })
 
 t.test('IPv6 /48 buckets', async (t) => {

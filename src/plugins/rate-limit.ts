@@ -55,6 +55,9 @@ export default fp(
   async (app) => {
     const max = app.config.rateLimitPerMinute
     if (max === 0) return
+    // A waiting page over any limit keeps waiting: it tries again by itself, not a dead end.
+    const keepWaiting = <E extends Error>(request: FastifyRequest, refusal: E) =>
+      request.url.startsWith('/wix/redirect/continue') ? Object.assign(refusal, { continueTo: `${app.config.publicUrl}${request.url}` }) : refusal
     await app.register(rateLimit, { global: false })
     const limit = app.rateLimit({
       max,
@@ -65,9 +68,7 @@ export default fp(
       onExceeded: (request: FastifyRequest, key: string) => {
         request.log.info({ code: 'RATE_LIMITED', bucket: key }, 'rate limit exceeded')
       },
-      // A waiting page over the limit keeps waiting: it tries again by itself, not a dead end.
-      errorResponseBuilder: (request, context) => Object.assign(new Errors.RATE_LIMITED(context.after),
-        request.url.startsWith('/wix/redirect/continue') ? { continueTo: `${app.config.publicUrl}${request.url}` } : {}),
+      errorResponseBuilder: (request, context) => keepWaiting(request, new Errors.RATE_LIMITED(context.after)),
     }) as onRequestHookHandler
     // @fastify/rate-limit runs one of its hooks per request: the coarser buckets are checked here.
     // Its store takes `cache` as the main limiter's does; the option's type does not list it.
@@ -88,7 +89,7 @@ export default fp(
         if (!on) continue
         const result = await check(request)
         if (result.isAllowed || !result.isExceeded) continue
-        const refusal = new Refusal(`${result.ttlInSeconds} seconds`)
+        const refusal = keepWaiting(request, new Refusal(`${result.ttlInSeconds} seconds`))
         request.log.info({ code: refusal.code, bucket: result.key }, 'rate limit exceeded')
         reply.header('retry-after', String(result.ttlInSeconds))
         throw refusal
