@@ -225,6 +225,14 @@ export const installationMachine = setup({
         lastError: toEffectError(error),
       }
     }),
+    /** Ends a webhook-started install that the browser install `by` carries on: each names the other. */
+    supersede: assign((_, { by }: { by: string }) => ({
+      supersededBy: by,
+      failure: {
+        reason: 'superseded' as const,
+        detail: `The owner's browser install ${by}, which Wix confirmed for this instance, carries this install on.`,
+      },
+    })),
     refreshRejected: assign(({ event }) => {
       const said = event.type === 'REFRESH_REJECTED' && typeof event.detail === 'string' ? event.detail.trim() : ''
       return {
@@ -304,13 +312,7 @@ export const installationMachine = setup({
     SUPERSEDED: {
       guard: and(['live', 'startedByWebhook']),
       target: '.Superseded',
-      actions: assign(({ event }) => ({
-        supersededBy: event.by,
-        failure: {
-          reason: 'superseded' as const,
-          detail: `The owner's browser install ${event.by}, which Wix confirmed for this instance, carries this install on.`,
-        },
-      })),
+      actions: { type: 'supersede', params: ({ event }) => ({ by: event.by }) },
     },
   },
   states: {
@@ -361,13 +363,7 @@ export const installationMachine = setup({
               {
                 guard: 'confirmFoundBrowserFlow',
                 target: '#installation.Superseded',
-                actions: assign(({ event }) => ({
-                  supersededBy: event.output.supersededBy!,
-                  failure: {
-                    reason: 'superseded' as const,
-                    detail: `The owner's browser install ${event.output.supersededBy}, which Wix confirmed for this instance, carries this install on.`,
-                  },
-                })),
+                actions: { type: 'supersede', params: ({ event }) => ({ by: event.output.supersededBy! }) },
               },
               { target: '#installation.Tokened' },
             ],
