@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { compileServers } from './compile.ts'
 import { runFlowsMode } from './flows-mode.ts'
+import { appendHistory, type RunRecord } from './history.ts'
 import { runListMode } from './list-mode.ts'
 import { freePort, loadAverage, startProcess } from './lib.ts'
 import { markdown } from './report.ts'
@@ -26,6 +27,8 @@ import { markdown } from './report.ts'
  *   --profile               CPU-profile both timed servers; their breakdowns per flow go in the results
  *   --tsx                   run both servers from their TypeScript sources under tsx, not compiled
  *   --against REV           the other side is the engine at git revision REV, not the reference (A/B of a change)
+ * Writes results/latest.json and latest.md (the newest run of each mode), a row a mode in
+ * results/history.md, and the run's full JSON in results/runs/ (not in git).
  * Postgres: DATABASE_URL (a server; databases are created and dropped), default postgres://postgres@127.0.0.1:5432/postgres.
  */
 const { values } = parseArgs({
@@ -75,14 +78,32 @@ async function machine() {
   }
 }
 
-/** Writes what is measured so far: a later mode that fails does not lose an earlier one. */
+/** The checkout benched, for the history: a run's numbers mean little without the code they measured. */
+function revision() {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: new URL('..', import.meta.url), encoding: 'utf8' }).trim()
+  try {
+    return {
+      commit: git('rev-parse', '--short', 'HEAD'),
+      // The bench's own results are rewritten by every run: a change there is not a change benched.
+      dirty: git('status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)bench/results').length > 0,
+      ...(values.against && { against: git('rev-parse', '--short', values.against) }),
+    }
+  } catch { return undefined /* not a git checkout: the row says '?' */ }
+}
+
+const dir = new URL('./results/', import.meta.url)
+const historyFile = new URL('history.md', dir)
+const stamp = () => started.toISOString().replace(/[:.]/g, '-')
+
+/**
+ * Writes what is measured so far: a later mode that fails does not lose an earlier one. The run's
+ * full JSON goes to results/runs/ (git-ignored): history.md and latest.md are what is kept.
+ */
 function save(final: boolean) {
   ;(results.machine as { loadAverageAtEnd?: number[] }).loadAverageAtEnd = loadAverage()
   results.finishedAt = new Date().toISOString()
-  const dir = new URL('./results/', import.meta.url)
-  mkdirSync(dir, { recursive: true })
-  const stamp = started.toISOString().replace(/[:.]/g, '-')
-  writeFileSync(new URL(`${stamp}-${mode}.json`, dir), `${JSON.stringify(results, null, 2)}\n`)
+  mkdirSync(new URL('runs/', dir), { recursive: true })
+  writeFileSync(new URL(`runs/${stamp()}-${mode}.json`, dir), `${JSON.stringify(results, null, 2)}\n`)
   // latest.json holds the newest result of each mode, so a list-only run keeps the last flows numbers.
   const latestPath = new URL('latest.json', dir)
   const previous = existsSync(latestPath) ? (JSON.parse(readFileSync(latestPath, 'utf8')) as Record<string, unknown>) : {}
@@ -95,14 +116,14 @@ function save(final: boolean) {
   writeFileSync(new URL('latest.md', dir), md)
   if (final) {
     log(`\n${md}`)
-    log(`results: bench/results/${stamp}-${mode}.json, bench/results/latest.md`)
+    log(`results: bench/results/runs/${stamp()}-${mode}.json, bench/results/latest.md, a row a mode in bench/results/history.md`)
   }
 }
 
 const started = new Date()
 const info = await machine()
 log(`bench ${mode} on ${info.cpus} × ${info.cpuModel}, ${info.ramGb} GB, ${info.node}, ${info.postgres}; load ${info.loadAverageAtStart.join(' ')}`)
-const results: Record<string, unknown> = { startedAt: started.toISOString(), mode, machine: info }
+const results: Record<string, unknown> = { startedAt: started.toISOString(), mode, machine: info, revision: revision() }
 
 if (mode === 'flows' || mode === 'all') {
   const fakeCreds = { appId: `bench-app-${randomBytes(4).toString('hex')}`, appSecret: randomBytes(24).toString('hex') }
@@ -130,9 +151,11 @@ if (mode === 'flows' || mode === 'all') {
     compiled?.remove()
   }
   save(false)
+  appendHistory(historyFile, results as unknown as RunRecord, 'flows')
 }
 if (mode === 'list' || mode === 'all') {
   results.list = await runListMode({ serverUrl, rows: int('rows', values.rows), keep: values.keep! }, log)
+  appendHistory(historyFile, results as unknown as RunRecord, 'list')
 }
 save(true)
 process.exit(0)
