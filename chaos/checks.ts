@@ -53,8 +53,9 @@ export async function runChecks(sql: Sql, o: {
     `(${afterSpent.length} codes sent again after Wix had answered 200, ${toNobody} of those 200s reached a caller that was gone)`)
 
   const rows = await sql<{ id: string; key: string | null; state: string; state_path: string; reason: string; detail: string | null; detours: number; effects: number; timers: number }[]>`
-    -- A failed exchange has no key (Wix never confirmed whose the tokens were): its claim stands in.
-    select w.id, coalesce(w.key, w.snapshot -> 'context' ->> 'claimedInstanceId') as key, w.state, w.reason,
+    -- An installation Wix never confirmed is keyed by its claim (claim:<instance>), or has no key:
+    -- the instance it claimed stands in.
+    select w.id, coalesce(substring(w.key from '^claim:(.*)$'), w.key, w.snapshot -> 'context' ->> 'claimedInstanceId') as key, w.state, w.reason,
            coalesce(w.state || '.' || (w.snapshot -> 'value' ->> w.state), w.state) as state_path,
            w.snapshot -> 'context' -> 'failure' ->> 'detail' as detail,
            coalesce((w.snapshot -> 'context' ->> 'detours')::int, 0) as detours,
@@ -74,15 +75,17 @@ export async function runChecks(sql: Sql, o: {
   // Wix's side of the story must match ours: tokens only from a code Wix accepted, and every code
   // Wix accepted either gave its installation tokens or was lost in the one known window.
   const accepted = new Set(exchanges.filter(([, e]) => e.statuses.includes(200)).map(([, e]) => e.instanceId))
-  const byKey = new Map(rows.filter((r) => r.key).map((r) => [r.key!, r]))
+  // An instance may have several installations (a start retried after its answer was lost leaves one behind).
+  const byKey = new Map<string, (typeof rows)[number][]>()
+  for (const r of rows) if (r.key) byKey.set(r.key, [...(byKey.get(r.key) ?? []), r])
   const tokensWithoutExchange = rows.filter((r) => HOLDS_TOKENS.includes(r.state) && !accepted.has(r.key))
   const spent = (r: { state: string; detail: string | null }) => r.state === 'ExchangeFailed' && SPENT.test(r.detail ?? '')
   const spentWithoutExchange = rows.filter((r) => spent(r) && !accepted.has(r.key))
   // A detour under way: the spent code's browser is on its way back from Wix with a new one.
   const detouring = (r: { state: string; detours: number }) => r.state === 'Authorizing' && r.detours > 0
   const lost = [...accepted].filter((k) => {
-    const r = k ? byKey.get(k) : undefined
-    return !r || !(HOLDS_TOKENS.includes(r.state) || r.state === 'ReinstallRequired' || spent(r) || detouring(r))
+    const found = k ? byKey.get(k) ?? [] : []
+    return !found.some((r) => HOLDS_TOKENS.includes(r.state) || r.state === 'ReinstallRequired' || spent(r) || detouring(r))
   })
   const finishedWithoutBiEvent = rows.filter((r) => r.state === 'Finished' && !o.wix.biEvents[r.key ?? ''])
   check("the database agrees with Wix's own counts",
@@ -90,7 +93,7 @@ export async function runChecks(sql: Sql, o: {
     `Wix accepted ${accepted.size} codes and ${Object.values(o.wix.biEvents).reduce((a, b) => a + b, 0)} bi-events for ${Object.keys(o.wix.biEvents).length} instances; ` +
     `${tokensWithoutExchange.length} installations hold tokens Wix never issued, ${lost.length} accepted codes match no installation, ` +
     `${spentWithoutExchange.length} "already used" failures for a code Wix never accepted, ${finishedWithoutBiEvent.length} Finished without a bi-event` +
-    someOf([...tokensWithoutExchange, ...spentWithoutExchange, ...lost.map((k) => byKey.get(k!) ?? { id: `instance ${k}`, state_path: 'none', detail: null }), ...finishedWithoutBiEvent]))
+    someOf([...tokensWithoutExchange, ...spentWithoutExchange, ...lost.map((k) => byKey.get(k!)?.[0] ?? { id: `instance ${k}`, state_path: 'none', detail: null }), ...finishedWithoutBiEvent]))
 
   let mismatched = 0
   const examples: string[] = []
