@@ -73,7 +73,8 @@ export async function runChecks(sql: Sql, o: {
     `${stuck.length} stuck${stuck.length ? `: ${stuck.slice(0, 5).map((s) => `${s.id} ${s.state_path} (effects ${s.effects}, timers ${s.timers})`).join(', ')}` : ''}`)
 
   // Wix's side of the story must match ours: tokens only from a code Wix accepted, and every code
-  // Wix accepted either gave its installation tokens or was lost in the one known window.
+  // Wix accepted either gave its installation tokens or was spent by a run that died before storing
+  // them (the installation then failed on it, or went back to Wix for a new one).
   const accepted = new Set(exchanges.filter(([, e]) => e.statuses.includes(200)).map(([, e]) => e.instanceId))
   // An instance may have several installations (a start retried after its answer was lost leaves one behind).
   const byKey = new Map<string, (typeof rows)[number][]>()
@@ -81,11 +82,12 @@ export async function runChecks(sql: Sql, o: {
   const tokensWithoutExchange = rows.filter((r) => HOLDS_TOKENS.includes(r.state) && !accepted.has(r.key))
   const spent = (r: { state: string; detail: string | null }) => r.state === 'ExchangeFailed' && SPENT.test(r.detail ?? '')
   const spentWithoutExchange = rows.filter((r) => spent(r) && !accepted.has(r.key))
-  // A detour under way: the spent code's browser is on its way back from Wix with a new one.
-  const detouring = (r: { state: string; detours: number }) => r.state === 'Authorizing' && r.detours > 0
+  // Sent back to Wix for a new code: the spent code is accounted for by the detour, whatever
+  // became of the new one (an injected refusal of it fails the install like any refused code).
+  const detoured = (r: { detours: number }) => r.detours > 0
   const lost = [...accepted].filter((k) => {
     const found = k ? byKey.get(k) ?? [] : []
-    return !found.some((r) => HOLDS_TOKENS.includes(r.state) || r.state === 'ReinstallRequired' || spent(r) || detouring(r))
+    return !found.some((r) => HOLDS_TOKENS.includes(r.state) || r.state === 'ReinstallRequired' || spent(r) || detoured(r))
   })
   const finishedWithoutBiEvent = rows.filter((r) => r.state === 'Finished' && !o.wix.biEvents[r.key ?? ''])
   check("the database agrees with Wix's own counts",
