@@ -118,7 +118,14 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
   function take(): Write[] {
     const batch: Write[] = []
     const rest: Write[] = []
+    const expired: Write[] = []
+    const now = performance.now()
     for (const write of queue) {
+      // Past its deadline while it queued: failed unsent, not sent only to be cancelled at once.
+      if (now - write.queuedAt >= writeTimeoutMs) {
+        expired.push(write)
+        continue
+      }
       const id = workflowOf(write)
       if (batch.length < maxBatch && !busy.has(id)) {
         busy.add(id)
@@ -127,6 +134,11 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
     }
     // Not splice(…, ...rest): spread as arguments, a queue grown long (an outage under load) would overflow the stack.
     queue = rest
+    if (expired.length) {
+      o.log?.error({ writes: expired.length, waitedMs: writeTimeoutMs },
+        'writes waited their whole deadline behind batches the database did not answer: they fail unsent, as the database being unavailable')
+      for (const write of expired) write.reject(writeTimeout(writeTimeoutMs))
+    }
     return batch
   }
 
