@@ -1,0 +1,172 @@
+import { spawn } from 'node:child_process'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net'
+import t, { type Test } from 'tap'
+import { request } from 'undici'
+import { connect } from '../src/db/connect.ts'
+import { stopRefetchingTypes } from '../src/db/driver.ts'
+import { startFakeWix } from '../src/sandbox/fake-wix.ts'
+import { freshDatabase, needsRealPostgres } from './support/database.ts'
+import { waitUntil } from './support/process.ts'
+import { freePort } from './support/service.ts'
+
+/**
+ * A database restart never ends a process, wherever it lands. These restarts land at the one
+ * point the chaos rehearsal hit by chance, under load: while a connection is opening. Postgres
+ * answers the connection's startup, then goes (its first statement cut off, new connections
+ * refused for a moment) and comes back. The server runs as production runs it (src/server.ts, a
+ * process of its own, exiting on an unhandled rejection); the database is the real one, behind a
+ * TCP front that plays the restart.
+ */
+
+const db = await freshDatabase()
+t.teardown(db.drop)
+
+/**
+ * A TCP front for the database. `restartOnNextConnection()` cuts every connection (the server
+ * went), lets the next pool connection through its startup, cuts it at its first statement and
+ * refuses new connections for `downMs` (the server going again as it came up), then forwards as
+ * before.
+ */
+async function restartingDatabase(dbUrl: string, downMs = 1_000) {
+  const target = new URL(dbUrl)
+  const sockets = new Set<Socket>()
+  let armed = false
+  let sprung: () => void = () => {}
+  const server = createServer((client) => {
+    const upstream = netConnect(Number(target.port || 5432), target.hostname)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => {})
+    }
+    // The first write is the startup message; the second is the connection's first statement.
+    // The wake-ups' LISTEN connection goes by: a pool's connection is the one to catch.
+    let writes = 0
+    client.on('data', (chunk) => {
+      if (++writes === 2 && armed && !chunk.toString('latin1').includes('listen "')) {
+        armed = false
+        server.close()
+        client.end() // the server closed it: a FIN, as a restarting Postgres does
+        upstream.destroy()
+        setTimeout(() => server.listen(port, '127.0.0.1', sprung), downMs)
+        return
+      }
+      upstream.write(chunk)
+    })
+    upstream.pipe(client)
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.end())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  const url = new URL(dbUrl)
+  url.host = `127.0.0.1:${port}`
+  return {
+    url: url.toString(),
+    /** Resolves once the restart has played out: the connection cut at its first statement, the server back. */
+    restartOnNextConnection(o: { cutOpenConnections: boolean }) {
+      armed = true
+      if (o.cutOpenConnections) sockets.forEach((s) => s.destroy())
+      return new Promise<void>((resolve) => (sprung = resolve))
+    },
+    close() {
+      server.close()
+      sockets.forEach((s) => s.destroy())
+    },
+  }
+}
+
+/** src/server.ts in a process of its own, its output kept; `gone` says how it ended, if it did. */
+async function serverProcess(t: Test, databaseUrl: string) {
+  const fake = await startFakeWix({ appId: 'restart-app', appSecret: randomBytes(16).toString('hex') })
+  t.teardown(fake.close)
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: {
+      ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`,
+      WIX_APP_ID: 'restart-app', WIX_APP_SECRET: fake.wix.appSecret, WIX_WWW_URL: fake.url, WIX_API_URL: fake.url,
+      ADMIN_TOKEN: randomBytes(18).toString('hex'), COOKIE_SECRET: randomBytes(32).toString('hex'),
+      TOKEN_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (d) => (output += d))
+  child.stderr!.on('data', (d) => (output += d))
+  let gone: string | undefined
+  child.once('exit', (code, signal) => (gone = `exited ${signal ?? code}`))
+  t.teardown(() => {
+    if (!gone) child.kill('SIGKILL')
+  })
+  const url = `http://127.0.0.1:${port}`
+  /** Waits until /healthz answers 200; fails at once, with the process's output, if it has ended. */
+  const answers = (what: string) => waitUntil(what, async () => {
+    if (gone) throw new Error(`the server ${gone}; its output:\n${output.slice(-4_000)}`)
+    try {
+      const res = await request(`${url}/healthz`, { headersTimeout: 5_000, bodyTimeout: 5_000 })
+      await res.body.dump()
+      return res.statusCode === 200
+    } catch {
+      return false
+    }
+  })
+  return { answers, alive: () => gone === undefined, output: () => output }
+}
+
+t.test('Postgres restarting while a running server opens a connection: the process lives on and answers again', {
+  skip: needsRealPostgres('a server process on a TCP front'),
+}, async (t) => {
+  const front = await restartingDatabase(db.url)
+  t.teardown(front.close)
+  const server = await serverProcess(t, front.url)
+  await server.answers('the server answers')
+
+  // Every session cut; the first connection to open again (the job poll's, a health check's)
+  // is cut at its first statement, and Postgres refuses connections for a second.
+  const restarted = front.restartOnNextConnection({ cutOpenConnections: true })
+  await restarted
+  t.pass('the restart landed while a connection was opening')
+  await server.answers('the server answers again')
+  t.ok(server.alive(), 'the process is still running')
+  t.notMatch(server.output(), /unhandled rejection/, 'and logged no unhandled rejection')
+})
+
+t.test('Postgres restarting while a server starts opens its first connection: it starts all the same', {
+  skip: needsRealPostgres('a server process on a TCP front'),
+}, async (t) => {
+  const front = await restartingDatabase(db.url)
+  t.teardown(front.close)
+  const restarted = front.restartOnNextConnection({ cutOpenConnections: false })
+  const server = await serverProcess(t, front.url)
+  await restarted
+  t.pass('the restart landed while the first connection was opening')
+  await server.answers('the server answers')
+  t.ok(server.alive(), 'the process is still running')
+  t.notMatch(server.output(), /unhandled rejection/, 'and logged no unhandled rejection')
+})
+
+// The driver's internals stopRefetchingTypes leans on (postgres.js 3.4.9, pinned): the pool's
+// options say whether a connection fetches the array types, read as each connection opens, and
+// the types fetched once serve every connection of the pool.
+t.test('postgres.js: once a pool knows the array types, its new connections skip the fetch and still read and write arrays', {
+  skip: needsRealPostgres('a pool of several connections'),
+}, async (t) => {
+  const sql = connect(db.url, { max: 2 })
+  t.teardown(() => sql.end({ timeout: 1 }))
+  t.equal(stopRefetchingTypes(sql), false, 'nothing to stop before any connection has fetched them')
+  await sql`select 1`
+  t.equal(stopRefetchingTypes(sql), true, 'stopped once the first connection fetched them')
+  const statements: string[] = []
+  ;(sql.options as unknown as { debug: (connection: number, query: string) => void }).debug = (_, query) => void statements.push(query)
+  // Two at once: the second opens a connection of its own.
+  const ids = [randomUUID(), randomUUID()]
+  const [a, b] = await Promise.all([
+    sql<{ xs: string[] }[]>`select pg_sleep(0.2), array['a', 'b,c']::text[] as xs`,
+    sql<{ ids: string[] }[]>`select pg_sleep(0.2), ${ids}::uuid[] as ids`,
+  ])
+  t.equal((sql.options as unknown as { fetch_types: boolean }).fetch_types, false, 'the pool no longer fetches them')
+  t.notOk(statements.some((s) => /pg_catalog\.pg_type/.test(s)), 'no connection asked for the types again')
+  t.same(a![0]!.xs, ['a', 'b,c'], 'a text[] still reads as an array')
+  t.same(b![0]!.ids, ids, 'a uuid[] parameter still goes as an array and comes back as one')
+})
