@@ -23,15 +23,15 @@ const db = await freshDatabase()
 t.teardown(db.drop)
 
 /**
- * A TCP front for the database. `restartOnNextConnection()` cuts every connection (the server
- * went), lets the next pool connection through its startup, cuts it at its first statement and
- * refuses new connections for `downMs` (the server going again as it came up), then forwards as
- * before.
+ * A TCP front for the database. `restartAt()` cuts every connection if asked (the server went),
+ * then lets connections through until one writes what `at` picks (its startup message is its
+ * first write, its first statement its second): that one is cut there, and new connections are
+ * refused for `downMs` (the server going again), then all goes through as before.
  */
 async function restartingDatabase(dbUrl: string, downMs = 1_000) {
   const target = new URL(dbUrl)
   const sockets = new Set<Socket>()
-  let armed = false
+  let at: ((text: string, nth: number) => boolean) | undefined
   let sprung: () => void = () => {}
   const server = createServer((client) => {
     const upstream = netConnect(Number(target.port || 5432), target.hostname)
@@ -40,12 +40,10 @@ async function restartingDatabase(dbUrl: string, downMs = 1_000) {
       s.on('close', () => sockets.delete(s))
       s.on('error', () => {})
     }
-    // The first write is the startup message; the second is the connection's first statement.
-    // The wake-ups' LISTEN connection goes by: a pool's connection is the one to catch.
     let writes = 0
     client.on('data', (chunk) => {
-      if (++writes === 2 && armed && !chunk.toString('latin1').includes('listen "')) {
-        armed = false
+      if (at?.(chunk.toString('latin1'), ++writes)) {
+        at = undefined
         server.close()
         client.end() // the server closed it: a FIN, as a restarting Postgres does
         upstream.destroy()
@@ -64,9 +62,9 @@ async function restartingDatabase(dbUrl: string, downMs = 1_000) {
   url.host = `127.0.0.1:${port}`
   return {
     url: url.toString(),
-    /** Resolves once the restart has played out: the connection cut at its first statement, the server back. */
-    restartOnNextConnection(o: { cutOpenConnections: boolean }) {
-      armed = true
+    /** Resolves once the restart has played out: the connection cut where `at` said, the server back. */
+    restartAt(o: { cutOpenConnections: boolean; at: (text: string, nth: number) => boolean }) {
+      at = o.at
       if (o.cutOpenConnections) sockets.forEach((s) => s.destroy())
       return new Promise<void>((resolve) => (sprung = resolve))
     },
@@ -124,12 +122,13 @@ t.test('Postgres restarting while a running server opens a connection: the proce
 
   // Every session cut; the first connection to open again (the job poll's, a health check's)
   // is cut at its first statement, and Postgres refuses connections for a second.
-  const restarted = front.restartOnNextConnection({ cutOpenConnections: true })
+  // The wake-ups' LISTEN connection goes by: a pool's connection is the one to catch.
+  const restarted = front.restartAt({ cutOpenConnections: true, at: (text, nth) => nth === 2 && !text.includes('listen "') })
   await restarted
   t.pass('the restart landed while a connection was opening')
   await server.answers('the server answers again')
   t.ok(server.alive(), 'the process is still running')
-  t.notMatch(server.output(), /unhandled rejection/, 'and logged no unhandled rejection')
+  t.notMatch(server.output(), /unhandled rejection|TypeError/, 'and logged no unhandled rejection or uncaught error')
 })
 
 t.test('Postgres restarting while a server starts opens its first connection: it starts all the same', {
@@ -137,13 +136,28 @@ t.test('Postgres restarting while a server starts opens its first connection: it
 }, async (t) => {
   const front = await restartingDatabase(db.url)
   t.teardown(front.close)
-  const restarted = front.restartOnNextConnection({ cutOpenConnections: false })
+  const restarted = front.restartAt({ cutOpenConnections: false, at: (_, nth) => nth === 2 })
   const server = await serverProcess(t, front.url)
   await restarted
   t.pass('the restart landed while the first connection was opening')
   await server.answers('the server answers')
   t.ok(server.alive(), 'the process is still running')
-  t.notMatch(server.output(), /unhandled rejection/, 'and logged no unhandled rejection')
+  t.notMatch(server.output(), /unhandled rejection|TypeError/, 'and logged no unhandled rejection or uncaught error')
+})
+
+t.test('Postgres restarting while a server starts reads its migrations: it starts all the same', {
+  skip: needsRealPostgres('a server process on a TCP front'),
+}, async (t) => {
+  const front = await restartingDatabase(db.url)
+  t.teardown(front.close)
+  // The first statement naming the engine's migrations table is cut, wherever it is sent.
+  const restarted = front.restartAt({ cutOpenConnections: false, at: (text) => /wix_engine"?\."?migrations/.test(text) })
+  const server = await serverProcess(t, front.url)
+  await restarted
+  t.pass('the restart landed while the server read its migrations')
+  await server.answers('the server answers')
+  t.ok(server.alive(), 'the process is still running')
+  t.notMatch(server.output(), /unhandled rejection|TypeError/, 'and logged no unhandled rejection or uncaught error')
 })
 
 // The driver's internals stopRefetchingTypes leans on (postgres.js 3.4.9, pinned): the pool's
