@@ -19,8 +19,10 @@ import { freePort } from './support/service.ts'
  * TCP front that plays the restart.
  */
 
-const db = await freshDatabase()
-t.teardown(db.drop)
+// Every test here needs a real server: on the embedded database none runs, so none is made.
+const skip = needsRealPostgres('TCP fronts and server processes')
+const db = skip ? undefined : await freshDatabase()
+if (db) t.teardown(db.drop)
 
 /**
  * A TCP front for the database. `restartAt()` cuts every connection if asked (the server went),
@@ -113,9 +115,9 @@ async function serverProcess(t: Test, databaseUrl: string) {
 }
 
 t.test('Postgres restarting while a running server opens a connection: the process lives on and answers again', {
-  skip: needsRealPostgres('a server process on a TCP front'),
+  skip,
 }, async (t) => {
-  const front = await restartingDatabase(db.url)
+  const front = await restartingDatabase(db!.url)
   t.teardown(front.close)
   const server = await serverProcess(t, front.url)
   await server.answers('the server answers')
@@ -132,9 +134,9 @@ t.test('Postgres restarting while a running server opens a connection: the proce
 })
 
 t.test('Postgres restarting while a server starts opens its first connection: it starts all the same', {
-  skip: needsRealPostgres('a server process on a TCP front'),
+  skip,
 }, async (t) => {
-  const front = await restartingDatabase(db.url)
+  const front = await restartingDatabase(db!.url)
   t.teardown(front.close)
   const restarted = front.restartAt({ cutOpenConnections: false, at: (_, nth) => nth === 2 })
   const server = await serverProcess(t, front.url)
@@ -146,9 +148,9 @@ t.test('Postgres restarting while a server starts opens its first connection: it
 })
 
 t.test('Postgres restarting while a server starts reads its migrations: it starts all the same', {
-  skip: needsRealPostgres('a server process on a TCP front'),
+  skip,
 }, async (t) => {
-  const front = await restartingDatabase(db.url)
+  const front = await restartingDatabase(db!.url)
   t.teardown(front.close)
   // The first statement naming the engine's migrations table is cut, wherever it is sent.
   const restarted = front.restartAt({ cutOpenConnections: false, at: (text) => /wix_engine"?\."?migrations/.test(text) })
@@ -164,9 +166,9 @@ t.test('Postgres restarting while a server starts reads its migrations: it start
 // options say whether a connection fetches the array types, read as each connection opens, and
 // the types fetched once serve every connection of the pool.
 t.test('postgres.js: once a pool knows the array types, its new connections skip the fetch and still read and write arrays', {
-  skip: needsRealPostgres('a pool of several connections'),
+  skip,
 }, async (t) => {
-  const sql = connect(db.url, { max: 2 })
+  const sql = connect(db!.url, { max: 2 })
   t.teardown(() => sql.end({ timeout: 1 }))
   t.equal(stopRefetchingTypes(sql), false, 'nothing to stop before any connection has fetched them')
   await sql`select 1`

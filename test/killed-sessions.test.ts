@@ -59,14 +59,16 @@ function recordingLog() {
   return { log, warnings }
 }
 
-const db = await freshDatabase()
-t.teardown(db.drop)
+// Every test here needs a real server: on the embedded database none runs, so none is made.
+const skip = needsRealPostgres('pg_terminate_backend and TCP fronts')
+const db = skip ? undefined : await freshDatabase()
+if (db) t.teardown(db.drop)
 
 t.test('a session killed under a write: that write and the next statement fail (the second with 57P01), both are retried, the result lands', {
-  skip: needsRealPostgres('pg_terminate_backend'),
+  skip,
 }, async (t) => {
   // One connection: every statement of the engine goes through the session killed.
-  const sql = connect(db.url, { max: 1 })
+  const sql = connect(db!.url, { max: 1 })
   const { log, warnings } = recordingLog()
   const engine = createEngine({ sql, definitions: [definition], sealer: identitySealer, log, owner: 'killed', leaseMs: 30_000 })
   t.teardown(async () => {
@@ -76,12 +78,12 @@ t.test('a session killed under a write: that write and the next statement fail (
 
   // The result's write waits on a lock this test holds: a statement running when its session is killed.
   const lock = 260_057
-  await db.sql.unsafe(`
+  await db!.sql.unsafe(`
     create function hold() returns trigger language plpgsql as $$
     begin perform pg_advisory_lock_shared(${lock}); perform pg_advisory_unlock_shared(${lock}); return new; end $$;
     create trigger hold before update on wix_engine.workflows for each row when (new.state = 'delivered') execute function hold();`)
-  t.teardown(() => db.sql.unsafe('drop trigger hold on wix_engine.workflows; drop function hold()'))
-  const holder = await db.sql.reserve()
+  t.teardown(() => db!.sql.unsafe('drop trigger hold on wix_engine.workflows; drop function hold()'))
+  const holder = await db!.sql.reserve()
   t.teardown(() => holder.release())
   await holder`select pg_advisory_lock(${lock})`
 
@@ -90,13 +92,13 @@ t.test('a session killed under a write: that write and the next statement fail (
   await engine.send(w.id, { type: 'SHIP' }, { source: 'test' })
   let pid: number | undefined
   await waitUntil("the result's write waits on the lock", async () => {
-    const [waiting] = await db.sql<{ pid: number }[]>`select pid from pg_locks where locktype = 'advisory' and objid = ${lock} and not granted`
+    const [waiting] = await db!.sql<{ pid: number }[]>`select pid from pg_locks where locktype = 'advisory' and objid = ${lock} and not granted`
     pid = waiting?.pid
     return pid !== undefined
   })
   t.pass('the effect ran and its result is being written')
 
-  await db.sql`select pg_terminate_backend(${pid!})`
+  await db!.sql`select pg_terminate_backend(${pid!})`
   // The commit's next try (or the lease heartbeat, whichever goes first) opens the slot again.
   await waitUntil('a statement after the kill has failed with 57P01', () => warnings.some((w) => w.code === '57P01'))
   await holder`select pg_advisory_unlock(${lock})`
@@ -150,9 +152,9 @@ async function slowToConnect(dbUrl: string) {
 }
 
 t.test('a write given up while its connection is still opening leaves the connection to the statements after it', {
-  skip: needsRealPostgres('a TCP front'),
+  skip,
 }, async (t) => {
-  const front = await slowToConnect(db.url)
+  const front = await slowToConnect(db!.url)
   t.teardown(front.close)
   // One connection, not yet open: the engine's first statement is the one it opens with.
   const sql = connect(front.url, { max: 1 })
@@ -167,7 +169,7 @@ t.test('a write given up while its connection is still opening leaves the connec
     await engine.runner.stop(0)
   })
 
-  const parcels = async () => (await db.sql<{ n: number }[]>`select count(*)::int as n from wix_engine.workflows where machine = 'parcel'`)[0]!.n
+  const parcels = async () => (await db!.sql<{ n: number }[]>`select count(*)::int as n from wix_engine.workflows where machine = 'parcel'`)[0]!.n
   const before = await parcels()
   const given = await engine.create('parcel', {}, { source: 'test' }).then(() => undefined, (err: { code?: string }) => err)
   t.equal(given?.code, 'WRITE_TIMEOUT', 'the write went unanswered past its deadline, and was given up')
