@@ -12,8 +12,9 @@ import type { Sql } from 'postgres'
  *
  * The types are the server's: one answer serves every later connection of the pool (the driver
  * keeps the parsers on the pool's options, not on a connection). So once a pool has them, its
- * new connections stop asking, and a restart can no longer land in that query. What is left is a
- * pool's very first connection, which `isLostTypesFetch` names for the process's last resort.
+ * new connections stop asking (`fetchTypesOnce`), and a restart can no longer land in that query.
+ * What is left is a pool's first connection, which `isLostTypesFetch` names for the process's
+ * last resort.
  */
 
 /** The statement postgres.js sends to fetch the array types (its connection.js). */
@@ -25,18 +26,19 @@ interface DriverOptions {
 }
 
 /**
- * New connections of `sql` no longer fetch the array types, once one connection has fetched
- * them; returns whether that is so. Call it after the pool's first statement succeeded (the
- * migrations). Only for a pool this process owns: the types of a user's own later `create type`
- * would not be learned by its new connections.
+ * New connections of `sql` fetch the array types only until one of them has: the driver reads
+ * `fetch_types` from the pool's options as each connection opens, and here that reads "only if
+ * none is known yet". For the pools the service opens (`connect`), never a user's own: the types
+ * of a `create type` made later would not be learned by its new connections (the service's
+ * migrations make none).
  */
-export function stopRefetchingTypes(sql: Sql): boolean {
+export function fetchTypesOnce<T extends Sql>(sql: T): T {
   const options = (sql as unknown as { options?: Partial<DriverOptions> }).options
   const known = options?.shared?.typeArrayMap
-  // Another driver version, or no fetch has succeeded yet (the first connection's was lost): as before.
-  if (!options || typeof options.fetch_types !== 'boolean' || !known || !Object.keys(known).length) return false
-  options.fetch_types = false
-  return true
+  // Another driver version, or a pool that fetches none: as it is.
+  if (!options || options.fetch_types !== true || !known) return sql
+  Object.defineProperty(options, 'fetch_types', { configurable: true, enumerable: true, get: () => Object.keys(known).length === 0 })
+  return sql
 }
 
 /**

@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Sql } from 'postgres'
 import { connect, isDatabaseUnavailable } from '../db/connect.ts'
-import { stopRefetchingTypes } from '../db/driver.ts'
 import { migrate } from '../db/migrate.ts'
 
 declare module 'fastify' {
@@ -50,9 +49,6 @@ export default fp<DatabaseOptions>(
     const leaseSql = opts.sql ? undefined : connect(opts.url!, { max: 2 })
     if (leaseSql) app.addHook('onClose', async () => leaseSql.end({ timeout: 5 }))
     if (opts.migrate !== false) await migrateWhenReachable(sql, opts.startTimeoutMs, app.log)
-    // The migrations' connection fetched the server's array types: later connections need not,
-    // and a Postgres restart can then never land in that fetch (see src/db/driver.ts).
-    if (!opts.sql) stopRefetchingTypes(sql)
     app.decorate('sql', sql)
     app.decorate('leaseSql', leaseSql)
   },
