@@ -1,5 +1,6 @@
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
+import { isLostTypesFetch } from './db/driver.ts'
 import { toSafeError } from './engine/index.ts'
 import { loadSandboxSecrets } from './sandbox/secrets.ts'
 
@@ -19,6 +20,25 @@ function readConfig(): Config {
 /** Reads the environment, opens the database, listens, and shuts down gracefully on a signal. */
 async function serve() {
   const config = readConfig()
+  // Until the app's logger exists (the database may go while the app starts), lines in its format.
+  let log: { warn(o: object, msg: string): void; fatal(o: object, msg: string): void } = {
+    warn: (o, msg) => console.error(JSON.stringify({ level: 40, time: Date.now(), ...o, msg })),
+    fatal: (o, msg) => console.error(JSON.stringify({ level: 60, time: Date.now(), ...o, msg })),
+  }
+  // A promise nobody awaited failed: the process may be in a state nobody planned for, so it
+  // exits (its jobs are taken over within a lease), but first says where, for whoever debugs it.
+  // One such failure is planned for: the driver's own array-types query, lost with its connection
+  // in a database restart (src/db/driver.ts). Registered before the app is built: its first
+  // connection opens while it starts.
+  process.on('unhandledRejection', (err) => {
+    if (isLostTypesFetch(err)) {
+      log.warn({ err: toSafeError(err) }, 'a connection was lost while it opened (the database restarting?); it reconnects by itself')
+      return
+    }
+    const where = err instanceof Error ? err.stack?.split('\n').slice(1, 12).map((l) => l.trim()) : undefined
+    log.fatal({ err: toSafeError(err), where }, 'unhandled rejection: exiting')
+    process.exit(1)
+  })
   const app = await buildApp({ config }).catch((err: Error & { code?: string }) => {
     // The embedded database's DATA_DIR is another process's: one line, no stack.
     if (err.code !== 'DATA_DIR_LOCKED') throw err
@@ -26,13 +46,7 @@ async function serve() {
     process.exit(1)
   })
 
-  // A promise nobody awaited failed: the process may be in a state nobody planned for, so it
-  // exits (its jobs are taken over within a lease), but first says where, for whoever debugs it.
-  process.on('unhandledRejection', (err) => {
-    const where = err instanceof Error ? err.stack?.split('\n').slice(1, 12).map((l) => l.trim()) : undefined
-    app.log.fatal({ err: toSafeError(err), where }, 'unhandled rejection: exiting')
-    process.exit(1)
-  })
+  log = app.log
 
   let closing = false
   const shutdown = async (signal: string) => {

@@ -1,4 +1,5 @@
 import postgres, { type Sql, type TransactionSql } from 'postgres'
+import { fetchTypesOnce } from './driver.ts'
 
 // The engine's own Postgres helpers (error codes, what is a blip, a cancel that cannot end the
 // process), for the rest of the service: the engine imports nothing from outside it.
@@ -34,7 +35,8 @@ export const unbounded = (tx: Sql | TransactionSql) =>
   tx`select set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)`
 
 export function connect(url: string, opts: ConnectOptions = {}) {
-  return postgres(url, {
+  // The array types once per pool: a restart landing in a later connection's fetch would end the process (./driver.ts).
+  return fetchTypesOnce(postgres(url, {
     max: opts.max ?? 10,
     ...(opts.path && { path: opts.path }),
     onnotice: () => {},
@@ -53,5 +55,5 @@ export function connect(url: string, opts: ConnectOptions = {}) {
         lock_timeout: opts.lockTimeoutMs ?? LOCK_TIMEOUT_MS,
       }),
     },
-  })
+  }))
 }

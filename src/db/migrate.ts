@@ -55,6 +55,11 @@ export async function applyMigrations(sql: Sql, set: MigrationSet, log?: Log): P
   const migrations = await loadMigrations(set)
   const known = migrations.at(-1)?.id ?? 0
   const table = sql(`${set.schema}.migrations`)
+  // Every start comes here, and usually all is applied: that is read outside any transaction.
+  // postgres.js 3.4 cannot lose a transaction's connection without ending the process (sql.begin
+  // then sends its rollback on the closed connection: an uncaught TypeError), so a start that
+  // meets a Postgres restart must not be in one unless it has a migration to apply.
+  if (await upToDate(sql, set.schema, migrations)) return []
   await sql.begin(async (tx) => {
     await unbounded(tx)
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
@@ -80,6 +85,19 @@ export async function applyMigrations(sql: Sql, set: MigrationSet, log?: Log): P
     })
   }
   return applied
+}
+
+/**
+ * True when every one of `migrations` is recorded as applied in `schema`, read without a lock or
+ * a transaction. Anything else (no table yet, one missing, one newer than this code) goes the
+ * way under the lock, which decides (and refuses a newer schema) as before.
+ */
+async function upToDate(sql: Sql, schema: string, migrations: Migration[]): Promise<boolean> {
+  const [{ present }] = await sql<{ present: boolean }[]>`select to_regclass(${`${schema}.migrations`}) is not null as present`
+  if (!present) return false
+  const applied = new Set((await sql<{ id: number }[]>`select id from ${sql(`${schema}.migrations`)}`).map((r) => r.id))
+  const known = migrations.at(-1)?.id ?? 0
+  return migrations.every((m) => applied.has(m.id)) && [...applied].every((id) => id <= known)
 }
 
 /** The engine's tables only: what a library user of `createEngine` needs. */

@@ -69,9 +69,34 @@ export const isDatabaseBusy = (err: unknown): boolean => {
  * (its connection breaks, or it finishes), as it would have if the cancel had come too late.
  */
 export function cancelQuery(query: { cancel(): unknown }) {
-  const q = query as { canceller?: ((query: unknown) => Promise<unknown>) | null; cancel(): unknown }
+  const q = query as DriverQuery
   if (typeof q.canceller !== 'function') return void q.cancel() // another driver version: its own way
+  // Not sent yet (no session state): it waits in the pool's queue, or it is the first statement
+  // of a connection still opening. Cancelled there, postgres.js 3.4 opens the connection, finds
+  // its first statement cancelled and never hands the connection out again: a slot lost for good
+  // (with a pool of one, every later statement waits for ever). So the statement is first made
+  // one that does nothing: a queued one is dropped all the same, and a connection's first runs,
+  // harmless, and the connection opens as any other.
+  const unsent = q.state === null
+  if (unsent) [q.strings, q.args] = [NOTHING, []]
   const request = q.canceller(query)
   q.canceller = null
+  if (unsent) q.cancelled = null
   request.catch(() => {})
 }
+
+/** What cancelQuery reads and writes of a postgres.js 3.4 query (test/killed-sessions.test.ts holds the driver to it). */
+interface DriverQuery {
+  canceller?: ((query: unknown) => Promise<unknown>) | null
+  cancel(): unknown
+  /** The session it was sent on; null until it is sent. */
+  state?: unknown
+  /** The statement, built when it is sent. */
+  strings?: readonly string[]
+  args?: unknown[]
+  /** Set by the canceller: a query so marked is skipped when a connection comes to send it. */
+  cancelled?: unknown
+}
+
+/** A statement that does nothing, as a tagged template's strings (one array: the driver caches by it). */
+const NOTHING: readonly string[] = Object.assign(['select 1'], { raw: ['select 1'] })
