@@ -95,12 +95,81 @@ const taken = (id: string) =>
 const writeTimeout = (ms: number) =>
   Object.assign(new Error(`the database did not answer a write within ${ms} ms`), { code: 'WRITE_TIMEOUT' })
 
+/** What `withDeadline` needs of the writer's options, resolved. */
+interface Deadlines {
+  stallMs: number
+  writeTimeoutMs: number
+  origin?: string
+  log?: Pick<Logger, 'error' | 'warn'>
+}
+
+/** One batch as one statement, sent again if Postgres ends it as a deadlock. */
+async function statement(sql: Sql, batch: Write[], signal: AbortSignal, origin: string | undefined) {
+  const b: Batch = { creates: [], transitions: [] }
+  batch.forEach((write, i) => {
+    if (write.kind === 'create') b.creates.push({ i, w: write.w })
+    else b.transitions.push({ i, t: write.t })
+  })
+  for (let tries = 1; ; tries++) {
+    try {
+      return await commitBatch(sql, b, { signal, origin })
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== DEADLOCK || tries >= DEADLOCK_TRIES || signal.aborted) throw err
+    }
+  }
+}
+
+/**
+ * The batch's statement, given up on (and cancelled) at its oldest write's deadline
+ * (`writeTimeoutMs` after it was queued). Still waiting after `stallMs`, it tells `onStall` (the
+ * next batch may go past it); one of several is then cancelled, and its own outcome awaited: committed just before the cancel, it stands; cancelled, it rejects (57014)
+ * and `send` sends its writes again one by one.
+ */
+async function withDeadline(sql: Sql, batch: Write[], o: Deadlines, onStall: () => void) {
+  const { stallMs, writeTimeoutMs } = o
+  const abort = new AbortController()
+  const written = statement(sql, batch, abort.signal, o.origin)
+  written.catch(() => {}) // settling after the deadline, it has no one left to tell
+  let stallTimer: ReturnType<typeof setTimeout> | undefined
+  let deadTimer: ReturnType<typeof setTimeout> | undefined
+  const stalled = new Promise<'stalled'>((resolve) => {
+    stallTimer = setTimeout(() => resolve('stalled'), stallMs)
+  })
+  const left = Math.max(0, Math.min(...batch.map((w) => w.queuedAt)) + writeTimeoutMs - performance.now())
+  const deadline = new Promise<never>((_, reject) => {
+    deadTimer = setTimeout(() => {
+      o.log?.error({ writes: batch.length, waitedMs: writeTimeoutMs },
+        'a batched write went unanswered: it is cancelled and its writes fail as the database being unavailable')
+      abort.abort()
+      reject(writeTimeout(writeTimeoutMs))
+    }, left)
+  })
+  try {
+    const first = await Promise.race([written, stalled, deadline])
+    if (first !== 'stalled') return first
+    onStall()
+    if (batch.length === 1) {
+      // Alone, it has nothing to be split from: it waits out its deadline (or lock_timeout), said once.
+      o.log?.warn({ writes: 1, waitedMs: stallMs }, 'a write is held (a row locked elsewhere?): it waits for its deadline')
+    } else {
+      o.log?.error({ writes: batch.length, waitedMs: stallMs },
+        'a batched write is held (a row locked elsewhere?): it is cancelled and its writes go again one by one')
+      abort.abort()
+    }
+    return await Promise.race([written, deadline])
+  } finally {
+    clearTimeout(stallTimer)
+    clearTimeout(deadTimer)
+  }
+}
+
 export function createWriter(sql: Sql, o: WriterOptions = {}) {
   const maxInFlight = o.maxInFlight ?? 1
   const maxBatch = o.maxBatch ?? 200
   const writeTimeoutMs = o.writeTimeoutMs ?? 15_000
   const stallMs = o.stallMs ?? 2_000
   const maxQueued = o.maxQueued ?? 10_000
+  const deadlines: Deadlines = { stallMs, writeTimeoutMs, origin: o.origin, log: o.log }
   let queue: Write[] = []
   /** Workflows with a write in flight. */
   const busy = new Set<string>()
@@ -170,69 +239,11 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
     })
   }
 
-  async function statement(batch: Write[], signal: AbortSignal) {
-    const b: Batch = { creates: [], transitions: [] }
-    batch.forEach((write, i) => {
-      if (write.kind === 'create') b.creates.push({ i, w: write.w })
-      else b.transitions.push({ i, t: write.t })
-    })
-    for (let tries = 1; ; tries++) {
-      try {
-        return await commitBatch(sql, b, { signal, origin: o.origin })
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== DEADLOCK || tries >= DEADLOCK_TRIES || signal.aborted) throw err
-      }
-    }
-  }
-
-  /**
-   * The batch's statement, given up on (and cancelled) at its oldest write's deadline
-   * (`writeTimeoutMs` after it was queued). A batch of several still waiting after `stallMs` is cancelled, and its own
-   * outcome awaited: committed just before the cancel, it stands; cancelled, it rejects (57014)
-   * and `send` sends its writes again one by one.
-   */
-  async function withDeadline(batch: Write[], onStall: () => void) {
-    const abort = new AbortController()
-    const written = statement(batch, abort.signal)
-    written.catch(() => {}) // settling after the deadline, it has no one left to tell
-    let stallTimer: ReturnType<typeof setTimeout> | undefined
-    let deadTimer: ReturnType<typeof setTimeout> | undefined
-    const stalled = new Promise<'stalled'>((resolve) => {
-      stallTimer = setTimeout(() => resolve('stalled'), stallMs)
-    })
-    const left = Math.max(0, Math.min(...batch.map((w) => w.queuedAt)) + writeTimeoutMs - performance.now())
-    const deadline = new Promise<never>((_, reject) => {
-      deadTimer = setTimeout(() => {
-        o.log?.error({ writes: batch.length, waitedMs: writeTimeoutMs },
-          'a batched write went unanswered: it is cancelled and its writes fail as the database being unavailable')
-        abort.abort()
-        reject(writeTimeout(writeTimeoutMs))
-      }, left)
-    })
-    try {
-      const first = await Promise.race([written, stalled, deadline])
-      if (first !== 'stalled') return first
-      onStall()
-      if (batch.length === 1) {
-        // Alone, it has nothing to be split from: it waits out its deadline (or lock_timeout), said once.
-        o.log?.warn({ writes: 1, waitedMs: stallMs }, 'a write is held (a row locked elsewhere?): it waits for its deadline')
-      } else {
-        o.log?.error({ writes: batch.length, waitedMs: stallMs },
-          'a batched write is held (a row locked elsewhere?): it is cancelled and its writes go again one by one')
-        abort.abort()
-      }
-      return await Promise.race([written, deadline])
-    } finally {
-      clearTimeout(stallTimer)
-      clearTimeout(deadTimer)
-    }
-  }
-
   /** Never throws: every write of the batch is answered, with its own outcome or the batch's error. */
   async function send(batch: Write[], onStall = () => {}): Promise<void> {
     let written: Map<number, string[]>
     try {
-      written = await withDeadline(batch, onStall)
+      written = await withDeadline(sql, batch, deadlines, onStall)
     } catch (err) {
       // A refused write (bad data, a constraint) would fail every write it shares a statement
       // with, and their callers would take it for their own fault: each goes again alone, so
