@@ -50,7 +50,7 @@ function successorId(instanceId: string, previous: string | undefined): string {
 const WIX_SILENT = new Set(['WIX_UNAVAILABLE', 'WIX_RATE_LIMITED', 'WIX_NETWORK', 'WIX_TIMEOUT'])
 
 /** What Wix's lifecycle webhooks do to installations, free of HTTP. Each returns what it did. */
-export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; vault: TokenVault; config: Config; now: () => Date }) {
+export function createInstallationLifecycle(deps: { engine: Engine; sql: Sql; vault: TokenVault; config: Config }) {
   const { engine, sql, vault, config } = deps
 
   /**

@@ -15,7 +15,7 @@ export default fp(
     const { config, engine, sql, vault, log } = app
     const verify = config.wixPublicKey ? await createWebhookVerifier(config.wixPublicKey) : undefined
     if (!verify) log.warn('WIX_PUBLIC_KEY is not set: POST /wix/webhooks answers 503 until it is (AppInstalled and AppRemoved go unheard)')
-    const lifecycle = createInstallationLifecycle({ engine, sql, vault, config, now: app.now })
+    const lifecycle = createInstallationLifecycle({ engine, sql, vault, config })
     const processor = createWebhookProcessor({ sql, lifecycle, log, verify })
     app.decorate('webhooks', { verify, processor })
     app.addHook('onReady', async () => processor.start())
