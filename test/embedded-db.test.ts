@@ -2,16 +2,18 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { DataDirLockedError, startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.ts'
+import { builtEntry } from './support/build.ts'
 
 // Every fresh data directory runs initdb in WASM (seconds), so this file gets a longer budget.
 t.setTimeout(180_000)
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const moduleUrl = new URL('../src/db/embedded.ts', import.meta.url).href
+// The other processes run src/db/embedded.ts bundled for the tests (scripts/test-build.mjs): plain `node`.
+const moduleUrl = pathToFileURL(await builtEntry('src/db/embedded.ts')).href
 
 async function tempDir(t: Test) {
   const dir = await mkdtemp(join(tmpdir(), 'embedded-db-'))
@@ -47,7 +49,7 @@ function child(body: string) {
   const code = `const { startEmbeddedPostgres } = await import(${JSON.stringify(moduleUrl)})
     const { default: postgres } = await import('postgres')
     ${body}`
-  const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root })
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: root })
   let out = ''
   proc.stdout!.on('data', d => (out += d))
   proc.stderr!.on('data', d => (out += d))
