@@ -7,17 +7,20 @@ import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { DataDirLockedError, startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.ts'
 import { builtEntry } from './support/build.ts'
+import { seedDataDir } from './support/database.ts'
 
-// Every fresh data directory runs initdb in WASM (seconds), so this file gets a longer budget.
+// A fresh data directory runs initdb in WASM (seconds), so this file gets a longer budget. Only the
+// first test starts on an empty one; the others on a copy of a migrated one (seeded).
 t.setTimeout(180_000)
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 // The other processes run src/db/embedded.ts bundled for the tests (scripts/test-build.mjs): plain `node`.
 const moduleUrl = pathToFileURL(await builtEntry('src/db/embedded.ts')).href
 
-async function tempDir(t: Test) {
+async function tempDir(t: Test, { seeded = true } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'embedded-db-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
+  if (seeded) await seedDataDir(dir)
   return dir
 }
 
@@ -75,7 +78,7 @@ async function deadPid() {
 }
 
 t.test('the database survives a restart on the same data dir', async t => {
-  const dataDir = await tempDir(t)
+  const dataDir = await tempDir(t, { seeded: false })
   const first = await startEmbeddedPostgres({ dataDir })
   t.equal(first.socket, join(dataDir, '.s.PGSQL.5432'), 'it is served on a Unix socket inside DATA_DIR')
   const sql = first.connect()

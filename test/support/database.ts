@@ -212,10 +212,17 @@ function isAlive(pid: number) {
   }
 }
 
+/**
+ * Makes `dataDir` an embedded DATA_DIR holding a migrated database, as a start would leave it, in
+ * a copy instead of the seconds of initdb a first start takes (the files about a first start run it).
+ */
+export async function seedDataDir(dataDir: string) {
+  await cp(await ensureEmbeddedTemplate(), dataDir, { recursive: true })
+}
+
 async function freshEmbeddedDatabase(): Promise<TestDatabase> {
-  const template = await ensureEmbeddedTemplate()
   const dataDir = await mkdtemp(join(tmpdir(), 'wie-test-'))
-  await cp(template, dataDir, { recursive: true })
+  await seedDataDir(dataDir)
   const pg = await startEmbeddedPostgres({ dataDir })
   // PGlite is one session: exactly one connection, shared by everything in this test file.
   const sql = pg.connect()
