@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import { request } from 'undici'
@@ -45,9 +45,18 @@ export const wixEnv = (fake: FakeWixServer, port: number) => ({
   ADMIN_TOKEN,
 })
 
+/**
+ * The key a fake Wix of this test file signs its webhooks with: made once per file, as an RSA key
+ * takes 0.1–0.3 s of CPU to generate and a file starts dozens of fakes. Each service trusts its
+ * own fake's public key; a key nobody trusts is made where a test forges a delivery.
+ */
+let webhookKey: string | undefined
+const fakeWebhookKey = () =>
+  (webhookKey ??= generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())
+
 /** The whole service on a real port, against a fake Wix on another, with its logs captured. */
 export async function startService(t: Teardown, opts: ServiceOptions) {
-  const fake = opts.fake ?? (await startFakeWix({ appId: 'test-app', appSecret: `secret-${randomBytes(12).toString('hex')}` }))
+  const fake = opts.fake ?? (await startFakeWix({ appId: 'test-app', appSecret: `secret-${randomBytes(12).toString('hex')}`, webhookPrivateKey: fakeWebhookKey() }))
   if (!opts.fake) t.teardown(fake.close)
   const port = await freePort()
   // A fake of its own knows this service's URLs, as the Wix dashboard would; a shared one serves several.
