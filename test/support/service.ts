@@ -58,17 +58,6 @@ const fakeWebhookKey = () =>
 export async function startService(t: Teardown, opts: ServiceOptions) {
   const fake = opts.fake ?? (await startFakeWix({ appId: 'test-app', appSecret: `secret-${randomBytes(12).toString('hex')}`, webhookPrivateKey: fakeWebhookKey() }))
   if (!opts.fake) t.teardown(fake.close)
-  const port = await freePort()
-  // A fake of its own knows this service's URLs, as the Wix dashboard would; a shared one serves several.
-  if (!opts.fake) fake.wix.register({ redirectUrl: `http://127.0.0.1:${port}/wix/redirect`, webhookUrl: `http://127.0.0.1:${port}/wix/webhooks` })
-  const config = loadConfig({
-    ...wixEnv(fake, port),
-    COOKIE_SECRET: randomBytes(32).toString('hex'),
-    TOKEN_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
-    // Tests drive many flows from one address; the rate-limit tests turn it back on.
-    RATE_LIMIT_PER_MINUTE: '0',
-    ...opts.env,
-  })
   const logs: string[] = []
   const stream = new Writable({
     write(chunk, _enc, done) {
@@ -76,17 +65,42 @@ export async function startService(t: Teardown, opts: ServiceOptions) {
       done()
     },
   })
-  const app = await buildApp({
-    config,
-    sql: opts.db.sql,
-    now: opts.now,
-    // Work this process starts wakes its engine at once; the poll finds the rest (due timers and
-    // retries, leases run out). Each poll is a query: at 50 ms an idle service took 7% of a core.
-    engine: { pollMs: 250, ...(opts.engine ?? {}) },
-    logger: { ...loggerOptions('info'), stream },
-  })
-  await app.listen({ port, host: '127.0.0.1' })
-  t.teardown(() => app.close())
+  const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}` }
+  // The port must be known before the app is built (PUBLIC_URL), so it is one that was free a
+  // moment ago: should another process take it meanwhile, this app is closed and another port tried.
+  for (let tries = 1; ; tries++) {
+    const port = await freePort()
+    // A fake of its own knows this service's URLs, as the Wix dashboard would; a shared one serves several.
+    if (!opts.fake) fake.wix.register({ redirectUrl: `http://127.0.0.1:${port}/wix/redirect`, webhookUrl: `http://127.0.0.1:${port}/wix/webhooks` })
+    const config = loadConfig({
+      ...wixEnv(fake, port),
+      ...secrets,
+      // Tests drive many flows from one address; the rate-limit tests turn it back on.
+      RATE_LIMIT_PER_MINUTE: '0',
+      ...opts.env,
+    })
+    const app = await buildApp({
+      config,
+      sql: opts.db.sql,
+      now: opts.now,
+      // Work this process starts wakes its engine at once; the poll finds the rest (due timers and
+      // retries, leases run out). Each poll is a query: at 50 ms an idle service took 7% of a core.
+      engine: { pollMs: 250, ...(opts.engine ?? {}) },
+      logger: { ...loggerOptions('info'), stream },
+    })
+    try {
+      await app.listen({ port, host: '127.0.0.1' })
+    } catch (err) {
+      await app.close()
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && tries < 5) continue
+      throw err
+    }
+    t.teardown(() => app.close())
+    return serviceOn(app, port, { fake, config, logs })
+  }
+}
+
+function serviceOn(app: Awaited<ReturnType<typeof buildApp>>, port: number, { fake, config, logs }: { fake: FakeWixServer; config: ReturnType<typeof loadConfig>; logs: string[] }) {
   const url = `http://127.0.0.1:${port}`
 
   async function api(method: 'GET' | 'POST', path: string, o: { token?: string | null; body?: unknown } = {}) {
