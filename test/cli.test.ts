@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { builtEntry } from './support/build.ts'
 import { freshDatabase } from './support/database.ts'
 import { siteOwner } from './support/flow.ts'
 import { startService } from './support/service.ts'
@@ -13,7 +14,7 @@ const run = promisify(execFile)
 
 async function cli(args: string[], env: Record<string, string> = { DATABASE_URL: db.url }) {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env: { ...process.env, ...env } })
+    const { stdout, stderr } = await run(process.execPath, [await builtEntry('src/cli.ts'), ...args], { env: { ...process.env, ...env } })
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string }

@@ -23,7 +23,8 @@ t.teardown(db.drop)
 async function killedMidExchange(t: Test, fake: FakeWixServer, secrets: Record<string, string>, token: string, spent = false) {
   const port = await freePort()
   const env = { ...secrets, ...wixEnv(fake, port), DATABASE_URL: db.url, REDIRECT_WAIT_MS: '100' }
-  const { child, exited, url } = await startServerProcess(t, env, port)
+  // The shortest lease the service allows: the job it dies holding is free again 2 s after its last renewal.
+  const { child, exited, url } = await startServerProcess(t, { ...env, JOB_LEASE_MS: '2000' }, port)
   fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', ...(spent ? { loseAnswer: 'hold' } : { hang: true }) })
   const owner = siteOwner({ url } as never)
   await owner.openAppUrl(token)

@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
+import { seedDataDir } from './support/database.ts'
 
 /**
  * The embedded database takes any user name and password: the attack is simply to connect.
  * Another local user (or a sidecar on the pod's loopback) must find no way in.
  */
 
-// A fresh data dir runs initdb in WASM (seconds).
+// Each data dir is a copy of a migrated one (what is tested is how it is reached, not how it is made).
 t.setTimeout(180_000)
 
 const linux = process.platform === 'linux'
@@ -59,6 +60,7 @@ function probe(target: { port: number } | { path: string }, uid?: number): Promi
 t.test('the embedded database opens no TCP port', { skip: !linux && 'reads /proc' }, async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'embedded-access-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  await seedDataDir(dataDir)
   const before = new Set(await listeningPorts())
   const pg = await startEmbeddedPostgres({ dataDir })
   t.teardown(() => pg.close())
@@ -75,6 +77,7 @@ t.test('another local user cannot connect to its socket', {
 }, async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'embedded-access-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  await seedDataDir(dataDir)
   const pg = await startEmbeddedPostgres({ dataDir })
   t.teardown(() => pg.close())
   t.equal(await probe({ path: pg.socket }), 'in', 'this user (the control) gets in with any credentials')

@@ -2,20 +2,25 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { DataDirLockedError, startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.ts'
+import { builtEntry } from './support/build.ts'
+import { seedDataDir } from './support/database.ts'
 
-// Every fresh data directory runs initdb in WASM (seconds), so this file gets a longer budget.
+// A fresh data directory runs initdb in WASM (seconds), so this file gets a longer budget. Only the
+// first test starts on an empty one; the others on a copy of a migrated one (seeded).
 t.setTimeout(180_000)
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const moduleUrl = new URL('../src/db/embedded.ts', import.meta.url).href
+// The other processes run src/db/embedded.ts bundled for the tests (scripts/test-build.mjs): plain `node`.
+const moduleUrl = pathToFileURL(await builtEntry('src/db/embedded.ts')).href
 
-async function tempDir(t: Test) {
+async function tempDir(t: Test, { seeded = true } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'embedded-db-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
+  if (seeded) await seedDataDir(dir)
   return dir
 }
 
@@ -47,7 +52,7 @@ function child(body: string) {
   const code = `const { startEmbeddedPostgres } = await import(${JSON.stringify(moduleUrl)})
     const { default: postgres } = await import('postgres')
     ${body}`
-  const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root })
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: root })
   let out = ''
   proc.stdout!.on('data', d => (out += d))
   proc.stderr!.on('data', d => (out += d))
@@ -73,7 +78,7 @@ async function deadPid() {
 }
 
 t.test('the database survives a restart on the same data dir', async t => {
-  const dataDir = await tempDir(t)
+  const dataDir = await tempDir(t, { seeded: false })
   const first = await startEmbeddedPostgres({ dataDir })
   t.equal(first.socket, join(dataDir, '.s.PGSQL.5432'), 'it is served on a Unix socket inside DATA_DIR')
   const sql = first.connect()

@@ -14,6 +14,7 @@ import { createEngine, defineWorkflow } from '../src/engine/index.ts'
 import { startFakeWix } from '../src/sandbox/fake-wix.ts'
 import { startLocalInspector } from '../src/inspector/local-server.ts'
 import { createWorkflowInspector } from '../src/inspector/workflow-inspector.ts'
+import { builtEntry } from './support/build.ts'
 import { freshDatabase } from './support/database.ts'
 import { siteOwner } from './support/flow.ts'
 import { identitySealer, silentLog } from './support/engine.ts'
@@ -129,7 +130,7 @@ t.test('INSPECT: a whole flow under one stable actor, no secret', async (t) => {
   await t.test('npm run inspect replays the stored history under the same actor', async (t) => {
     const replayTo = await fakeInspector(t)
     const env = { ...process.env, DATABASE_URL: db.url, INSPECT: replayTo.url }
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', instanceId], { env })
+    const { stdout } = await run(process.execPath, [await builtEntry('scripts/inspect.ts'), instanceId], { env })
     const lines = stdout.trim().split('\n')
     t.equal(lines.length, 8, 'a line per event and one at the end')
     t.match(lines[2], /CALLBACK {2}Authorizing → CodeReceived {2}\d{4}-\d\d-\d\dT/, 'each saying what happened, and when')
@@ -147,12 +148,12 @@ t.test('INSPECT: a whole flow under one stable actor, no secret', async (t) => {
     t.same(snapshots(replayTo.received), after, 'recomputing the same snapshots: values, contexts, statuses')
     t.same(secrets.filter((s) => replayTo.raw.join('\n').includes(s)), [], 'and no secret')
 
-    const missing = await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', 'nope'], { env }).catch((e) => e)
+    const missing = await run(process.execPath, [await builtEntry('scripts/inspect.ts'), 'nope'], { env }).catch((e) => e)
     t.equal(missing.code, 1, 'an unknown installation exits 1')
     t.equal(missing.stderr.trim(), 'inspect: no installation nope', 'with one line that says so')
 
     const nobody = `ws://127.0.0.1:${await freePort()}`
-    const unreachable = await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', id], { env: { ...env, INSPECT: nobody } }).catch((e) => e)
+    const unreachable = await run(process.execPath, [await builtEntry('scripts/inspect.ts'), id], { env: { ...env, INSPECT: nobody } }).catch((e) => e)
     t.equal(unreachable.code, 1, 'an unreachable inspector exits 1')
     t.equal(unreachable.stderr.trim(), `inspect: could not reach the inspector at ${nobody}`, 'with one line that says so')
     t.equal(unreachable.stdout, '', 'having claimed to replay nothing')
@@ -210,20 +211,27 @@ t.test('while unreachable, the newest messages are kept, up to a bound', async (
 })
 
 t.test('a stopped inspector stops trying', async (t) => {
-  // The client port of every connection accepted, in the order they were made.
-  const accepted: number[] = []
-  const refuser = createServer((s) => {
-    accepted.push(s.remotePort!)
-    s.destroy()
-  })
-  await new Promise<void>((r) => refuser.listen(0, '127.0.0.1', r))
-  t.teardown(() => new Promise((r) => refuser.close(r)))
-  const port = (refuser.address() as { port: number }).port
+  /** A server that accepts and drops every connection, noting the client port of each, in order. */
+  const refuser = async () => {
+    const accepted: number[] = []
+    const server = createServer((s) => {
+      accepted.push(s.remotePort!)
+      s.destroy()
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    t.teardown(() => new Promise((r) => server.close(r)))
+    return { accepted, port: (server.address() as { port: number }).port }
+  }
+  const { accepted, port } = await refuser()
   const warnings: string[] = []
   const inspector = createWorkflowInspector(`ws://127.0.0.1:${port}`, {
     retryMs: { min: 10, max: 20 },
     onDown: (reason) => warnings.push(reason),
   })
+  // Another one, never stopped, trying as often elsewhere: the clock the stopped one is judged by.
+  const reference = await refuser()
+  const going = createWorkflowInspector(`ws://127.0.0.1:${reference.port}`, { retryMs: { min: 10, max: 20 } })
+  t.teardown(() => going.stop())
   await waitUntil('it has tried a few times', () => accepted.length >= 3)
   t.equal(warnings.length, 1, 'reporting the outage once, however many tries')
   await inspector.stop()
@@ -238,8 +246,9 @@ t.test('a stopped inspector stops trying', async (t) => {
     return accepted.indexOf(mine)
   }
   const stoppedAt = await probe()
-  // Ten retry delays: a loop that went on trying would have tried again by now.
-  await new Promise((r) => setTimeout(r, 200))
+  // Five tries by the one still going, however slow the machine: a loop that went on trying would have tried again.
+  const then = reference.accepted.length
+  await waitUntil('the inspector still going tried five more times', () => reference.accepted.length >= then + 5)
   t.equal(await probe(), stoppedAt + 1, 'and no more tries after stop')
 })
 
@@ -361,11 +370,11 @@ t.test('an instance with several installations, replayed from the command line a
 
   const replayTo = await fakeInspector(t)
   const env = { ...process.env, DATABASE_URL: db.url, INSPECT: replayTo.url }
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', instanceId], { env })
+  const { stdout } = await run(process.execPath, [await builtEntry('scripts/inspect.ts'), instanceId], { env })
   t.match(stdout.split('\n')[0], new RegExp(`^instance ${instanceId} has 2 installations; replaying ${newest}\\. The others: ${await first.installationId()} \\(SetupIncomplete, `),
     'the replay says the instance had two installations, and which one it replays')
   const older = await first.installationId()
-  const byId = (await run(process.execPath, ['--import', 'tsx', 'scripts/inspect.ts', older], { env })).stdout.trim().split('\n')
+  const byId = (await run(process.execPath, [await builtEntry('scripts/inspect.ts'), older], { env })).stdout.trim().split('\n')
   t.notMatch(byId[0], /installations/, 'given an installation id, it does not talk of the instance\'s others')
   t.match(byId.at(-1), `events of installation ${older} `, 'and replays the one it was given')
 

@@ -239,7 +239,9 @@ t.test('WIX_AUTH_FLOW=legacy: the webhook\'s installation waits for the browser 
 t.test('a forged claim kept pending never blocks an AppRemoved acted on late', async (t) => {
   // The service's clock, set back while the victim installs: its installation began long before.
   let offsetMs = -10 * 60_000
-  const service = await startService(t, { db, now: () => new Date(Date.now() + offsetMs), env: { SHUTDOWN_GRACE_MS: '0' } })
+  // The forged browser is shown the waiting page at once: a request still waiting at the end would
+  // hold the service's close until its keep-alive connection times out (72 s).
+  const service = await startService(t, { db, now: () => new Date(Date.now() + offsetMs), env: { REDIRECT_WAIT_MS: '0', SHUTDOWN_GRACE_MS: '0' } })
   const site = 'ab3f1c1e-2b4d-4c6e-8f00-0123456789ab'
   const victim = await installByRedirect(service, site)
   offsetMs = 0
@@ -247,7 +249,7 @@ t.test('a forged claim kept pending never blocks an AppRemoved acted on late', a
   service.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', hang: true })
   const { owner, back, id } = await consent(service, ATTACKER)
   back.searchParams.set('instanceId', site)
-  void owner.callback(back).catch(() => {})
+  t.equal((await owner.callback(back)).status, 202, 'the forged claim\'s browser waits while Wix holds its exchange')
   await waitUntil('the forged claim is exchanging', async () => (await service.app.engine.get(id))?.state === 'CodeReceived', 10_000)
 
   // The owner removed the app a minute ago; Wix's AppRemoved, signed then, is acted on only now.

@@ -8,11 +8,14 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { createBrowser, type Page } from './support/browser.ts'
+import { builtEntry } from './support/build.ts'
 import { freePort } from './support/service.ts'
 
 /**
  * The newcomer's path with real processes: `node --import tsx src/server.ts` with nothing
  * configured (embedded PGlite, sandbox Wix), driven over HTTP as a browser and an admin would.
+ * The first start is exactly `npm start`'s; the later ones run the same source bundled for the
+ * tests (scripts/test-build.mjs), which starts on plain `node`.
  */
 
 // The first start runs initdb for the embedded Postgres (seconds); every flow below is real.
@@ -30,9 +33,10 @@ interface Proc {
   stop: () => Promise<number | null>
 }
 
-/** Starts the service the way `npm start` does, with a clean environment. */
-function launch(env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+/** Starts the service with a clean environment: the way `npm start` does, or from the tests' bundle. */
+async function launch(env: Record<string, string> = {}, how: 'npm start' | 'bundle' = 'bundle'): Promise<Proc> {
+  const program = how === 'npm start' ? ['--import', 'tsx', 'src/server.ts'] : [await builtEntry('src/server.ts')]
+  const child = spawn(process.execPath, program, {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -75,8 +79,8 @@ interface Running extends Proc {
 }
 
 /** Waits for the one "Sandbox ready" line: all a newcomer needs to read. */
-async function startSandbox(env: Record<string, string> = {}): Promise<Running> {
-  const proc = launch(env)
+async function startSandbox(how: 'npm start' | 'bundle' = 'bundle'): Promise<Running> {
+  const proc = await launch({}, how)
   let exitCode: number | null | undefined
   void proc.exited.then((c) => { exitCode = c })
   // However long a loaded machine takes: the process prints the line or exits (tap's timeout backstops).
@@ -174,7 +178,7 @@ let finishedInstance = ''
 let unfinishedInstance = ''
 
 t.test('one command starts the service with embedded Postgres and a sandbox Wix', async (t) => {
-  service = await startSandbox()
+  service = await startSandbox('npm start')
   adminToken = service.adminToken
   t.equal(service.installUrl, `${url}/wix/app-url?token=sandbox-install`, 'the ready line names the URL that starts an install')
   t.ok(adminToken.length >= 24, 'and an admin token long enough to guard /api')
@@ -218,7 +222,7 @@ t.test('the printed URL installs the app end to end, and finish makes it Finishe
 })
 
 t.test('a second process on the same DATA_DIR refuses to start, in one line', async (t) => {
-  const second = launch({ PORT: String(await freePort()) })
+  const second = await launch({ PORT: String(await freePort()) })
   // One that waited for the lock instead would never exit: tap's timeout fails the file then.
   const code = await second.exited
   t.not(code, 0, 'the second process exits instead of waiting for the lock, with a failure exit code')

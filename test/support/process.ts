@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { request } from 'undici'
+import { builtEntry } from './build.ts'
 
 /**
  * A broken test's backstop, never a measure: on a loaded machine everything takes longer, and a
@@ -17,9 +18,12 @@ export async function waitUntil(what: string, check: () => Promise<boolean> | bo
   throw new Error(`timed out waiting until ${what}`)
 }
 
-/** `src/server.ts` in a process of its own, as production runs it; resolves once it is healthy. */
+/**
+ * `src/server.ts` in a process of its own, as production runs it (bundled for the tests, see
+ * scripts/test-build.mjs); resolves once it is healthy.
+ */
 export async function startServerProcess(t: { teardown(fn: () => unknown): void }, env: Record<string, string>, port: number) {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child: ChildProcess = spawn(process.execPath, [await builtEntry('src/server.ts')], {
     env: { ...process.env, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', ...env, PORT: String(port) },
     stdio: ['ignore', 'inherit', 'inherit'],
   })

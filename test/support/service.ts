@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import { request } from 'undici'
@@ -45,21 +45,19 @@ export const wixEnv = (fake: FakeWixServer, port: number) => ({
   ADMIN_TOKEN,
 })
 
+/**
+ * The key a fake Wix of this test file signs its webhooks with: made once per file, as an RSA key
+ * takes 0.1–0.3 s of CPU to generate and a file starts dozens of fakes. Each service trusts its
+ * own fake's public key; a key nobody trusts is made where a test forges a delivery.
+ */
+let webhookKey: string | undefined
+const fakeWebhookKey = () =>
+  (webhookKey ??= generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())
+
 /** The whole service on a real port, against a fake Wix on another, with its logs captured. */
 export async function startService(t: Teardown, opts: ServiceOptions) {
-  const fake = opts.fake ?? (await startFakeWix({ appId: 'test-app', appSecret: `secret-${randomBytes(12).toString('hex')}` }))
+  const fake = opts.fake ?? (await startFakeWix({ appId: 'test-app', appSecret: `secret-${randomBytes(12).toString('hex')}`, webhookPrivateKey: fakeWebhookKey() }))
   if (!opts.fake) t.teardown(fake.close)
-  const port = await freePort()
-  // A fake of its own knows this service's URLs, as the Wix dashboard would; a shared one serves several.
-  if (!opts.fake) fake.wix.register({ redirectUrl: `http://127.0.0.1:${port}/wix/redirect`, webhookUrl: `http://127.0.0.1:${port}/wix/webhooks` })
-  const config = loadConfig({
-    ...wixEnv(fake, port),
-    COOKIE_SECRET: randomBytes(32).toString('hex'),
-    TOKEN_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
-    // Tests drive many flows from one address; the rate-limit tests turn it back on.
-    RATE_LIMIT_PER_MINUTE: '0',
-    ...opts.env,
-  })
   const logs: string[] = []
   const stream = new Writable({
     write(chunk, _enc, done) {
@@ -67,15 +65,42 @@ export async function startService(t: Teardown, opts: ServiceOptions) {
       done()
     },
   })
-  const app = await buildApp({
-    config,
-    sql: opts.db.sql,
-    now: opts.now,
-    engine: { pollMs: 50, ...(opts.engine ?? {}) },
-    logger: { ...loggerOptions('info'), stream },
-  })
-  await app.listen({ port, host: '127.0.0.1' })
-  t.teardown(() => app.close())
+  const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}` }
+  // The port must be known before the app is built (PUBLIC_URL), so it is one that was free a
+  // moment ago: should another process take it meanwhile, this app is closed and another port tried.
+  for (let tries = 1; ; tries++) {
+    const port = await freePort()
+    // A fake of its own knows this service's URLs, as the Wix dashboard would; a shared one serves several.
+    if (!opts.fake) fake.wix.register({ redirectUrl: `http://127.0.0.1:${port}/wix/redirect`, webhookUrl: `http://127.0.0.1:${port}/wix/webhooks` })
+    const config = loadConfig({
+      ...wixEnv(fake, port),
+      ...secrets,
+      // Tests drive many flows from one address; the rate-limit tests turn it back on.
+      RATE_LIMIT_PER_MINUTE: '0',
+      ...opts.env,
+    })
+    const app = await buildApp({
+      config,
+      sql: opts.db.sql,
+      now: opts.now,
+      // Work this process starts wakes its engine at once; the poll finds the rest (due timers and
+      // retries, leases run out). Each poll is a query: at 50 ms an idle service took 7% of a core.
+      engine: { pollMs: 250, ...(opts.engine ?? {}) },
+      logger: { ...loggerOptions('info'), stream },
+    })
+    try {
+      await app.listen({ port, host: '127.0.0.1' })
+    } catch (err) {
+      await app.close()
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && tries < 5) continue
+      throw err
+    }
+    t.teardown(() => app.close())
+    return serviceOn(app, port, { fake, config, logs })
+  }
+}
+
+function serviceOn(app: Awaited<ReturnType<typeof buildApp>>, port: number, { fake, config, logs }: { fake: FakeWixServer; config: ReturnType<typeof loadConfig>; logs: string[] }) {
   const url = `http://127.0.0.1:${port}`
 
   async function api(method: 'GET' | 'POST', path: string, o: { token?: string | null; body?: unknown } = {}) {
