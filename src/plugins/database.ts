@@ -39,16 +39,22 @@ async function migrateWhenReachable(sql: Sql, waitMs: number, log: { info(o: obj
   }
 }
 
+/** Unanswered (the database restarting as the service starts), it is taken for a server. */
+const servedByPGlite = (sql: Sql) =>
+  sql<{ version: string }[]>`select version()`.then(([row]) => row!.version.includes('PGlite'), () => false)
+
 /** The Postgres client, migrated before anything uses it; closed with the app if we opened it. */
 export default fp<DatabaseOptions>(
   async (app, opts) => {
     if (!opts.sql && !opts.url) throw new Error('database plugin needs `sql` or `url`')
     const sql = opts.sql ?? connect(opts.url!, { max: opts.max })
     if (!opts.sql) app.addHook('onClose', async () => sql.end({ timeout: 5 }))
-    // Two connections, so a stalled claim never holds up the heartbeat behind it.
-    const leaseSql = opts.sql ? undefined : connect(opts.url!, { max: 2 })
-    if (leaseSql) app.addHook('onClose', async () => leaseSql.end({ timeout: 5 }))
     if (opts.migrate !== false) await migrateWhenReachable(sql, opts.startTimeoutMs, app.log)
+    // Lease renewals and claims on two connections of their own, on a Postgres server only: PGlite
+    // (tests reach one by URL) serves its one session through a few connection slots, and two
+    // more left a process restarted beside its killed predecessor's connections none to claim with.
+    const leaseSql = opts.sql || (await servedByPGlite(sql)) ? undefined : connect(opts.url!, { max: 2 })
+    if (leaseSql) app.addHook('onClose', async () => leaseSql.end({ timeout: 5 }))
     app.decorate('sql', sql)
     app.decorate('leaseSql', leaseSql)
   },
