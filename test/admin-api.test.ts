@@ -277,7 +277,7 @@ t.test('the finish mints a token for its bi-event alone: stored only when Wix an
   t.equal(cached.status, 200, 'the access-token route still answers')
   t.ok(service.wix.isValidAccessToken(cached.json.accessToken), 'with a valid token')
 
-  // A Wix that answers a refresh with a new refresh token (Wix's do not rotate; design.md asks to keep whatever comes back).
+  // A Wix that answers a refresh with a new refresh token (Wix's do not rotate; docs/design.md asks to keep whatever comes back).
   const cipher = createTokenCipher(config.tokenKeys)
   const rotating = createTokenVault({
     sql, cipher, now,

@@ -234,7 +234,7 @@ t.test('the plugin works under a prefix in a host app', async (t) => {
   t.same(JSON.parse((await get(`${url}/`)).text), { host: true }, 'the host app keeps its own routes')
 })
 
-t.test('client credentials, the instance lookup and token-info answer as design.md says', async (t) => {
+t.test('client credentials, the instance lookup and token-info answer as docs/wix.md says', async (t) => {
   const { url, wix } = await start(t)
   const instanceId = '1380b703-ce81-ff05-f115-39571d94dfcd'
   const cc = (body: Record<string, unknown>) => post(`${url}/oauth2/token`, { grant_type: 'client_credentials', client_id: 'app-1', client_secret: 'secret-1', instance_id: instanceId, ...body })

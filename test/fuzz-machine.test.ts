@@ -31,7 +31,7 @@ t.comment(`fast-check seed ${seed} (rerun with FUZZ_SEED=${seed})`)
 const FAILURE_REASONS = ['exchange_refused', 'exchange_unavailable', 'code_expired', 'consent_declined', 'consent_abandoned', 'cancelled', 'uninstalled', 'reinstall_required', 'superseded']
 /**
  * States after Wix said whose tokens these are: keyed by instanceId from then on. Before that,
- * CodeReceived knows only the Redirect URL's claim (design.md: never trust it).
+ * CodeReceived knows only the Redirect URL's claim (docs/design.md: the instanceId is a claim anyone can edit).
  */
 const KEYED_STATES = ['Tokened', 'SetupIncomplete', 'Finished']
 const isFailureState = (top: string) => (FAILURE_STATES as readonly string[]).includes(top)

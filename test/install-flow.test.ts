@@ -57,9 +57,9 @@ t.test('App URL → consent → callback → SetupIncomplete → finish → Fini
   t.equal(lookup!.method, 'POST', 'the instance is asked of Wix\'s token-info, which needs no permission')
   t.same(Object.keys(lookup!.body as object), ['token'], 'about the new access token, and nothing else')
   const code = back.searchParams.get('code')
-  t.same(exchange!.body, { grant_type: 'authorization_code', client_id: service.wix.appId, client_secret: service.wix.appSecret, code }, 'the exchange body is as design.md says')
+  t.same(exchange!.body, { grant_type: 'authorization_code', client_id: service.wix.appId, client_secret: service.wix.appSecret, code }, 'the exchange body is as docs/wix.md says')
   const refreshToken = (refresh!.body as { refresh_token: string }).refresh_token
-  t.same(refresh!.body, { grant_type: 'refresh_token', client_id: service.wix.appId, client_secret: service.wix.appSecret, refresh_token: refreshToken }, 'the refresh body is as design.md says')
+  t.same(refresh!.body, { grant_type: 'refresh_token', client_id: service.wix.appId, client_secret: service.wix.appSecret, refresh_token: refreshToken }, 'the refresh body is as docs/wix.md says')
   t.ok(service.wix.refreshTokens.has(refreshToken), 'with the refresh token Wix issued at the exchange')
   t.notMatch(String(bi!.headers.authorization), /^Bearer /, 'the bi-event Authorization header is the raw token')
   t.ok(service.wix.isValidAccessToken(String(bi!.headers.authorization)), 'a freshly minted, valid access token')

@@ -10,7 +10,7 @@ import {
 
 /**
  * Model-based tests: xstate/graph walks the machine with every event it can receive, and each
- * generated path is checked against the contract in design.md.
+ * generated path is checked against the contract in docs/design.md.
  */
 
 const input: InstallationInput = {

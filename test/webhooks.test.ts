@@ -108,7 +108,7 @@ t.test('AppInstalled (a new app: no redirect flow) → client credentials → To
   t.same(service.wix.requests.map((r) => `${r.endpoint} ${(r.body as { grant_type?: string }).grant_type ?? ''}`.trim()),
     ['oauth2/token client_credentials'], 'proven by one client-credentials token and nothing else')
   t.same(service.wix.requests[0]!.body, { grant_type: 'client_credentials', client_id: service.wix.appId, client_secret: service.wix.appSecret, instance_id: instanceId },
-    'asked for as design.md says')
+    'asked for as docs/design.md says')
 
   const token = await service.api('POST', `/api/installations/${instanceId}/access-token`)
   t.equal(token.status, 200, 'the access-token route answers')
