@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { connect } from '../src/db/connect.ts'
 import { startFakeWix } from '../src/sandbox/fake-wix.ts'
-import { freshDatabase, needsRealPostgres } from './support/database.ts'
+import { freshDatabase, needsRealPostgres, postgresProxy, upstreamOf } from './support/database.ts'
 import { waitUntil } from './support/process.ts'
 import { freePort } from './support/service.ts'
 
@@ -30,25 +29,18 @@ if (db) t.teardown(db.drop)
  * refused for `downMs` (the server going again), then all goes through as before.
  */
 async function restartingDatabase(dbUrl: string, downMs = 1_000) {
-  const target = new URL(dbUrl)
-  const sockets = new Set<Socket>()
   let at: ((text: string, nth: number) => boolean) | undefined
   let sprung: () => void = () => {}
-  const server = createServer((client) => {
-    const upstream = netConnect(Number(target.port || 5432), target.hostname)
-    for (const s of [client, upstream]) {
-      sockets.add(s)
-      s.on('close', () => sockets.delete(s))
-      s.on('error', () => {})
-    }
+  const proxy = await postgresProxy(dbUrl, upstreamOf(dbUrl), (client, upstream) => {
+    for (const s of [client, upstream]) s.on('error', () => {})
     let writes = 0
     client.on('data', (chunk) => {
       if (at?.(chunk.toString('latin1'), ++writes)) {
         at = undefined
-        server.close()
+        proxy.refuse()
         client.end() // the server closed it: a FIN, as a restarting Postgres does
         upstream.destroy()
-        setTimeout(() => server.listen(port, '127.0.0.1', sprung), downMs)
+        setTimeout(() => void proxy.accept().then(sprung), downMs)
         return
       }
       upstream.write(chunk)
@@ -57,22 +49,15 @@ async function restartingDatabase(dbUrl: string, downMs = 1_000) {
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => client.end())
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  const url = new URL(dbUrl)
-  url.host = `127.0.0.1:${port}`
   return {
-    url: url.toString(),
+    url: proxy.url,
     /** Resolves once the restart has played out: the connection cut where `at` said, the server back. */
     restartAt(o: { cutOpenConnections: boolean; at: (text: string, nth: number) => boolean }) {
       at = o.at
-      if (o.cutOpenConnections) sockets.forEach((s) => s.destroy())
+      if (o.cutOpenConnections) proxy.cut()
       return new Promise<void>((resolve) => (sprung = resolve))
     },
-    close() {
-      server.close()
-      sockets.forEach((s) => s.destroy())
-    },
+    close: proxy.destroy,
   }
 }
 

@@ -1,9 +1,8 @@
-import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
 import { fromPromise, setup } from 'xstate'
 import { connect, isTransientDatabaseError } from '../src/db/connect.ts'
 import { createEngine, defineWorkflow, type Logger } from '../src/engine/index.ts'
-import { freshDatabase, needsRealPostgres } from './support/database.ts'
+import { freshDatabase, needsRealPostgres, postgresProxy, upstreamOf } from './support/database.ts'
 import { identitySealer } from './support/engine.ts'
 import { waitUntil } from './support/process.ts'
 
@@ -119,35 +118,22 @@ t.test('a session killed under a write: that write and the next statement fail (
  * until `release()`.
  */
 async function slowToConnect(dbUrl: string) {
-  const target = new URL(dbUrl)
-  const sockets = new Set<Socket>()
   const held: (() => void)[] = []
   let holding = true
-  const server = createServer((client) => {
-    const upstream = netConnect(Number(target.port || 5432), target.hostname)
-    for (const s of [client, upstream]) {
-      sockets.add(s)
-      s.on('close', () => sockets.delete(s))
-      s.on('error', () => {})
-    }
+  const proxy = await postgresProxy(dbUrl, upstreamOf(dbUrl), (client, upstream) => {
+    for (const s of [client, upstream]) s.on('error', () => {})
     client.on('data', (chunk) => (holding ? held.push(() => upstream.write(chunk)) : upstream.write(chunk)))
     upstream.pipe(client)
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = new URL(dbUrl)
-  url.host = `127.0.0.1:${(server.address() as AddressInfo).port}`
   return {
-    url: url.toString(),
+    url: proxy.url,
     release() {
       holding = false
       held.splice(0).forEach((send) => send())
     },
-    close() {
-      server.close()
-      sockets.forEach((s) => s.destroy())
-    },
+    close: proxy.destroy,
   }
 }
 

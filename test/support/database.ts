@@ -18,23 +18,30 @@ import { ENGINE_MIGRATIONS, INSTALLATION_MIGRATIONS, loadMigrations, migrate } f
  */
 export const serverUrl = (): string | undefined => process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined
 
+/** What a proxied connection is wired with: its client, the upstream connection made for it. */
+export type Wire = (client: Socket, upstream: Socket) => void
+
+/** Both ways, and an error on either side ends the other. */
+const pipeBoth: Wire = (client, upstream) => {
+  client.pipe(upstream).pipe(client)
+  client.on('error', () => upstream.destroy())
+  upstream.on('error', () => client.destroy())
+}
+
 /**
- * A TCP gate in front of the database at `dbUrl`: while open it forwards, closed it refuses new
- * connections (a server that is down) and the connections already made stay up. `url` reaches
- * the database through it.
+ * A loopback TCP proxy in front of a database: each client gets an upstream connection of its own
+ * (`connectUpstream`), wired by `wire`. `url` is `dbUrl` pointed at it. The tests' fault
+ * injectors (a gate, a restart cut at one statement, a slow connect) are wirings of it.
  */
-export async function databaseGate(dbUrl: string) {
-  const target = new URL(dbUrl)
+export async function postgresProxy(dbUrl: string, connectUpstream: () => Socket, wire: Wire = pipeBoth) {
   const sockets = new Set<Socket>()
   const server = createServer((client) => {
-    const upstream = netConnect(Number(target.port || 5432), target.hostname)
+    const upstream = connectUpstream()
     for (const s of [client, upstream]) {
       sockets.add(s)
       s.on('close', () => sockets.delete(s))
     }
-    client.pipe(upstream).pipe(client)
-    client.on('error', () => upstream.destroy())
-    upstream.on('error', () => client.destroy())
+    wire(client, upstream)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
@@ -42,10 +49,12 @@ export async function databaseGate(dbUrl: string) {
   url.host = `127.0.0.1:${port}`
   return {
     url: url.toString(),
-    /** New connections are refused from now on; open ones stay. */
-    close: () => void server.close(),
-    /** Accepts again, on the same port. */
-    open: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
+    /** New connections are refused from now on (a server that is down); open ones stay. */
+    refuse: () => void server.close(),
+    /** Accepts again, on the same port; resolves once it listens. */
+    accept: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
+    /** Every connection made through it, cut. */
+    cut: () => sockets.forEach((s) => s.destroy()),
     /** Closed, with every connection made through it cut. */
     destroy: () => {
       server.close()
@@ -54,28 +63,26 @@ export async function databaseGate(dbUrl: string) {
   }
 }
 
+/** The TCP address of a server database URL. */
+export const upstreamOf = (dbUrl: string) => {
+  const target = new URL(dbUrl)
+  return () => netConnect(Number(target.port || 5432), target.hostname)
+}
+
+/**
+ * A TCP gate in front of the database at `dbUrl`: while open it forwards, closed it refuses new
+ * connections (a server that is down) and the connections already made stay up. `url` reaches
+ * the database through it.
+ */
+export async function databaseGate(dbUrl: string) {
+  const proxy = await postgresProxy(dbUrl, upstreamOf(dbUrl))
+  return { url: proxy.url, close: proxy.refuse, open: proxy.accept, destroy: proxy.destroy }
+}
+
 /** A loopback port forwarding to the embedded database's Unix socket, which no URL can name. */
 async function loopbackBridge(socket: string) {
-  const open = new Set<Socket>()
-  const server = createServer((client) => {
-    const upstream = netConnect(socket)
-    for (const s of [client, upstream]) {
-      open.add(s)
-      s.on('close', () => open.delete(s))
-    }
-    client.pipe(upstream).pipe(client)
-    client.on('error', () => upstream.destroy())
-    upstream.on('error', () => client.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    close: () => {
-      server.close()
-      open.forEach((s) => s.destroy())
-    },
-  }
+  const proxy = await postgresProxy('postgres://postgres@127.0.0.1/postgres', () => netConnect(socket))
+  return { url: proxy.url, close: proxy.destroy }
 }
 
 /** True when tests run on embedded PGlite: one session, reached by one connection. */
