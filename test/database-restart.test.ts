@@ -117,34 +117,25 @@ t.test('Postgres restarting while a running server opens a connection: the proce
   t.notMatch(server.output(), /unhandled rejection|TypeError/, 'and logged no unhandled rejection or uncaught error')
 })
 
-t.test('Postgres restarting while a server starts opens its first connection: it starts all the same', {
-  skip,
-}, async (t) => {
+/** A server started while Postgres restarts, the cut landing where `at` says: it starts and stays. */
+async function startsThroughRestart(t: Test, at: (text: string, nth: number) => boolean, where: string) {
   const front = await restartingDatabase(db!.url)
   t.teardown(front.close)
-  const restarted = front.restartAt({ cutOpenConnections: false, at: (_, nth) => nth === 2 })
+  const restarted = front.restartAt({ cutOpenConnections: false, at })
   const server = await serverProcess(t, front.url)
   await restarted
-  t.pass('the restart landed while the first connection was opening')
+  t.pass(`the restart landed while ${where}`)
   await server.answers('the server answers')
   t.ok(server.alive(), 'the process is still running')
   t.notMatch(server.output(), /unhandled rejection|TypeError/, 'and logged no unhandled rejection or uncaught error')
-})
+}
 
-t.test('Postgres restarting while a server starts reads its migrations: it starts all the same', {
-  skip,
-}, async (t) => {
-  const front = await restartingDatabase(db!.url)
-  t.teardown(front.close)
-  // The first statement naming the engine's migrations table is cut, wherever it is sent.
-  const restarted = front.restartAt({ cutOpenConnections: false, at: (text) => /wix_engine"?\."?migrations/.test(text) })
-  const server = await serverProcess(t, front.url)
-  await restarted
-  t.pass('the restart landed while the server read its migrations')
-  await server.answers('the server answers')
-  t.ok(server.alive(), 'the process is still running')
-  t.notMatch(server.output(), /unhandled rejection|TypeError/, 'and logged no unhandled rejection or uncaught error')
-})
+t.test('Postgres restarting while a server starts opens its first connection: it starts all the same', { skip },
+  (t) => startsThroughRestart(t, (_, nth) => nth === 2, 'the first connection was opening'))
+
+// The first statement naming the engine's migrations table is cut, wherever it is sent.
+t.test('Postgres restarting while a server starts reads its migrations: it starts all the same', { skip },
+  (t) => startsThroughRestart(t, (text) => /wix_engine"?\."?migrations/.test(text), 'the server read its migrations'))
 
 // The driver's internals fetchTypesOnce leans on (postgres.js 3.4.9, pinned): the pool's options
 // say whether a connection fetches the array types, read as each connection opens, and the types
