@@ -1,11 +1,12 @@
 import type { StatelyInspectionEvent } from '@statelyai/inspect'
 import WebSocket from 'ws'
+import { backoffDelay, type RetryPolicy } from '../engine/index.ts'
 
 export interface SocketAdapterOptions {
   url: string
   /** Messages kept while the inspector is unreachable; past this the oldest are dropped. */
   maxBuffered?: number
-  /** Reconnect delays: doubling from `min` up to `max`. */
+  /** Reconnect delays: doubling from `min` up to `max`, jittered (the engine's backoff). */
   retryMs?: { min: number; max: number }
   /** Once per outage: the first failed connect, or the loss of an open connection. */
   onDown?: (reason: string) => void
@@ -21,13 +22,15 @@ export interface SocketAdapterOptions {
 export function createSocketAdapter(o: SocketAdapterOptions) {
   const max = o.maxBuffered ?? 1_000
   const retry = o.retryMs ?? { min: 1_000, max: 30_000 }
+  const policy: RetryPolicy = { maxAttempts: Infinity, baseDelayMs: retry.min, maxDelayMs: retry.max }
   const buffer: string[] = []
   const openWaiters = new Set<() => void>()
   let socket: WebSocket | undefined
   let open = false
   let stopped = false
   let reported = false
-  let delay = retry.min
+  /** Failed connects since the last open one. */
+  let failures = 0
   let timer: NodeJS.Timeout | undefined
   let dropped = 0
 
@@ -39,7 +42,7 @@ export function createSocketAdapter(o: SocketAdapterOptions) {
     ws.on('open', () => {
       open = true
       reported = false
-      delay = retry.min
+      failures = 0
       o.onUp?.()
       for (const message of buffer.splice(0)) ws.send(message)
       for (const wake of openWaiters) wake()
@@ -56,9 +59,8 @@ export function createSocketAdapter(o: SocketAdapterOptions) {
         reported = true
         o.onDown?.(reason)
       }
-      timer = setTimeout(connect, delay)
+      timer = setTimeout(connect, backoffDelay(++failures, policy))
       timer.unref()
-      delay = Math.min(delay * 2, retry.max)
     })
   }
 

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { Sql } from 'postgres'
 import { connect, isDatabaseUnavailable } from '../db/connect.ts'
 import { migrate } from '../db/migrate.ts'
+import { retry, type RetryPolicy } from '../engine/index.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,21 +22,22 @@ export interface DatabaseOptions {
   startTimeoutMs: number
 }
 
+/** Tries to migrate while the database is unreachable at start: doubling waits, up to 5 s apart. */
+const START_RETRY: RetryPolicy = { maxAttempts: Infinity, baseDelayMs: 500, maxDelayMs: 5_000 }
+
 /** An instance that starts while Postgres restarts waits for it, up to `waitMs`, instead of crashing. */
 async function migrateWhenReachable(sql: Sql, waitMs: number, log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }) {
-  const giveUpAt = Date.now() + waitMs
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await migrate(sql, log)
-    } catch (err) {
-      if (!isDatabaseUnavailable(err)) throw err
-      const code = (err as { code?: string }).code
-      if (Date.now() >= giveUpAt) {
-        throw new Error(`Database unreachable (${code}) for startTimeoutMs (${waitMs} ms): to wait longer, raise startTimeoutMs and Fastify's pluginTimeout above it`)
-      }
-      log.warn({ attempt, code }, 'database unreachable at start; waiting for it')
-      await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt, giveUpAt - Date.now())))
-    }
+  try {
+    return await retry(() => migrate(sql, log), {
+      policy: START_RETRY,
+      retryIf: isDatabaseUnavailable,
+      giveUpAt: Date.now() + waitMs,
+      onRetry: (err, attempt) => log.warn({ attempt, code: (err as { code?: string }).code }, 'database unreachable at start; waiting for it'),
+    })
+  } catch (err) {
+    if (!isDatabaseUnavailable(err)) throw err
+    const code = (err as { code?: string }).code
+    throw new Error(`Database unreachable (${code}) for startTimeoutMs (${waitMs} ms): to wait longer, raise startTimeoutMs and Fastify's pluginTimeout above it`)
   }
 }
 
