@@ -4,7 +4,7 @@
 // database and Wix's own counts; exit 1 if any fails.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -18,6 +18,7 @@ import { drive, type Observations } from './driver.ts'
 import type { ChaosReport } from './fake-wix-process.ts'
 import { prng } from './prng.ts'
 import { serverPool } from './servers.ts'
+import { buildForTests, bundled } from '../scripts/test-build.mjs'
 import { takeoverClock } from './takeover.ts'
 
 const { values } = parseArgs({ options: { installs: { type: 'string', default: '300' }, seed: { type: 'string', default: '7' }, concurrency: { type: 'string', default: '40' } } })
@@ -103,15 +104,22 @@ try {
   const sql = connect(dbUrl, { max: 4 })
   await migrate(sql)
 
-  fake = spawn(process.execPath, ['--import', 'tsx', '--import', './chaos/orphan-guard.ts', 'chaos/fake-wix-process.ts'], {
+  fake = spawn(process.execPath, ['--import', 'tsx', '--import', './chaos/orphan-guard.mjs', 'chaos/fake-wix-process.ts'], {
     env: { ...process.env, PORT: String(wixPort), SEED: String(seed), APP_ID: 'chaos-app', APP_SECRET: appSecret, CHAOS_REAP: JSON.stringify(cluster.reap) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const fakeUrl = `http://127.0.0.1:${wixPort}`
   await until('the fake Wix answers', async () => (await healthy(fakeUrl)).status !== 0, 20_000)
 
+  // The servers run compiled, as in production (plain `node`, no TypeScript loader): a restart
+  // under the kill loop is then up in well under a second, not two or three of tsx's compiling,
+  // which left both instances starting at once and the dead one's jobs waiting for either.
+  const build = join(work, 'build')
+  mkdirSync(build)
+  await buildForTests(build)
   const logFile = join(work, 'servers.log')
   pool = serverPool({
+    server: bundled(build, 'src/server.ts'),
     ports: [portA!, portB!],
     logFile,
     env: {

@@ -13,7 +13,7 @@ export interface UnexpectedExit {
  * The service's processes: started, SIGKILLed and restarted on the same port, logs kept. Like a
  * process manager, it restarts a process that exits on its own, and remembers that it did.
  */
-export function serverPool(opts: { ports: number[]; env: Record<string, string>; logFile: string }) {
+export function serverPool(opts: { ports: number[]; env: Record<string, string>; logFile: string; server: string }) {
   const log = createWriteStream(opts.logFile, { flags: 'a' })
   const children = new Map<number, ChildProcess>()
   const killedByUs = new WeakSet<ChildProcess>()
@@ -21,7 +21,7 @@ export function serverPool(opts: { ports: number[]; env: Record<string, string>;
   let stopping = false
 
   function start(port: number) {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--import', './chaos/orphan-guard.ts', 'src/server.ts'], {
+    const child = spawn(process.execPath, ['--import', './chaos/orphan-guard.mjs', opts.server], {
       env: { ...process.env, ...opts.env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     })

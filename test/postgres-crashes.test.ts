@@ -12,6 +12,7 @@ import { FAILURE_STATES } from '../machines/installation.ts'
 import { connect } from '../src/db/connect.ts'
 import { migrate } from '../src/db/migrate.ts'
 import { startFakeWix } from '../src/sandbox/fake-wix.ts'
+import { builtEntry } from './support/build.ts'
 import { waitUntil } from './support/process.ts'
 import { freePort } from './support/service.ts'
 
@@ -46,6 +47,7 @@ t.test('three Postgres crashes in 20 s under six browser flows on two instances'
   const work = mkdtempSync(join(tmpdir(), 'wie-crashes-'))
   const logFile = join(work, 'servers.log')
   const pool = serverPool({
+    server: await builtEntry('src/server.ts'),
     ports: [portA!, portB!],
     logFile,
     env: {
