@@ -147,11 +147,31 @@ t.test('one instance at a time; a dead one\'s run is taken over', async (t) => {
   t.equal(runs.filter(Boolean).length, 1, 'of two instances due at once, one runs')
 
   clock.advance(2 * 60 * 60_000)
-  const until = new Date(clock.now().getTime() + 60_000)
-  await sql`update wix_install.maintenance set owner = 'dead', lease_until = ${until} where name = 'retention'`
+  // Leases are on the database's clock, which the test cannot move: the dead one's runs out by
+  // being set a moment in the past.
+  await sql`update wix_install.maintenance set owner = 'dead', lease_until = now() + interval '1 minute' where name = 'retention'`
   t.equal(await a.runOnce(), undefined, 'a run held by another instance is left to it')
-  clock.advance(2 * 60_000)
+  await sql`update wix_install.maintenance set lease_until = now() - interval '1 millisecond' where name = 'retention'`
   t.ok(await a.runOnce(), 'once its lease has run out, another instance takes over')
+})
+
+t.test('instances whose clocks disagree by more than a lease never hold a run at once', async (t) => {
+  clock.advance(2 * 60 * 60_000)
+  const config = service.config.retention
+  // An instance that dies in its run, lease held: its clock's first reading (the claim) is its last.
+  let readings = 0
+  const dying = createRetention({ sql, config, log: silentLog, owner: 'behind', now: () => {
+    if (++readings > 1) throw new Error('killed mid-run')
+    return clock.now()
+  } })
+  await t.rejects(dying.runOnce(), /killed mid-run/, 'one instance takes the run and dies in it')
+  // Ten minutes ahead: twice the lease. On its own clock the first one's lease ran out long ago.
+  const ahead = createRetention({ sql, config, log: silentLog, owner: 'ahead', now: () => new Date(clock.now().getTime() + 10 * 60_000) })
+  t.equal(await ahead.runOnce(), undefined, 'another, its clock 10 minutes ahead, leaves the run to the first one\'s lease')
+  const [row] = await sql<{ owner: string }[]>`select owner from wix_install.maintenance where name = 'retention'`
+  t.equal(row!.owner, 'behind', 'which still holds it')
+  await sql`update wix_install.maintenance set lease_until = now() - interval '1 millisecond' where name = 'retention'`
+  t.ok(await ahead.runOnce(), 'until it runs out on the database\'s clock')
 })
 
 t.test('a shutdown pauses a run after its current batch; the next run resumes', async (t) => {

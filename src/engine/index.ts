@@ -19,6 +19,8 @@ export * from './queries.ts'
 export { readHistory, type HistoryEntry } from './store.ts'
 export { definitionJson, persist, statePath, valueOf } from './snapshot.ts'
 export { redactEvent } from './redact.ts'
+// One lease implementation, on the database's clock: the service's own leases take theirs from here.
+export { leaseEnd, leaseOn, type Lease, type LeaseColumns } from './lease.ts'
 export { toSafeError, type SafeError } from './errors.ts'
 export type { TransitionStep } from './engine.ts'
 export type { JobOutcome } from './runner.ts'

@@ -1,5 +1,5 @@
 import type { Fragment, Sql } from 'postgres'
-import type { WorkflowRow } from './store.ts'
+import { jobLease, type WorkflowRow } from './store.ts'
 
 /**
  * How the rest of the app reads and tidies engine state. The engine's tables are its own: code
@@ -101,7 +101,8 @@ export async function queueStats(sql: Sql, now: Date) {
   const [row] = await sql<{ effect: number; timer: number; waiting: number; running: number; oldest: Date | null; oldest_timer: Date | null }[]>`
     with queued as (
       select kind, status, case when status = 'pending' then run_at else lease_until end as since,
-             (status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < ${now}) as due
+             -- a lapsed lease as the claim sees one: on the database's clock
+             (status = 'pending' and run_at <= ${now}) or (status = 'running' and ${jobLease(sql).lapsed()}) as due
       from wix_engine.jobs where status in ('pending', 'running')
       union all
       -- timers still in their workflows' rows (moved into jobs once due)

@@ -1,5 +1,6 @@
 import type { Fragment, Sql, TransactionSql } from 'postgres'
 import type { PersistedState } from './types.ts'
+import { leaseEnd, leaseOn } from './lease.ts'
 import { cancelQuery } from './pg.ts'
 import { WAKEUP_CHANNEL } from './wakeups.ts'
 
@@ -78,8 +79,8 @@ export interface JobLease {
 const holds = (sql: Sql, lease: JobLease) =>
   sql`id = ${lease.id} and status = 'running' and lease_owner = ${lease.owner} and attempts = ${lease.epoch}`
 
-/** A lease of `ms` from now on the database's clock: hosts' clocks may disagree, this one does not. */
-const leaseFromNow = (sql: Sql, ms: number) => sql`now() + ${ms}::int * interval '1 millisecond'`
+/** A job's lease (lease.ts: on the database's clock), fenced beyond its owner by its epoch (`holds`). */
+export const jobLease = (sql: Sql) => leaseOn(sql, { until: 'lease_until', owner: 'lease_owner' })
 
 export interface AttemptRecord {
   attempt: number
@@ -266,7 +267,7 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
       insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, event, status, attempts, run_at,
                                    lease_owner, lease_until, created_at, updated_at)
       select j.id, s.id, j.kind, j.name, j.src, j.payload, j.event, j.status, j.attempts, j.run_at, j.lease_owner,
-             case when j.lease_ms is not null then now() + j.lease_ms * interval '1 millisecond' end, s.at, s.at
+             case when j.lease_ms is not null then ${leaseEnd(sql, sql`j.lease_ms`)} end, s.at, s.at
       from (select id, at, jobs from created union all select id, at, jobs from w) s, jsonb_to_recordset(s.jobs)
         as j(id uuid, kind text, name text, src text, payload text, event jsonb, status text,
              attempts int, run_at timestamptz, lease_owner text, lease_ms int)
@@ -324,7 +325,7 @@ export async function promoteTimers(sql: Sql | TransactionSql, now: Date, limit:
 export async function claimJobs(sql: Sql, owner: string, now: Date, leaseMs: number, limits: { effects: number; timers: number }) {
   const due = (kind: 'effect' | 'timer', limit: number) => sql`
     select id from wix_engine.jobs
-    where kind = ${kind} and ((status = 'pending' and run_at <= ${now}) or (status = 'running' and lease_until < now()))
+    where kind = ${kind} and ((status = 'pending' and run_at <= ${now}) or (status = 'running' and ${jobLease(sql).lapsed()}))
     order by run_at
     limit ${limit}
     for update skip locked`
@@ -332,7 +333,7 @@ export async function claimJobs(sql: Sql, owner: string, now: Date, leaseMs: num
     with timers as (${due('timer', limits.timers)}), effects as (${due('effect', limits.effects)}),
     due as (select id from timers union all select id from effects)
     update wix_engine.jobs j
-    set status = 'running', lease_owner = ${owner}, lease_until = ${leaseFromNow(sql, leaseMs)},
+    set status = 'running', ${jobLease(sql).take(leaseMs, owner)},
         attempts = j.attempts + 1, updated_at = ${now}
     from due, wix_engine.workflows w
     where j.id = due.id and w.id = j.workflow_id
@@ -378,7 +379,7 @@ export async function killJob(sql: Sql, lease: JobLease, reason: unknown, now: D
  */
 export async function renewLeases(sql: Sql, owner: string, runs: { id: string; epoch: number }[], leaseMs: number) {
   const rows = await sql<{ id: string }[]>`
-    update wix_engine.jobs j set lease_until = ${leaseFromNow(sql, leaseMs)}
+    update wix_engine.jobs j set lease_until = ${leaseEnd(sql, leaseMs)}
     from jsonb_to_recordset(${sql.json(runs as never)}::jsonb) as r(id uuid, epoch int)
     where j.id = r.id and j.status = 'running' and j.lease_owner = ${owner} and j.attempts = r.epoch
     returning j.id`

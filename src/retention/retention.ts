@@ -3,12 +3,12 @@ import { randomUUID } from 'node:crypto'
 import type { Sql } from 'postgres'
 import { installationMachine } from '../../machines/installation.ts'
 import type { RetentionConfig } from '../config.ts'
-import { toSafeError } from '../engine/index.ts'
+import { leaseOn, toSafeError } from '../engine/index.ts'
 import { periodically } from '../periodic.ts'
 import { BATCH, deleteEnded, pruneDeadJobs, pruneFinished, pruneWebhooks, START, type Watermark } from './prune.ts'
 
 const NAME = 'retention'
-/** How long a run is this instance's without news; every batch extends it. */
+/** How long a run is this instance's without news, on the database's clock; every batch extends it. */
 const LEASE_MS = 5 * 60_000
 
 interface Logger {
@@ -36,31 +36,32 @@ export interface RetentionOptions {
 /**
  * Deletes what no one needs any more, by the configured ages: one instance at a time (a leased
  * row in `maintenance`), on a schedule kept in that row, in batches of bounded statements, with
- * its progress saved after each so a run cut short by a restart resumes where it stopped.
+ * its progress saved after each so a run cut short by a restart resumes where it stopped. Ages
+ * and the schedule are on the service's clock (`now`, which tests move); the lease is on the
+ * database's, so instances whose clocks disagree never hold a run at once.
  */
 export function createRetention(opts: RetentionOptions) {
   const { sql, config, now, log } = opts
   const owner = opts.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   const ago = (ms: number) => new Date(now().getTime() - ms)
+  const lease = leaseOn(sql, { owner: 'owner', until: 'lease_until' })
 
   /** The run, if it is due and no other instance holds it; its saved progress. */
   async function claim(): Promise<{ finished: Watermark } | undefined> {
     const at = now()
     await sql`insert into wix_install.maintenance (name, next_run_at) values (${NAME}, ${at}) on conflict (name) do nothing`
     const [row] = await sql<{ progress: { finished?: Watermark } }[]>`
-      update wix_install.maintenance set owner = ${owner}, lease_until = ${new Date(at.getTime() + LEASE_MS)}
-      where name = ${NAME} and next_run_at <= ${at} and (lease_until is null or lease_until < ${at})
+      update wix_install.maintenance set ${lease.take(LEASE_MS, owner)}
+      where name = ${NAME} and next_run_at <= ${at} and ${lease.free()}
       returning progress`
     return row && { finished: row.progress.finished ?? START }
   }
 
   /** Saves progress and extends the lease; false when the lease was lost (another instance took over). */
   async function checkpoint(finished: Watermark): Promise<boolean> {
-    const at = now()
     const rows = await sql`
-      update wix_install.maintenance
-      set progress = ${sql.json({ finished } as never)}, lease_until = ${new Date(at.getTime() + LEASE_MS)}
-      where name = ${NAME} and owner = ${owner}
+      update wix_install.maintenance set progress = ${sql.json({ finished } as never)}, ${lease.renew(LEASE_MS)}
+      where name = ${NAME} and ${lease.heldBy(owner)}
       returning 1`
     return rows.length === 1
   }
@@ -110,7 +111,7 @@ export function createRetention(opts: RetentionOptions) {
       if (age > 0 && !(await step())) {
         if (loop.stopping) {
           // Handed back at once, still due: the next instance to look resumes from the checkpoint.
-          await sql`update wix_install.maintenance set owner = null, lease_until = null where name = ${NAME} and owner = ${owner}`
+          await sql`update wix_install.maintenance set ${lease.release()} where name = ${NAME} and ${lease.heldBy(owner)}`
           log.info({ report }, 'retention: paused for shutdown')
         } else log.warn({ report }, 'retention: lease lost to another instance; it carries on')
         return report
@@ -119,9 +120,9 @@ export function createRetention(opts: RetentionOptions) {
     const at = now()
     await sql`
       update wix_install.maintenance
-      set owner = null, lease_until = null, next_run_at = ${new Date(at.getTime() + config.intervalMs)},
+      set ${lease.release()}, next_run_at = ${new Date(at.getTime() + config.intervalMs)},
         last_run = ${sql.json({ ...report, at: at.toISOString(), ms: Date.now() - started } as never)}
-      where name = ${NAME} and owner = ${owner}`
+      where name = ${NAME} and ${lease.heldBy(owner)}`
     log.info({ ...report, ms: Date.now() - started }, 'retention: run complete')
     return report
   }

@@ -1,6 +1,14 @@
 import type { Sql } from 'postgres'
+import { leaseOn } from '../engine/index.ts'
 
 /** The webhook deliveries table's SQL, one function per operation; times from the database. */
+
+/**
+ * A delivery's claim: a lease with no owner, never renewed (acting on a delivery is idempotent,
+ * so a process that takes it up after a claim ran out changes nothing); a deferred delivery is
+ * held back by the same column.
+ */
+const claim = (sql: Sql) => leaseOn(sql, { until: 'claimed_until' })
 
 export interface Delivery {
   id: string
@@ -30,8 +38,8 @@ export async function recordDelivery(sql: Sql, d: Delivery): Promise<boolean> {
  */
 export async function claimDelivery(sql: Sql, id: string, leaseMs: number) {
   const [row] = await sql<(Delivery & { first: boolean; age_ms: number })[]>`
-    update wix_install.webhook_deliveries d set claimed_until = now() + ${leaseMs} * interval '1 millisecond'
-    where id = ${id} and processed_at is null and (claimed_until is null or claimed_until < now())
+    update wix_install.webhook_deliveries d set ${claim(sql).take(leaseMs)}
+    where id = ${id} and processed_at is null and ${claim(sql).free()}
     returning id, event_type, instance_id, data, issued_at, body,
       extract(epoch from now() - received_at)::float8 * 1000 as age_ms,
       not exists (
@@ -45,12 +53,12 @@ export async function claimDelivery(sql: Sql, id: string, leaseMs: number) {
 /** Hands a claimed delivery back, to be taken up again after `delayMs`. */
 export async function deferDelivery(sql: Sql, id: string, delayMs: number, outcome: string) {
   await sql`
-    update wix_install.webhook_deliveries set claimed_until = now() + ${delayMs} * interval '1 millisecond', outcome = ${outcome}
+    update wix_install.webhook_deliveries set ${claim(sql).take(delayMs)}, outcome = ${outcome}
     where id = ${id}`
 }
 
 export async function markProcessed(sql: Sql, id: string, outcome: string) {
-  await sql`update wix_install.webhook_deliveries set processed_at = now(), claimed_until = null, outcome = ${outcome} where id = ${id}`
+  await sql`update wix_install.webhook_deliveries set processed_at = now(), ${claim(sql).release()}, outcome = ${outcome} where id = ${id}`
 }
 
 /** Deliveries received a while ago and still not acted on (their process died, or they wait), oldest first. */
@@ -58,7 +66,7 @@ export async function strandedDeliveries(sql: Sql, olderThanMs: number, limit: n
   const rows = await sql<{ id: string }[]>`
     select id from wix_install.webhook_deliveries
     where processed_at is null and received_at < now() - ${olderThanMs} * interval '1 millisecond'
-      and (claimed_until is null or claimed_until < now())
+      and ${claim(sql).free()}
     order by coalesce(issued_at, received_at), id limit ${limit}`
   return rows.map((r) => r.id)
 }
@@ -78,7 +86,7 @@ export async function nextForInstance(sql: Sql, instanceId: string): Promise<str
  */
 export async function reopenLaterInstalls(sql: Sql, instanceId: string, issuedAt: Date): Promise<string[]> {
   const rows = await sql<{ id: string }[]>`
-    update wix_install.webhook_deliveries set processed_at = null, claimed_until = null,
+    update wix_install.webhook_deliveries set processed_at = null, ${claim(sql).release()},
       outcome = 'reopened: an AppRemoved signed before it arrived after it'
     where instance_id = ${instanceId} and event_type = 'AppInstalled' and issued_at > ${issuedAt}
       and processed_at is not null and outcome like 'ignored:%'
