@@ -101,7 +101,14 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       : startProcess(o.entries?.reference ?? 'bench/reference/server.ts', env, port, '/healthz', nodeArgs)
   }
   const target = (c: Child): FlowTarget => ({ url: c.url, adminToken })
-  const historyRows = async () => Number((await sideSql.engine`select count(*)::int as n from wix_engine.workflow_history`)[0]!.n)
+  /** History rows, and the events they hold (one row per event before history went one row per write). */
+  const historyCounts = async () => {
+    const [{ perWrite }] = await sideSql.engine`select to_regclass('wix_engine.workflow_events') is not null as "perWrite"`
+    const [r] = perWrite
+      ? await sideSql.engine`select count(*)::int as rows, coalesce(sum(jsonb_array_length(events)), 0)::int as events from wix_engine.workflow_history`
+      : await sideSql.engine`select count(*)::int as rows, count(*)::int as events from wix_engine.workflow_history`
+    return { rows: Number(r!.rows), events: Number(r!.events) }
+  }
   const dbStats = async (side: Side) => {
     // Backends flush their statistics at most once a second.
     await sleep(1_200)
@@ -125,14 +132,15 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
       await runFlows(target(server), Math.min(100, o.countFlows), o.concurrency, `${named(side)} (counting warm-up)`, true)
       await sleep(300)
       const before = proxy.snapshot()
-      const h0 = side === 'engine' ? await historyRows() : 0
+      const h0 = side === 'engine' ? await historyCounts() : { rows: 0, events: 0 }
       // WAL is read back here, untimed: reading it takes Postgres CPU the timed rounds would share.
       const walMeter = await wal.start([dbs[side]])
       const r = await runFlows(target(server), o.countFlows, o.concurrency, `${named(side)} (counting)`)
       await sleep(300)
       const walBytes = await walMeter.stop()
       const d = diffCounts(before, proxy.snapshot())
-      const events = side === 'engine' ? (await historyRows()) - h0 : 0
+      const h1 = side === 'engine' ? await historyCounts() : h0
+      const events = h1.events - h0.events
       const flows = r.timings.flow.length
       const statements = [...d.byStatement].sort((a, b) => b[1] - a[1])
         .map(([sql, n]) => ({ what: label(sql), perFlow: round(n / flows, 3), sql }))
@@ -151,7 +159,7 @@ export async function runFlowsMode(o: FlowsOptions, fakeUrl: string, fakeCreds: 
         walBytesPerFlowByKind: walBytes.byManager[dbs[side]] == null ? null
           : Object.fromEntries(Object.entries(walBytes.byManager[dbs[side]]!).map(([k, v]) => [k, Math.round(v / flows)])),
         ...(side === 'engine' && {
-          historyRowsPerFlow: round(events / flows, 2),
+          historyRowsPerFlow: round((h1.rows - h0.rows) / flows, 2),
           // xstate.init is written by the same statement as the first event: not an event of its own.
           acceptedEventsPerFlow: round((events - flows) / flows, 2),
           statementsPerAcceptedEvent: round(d.statements / (events - flows), 2),

@@ -42,13 +42,22 @@ CREATE TABLE wix_engine.migrations (
 CREATE TABLE wix_engine.workflow_history (
     workflow_id uuid NOT NULL,
     seq integer NOT NULL,
-    event_type text NOT NULL,
-    event jsonb NOT NULL,
-    from_state text,
-    to_state text NOT NULL,
-    source text NOT NULL,
+    events jsonb NOT NULL,
     at timestamp with time zone NOT NULL
 );
+
+CREATE VIEW wix_engine.workflow_events AS
+ SELECT h.workflow_id,
+    e.seq,
+    e.event_type,
+    e.event,
+    e.from_state,
+    e.to_state,
+    e.source,
+    h.at,
+    h.seq AS write_seq
+   FROM (wix_engine.workflow_history h
+     CROSS JOIN LATERAL jsonb_to_recordset(h.events) e(seq integer, event_type text, event jsonb, from_state text, to_state text, source text));
 
 CREATE TABLE wix_engine.workflows (
     id uuid NOT NULL,
@@ -185,9 +194,6 @@ ALTER TABLE ONLY wix_engine.job_attempts
 
 ALTER TABLE ONLY wix_engine.jobs
     ADD CONSTRAINT jobs_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;
-
-ALTER TABLE ONLY wix_engine.workflow_history
-    ADD CONSTRAINT workflow_history_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY wix_install.exchanged_tokens
     ADD CONSTRAINT exchanged_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;

@@ -159,7 +159,7 @@ t.test('20 identical callbacks at once: exactly one code exchange', async (t) =>
       t.equal(statuses.filter((s) => s === 302).length, 1, 'one callback is sent on')
       t.equal(statuses.filter((s) => s === 409).length, 19, 'the other 19 are refused as already used')
       t.equal(serviceA.wix.countExchanges(code), 1, 'Wix saw exactly one exchange of the code')
-      const [row] = await db.sql`select count(*)::int as n from wix_engine.workflow_history where workflow_id = ${id} and event_type = 'CALLBACK'`
+      const [row] = await db.sql`select count(*)::int as n from wix_engine.workflow_events where workflow_id = ${id} and event_type = 'CALLBACK'`
       t.equal(row!.n, 1, 'one CALLBACK in history')
     })
   }

@@ -109,7 +109,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
   const effectJob = async (id: string) =>
     (await db.sql`select status, attempts, lease_owner, last_error from wix_engine.jobs where workflow_id = ${id} and kind = 'effect'`)[0]
   const doneEvents = async (id: string) =>
-    (await db.sql`select count(*)::int as n from wix_engine.workflow_history where workflow_id = ${id} and event_type like 'xstate.done.actor.%'`)[0]!.n
+    (await db.sql`select count(*)::int as n from wix_engine.workflow_events where workflow_id = ${id} and event_type like 'xstate.done.actor.%'`)[0]!.n
   const expireLeases = (id: string) =>
     db.sql`update wix_engine.jobs set lease_until = now() - interval '1 second' where workflow_id = ${id} and status = 'running'`
 
@@ -342,8 +342,8 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     await waitUntil('the delivery runs', () => calls.length === 1)
     return { w, waited }
   }
-  const steps = (id: string) => db.sql<{ seq: number; to_state: string; source: string; xmin: string }[]>`
-    select seq, to_state, source, xmin::text from wix_engine.workflow_history where workflow_id = ${id} order by seq`
+  const steps = (id: string) => db.sql<{ seq: number; to_state: string; source: string; write_seq: number }[]>`
+    select seq, to_state, source, write_seq from wix_engine.workflow_events where workflow_id = ${id} order by seq`
 
   await t.test('a follow-up waiting in this process rides in the write of the result it waited for', async (t) => {
     const a = engine('a')
@@ -354,7 +354,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(r.workflow?.state, 'signed', 'and the waiter sees where it led')
     const [arrived, signed] = (await steps(w.id)).slice(-2)
     t.match([arrived, signed], [{ to_state: 'arrived', source: 'effect:deliver' }, { to_state: 'signed', source: 'browser' }], 'both steps are in history, each with its source')
-    t.equal(arrived!.xmin, signed!.xmin, 'written by one transaction: one commit, not two')
+    t.equal(arrived!.write_seq, signed!.write_seq, 'written by one transaction: one commit, not two')
     t.match(await row(w.id), { state: 'signed', version: signed!.seq }, 'the row moved on by two versions in that one write')
     const [stored] = await db.sql`select timers from wix_engine.workflows where id = ${w.id}`
     t.same(stored!.timers, [], 'the timer `arrived` sets, cancelled by the follow-up, never reached the row')
@@ -380,7 +380,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(r.workflow?.state, 'signed', 'with the state it led to')
     const [arrived, signed] = (await steps(w.id)).slice(-2)
     t.match([arrived, signed], [{ to_state: 'arrived' }, { to_state: 'signed' }], 'sent once')
-    t.equal(arrived!.xmin, signed!.xmin, 'in the write of the result')
+    t.equal(arrived!.write_seq, signed!.write_seq, 'in the write of the result')
   })
 
   await t.test('a commit carrying a follow-up that fails is retried; the follow-up lands once, the effect ran once', async (t) => {
@@ -396,7 +396,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     const landed = (await steps(w.id)).slice(2)
     t.match(landed, [{ to_state: 'arrived' }, { to_state: 'signed' }], 'the result and the follow-up are in history once each')
     t.equal(landed.length, 2, 'nothing more')
-    t.equal(landed[0]!.xmin, landed[1]!.xmin, 'in one commit, after the failed ones')
+    t.equal(landed[0]!.write_seq, landed[1]!.write_seq, 'in one commit, after the failed ones')
     t.equal(calls.length, 1, 'the delivery ran once')
     t.equal(await blips(), 3, 'two commits failed, the third landed')
   })
@@ -420,7 +420,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     t.equal(r.sent?.accepted, true, 'a waiter that came after the result sends its follow-up')
     const [arrived, signed] = (await steps(late.id)).slice(-2)
     t.equal(signed!.to_state, 'signed', 'which lands')
-    t.not(arrived!.xmin, signed!.xmin, 'in a write of its own')
+    t.not(arrived!.write_seq, signed!.write_seq, 'in a write of its own')
   })
 
   await t.test('create and send plan alike: a state left within the step starts nothing', async (t) => {

@@ -32,21 +32,21 @@ const counter = setup({ types: { context: {} as { ticks: number } } }).createMac
 })
 const definition = defineWorkflow({ name: 'counter', version: 1, machine: counter, project: () => ({ key: null, reason: null }) })
 
-/** Raises for history rows of `event_type`: a write the database refuses, in any batch. */
+/** Raises for a history row holding an event of `eventType`: a write the database refuses, in any batch. */
 const refuse = (eventType: string) => `
   create or replace function wix_engine.refuse() returns trigger language plpgsql as $$
-  begin raise exception 'refused %', new.event_type; end $$;
+  begin raise exception 'refused ${eventType}'; end $$;
   drop trigger if exists refuse on wix_engine.workflow_history;
   create trigger refuse before insert on wix_engine.workflow_history
-    for each row when (new.event_type = '${eventType}') execute function wix_engine.refuse();`
+    for each row when (new.events @> '[{"event_type": "${eventType}"}]') execute function wix_engine.refuse();`
 
-/** History rows of SLOW hold their statement for a minute: a database that does not answer. */
+/** A history row with a SLOW event holds its statement for a minute: a database that does not answer. */
 async function holdSlowWrites(t: { teardown(fn: () => unknown): void }, sql: postgres.Sql) {
   await sql.unsafe(`
     create or replace function wix_engine.slow() returns trigger language plpgsql as $$
     begin perform pg_sleep(60); return new; end $$;
     create trigger slow before insert on wix_engine.workflow_history
-      for each row when (new.event_type = 'SLOW') execute function wix_engine.slow();`)
+      for each row when (new.events @> '[{"event_type": "SLOW"}]') execute function wix_engine.slow();`)
   t.teardown(() => sql.unsafe('drop trigger if exists slow on wix_engine.workflow_history'))
 }
 
@@ -65,7 +65,7 @@ t.test('group commit, on a real database', async (t) => {
     db.sql<{ id: string; version: number; xmin: string }[]>`
       select id, version, xmin::text from wix_engine.workflows where id = any(${ids}::uuid[]) order by id`
   const historyCount = async (ids: string[]) =>
-    (await db.sql<{ n: number }[]>`select count(*)::int as n from wix_engine.workflow_history where workflow_id = any(${ids}::uuid[])`)[0]!.n
+    (await db.sql<{ n: number }[]>`select count(*)::int as n from wix_engine.workflow_events where workflow_id = any(${ids}::uuid[])`)[0]!.n
   /** A hand-made accepted event of a stored row, fenced by `version`. */
   const step = (row: WorkflowRow, version = row.version, eventType = 'TICK'): Transition => ({
     id: row.id, version, machineVersion: row.machine_version, writtenMachineVersion: row.machine_version,
@@ -324,7 +324,7 @@ t.test('group commit, on a real database', async (t) => {
         return new;
       end $$;
       create trigger deadlock before insert on wix_engine.workflow_history
-        for each row when (new.event_type = 'DEADLOCKED') execute function wix_engine.deadlock();`)
+        for each row when (new.events @> '[{"event_type": "DEADLOCKED"}]') execute function wix_engine.deadlock();`)
     t.teardown(() => db.sql.unsafe(`drop trigger deadlock on wix_engine.workflow_history;
       drop function wix_engine.deadlock(); drop sequence wix_engine.deadlocks`))
     const writer = createWriter(db.sql)

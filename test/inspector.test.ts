@@ -137,7 +137,7 @@ t.test('INSPECT: a whole flow under one stable actor, no secret', async (t) => {
     t.equal(lines.at(-1), `replayed 7 events of installation ${id} into ${replayTo.url} as actor installation:${id} (ends in "Finished")`, 'and the last what was replayed')
     t.same([...new Set(root(replayTo.received).map((e) => e.sessionId))], [`installation:${id}`], 'under the same actor id')
     t.equal(ofType(root(replayTo.received), '@xstate.actor').length, 1, 'announced once')
-    const history = await db.sql<{ at: Date }[]>`select at from wix_engine.workflow_history where workflow_id = ${id} order by seq`
+    const history = await db.sql<{ at: Date }[]>`select at from wix_engine.workflow_events where workflow_id = ${id} order by seq`
     t.same(ofType(root(replayTo.received), '@xstate.event').map((e) => e.createdAt), history.map((h) => String(h.at.getTime())),
       'each replayed event is stamped with when it happened')
     t.equal(ofType(root(replayTo.received), '@xstate.actor')[0]!.definition, actors[0]!.definition, 'with the same machine')

@@ -75,8 +75,8 @@ t.test('App URL → consent → callback → SetupIncomplete → finish → Fini
   ], 'history walks every state in order')
   t.equal(history[2].data.code, '[redacted]', 'the code never reaches history')
   const [tokened, sentOn] = await db.sql`
-    select xmin::text from wix_engine.workflow_history where workflow_id = ${id} and seq in (4, 5) order by seq`
-  t.equal(tokened!.xmin, sentOn!.xmin, 'the browser waiting on the exchange was sent on in the write of its result: one commit')
+    select write_seq from wix_engine.workflow_events where workflow_id = ${id} and seq in (4, 5) order by seq`
+  t.equal(tokened!.write_seq, sentOn!.write_seq, 'the browser waiting on the exchange was sent on in the write of its result: one commit')
 
   const [tokens] = await db.sql`select refresh_token, access_token from wix_install.instance_tokens where instance_id = ${'8a3f1c1e-2b4d-4c6e-8f00-0123456789ab'}`
   t.match(tokens!.refresh_token, /^v1\.k1\./, 'the refresh token is stored encrypted, naming its key')

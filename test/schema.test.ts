@@ -1,9 +1,13 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
-import { migrate, migrateEngine } from '../src/db/migrate.ts'
+import { applyMigrations, ENGINE_MIGRATIONS, migrate, migrateEngine } from '../src/db/migrate.ts'
+import { readHistory } from '../src/engine/index.ts'
 import { dumpSchema } from '../scripts/schema.ts'
 import { freshDatabase, serverUrl } from './support/database.ts'
 
@@ -43,6 +47,14 @@ async function emptyDatabase(t: Test) {
 }
 
 const realServer = serverUrl() ? false : 'needs a real Postgres (TEST_DATABASE_URL)'
+
+/** Every migration as `migrate` names what it applied, in the order it applies them. */
+const migrationsOf = (schema: string, dir: string) =>
+  readdirSync(new URL(`../migrations/${dir}/`, import.meta.url)).filter((f) => /^\d+-.+\.sql$/.test(f)).sort().map((f) => `${schema}/${f}`)
+const ENGINE = migrationsOf('wix_engine', 'engine')
+const ALL = [...ENGINE, ...migrationsOf('wix_install', 'installation')]
+/** What came after 0.1.0, which had built both sets' first migrations. */
+const AFTER_0_1 = ALL.filter((m) => !/\/001-/.test(m))
 const legacySchema = readFileSync(new URL('./fixtures/legacy-0.1-schema.sql', import.meta.url), 'utf8')
 
 t.test('a database 0.1.0 built (every table in public) moves into wix_engine and wix_install with its rows', { skip: realServer || (!hasPgDump && 'needs pg_dump') }, async (t) => {
@@ -54,13 +66,21 @@ t.test('a database 0.1.0 built (every table in public) moves into wix_engine and
   await sql`insert into public.instance_tokens (instance_id, workflow_id, refresh_token, created_at, updated_at)
             values ('inst-1', ${id}, 'v1.k.sealed', now(), now())`
 
-  t.same(await migrate(sql), ['wix_engine/002-timers-in-row.sql', 'wix_install/002-webhook-body.sql', 'wix_install/003-claim-keys.sql'], 'what 0.1.0 had built is not applied again; only what came after it')
+  await sql`insert into public.workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
+            values (${id}, 1, 'xstate.init', '{"type":"xstate.init"}', null, 'AppUrlHit', 'route:app-url', now()),
+                   (${id}, 2, 'CALLBACK', '{"type":"CALLBACK","code":"[redacted]"}', 'Authorizing', 'CodeReceived', 'route:redirect', now())`
+
+  t.same(await migrate(sql), AFTER_0_1, 'what 0.1.0 had built is not applied again; only what came after it')
   t.equal(dumpSchema(url), readFileSync(new URL('../migrations/schema.sql', import.meta.url), 'utf8'),
     'the moved database has exactly the schema a fresh one gets')
   const [w] = await sql`select key, state from wix_engine.workflows where id = ${id}`
   t.same(w && { ...w }, { key: 'inst-1', state: 'Finished' }, 'the workflow came along')
   const [tok] = await sql`select refresh_token from wix_install.instance_tokens where instance_id = 'inst-1'`
   t.equal(tok?.refresh_token, 'v1.k.sealed', 'so did its tokens')
+  t.match(await readHistory(sql, id), [
+    { seq: 1, event_type: 'xstate.init', from_state: null, to_state: 'AppUrlHit', source: 'route:app-url' },
+    { seq: 2, event_type: 'CALLBACK', event: { code: '[redacted]' }, from_state: 'Authorizing', to_state: 'CodeReceived' },
+  ], 'and its history, event by event')
   const [{ left }] = await sql`select count(*)::int as left from pg_tables where schemaname = 'public'`
   t.equal(left, 0, 'nothing of ours is left in public')
   t.same(await migrate(sql), [], 'migrating again changes nothing')
@@ -73,7 +93,7 @@ t.test('two instances starting together on a 0.1.0 database move it once, and bo
   t.teardown(() => other.end({ timeout: 1 }))
   const [a, b] = await Promise.all([migrate(sql), migrate(other)])
   // Each set of migrations has its own lock: either instance may apply either set's, never both.
-  t.same([...a, ...b].sort(), ['wix_engine/002-timers-in-row.sql', 'wix_install/002-webhook-body.sql', 'wix_install/003-claim-keys.sql'],
+  t.same([...a, ...b].sort(), [...AFTER_0_1].sort(),
     'what came after 0.1.0 is applied once, each migration by one of them')
   const [{ engine, install }] = await sql`
     select (select count(*)::int from pg_tables where schemaname = 'wix_engine') as engine,
@@ -100,7 +120,7 @@ t.test("the host app's own tables of the same names are left alone", { skip: rea
   await sql`create table public.jobs (id serial primary key, queue text)`
   await sql`create table public.workflows (id serial primary key, title text)`
   const applied = await migrate(sql)
-  t.same(applied, ['wix_engine/001-engine.sql', 'wix_engine/002-timers-in-row.sql', 'wix_install/001-installation.sql', 'wix_install/002-webhook-body.sql', 'wix_install/003-claim-keys.sql'], 'both sets applied from scratch')
+  t.same(applied, ALL, 'both sets applied from scratch')
   const [{ version }] = await sql`select version from public.schema_migrations`
   t.equal(version, '20240101000000', "the host's migrations table is untouched")
   const cols = await sql`select column_name from information_schema.columns
@@ -112,7 +132,29 @@ t.test("the host app's own tables of the same names are left alone", { skip: rea
 
 t.test("the engine's migrations alone build only the engine's schema", { skip: realServer }, async (t) => {
   const { sql } = await emptyDatabase(t)
-  t.same(await migrateEngine(sql), ['wix_engine/001-engine.sql', 'wix_engine/002-timers-in-row.sql'])
+  t.same(await migrateEngine(sql), ENGINE)
   const schemas = await sql`select nspname from pg_namespace where nspname like 'wix_%' order by 1`
   t.same(schemas.map((s) => s.nspname), ['wix_engine'], 'no wix_install schema: a library user of createEngine gets only what it uses')
+})
+
+t.test('a database of one history row per event (0.2) keeps its history, read back event by event', { skip: realServer }, async (t) => {
+  const { sql } = await emptyDatabase(t)
+  // The engine's migrations as they were before history went one row per write.
+  const before = mkdtempSync(join(tmpdir(), 'wie-migrations-'))
+  t.teardown(() => rmSync(before, { recursive: true, force: true }))
+  for (const f of ['001-engine.sql', '002-timers-in-row.sql']) copyFileSync(new URL(f, ENGINE_MIGRATIONS.dir), join(before, f))
+  await applyMigrations(sql, { schema: 'wix_engine', dir: pathToFileURL(`${before}/`) })
+  const id = '0c9e4a52-6f1b-4d0e-9b7a-3e5d2c1f0a98'
+  await sql`insert into wix_engine.workflows (id, machine, machine_version, state, snapshot, version, created_at, updated_at)
+            values (${id}, 'installation', 3, 'CodeReceived', '{"status":"active","value":"CodeReceived","context":{}}', 3, now(), now())`
+  await sql`insert into wix_engine.workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
+            values (${id}, 1, 'xstate.init', '{"type":"xstate.init"}', null, 'AppUrlHit', 'route:app-url', now()),
+                   (${id}, 2, 'APP_URL_HIT', '{"type":"APP_URL_HIT"}', 'AppUrlHit', 'Authorizing', 'route:app-url', now()),
+                   (${id}, 3, 'CALLBACK', '{"type":"CALLBACK","code":"[redacted]"}', 'Authorizing', 'CodeReceived', 'route:redirect', now())`
+  const was = await sql`select seq, event_type, event, from_state, to_state, source, at from wix_engine.workflow_history where workflow_id = ${id} order by seq`
+
+  t.same(await migrate(sql), ALL.filter((m) => !/^wix_engine\/00[12]-/.test(m)), 'only what came after it is applied')
+  t.same(await readHistory(sql, id), [...was], 'every event reads back as it was: seq, type, event, states, source, time')
+  t.same((await sql`select seq, jsonb_array_length(events) as n from wix_engine.workflow_history where workflow_id = ${id} order by seq`).map((r) => [r.seq, r.n]),
+    [[1, 1], [2, 1], [3, 1]], 'each as a write of its own, as it was committed')
 })

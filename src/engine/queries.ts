@@ -173,7 +173,7 @@ export async function effectAttempts(sql: Sql, workflowId: string) {
     -- an effect's result as the runner sends it: source 'effect:<name>' (runner.ts), event
     -- 'xstate.done.actor.<name>' (XState's)
     select e.name, 1, 'ok', null, h.at, null
-    from wix_engine.workflow_history h, lateral (select substr(h.source, length('effect:') + 1) as name) e
+    from wix_engine.workflow_events h, lateral (select substr(h.source, length('effect:') + 1) as name) e
     where h.workflow_id = ${workflowId} and h.source like 'effect:%' and h.event_type = 'xstate.done.actor.' || e.name
       and not exists (select 1 from wix_engine.jobs j
                       where j.workflow_id = h.workflow_id and j.kind = 'effect' and j.name = e.name
@@ -238,7 +238,9 @@ export async function compactWorkflows(sql: Sql, f: WorkflowFilter, after: Water
       order by updated_at, id
       limit ${limit}
     ), history as (
-      delete from wix_engine.workflow_history h using batch where h.workflow_id = batch.id returning 1
+      -- counted in events, one row holding each write's
+      delete from wix_engine.workflow_history h using batch where h.workflow_id = batch.id
+      returning jsonb_array_length(h.events) as events
     ), ended_jobs as (
       -- their attempts go with them (on delete cascade); a live job is left alone
       delete from wix_engine.jobs j using batch
@@ -247,7 +249,7 @@ export async function compactWorkflows(sql: Sql, f: WorkflowFilter, after: Water
     ), last as (
       select updated_at, id from batch order by updated_at desc, id desc limit 1
     )
-    select (select count(*) from batch)::int as workflows, (select count(*) from history)::int as history,
+    select (select count(*) from batch)::int as workflows, (select coalesce(sum(events), 0) from history)::int as history,
            (select count(*) from ended_jobs)::int as jobs,
            (select updated_at::text from last) as last_at, (select id from last) as last_id`
   // As text: a Date would drop the microseconds, and the watermark would fall behind its row.

@@ -238,10 +238,11 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
         and (t.job_id is null or j.id is not null)
       returning t.*
     ), history as (
-      insert into wix_engine.workflow_history (workflow_id, seq, event_type, event, from_state, to_state, source, at)
-      select s.id, h.seq, h.event_type, h.event, h.from_state, h.to_state, h.source, s.at
-      from (select id, at, history from created union all select id, at, history from w) s, jsonb_to_recordset(s.history)
-        as h(seq int, event_type text, event jsonb, from_state text, to_state text, source text)
+      -- one row per write, its events in order under the first one's seq
+      insert into wix_engine.workflow_history (workflow_id, seq, events, at)
+      select s.id, (s.history->0->>'seq')::int, s.history, s.at
+      from (select id, at, history from created union all select id, at, history from w) s
+      where jsonb_array_length(s.history) > 0
     ), done as (
       update wix_engine.jobs j
       set status = w.job_status, lease_owner = null, lease_until = null, updated_at = w.at,
@@ -428,8 +429,9 @@ export async function deadJobCounts(sql: Sql) {
     from wix_engine.jobs where status = 'dead' group by 1, 2 order by 1, 2`
 }
 
+/** A workflow's accepted events in order, one entry each (the table holds one row per write). */
 export async function readHistory(sql: Sql, id: string) {
   return sql<HistoryEntry[]>`
     select seq, event_type, event, from_state, to_state, source, at
-    from wix_engine.workflow_history where workflow_id = ${id} order by seq`
+    from wix_engine.workflow_events where workflow_id = ${id} order by seq`
 }
