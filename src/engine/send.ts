@@ -1,0 +1,113 @@
+import type { Sql } from 'postgres'
+import type { WorkflowDefinition } from './definition.ts'
+import { decide, type Rejected, type Stepper } from './decide.ts'
+import { workflowNotFound, writeContention } from './errors.ts'
+import type { LocalJob, PlannedJobs } from './jobs.ts'
+import type { EffectPlan } from './snapshot.ts'
+import type { RecentRows } from './recent.ts'
+import * as store from './store.ts'
+import type { Logger } from './types.ts'
+import type { FollowUp } from './wait.ts'
+import type { Writer } from './writer.ts'
+import { stepsOf, type AnyEvent, type SendResult, type TransitionStep, type Workflow } from './workflow.ts'
+
+export interface SendOptions {
+  /** Who sent it: a route, `timer`, `effect:<name>`, `admin`. Stored in history. */
+  source: string
+  /** The job run whose result this is: accepted only while that run still holds the job. */
+  job?: NonNullable<store.Transition['job']>
+  /** Only a workflow of this machine takes the event; any other reads as not found. */
+  machine?: string
+}
+
+const MAX_WRITE_TRIES = 25
+
+export interface SendDeps {
+  sql: Sql
+  log: Logger
+  now: () => Date
+  writer: Writer
+  recent: RecentRows
+  /** Follow-ups waiting in this process, by workflow (see `waitAndSend`). */
+  followUps: Map<string, FollowUp>
+  definition: (machine: string) => WorkflowDefinition
+  step: (machine: string) => Stepper
+  jobsFor: (workflowId: string, machine: string, plan: EffectPlan, at: Date) => PlannedJobs
+  afterCommit: (workflow: Workflow, local: LocalJob[], steps: TransitionStep[], cancelled?: string[]) => void
+  /** Whether commits NOTIFY other instances (`wakeups.enabled`). */
+  notify: boolean
+}
+
+/** The engine's `send`. */
+export function makeSend(deps: SendDeps) {
+  const { sql, log, now, writer, recent, followUps, definition, step, jobsFor, afterCommit, notify } = deps
+
+  /** An event the row, read just now, does not take: logged, and a job's run that sent it settled. */
+  async function rejected(id: string, event: AnyEvent, d: Rejected, o: SendOptions): Promise<SendResult> {
+    log.warn({ workflowId: id, event: event.type, state: d.workflow.statePath, source: o.source, staleJob: d.stale || undefined }, 'event rejected')
+    // A job that cannot run stays dead, visible to admins, even when its workflow has moved on.
+    if (o.job && !d.stale) {
+      if (o.job.status === 'dead') await store.killJob(sql, o.job.lease, o.job.attempt.error, now())
+      else await store.discardJob(sql, o.job.lease, now())
+    }
+    return { accepted: false, workflow: d.workflow }
+  }
+
+  /** Applies one event: fenced read, pure decision, one (batched) write; retried when a writer races us. */
+  return async function send(id: string, event: AnyEvent, o: SendOptions): Promise<SendResult> {
+    // This process's last view of the row saves the read on the hot path. It may be stale: the
+    // write is fenced by version (and by the job still being live), so a stale view only costs
+    // a write that matches nothing, after which we read and decide again. Nothing is rejected on
+    // a cached view alone.
+    let row: (store.WorkflowRow & { job_held?: boolean | null }) | undefined = recent.get(id)
+    let fresh = false
+    for (let tries = 0; tries < MAX_WRITE_TRIES; tries++) {
+      if (!row) {
+        row = await store.readWorkflow(sql, id, o.job?.lease)
+        if (!row) throw workflowNotFound(id)
+        fresh = true
+      }
+      if (o.machine !== undefined && row.machine !== o.machine) throw workflowNotFound(id)
+      const def = definition(row.machine)
+      const at = now()
+      const d = decide({
+        row, fresh, def, step: step(row.machine), event, source: o.source, fromJob: o.job !== undefined, follow: followUps.get(id), at,
+      })
+      if (!d.accepted) {
+        if (!fresh) {
+          row = undefined
+          continue
+        }
+        return rejected(id, event, d, o)
+      }
+      const { workflow, state, history, plan } = d
+      const { local, rows, timers } = jobsFor(id, row.machine, plan, at)
+      const written: store.Transition = {
+        id, version: row.version, machineVersion: row.machine_version, writtenMachineVersion: def.version,
+        state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state,
+        history, now: at, jobs: rows, timers, activeInvokes: plan.activeInvokes,
+        respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
+        // A job's result may be awaited by a `waitFor` on another instance (the browser's).
+        notify: notify && o.job !== undefined,
+      }
+      const commit = writer.commit(written)
+      // Taken in the same tick as the decision. Its outcome is set before this send goes on (the
+      // reaction registered first runs first), so a waiter that stopped meanwhile hears it too.
+      const carrier = d.folded
+      if (carrier) carrier.writing = commit.then((r) => void (r.written && (carrier.sent = { accepted: true, workflow })), () => {})
+      const { written: ok, cancelled } = await commit
+      if (!ok) {
+        // Another writer moved the row on (or our view was old); decide again on what it wrote.
+        recent.forget(id)
+        row = undefined
+        if (fresh) await new Promise((r) => setTimeout(r, Math.random() * 5 * (tries + 1)))
+        continue
+      }
+      recent.remember({ ...row, machine_version: def.version, state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state, version: workflow.version, updated_at: at })
+      for (const h of history) log.info({ workflowId: id, event: h.event_type, from: h.from_state, to: h.to_state, source: h.source }, 'transition')
+      afterCommit(workflow, local, stepsOf(history, d.contexts), cancelled)
+      return { accepted: true, workflow }
+    }
+    throw writeContention(id)
+  }
+}
