@@ -95,7 +95,7 @@ const taken = (id: string) =>
 const writeTimeout = (ms: number) =>
   Object.assign(new Error(`the database did not answer a write within ${ms} ms`), { code: 'WRITE_TIMEOUT' })
 
-/** What `withDeadline` needs of the writer's options, resolved. */
+/** What `withDeadline`, `send` and `take` need of the writer's options, resolved. */
 interface Deadlines {
   stallMs: number
   writeTimeoutMs: number
@@ -163,6 +163,64 @@ async function withDeadline(sql: Sql, batch: Write[], o: Deadlines, onStall: () 
   }
 }
 
+/** Never throws: every write of the batch is answered, with its own outcome or the batch's error. */
+async function send(sql: Sql, batch: Write[], deadlines: Deadlines, onStall = () => {}): Promise<void> {
+  let written: Map<number, string[]>
+  try {
+    written = await withDeadline(sql, batch, deadlines, onStall)
+  } catch (err) {
+    // A refused write (bad data, a constraint) would fail every write it shares a statement
+    // with, and their callers would take it for their own fault: each goes again alone, so
+    // only the faulty one fails. The database being away fails all of them alike, as it is.
+    if (batch.length > 1 && !isDatabaseUnavailable(err)) {
+      // A few at a time: a batch of hundreds must not take every connection of the pool.
+      const alone = [...batch]
+      await Promise.all(Array.from({ length: Math.min(FAN_OUT, alone.length) }, async () => {
+        for (let write = alone.shift(); write; write = alone.shift()) await send(sql, [write], deadlines)
+      }))
+      return
+    }
+    for (const write of batch) write.reject(err)
+    return
+  }
+  batch.forEach((write, i) => {
+    const cancelled = written.get(i)
+    if (write.kind === 'transition') write.resolve({ written: cancelled !== undefined, cancelled: cancelled ?? [] })
+    else if (cancelled !== undefined) write.resolve()
+    else write.reject(taken(write.w.id))
+  })
+}
+
+/**
+ * The queue's oldest writes of distinct, idle workflows (marked busy), and the rest, which keep
+ * their place; writes past their deadline are failed.
+ */
+function take(queue: Write[], busy: Set<string>, maxBatch: number, o: Deadlines): { batch: Write[]; rest: Write[] } {
+  const { writeTimeoutMs } = o
+  const batch: Write[] = []
+  const rest: Write[] = []
+  const expired: Write[] = []
+  const now = performance.now()
+  for (const write of queue) {
+    // Past its deadline while it queued: failed unsent, not sent only to be cancelled at once.
+    if (now - write.queuedAt >= writeTimeoutMs) {
+      expired.push(write)
+      continue
+    }
+    const id = workflowOf(write)
+    if (batch.length < maxBatch && !busy.has(id)) {
+      busy.add(id)
+      batch.push(write)
+    } else rest.push(write)
+  }
+  if (expired.length) {
+    o.log?.error({ writes: expired.length, waitedMs: writeTimeoutMs },
+      'writes waited their whole deadline behind batches the database did not answer: they fail unsent, as the database being unavailable')
+    for (const write of expired) write.reject(writeTimeout(writeTimeoutMs))
+  }
+  return { batch, rest }
+}
+
 export function createWriter(sql: Sql, o: WriterOptions = {}) {
   const maxInFlight = o.maxInFlight ?? 1
   const maxBatch = o.maxBatch ?? 200
@@ -183,37 +241,11 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
   const active = () => [...flying].filter((f) => !f.stalled).length
   let scheduled = false
 
-  /** The queue's oldest writes of distinct, idle workflows; the rest keep their place. */
-  function take(): Write[] {
-    const batch: Write[] = []
-    const rest: Write[] = []
-    const expired: Write[] = []
-    const now = performance.now()
-    for (const write of queue) {
-      // Past its deadline while it queued: failed unsent, not sent only to be cancelled at once.
-      if (now - write.queuedAt >= writeTimeoutMs) {
-        expired.push(write)
-        continue
-      }
-      const id = workflowOf(write)
-      if (batch.length < maxBatch && !busy.has(id)) {
-        busy.add(id)
-        batch.push(write)
-      } else rest.push(write)
-    }
-    // Not splice(…, ...rest): spread as arguments, a queue grown long (an outage under load) would overflow the stack.
-    queue = rest
-    if (expired.length) {
-      o.log?.error({ writes: expired.length, waitedMs: writeTimeoutMs },
-        'writes waited their whole deadline behind batches the database did not answer: they fail unsent, as the database being unavailable')
-      for (const write of expired) write.reject(writeTimeout(writeTimeoutMs))
-    }
-    return batch
-  }
-
   function pump() {
     while (active() < maxInFlight && flying.size < maxInFlight + MAX_STALLED && queue.length) {
-      const batch = take()
+      const { batch, rest } = take(queue, busy, maxBatch, deadlines)
+      // Not splice(…, ...rest): spread as arguments, a queue grown long (an outage under load) would overflow the stack.
+      queue = rest
       if (!batch.length) break
       const flight: Flight = { oldest: Math.min(...batch.map((w) => w.queuedAt)), stalled: false }
       flying.add(flight)
@@ -221,7 +253,7 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
         flight.stalled = true
         pump()
       }
-      void send(batch, onStall).finally(() => {
+      void send(sql, batch, deadlines, onStall).finally(() => {
         flying.delete(flight)
         for (const write of batch) busy.delete(workflowOf(write))
         pump()
@@ -236,34 +268,6 @@ export function createWriter(sql: Sql, o: WriterOptions = {}) {
     queueMicrotask(() => {
       scheduled = false
       pump()
-    })
-  }
-
-  /** Never throws: every write of the batch is answered, with its own outcome or the batch's error. */
-  async function send(batch: Write[], onStall = () => {}): Promise<void> {
-    let written: Map<number, string[]>
-    try {
-      written = await withDeadline(sql, batch, deadlines, onStall)
-    } catch (err) {
-      // A refused write (bad data, a constraint) would fail every write it shares a statement
-      // with, and their callers would take it for their own fault: each goes again alone, so
-      // only the faulty one fails. The database being away fails all of them alike, as it is.
-      if (batch.length > 1 && !isDatabaseUnavailable(err)) {
-        // A few at a time: a batch of hundreds must not take every connection of the pool.
-        const alone = [...batch]
-        await Promise.all(Array.from({ length: Math.min(FAN_OUT, alone.length) }, async () => {
-          for (let write = alone.shift(); write; write = alone.shift()) await send([write])
-        }))
-        return
-      }
-      for (const write of batch) write.reject(err)
-      return
-    }
-    batch.forEach((write, i) => {
-      const cancelled = written.get(i)
-      if (write.kind === 'transition') write.resolve({ written: cancelled !== undefined, cancelled: cancelled ?? [] })
-      else if (cancelled !== undefined) write.resolve()
-      else write.reject(taken(write.w.id))
     })
   }
 
