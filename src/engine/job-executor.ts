@@ -4,7 +4,7 @@ import { backoffDelay } from './backoff.ts'
 import type { RetryPolicy } from './types.ts'
 import type { AnyEvent, EngineCore, LocalJob } from './engine.ts'
 import { EngineError, toSafeError, type SafeError } from './errors.ts'
-import { abortableSleep } from './helpers.ts'
+import { retry } from './retry.ts'
 import * as store from './store.ts'
 import { runActor, withRunInfo } from './effect-actor.ts'
 import { logFields, retryPolicy, type JobOutcome, type Run, type RunnableJob, type TimerJob } from './job-run.ts'
@@ -26,8 +26,6 @@ export interface RunContext {
 
 /** Claims that ran out (crashes, lost leases, shutdowns) before a timer is given up on. */
 const TIMER_ATTEMPTS = 10
-/** Tries to commit a finished run's outcome through a database blip before leaving it to its lease. */
-const COMMIT_TRIES = 12
 
 /** The database's weather, and the engine's own refusals that pass with it (contention, a full write queue). */
 const transient = (err: unknown) => {
@@ -39,8 +37,11 @@ const transient = (err: unknown) => {
 const JOB_FAULTS = new Set(['WORKFLOW_NOT_FOUND', 'UNKNOWN_MACHINE', 'MACHINE_VERSION_UNSUPPORTED'])
 const jobFault = (err: unknown) => err instanceof EngineError && JOB_FAULTS.has(err.code)
 
-/** Between commit tries: jittered, so runs that failed together do not retry together. */
-const COMMIT_BACKOFF: RetryPolicy = { maxAttempts: COMMIT_TRIES, baseDelayMs: 50, maxDelayMs: 2_000 }
+/**
+ * Committing a finished run's outcome through a database blip (about 15 s of tries) before it is
+ * left to its lease; jittered, so runs that failed together do not retry together.
+ */
+const COMMIT_RETRY: RetryPolicy = { maxAttempts: 12, baseDelayMs: 100, maxDelayMs: 2_000 }
 
 function report({ observers }: RunContext, { job }: Run, outcome: JobOutcome['outcome'], durationMs: number, error?: SafeError) {
   const name = job.kind === 'effect' ? job.src : job.name
@@ -60,15 +61,16 @@ const failure = (job: RunnableJob, error: SafeError): AnyEvent =>
 
 /** Commits a finished run's outcome, riding out database blips; gives up once the run is lost. */
 async function settle<T>(core: EngineCore, run: Run, write: () => Promise<T>): Promise<T | undefined> {
-  for (let tries = 1; ; tries++) {
+  if (run.lost) return undefined
+  try {
+    return await retry(write, {
+      policy: COMMIT_RETRY, retryIf: transient, signal: run.abort.signal,
+      onRetry: (err, tries) => core.log.warn({ ...logFields(run), err: toSafeError(err), tries }, 'could not commit the outcome; retrying'),
+    })
+  } catch (err) {
+    // Lost meanwhile (its lease, a cancel): its outcome must not land, and it is no failure of its own.
     if (run.lost) return undefined
-    try {
-      return await write()
-    } catch (err) {
-      if (!transient(err) || tries >= COMMIT_TRIES) throw err
-      core.log.warn({ ...logFields(run), err: toSafeError(err), tries }, 'could not commit the outcome; retrying')
-      await abortableSleep(backoffDelay(tries + 1, COMMIT_BACKOFF), run.abort.signal)
-    }
+    throw err
   }
 }
 

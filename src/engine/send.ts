@@ -1,12 +1,13 @@
 import type { Sql } from 'postgres'
 import type { WorkflowDefinition } from './definition.ts'
 import { decide, type Rejected, type Stepper } from './decide.ts'
-import { workflowNotFound, writeContention } from './errors.ts'
+import { EngineError, workflowNotFound, writeContention } from './errors.ts'
 import type { LocalJob, PlannedJobs } from './jobs.ts'
 import type { EffectPlan } from './snapshot.ts'
 import type { RecentRows } from './recent.ts'
 import * as store from './store.ts'
-import type { Logger } from './types.ts'
+import { retry } from './retry.ts'
+import type { Logger, RetryPolicy } from './types.ts'
 import type { FollowUp } from './wait.ts'
 import type { Writer } from './writer.ts'
 import { stepsOf, type AnyEvent, type SendResult, type TransitionStep, type Workflow } from './workflow.ts'
@@ -20,7 +21,12 @@ export interface SendOptions {
   machine?: string
 }
 
-const MAX_WRITE_TRIES = 25
+/**
+ * Races lost on a row's version: decided again at once on what the winner wrote, a few jittered
+ * milliseconds apart so racing instances fall out of step; `WRITE_CONTENTION` after 25.
+ */
+const WRITE_RACE: RetryPolicy = { maxAttempts: 25, baseDelayMs: 5, maxDelayMs: 50 }
+const lostRace = (err: unknown) => err instanceof EngineError && err.code === 'WRITE_CONTENTION'
 
 export interface SendDeps {
   sql: Sql
@@ -53,61 +59,61 @@ export function makeSend(deps: SendDeps) {
     return { accepted: false, workflow: d.workflow }
   }
 
-  /** Applies one event: fenced read, pure decision, one (batched) write; retried when a writer races us. */
-  return async function send(id: string, event: AnyEvent, o: SendOptions): Promise<SendResult> {
-    // This process's last view of the row saves the read on the hot path. It may be stale: the
-    // write is fenced by version (and by the job still being live), so a stale view only costs
-    // a write that matches nothing, after which we read and decide again. Nothing is rejected on
-    // a cached view alone.
-    let row: (store.WorkflowRow & { job_held?: boolean | null }) | undefined = recent.get(id)
-    let fresh = false
-    for (let tries = 0; tries < MAX_WRITE_TRIES; tries++) {
-      if (!row) {
-        row = await store.readWorkflow(sql, id, o.job?.lease)
-        if (!row) throw workflowNotFound(id)
-        fresh = true
-      }
-      if (o.machine !== undefined && row.machine !== o.machine) throw workflowNotFound(id)
-      const def = definition(row.machine)
-      const at = now()
-      const d = decide({
-        row, fresh, def, step: step(row.machine), event, source: o.source, fromJob: o.job !== undefined, follow: followUps.get(id), at,
-      })
-      if (!d.accepted) {
-        if (!fresh) {
-          row = undefined
-          continue
-        }
-        return rejected(id, event, d, o)
-      }
-      const { workflow, state, history, plan } = d
-      const { local, rows, timers } = jobsFor(id, row.machine, plan, at)
-      const written: store.Transition = {
-        id, version: row.version, machineVersion: row.machine_version, writtenMachineVersion: def.version,
-        state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state,
-        history, now: at, jobs: rows, timers, activeInvokes: plan.activeInvokes,
-        respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
-        // A job's result may be awaited by a `waitFor` on another instance (the browser's).
-        notify: notify && o.job !== undefined,
-      }
-      const commit = writer.commit(written)
-      // Taken in the same tick as the decision. Its outcome is set before this send goes on (the
-      // reaction registered first runs first), so a waiter that stopped meanwhile hears it too.
-      const carrier = d.folded
-      if (carrier) carrier.writing = commit.then((r) => void (r.written && (carrier.sent = { accepted: true, workflow })), () => {})
-      const { written: ok, cancelled } = await commit
-      if (!ok) {
-        // Another writer moved the row on (or our view was old); decide again on what it wrote.
-        recent.forget(id)
-        row = undefined
-        if (fresh) await new Promise((r) => setTimeout(r, Math.random() * 5 * (tries + 1)))
-        continue
-      }
-      recent.remember({ ...row, machine_version: def.version, state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state, version: workflow.version, updated_at: at })
-      for (const h of history) log.info({ workflowId: id, event: h.event_type, from: h.from_state, to: h.to_state, source: h.source }, 'transition')
-      afterCommit(workflow, local, stepsOf(history, d.contexts), cancelled)
-      return { accepted: true, workflow }
-    }
-    throw writeContention(id)
+  /** The row as read now, with whether `o.job`'s run still holds its job. */
+  async function readFresh(id: string, o: SendOptions) {
+    const row = await store.readWorkflow(sql, id, o.job?.lease)
+    if (!row || (o.machine !== undefined && row.machine !== o.machine)) throw workflowNotFound(id)
+    return row
   }
+
+  /**
+   * One try: decide on the row, write, and throw `WRITE_CONTENTION` if another writer moved the
+   * row on first (the caller tries again on what it wrote). This process's last view of the row
+   * saves the read on the hot path. It may be stale: the write is fenced by version (and by the
+   * job still being live), so a stale view only costs a write that matches nothing. Nothing is
+   * rejected on a cached view alone: a cached view that refuses the event is read again first.
+   */
+  async function sendOnce(id: string, event: AnyEvent, o: SendOptions): Promise<SendResult> {
+    const cached = recent.get(id)
+    let row: store.WorkflowRow & { job_held?: boolean | null } = cached ?? await readFresh(id, o)
+    if (o.machine !== undefined && row.machine !== o.machine) throw workflowNotFound(id)
+    const at = now()
+    const decideOn = (r: typeof row, fresh: boolean) => decide({
+      row: r, fresh, def: definition(r.machine), step: step(r.machine), event, source: o.source, fromJob: o.job !== undefined,
+      follow: followUps.get(id), at,
+    })
+    let d = decideOn(row, !cached)
+    if (!d.accepted && cached) d = decideOn((row = await readFresh(id, o)), true)
+    if (!d.accepted) return rejected(id, event, d, o)
+    const def = definition(row.machine)
+    const { workflow, state, history, plan } = d
+    const { local, rows, timers } = jobsFor(id, row.machine, plan, at)
+    const written: store.Transition = {
+      id, version: row.version, machineVersion: row.machine_version, writtenMachineVersion: def.version,
+      state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state,
+      history, now: at, jobs: rows, timers, activeInvokes: plan.activeInvokes,
+      respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
+      // A job's result may be awaited by a `waitFor` on another instance (the browser's).
+      notify: notify && o.job !== undefined,
+    }
+    const commit = writer.commit(written)
+    // Taken in the same tick as the decision. Its outcome is set before this send goes on (the
+    // reaction registered first runs first), so a waiter that stopped meanwhile hears it too.
+    const carrier = d.folded
+    if (carrier) carrier.writing = commit.then((r) => void (r.written && (carrier.sent = { accepted: true, workflow })), () => {})
+    const { written: ok, cancelled } = await commit
+    if (!ok) {
+      // Another writer moved the row on (or our view was old): the next try decides on what it wrote.
+      recent.forget(id)
+      throw writeContention(id)
+    }
+    recent.remember({ ...row, machine_version: def.version, state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state, version: workflow.version, updated_at: at })
+    for (const h of history) log.info({ workflowId: id, event: h.event_type, from: h.from_state, to: h.to_state, source: h.source }, 'transition')
+    afterCommit(workflow, local, stepsOf(history, d.contexts), cancelled)
+    return { accepted: true, workflow }
+  }
+
+  /** Applies one event: fenced read, pure decision, one (batched) write; tried again when a writer races us. */
+  return (id: string, event: AnyEvent, o: SendOptions): Promise<SendResult> =>
+    retry(() => sendOnce(id, event, o), { policy: WRITE_RACE, retryIf: lostRace })
 }

@@ -1,8 +1,9 @@
 import type { Sql } from 'postgres'
 import { isDatabaseUnavailable, PG } from './pg.ts'
-import type { Logger } from './types.ts'
+import type { Logger, RetryPolicy } from './types.ts'
 import { writeQueueFull } from './errors.ts'
 import { commitBatch, type Batch, type NewWorkflow, type Transition } from './store.ts'
+import { retry } from './retry.ts'
 
 /**
  * Group commit: the engine's writes (creates and accepted events) go to the database in
@@ -73,7 +74,8 @@ export interface TransitionResult {
 
 /** deadlock_detected: Postgres rolled the whole statement back, so it can simply be sent again. */
 const DEADLOCK = '40P01'
-const DEADLOCK_TRIES = 3
+/** Sent at once, three times in all: the other transaction has gone by then. */
+const DEADLOCK_RESEND: RetryPolicy = { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0 }
 /** Single writes sent at once when a refused batch goes again write by write. */
 const FAN_OUT = 4
 /** Batches held past `stallMs` let others past them at most (each holds a connection). */
@@ -110,13 +112,9 @@ async function statement(sql: Sql, batch: Write[], signal: AbortSignal, origin: 
     if (write.kind === 'create') b.creates.push({ i, w: write.w })
     else b.transitions.push({ i, t: write.t })
   })
-  for (let tries = 1; ; tries++) {
-    try {
-      return await commitBatch(sql, b, { signal, origin })
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== DEADLOCK || tries >= DEADLOCK_TRIES || signal.aborted) throw err
-    }
-  }
+  return retry(() => commitBatch(sql, b, { signal, origin }), {
+    policy: DEADLOCK_RESEND, retryIf: (err) => (err as { code?: unknown }).code === DEADLOCK, signal,
+  })
 }
 
 /**
