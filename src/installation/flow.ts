@@ -4,6 +4,7 @@ import type { Config } from '../config.ts'
 import { hashOAuthState, installationIdOf, newOAuthState, safeEqual } from '../crypto/oauth-state.ts'
 import { EngineError, type AnyEvent, type Engine, type Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
+import { createSendOn } from './send-on.ts'
 import type { TokenVault } from './token-vault.ts'
 
 /** Wix codes are valid 10 minutes: past that, an exchange can only fail. */
@@ -11,13 +12,7 @@ export const CODE_TTL_MS = 10 * 60_000
 /** How long a browser sent on may take to come back before setup counts as begun anyway. */
 export const BROWSER_RETURN_TIMEOUT_MS = 15 * 60_000
 
-export type Destination =
-  | { kind: 'redirect'; url: string }
-  /** `detour`: the browser is (or was) sent back through Wix's installer for a new code. */
-  | { kind: 'pending'; detour?: boolean }
-  /** Installed, and this browser was sent on before: nothing more to hand it. */
-  | { kind: 'installed' }
-  | { kind: 'failed'; failure: InstallationContext['failure'] }
+export type { Destination } from './send-on.ts'
 
 const context = (w: Workflow) => w.context as unknown as InstallationContext
 
@@ -26,7 +21,7 @@ const context = (w: Workflow) => w.context as unknown as InstallationContext
  * Every check that fails throws a named 4xx before the installation or Wix is touched.
  */
 export function createInstallFlow(deps: { engine: Engine; config: Config; vault: TokenVault }) {
-  const { engine, config, vault } = deps
+  const { engine, config } = deps
 
   /** The Wix installer's URL for `state`, with the App URL's token when there is one. */
   function installerUrl(state: string, wixToken?: string) {
@@ -37,6 +32,7 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
     url.searchParams.set('state', state)
     return url.toString()
   }
+  const { destination, settled } = createSendOn({ ...deps, installerUrl })
 
   /** Steps 1–2: a new installation, sent to the Wix installer with a fresh state. */
   async function begin(origin: 'app-url' | 'platform', wixToken?: string) {
@@ -51,7 +47,7 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
       consentTimeoutMs: config.consentTimeoutMs,
       codeTtlMs: CODE_TTL_MS,
       browserReturnTimeoutMs: BROWSER_RETURN_TIMEOUT_MS,
-      // Kept sealed, for a browser that must go back to Wix for a new code (see `settled`).
+      // Kept sealed, for a browser that must go back to Wix for a new code (see `settled` in send-on.ts).
       appUrlToken: wixToken ? engine.sealer.seal(wixToken) : null,
     }
     const installation = await engine.create('installation', { ...input }, {
@@ -59,17 +55,6 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
       events: origin === 'app-url' ? [{ type: 'INSTALLER_REDIRECTED' }] : [],
     })
     return { installation, state, installerUrl: installerUrl(state, wixToken) }
-  }
-
-  /** The App URL's token the installation still holds; none when it holds none, or its key was retired. */
-  function appUrlTokenOf(w: Workflow): string | undefined {
-    const sealed = context(w).appUrlToken
-    if (!sealed) return undefined
-    try {
-      return engine.sealer.open(sealed)
-    } catch {
-      return undefined
-    }
   }
 
   /**
@@ -101,63 +86,6 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
   /** Wix sent the browser back with an OAuth error instead of a code (consent declined). */
   const decline = (q: { error: string; description?: string; state: string }, cookieState: string | undefined) =>
     answer(q.state, cookieState, { type: 'CONSENT_DECLINED', error: q.error, description: q.description })
-
-  /**
-   * Step 6: where the browser goes once the exchange is over. The close-window URL carries an
-   * access token, so it is handed out once, to the request whose BROWSER_SENT_ON was accepted
-   * (`sentOn`), and only the token this installation itself stored: a replayed flow cookie gets
-   * no token, and never one that a later installation of the same instance obtained.
-   */
-  async function destination(w: Workflow, sentOn: boolean): Promise<Destination> {
-    // From a spent code until the new one is exchanged, the owner is told it is one more moment.
-    if (w.state === 'CodeReceived') return { kind: 'pending', detour: (context(w).detours ?? 0) > 0 }
-    if (sendsBack(w)) return { kind: 'pending', detour: true }
-    if (!['Tokened', 'SetupIncomplete', 'Finished'].includes(w.state)) return { kind: 'failed', failure: context(w).failure }
-    const { instanceId, closeWindow } = context(w)
-    if (!closeWindow) {
-      const u = new URL(config.postInstallUrl)
-      u.searchParams.set('instanceId', instanceId!)
-      return { kind: 'redirect', url: u.toString() }
-    }
-    const token = sentOn ? await vault.accessTokenOf(w.id) : undefined
-    if (!token) return { kind: 'installed' }
-    const u = new URL(`${config.wix.wwwUrl}/installer/close-window`)
-    u.searchParams.set('access_token', token.accessToken)
-    return { kind: 'redirect', url: u.toString() }
-  }
-
-  /** A code spent by a process that died: this installation's browser goes back to Wix for a new one. */
-  const sendsBack = (w: Workflow) => w.state === 'Authorizing' && (context(w).detourPending === true || (context(w).detours ?? 0) > 0)
-
-  /**
-   * Waits, bounded, for the code exchange to end, then sends the browser on (BROWSER_SENT_ON)
-   * from Tokened: in the exchange result's own write when the exchange ends in this process.
-   * An exchange that ended with its code spent by a process that died sends this waiting browser
-   * back through Wix's installer with a fresh state instead (`sentBack`: set its cookie, go there).
-   * `signal` ends the wait early (the browser left), and then nothing is sent on its behalf.
-   */
-  async function settled(id: string, timeoutMs: number, signal?: AbortSignal) {
-    const exchangeOver = (w: Workflow) => w.state !== 'CodeReceived'
-    let back: { state: string; installerUrl: string } | undefined
-    const sendOn = (w: Workflow): AnyEvent | undefined => {
-      if (w.state === 'Tokened') return { type: 'BROWSER_SENT_ON', destination: context(w).closeWindow ? 'close-window' : 'post-install' }
-      if (!sendsBack(w)) return undefined
-      back ??= { state: newOAuthState(id), installerUrl: '' }
-      back.installerUrl = installerUrl(back.state, appUrlTokenOf(w))
-      return {
-        type: 'BROWSER_SENT_BACK', stateHash: hashOAuthState(back.state),
-        note: 'Wix refused the code: a process that died had spent it before storing the tokens. '
-          + `The waiting browser was sent back through Wix's installer for a new code (${back.installerUrl.includes('token=') ? "with the App URL's token" : 'started anew, without a token'}).`,
-      }
-    }
-    const r = await engine.waitAndSend(id, exchangeOver, sendOn, { source: 'route:redirect', timeoutMs, signal })
-    const accepted = r.sent?.accepted === true
-    return {
-      installation: r.workflow,
-      sentOn: accepted && r.sent?.workflow.state !== 'Authorizing',
-      sentBack: accepted && r.sent?.workflow.state === 'Authorizing' ? back : undefined,
-    }
-  }
 
   return { begin, callback, decline, destination, settled }
 }
