@@ -139,7 +139,7 @@ export interface EarlierRun {
 
 /**
  * The runs of an effect job before run `attempt`, oldest first, found by the run's idempotency key
- * (`<workflow id>:<job id>`, runner.ts). Every claim counts a run; only failed runs record one,
+ * (`<workflow id>:<job id>`, job-executor.ts). Every claim counts a run; only failed runs record one,
  * so a run with no record is one whose process died or whose lease ran out mid-run.
  */
 export async function earlierRuns(sql: Sql, idempotencyKey: string, attempt: number) {
@@ -170,7 +170,7 @@ export async function effectAttempts(sql: Sql, workflowId: string) {
     where j.workflow_id = ${workflowId} and j.kind = 'effect' and j.status = 'done'
       and not exists (select 1 from wix_engine.job_attempts a where a.job_id = j.id and a.attempt = j.attempts)
     union all
-    -- an effect's result as the runner sends it: source 'effect:<name>' (runner.ts), event
+    -- an effect's result as the runner sends it: source 'effect:<name>' (job-executor.ts), event
     -- 'xstate.done.actor.<name>' (XState's)
     select e.name, 1, 'ok', null, h.at, null
     from wix_engine.workflow_events h, lateral (select substr(h.source, length('effect:') + 1) as name) e
