@@ -46,3 +46,34 @@ t.test('SIGTERM while Wix holds the code exchange', async (t) => {
   const exchanged = fake.wix.requests.filter((r) => r.endpoint === 'oauth/access' && r.status === 200)
   t.equal(exchanged.length, 1, 'Wix exchanged the code once')
 })
+
+t.test('SIGTERM while a browser waits on its exchange: it is answered at once with the page that checks again', async (t) => {
+  const fake = await startFakeWix({ appId: 'shutdown-app', appSecret: randomBytes(12).toString('hex') })
+  t.teardown(fake.close)
+  const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
+  const port = await freePort()
+  const server = await startServerProcess(t, {
+    ...secrets,
+    ...wixEnv(fake, port),
+    DATABASE_URL: db.url,
+    // The browser would wait a minute: longer than the process may take to shut down (25 s).
+    REDIRECT_WAIT_MS: '60000',
+    SHUTDOWN_GRACE_MS: '300',
+  }, port)
+
+  fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', hang: true })
+  const owner = siteOwner({ url: server.url } as never)
+  await owner.openAppUrl('shutdown-waiting-token')
+  const id = await owner.installationId()
+  const waiting = owner.callback(await owner.approve())
+  await waitUntil('Wix holds the exchange', () => fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0))
+
+  server.child.kill('SIGTERM')
+  const page = await waiting
+  t.equal(page.status, 202, 'the waiting browser is answered, not cut off')
+  t.match(page.body, `/wix/redirect/continue?installation=${id}`, 'with the page that checks again (on whichever instance answers)')
+  const exit = await server.exited
+  t.equal(exit.code, 0, 'and the process ends cleanly, not at its hard shutdown timeout (exit 1)')
+  const [row] = await db.sql`select state from wix_engine.workflows where id = ${id}`
+  t.equal(row?.state, 'CodeReceived', 'nothing was sent on the browser\'s behalf: the installation still awaits its exchange')
+})

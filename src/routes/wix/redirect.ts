@@ -28,7 +28,10 @@ const redirectRoutes: FastifyPluginAsyncZod = async (app) => {
   const { config, installFlow: flow, engine } = app
   const cookies = wixCookies(config)
   const { stateCookie, flowCookie, clearCookie, readCookie, followInstallation, namesOf } = cookies
-  const { continueUrl, settleAndSendOn } = browserSendOn({ config, flow, cookies })
+  const closing = new AbortController()
+  // preClose: before the server waits for its requests to end, so that the waits end first.
+  app.addHook('preClose', async () => closing.abort())
+  const { continueUrl, settleAndSendOn } = browserSendOn({ config, flow, cookies, closing: closing.signal })
 
   app.get('/wix/redirect', {
     schema: { querystring: redirectQuery, response: { ...errorReplies, 200: page, 202: page } },

@@ -19,8 +19,12 @@ const browserGone = (reply: FastifyReply) => {
 }
 
 /** The answers to a browser back from Wix: on to the app, back to Wix, or a page that waits. */
-export function browserSendOn(deps: { config: Config; flow: InstallFlow; cookies: WixCookies }) {
-  const { config, flow, cookies: { stateCookie, flowCookie, setCookie, clearCookie } } = deps
+export function browserSendOn(deps: {
+  config: Config; flow: InstallFlow; cookies: WixCookies
+  /** Aborts as the service shuts down: a waiting browser is answered at once, not held past the grace. */
+  closing: AbortSignal
+}) {
+  const { config, flow, closing, cookies: { stateCookie, flowCookie, setCookie, clearCookie } } = deps
 
   /** Where a browser waiting on its installation checks again. */
   const continueUrl = (installationId: string) => `${config.publicUrl}/wix/redirect/continue?installation=${installationId}`
@@ -28,7 +32,9 @@ export function browserSendOn(deps: { config: Config; flow: InstallFlow; cookies
   /** Waits for the exchange, then answers; a browser that left gets nothing sent on its behalf. */
   async function settleAndSendOn(reply: FastifyReply, installationId: string, waitMs: number) {
     const gone = browserGone(reply)
-    const { installation, sentOn, sentBack } = await flow.settled(installationId, waitMs, gone)
+    // A shutdown ends the wait as a browser leaving does, sending nothing on its behalf; the
+    // browser, still here, gets the page that checks again — on whichever instance answers then.
+    const { installation, sentOn, sentBack } = await flow.settled(installationId, waitMs, AbortSignal.any([gone, closing]))
     // No one to send on, and a close-window token handed out to no one would be spent.
     if (gone.aborted) return reply.code(202).send()
     if (sentBack) {
