@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startFakeWix } from '../src/sandbox/fake-wix.ts'
 import { freshDatabase } from './support/database.ts'
 import { siteOwner } from './support/flow.ts'
@@ -11,7 +11,8 @@ import { freePort, startService, wixEnv } from './support/service.ts'
 const db = await freshDatabase()
 t.teardown(db.drop)
 
-t.test('SIGTERM while Wix holds the code exchange', async (t) => {
+/** A server process and a browser whose code exchange Wix holds: the browser waits up to `redirectWaitMs`. */
+async function heldExchange(t: Test, redirectWaitMs: number) {
   const fake = await startFakeWix({ appId: 'shutdown-app', appSecret: randomBytes(12).toString('hex') })
   t.teardown(fake.close)
   const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
@@ -20,16 +21,21 @@ t.test('SIGTERM while Wix holds the code exchange', async (t) => {
     ...secrets,
     ...wixEnv(fake, port),
     DATABASE_URL: db.url,
-    REDIRECT_WAIT_MS: '100',
+    REDIRECT_WAIT_MS: String(redirectWaitMs),
     SHUTDOWN_GRACE_MS: '300',
   }, port)
-
   fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', hang: true })
   const owner = siteOwner({ url: server.url } as never)
-  await owner.openAppUrl('shutdown-token')
-  const back = await owner.callback(await owner.approve())
-  t.equal(back.status, 202, 'the browser waits while Wix holds the exchange')
+  await owner.openAppUrl(`shutdown-${randomBytes(4).toString('hex')}`)
+  const id = await owner.installationId()
+  const back = owner.callback(await owner.approve())
   await waitUntil('Wix holds the exchange', () => fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0))
+  return { fake, secrets, server, id, back }
+}
+
+t.test('SIGTERM while Wix holds the code exchange', async (t) => {
+  const { fake, secrets, server, id: installationId, back: waited } = await heldExchange(t, 100)
+  t.equal((await waited).status, 202, 'the browser waits while Wix holds the exchange')
 
   const started = Date.now()
   server.child.kill('SIGTERM')
@@ -40,7 +46,6 @@ t.test('SIGTERM while Wix holds the code exchange', async (t) => {
   t.same(job, { status: 'pending', lease_owner: null }, 'its unfinished exchange is handed back, not left leased')
 
   const survivor = await startService(t, { db, fake, env: secrets })
-  const installationId = (await db.sql`select id from wix_engine.workflows`)[0]!.id as string
   const done = await survivor.app.engine.waitFor(installationId, (w) => w.state !== 'CodeReceived', 10_000)
   t.equal(done?.state, 'Tokened', 'another instance picks it up at once and completes the exchange')
   const exchanged = fake.wix.requests.filter((r) => r.endpoint === 'oauth/access' && r.status === 200)
@@ -48,26 +53,8 @@ t.test('SIGTERM while Wix holds the code exchange', async (t) => {
 })
 
 t.test('SIGTERM while a browser waits on its exchange: it is answered at once with the page that checks again', async (t) => {
-  const fake = await startFakeWix({ appId: 'shutdown-app', appSecret: randomBytes(12).toString('hex') })
-  t.teardown(fake.close)
-  const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
-  const port = await freePort()
-  const server = await startServerProcess(t, {
-    ...secrets,
-    ...wixEnv(fake, port),
-    DATABASE_URL: db.url,
-    // The browser would wait a minute: longer than the process may take to shut down (25 s).
-    REDIRECT_WAIT_MS: '60000',
-    SHUTDOWN_GRACE_MS: '300',
-  }, port)
-
-  fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', hang: true })
-  const owner = siteOwner({ url: server.url } as never)
-  await owner.openAppUrl('shutdown-waiting-token')
-  const id = await owner.installationId()
-  const waiting = owner.callback(await owner.approve())
-  await waitUntil('Wix holds the exchange', () => fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0))
-
+  // The browser would wait a minute: longer than the process may take to shut down (25 s).
+  const { server, id, back: waiting } = await heldExchange(t, 60_000)
   server.child.kill('SIGTERM')
   const page = await waiting
   t.equal(page.status, 202, 'the waiting browser is answered, not cut off')

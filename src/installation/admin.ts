@@ -1,10 +1,10 @@
 import type { Sql } from 'postgres'
-import type { InstallationContext } from '../../machines/installation.ts'
 import { toWorkflow, type Engine, type Workflow } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
 import * as q from './queries.ts'
 import { UUID } from './queries.ts'
 import { TokenVaultError, type TokenVault } from './token-vault.ts'
+import { contextOf } from './view.ts'
 
 /** How long the finish route holds the caller while the bi-event goes out. */
 const FINISH_WAIT_MS = 10_000
@@ -12,7 +12,6 @@ const FINISH_WAIT_MS = 10_000
 const CANCELLABLE = ['AppUrlHit', 'Authorizing', 'CodeReceived']
 const HAS_TOKENS = ['Tokened', 'SetupIncomplete', 'Finished']
 
-const context = (w: Workflow) => w.context as unknown as InstallationContext
 
 /** How a cursor names the order it belongs to. */
 const ORDER_TAG = { created: 'c', updated: 'u' } as const satisfies Record<q.ListOrder, string>
@@ -79,7 +78,7 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
    * until the code's deadline passes; after that only a reinstall helps.)
    */
   async function retry(installation: Workflow): Promise<Workflow> {
-    const c = context(installation)
+    const c = contextOf(installation)
     if (installation.statePath === 'SetupIncomplete.waiting' && c.lastError) {
       return (await engine.send(installation.id, { type: 'FINISH' }, { source: 'admin:retry' })).workflow
     }
@@ -105,7 +104,7 @@ export function createInstallationAdmin(deps: { engine: Engine; sql: Sql; vault:
     if (installation.state === 'Uninstalled') throw new Errors.UNINSTALLED()
     if (!HAS_TOKENS.includes(installation.state)) throw new Errors.NO_TOKENS(installation.statePath)
     try {
-      return await vault.accessToken(context(installation).instanceId!, { minRemainingMs: 60_000 })
+      return await vault.accessToken(contextOf(installation).instanceId!, { minRemainingMs: 60_000 })
     } catch (err) {
       if (err instanceof TokenVaultError && err.code === 'REFRESH_TOKEN_REJECTED') {
         await engine.send(installation.id, { type: 'REFRESH_REJECTED', detail: err.message }, { source: 'route:access-token' })

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import type { InstallationContext, InstallationInput } from '../../machines/installation.ts'
+import type { InstallationInput } from '../../machines/installation.ts'
 import type { Config } from '../config.ts'
 import { hashOAuthState, installationIdOf, newOAuthState, safeEqual } from '../crypto/oauth-state.ts'
-import { EngineError, type AnyEvent, type Engine, type Workflow } from '../engine/index.ts'
+import { EngineError, type AnyEvent, type Engine } from '../engine/index.ts'
 import { Errors } from '../errors.ts'
 import { createSendOn } from './send-on.ts'
 import type { TokenVault } from './token-vault.ts'
+import { contextOf } from './view.ts'
 
 /** Wix codes are valid 10 minutes: past that, an exchange can only fail. */
 export const CODE_TTL_MS = 10 * 60_000
@@ -14,7 +15,6 @@ export const BROWSER_RETURN_TIMEOUT_MS = 15 * 60_000
 
 export type { Destination } from './send-on.ts'
 
-const context = (w: Workflow) => w.context as unknown as InstallationContext
 
 /**
  * The browser-facing steps of the Wix flow, free of HTTP: routes parse and answer, this decides.
@@ -72,7 +72,7 @@ export function createInstallFlow(deps: { engine: Engine; config: Config; vault:
     })
     if (r.accepted) return r.workflow
     const w = r.workflow
-    if (context(w).stateHash !== stateHash) throw new Errors.STATE_UNKNOWN()
+    if (contextOf(w).stateHash !== stateHash) throw new Errors.STATE_UNKNOWN()
     if (w.state === 'ConsentAbandoned' || w.state === 'Cancelled') throw new Errors.STATE_EXPIRED()
     // Cookie and hash both match: this browser's own state, come back (a reload, or a retry
     // after an answer it never got). Still a replay, but the browser may follow its installation.

@@ -3,6 +3,7 @@ import type { Config } from '../config.ts'
 import { hashOAuthState, newOAuthState } from '../crypto/oauth-state.ts'
 import type { AnyEvent, Engine, Workflow } from '../engine/index.ts'
 import type { TokenVault } from './token-vault.ts'
+import { contextOf } from './view.ts'
 
 export type Destination =
   | { kind: 'redirect'; url: string }
@@ -12,10 +13,9 @@ export type Destination =
   | { kind: 'installed' }
   | { kind: 'failed'; failure: InstallationContext['failure'] }
 
-const context = (w: Workflow) => w.context as unknown as InstallationContext
 
 /** A code spent by a process that died: this installation's browser goes back to Wix for a new one. */
-const sendsBack = (w: Workflow) => w.state === 'Authorizing' && (context(w).detourPending === true || (context(w).detours ?? 0) > 0)
+const sendsBack = (w: Workflow) => w.state === 'Authorizing' && (contextOf(w).detourPending === true || (contextOf(w).detours ?? 0) > 0)
 
 /**
  * The flow's last steps, free of HTTP: once the code exchange is over, the browser is sent on
@@ -30,7 +30,7 @@ export function createSendOn(deps: {
 
   /** The App URL's token the installation still holds; none when it holds none, or its key was retired. */
   function appUrlTokenOf(w: Workflow): string | undefined {
-    const sealed = context(w).appUrlToken
+    const sealed = contextOf(w).appUrlToken
     if (!sealed) return undefined
     try {
       return engine.sealer.open(sealed)
@@ -47,10 +47,10 @@ export function createSendOn(deps: {
    */
   async function destination(w: Workflow, sentOn: boolean): Promise<Destination> {
     // From a spent code until the new one is exchanged, the owner is told it is one more moment.
-    if (w.state === 'CodeReceived') return { kind: 'pending', detour: (context(w).detours ?? 0) > 0 }
+    if (w.state === 'CodeReceived') return { kind: 'pending', detour: (contextOf(w).detours ?? 0) > 0 }
     if (sendsBack(w)) return { kind: 'pending', detour: true }
-    if (!['Tokened', 'SetupIncomplete', 'Finished'].includes(w.state)) return { kind: 'failed', failure: context(w).failure }
-    const { instanceId, closeWindow } = context(w)
+    if (!['Tokened', 'SetupIncomplete', 'Finished'].includes(w.state)) return { kind: 'failed', failure: contextOf(w).failure }
+    const { instanceId, closeWindow } = contextOf(w)
     if (!closeWindow) {
       const u = new URL(config.postInstallUrl)
       u.searchParams.set('instanceId', instanceId!)
@@ -74,7 +74,7 @@ export function createSendOn(deps: {
     const exchangeOver = (w: Workflow) => w.state !== 'CodeReceived'
     let back: { state: string; installerUrl: string } | undefined
     const sendOn = (w: Workflow): AnyEvent | undefined => {
-      if (w.state === 'Tokened') return { type: 'BROWSER_SENT_ON', destination: context(w).closeWindow ? 'close-window' : 'post-install' }
+      if (w.state === 'Tokened') return { type: 'BROWSER_SENT_ON', destination: contextOf(w).closeWindow ? 'close-window' : 'post-install' }
       if (!sendsBack(w)) return undefined
       back ??= { state: newOAuthState(id), installerUrl: '' }
       back.installerUrl = installerUrl(back.state, appUrlTokenOf(w))

@@ -83,9 +83,12 @@ export const attemptsView = (rows: AttemptRow[]): z.infer<typeof effectAttemptSc
 /** How a claim is told apart from a confirmed instance, in the API, the console and the CLI. */
 export const CLAIM_NOTE = 'claimed by its Redirect URL, not confirmed by Wix'
 
+/** An installation workflow's context, as its machine keeps it. */
+export const contextOf = (w: Workflow) => w.context as unknown as InstallationContext
+
 /** An installation as the API shows it: never a secret (the context holds sealed ones only, never shown). */
 export function installationView(w: Workflow): z.infer<typeof installationSchema> {
-  const c = w.context as unknown as InstallationContext
+  const c = contextOf(w)
   const claimed = c.claimedInstanceId ?? null
   return {
     id: w.id,
