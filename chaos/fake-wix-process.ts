@@ -1,7 +1,8 @@
 // The fake Wix in a process of its own, misbehaving at random (seeded): 5xx, 429 with
 // Retry-After, slow replies, hangs past the client's timeout, 400 on some code exchanges.
 // It counts every code exchange per code, every bi-event per instance, and remembers every
-// secret it handed out or was sent, for the checks (GET /_chaos/report).
+// secret it handed out or was sent, for the checks (GET /_chaos/report). POST /_chaos/calm ends
+// the misbehaving: the chaos is over, and what it left behind must now settle.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { createFakeWix, fakeWixPlugin } from '../src/sandbox/fake-wix.ts'
 import { prng } from './prng.ts'
@@ -30,6 +31,8 @@ const biEvents = new Map<string, number>()
 const injected: Record<string, number> = {}
 const secrets = new Set<string>([wix.appSecret])
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** Set by POST /_chaos/calm: from then on every call is answered as Wix would on a good day. */
+let calm = false
 
 type Body = { grant_type?: string; code?: string; refresh_token?: string } | undefined
 const endpointOf = (request: FastifyRequest) =>
@@ -45,7 +48,7 @@ const app = Fastify({ logger: false })
 // spends the code, as with Wix): ~10% 5xx, ~5% 429, ~5% slow, ~2% hang, ~3% of exchanges 400.
 app.addHook('preHandler', async (request, reply) => {
   const endpoint = endpointOf(request)
-  if (!endpoint) return
+  if (!endpoint || calm) return
   const body = request.body as Body
   const roll = random()
   if (roll < 0.1) return fail(reply, '5xx', random() < 0.5 ? 500 : 503)
@@ -90,6 +93,10 @@ app.addHook('onSend', async (request, reply, payload) => {
     for (const t of [tokens.access_token, tokens.refresh_token]) if (t) secrets.add(t)
   }
   return payload
+})
+app.post('/_chaos/calm', async () => {
+  calm = true
+  return { calm }
 })
 app.get('/_chaos/report', async (): Promise<ChaosReport> => ({
   exchanges: Object.fromEntries(exchanges), biEvents: Object.fromEntries(biEvents), injected, secrets: [...secrets],
