@@ -192,9 +192,6 @@ CREATE INDEX webhook_deliveries_pending_idx ON wix_install.webhook_deliveries US
 ALTER TABLE ONLY wix_engine.job_attempts
     ADD CONSTRAINT job_attempts_job_id_fkey FOREIGN KEY (job_id) REFERENCES wix_engine.jobs(id) ON DELETE CASCADE;
 
-ALTER TABLE ONLY wix_engine.jobs
-    ADD CONSTRAINT jobs_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;
-
 ALTER TABLE ONLY wix_install.exchanged_tokens
     ADD CONSTRAINT exchanged_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;
 

@@ -2,7 +2,7 @@ import type { Sql } from 'postgres'
 import * as workflows from '../engine/index.ts'
 import { MACHINE } from '../installation/queries.ts'
 
-/** Rows one statement may delete (plus what cascades from them): short locks, small WAL bursts. */
+/** Rows one statement may delete (plus what hangs off them): short locks, small WAL bursts. */
 export const BATCH = 500
 
 /**

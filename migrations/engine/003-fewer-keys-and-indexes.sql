@@ -1,0 +1,11 @@
+-- History and jobs lose their foreign keys to workflows. The engine is their only writer and
+-- deletes a workflow with them in one statement (queries.ts, deleteWorkflows); the keys checked
+-- every history row and job written (a lookup and a lock on the workflow's row, nine a flow) for a
+-- guarantee the engine keeps itself. A job's attempts keep theirs: the runner records a failed
+-- run without holding its workflow's row, and the cascade is what takes such a row with its job.
+-- The installation's token tables keep theirs too: the token vault writes them, not the engine,
+-- and their cascade is what clears a held exchange's tokens when retention deletes its workflow.
+-- (If exists: a database that applied 004 first has a history table made without one.)
+alter table wix_engine.workflow_history drop constraint if exists workflow_history_workflow_id_fkey;
+alter table wix_engine.jobs drop constraint jobs_workflow_id_fkey;
+
