@@ -171,11 +171,11 @@ CREATE INDEX jobs_workflow_idx ON wix_engine.jobs USING btree (workflow_id, kind
 
 CREATE INDEX workflows_created_idx ON wix_engine.workflows USING btree (machine, created_at DESC, id DESC);
 
+CREATE INDEX workflows_ended_idx ON wix_engine.workflows USING btree (machine, state, updated_at) WHERE ((snapshot ->> 'status'::text) = 'done'::text);
+
 CREATE INDEX workflows_key_idx ON wix_engine.workflows USING btree (machine, key, created_at DESC) WHERE (key IS NOT NULL);
 
 CREATE INDEX workflows_reason_idx ON wix_engine.workflows USING btree (machine, reason, updated_at DESC, id DESC) WHERE (reason IS NOT NULL);
-
-CREATE INDEX workflows_state_idx ON wix_engine.workflows USING btree (machine, state, updated_at DESC, id DESC);
 
 CREATE INDEX workflows_updated_idx ON wix_engine.workflows USING btree (machine, updated_at DESC, id DESC);
 

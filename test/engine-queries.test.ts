@@ -54,6 +54,7 @@ t.test("reading and tidying the engine's workflows through its API", async (t) =
     t.same(ids(await engine.list({ ...sub, reason: 'payment_deadline' }, { order: 'updated', limit: 10 })), [d.id], 'by failure reason')
     t.same(ids(await engine.list({ ...sub, key: 'a' }, { order: 'created', limit: 10 })), [a2.id, a.id], 'by key')
     t.same(ids(await engine.list({ ...sub, key: 'a', active: true }, { order: 'created', limit: 10 })), [a2.id], 'only those not yet final')
+    t.same(ids(await engine.list({ ...sub, ended: true }, { order: 'created', limit: 10 })), [d.id, a.id], 'only those in a final state')
     t.same(ids(await engine.list({ ...sub, context: { plan: 'basic', customerId: 'c' } }, { order: 'created', limit: 10 })), [c.id], 'by context fields')
     t.same(await engine.list({ machine: 'other' as never }, { order: 'created', limit: 10 }), [], "another machine's list is its own")
     const window = { ...sub, createdFrom: new Date(b.createdAt), createdTo: new Date(d.createdAt) }

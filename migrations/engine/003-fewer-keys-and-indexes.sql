@@ -9,3 +9,12 @@
 alter table wix_engine.workflow_history drop constraint if exists workflow_history_workflow_id_fkey;
 alter table wix_engine.jobs drop constraint jobs_workflow_id_fkey;
 
+-- Every transition gives its row a new entry in each of the table's indexes (updated_at is in
+-- them: never a HOT update), so an index is an entry per transition. workflows_state_idx served
+-- no list: a list's state filter is `state = any(...)`, which Postgres 15 cannot read in
+-- updated_at order from it (it reads workflows_updated_idx and filters). Its one user was
+-- retention's search for ended workflows, which gets an index that only a row in a final state
+-- enters: once, as it ends, and never while it moves.
+drop index wix_engine.workflows_state_idx;
+create index workflows_ended_idx on wix_engine.workflows (machine, state, updated_at)
+  where snapshot ->> 'status' = 'done';

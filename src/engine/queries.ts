@@ -17,6 +17,8 @@ export interface WorkflowFilter {
   key?: string | string[]
   /** Only workflows not yet in a final state. */
   active?: boolean
+  /** Only workflows in a final state (read through workflows_ended_idx). */
+  ended?: boolean
   /** Top-level context fields equal to these strings: unindexed, so pair it with a narrow filter. */
   context?: Record<string, string>
   createdFrom?: Date
@@ -46,6 +48,7 @@ const where = (sql: Sql, f: WorkflowFilter) => {
     ${f.reason ? sql`and reason = ${f.reason}` : sql``}
     ${typeof f.key === 'string' ? sql`and key = ${f.key}` : f.key ? sql`and key = any(${f.key}::text[])` : sql``}
     ${f.active ? sql`and snapshot ->> 'status' = 'active'` : sql``}
+    ${f.ended ? sql`and snapshot ->> 'status' = 'done'` : sql``}
     ${context.reduce((all, [field, value]) => sql`${all} and snapshot -> 'context' ->> ${field} = ${value}`, sql``)}
     ${f.createdFrom ? sql`and created_at >= ${f.createdFrom}` : sql``}
     ${f.createdTo ? sql`and created_at < ${f.createdTo}` : sql``}

@@ -10,7 +10,7 @@ export const BATCH = 500
  * them (history, jobs, attempts): never one that still holds tokens, whatever its state.
  */
 export const deleteEnded = (sql: Sql, states: string[], cutoff: Date): Promise<number> =>
-  workflows.deleteWorkflows(sql, { machine: MACHINE, state: states, updatedBefore: cutoff }, BATCH,
+  workflows.deleteWorkflows(sql, { machine: MACHINE, state: states, ended: true, updatedBefore: cutoff }, BATCH,
     (id) => sql`exists (select 1 from wix_install.instance_tokens t where t.workflow_id = ${id})`)
 
 export type Watermark = workflows.Watermark
