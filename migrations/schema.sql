@@ -175,6 +175,8 @@ CREATE INDEX workflows_ended_idx ON wix_engine.workflows USING btree (machine, s
 
 CREATE INDEX workflows_key_idx ON wix_engine.workflows USING btree (machine, key, created_at DESC) WHERE (key IS NOT NULL);
 
+CREATE INDEX workflows_reason_created_idx ON wix_engine.workflows USING btree (machine, reason, created_at DESC, id DESC) WHERE (reason IS NOT NULL);
+
 CREATE INDEX workflows_reason_idx ON wix_engine.workflows USING btree (machine, reason, updated_at DESC, id DESC) WHERE (reason IS NOT NULL);
 
 CREATE INDEX workflows_updated_idx ON wix_engine.workflows USING btree (machine, updated_at DESC, id DESC);
