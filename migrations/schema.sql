@@ -171,11 +171,13 @@ CREATE INDEX jobs_workflow_idx ON wix_engine.jobs USING btree (workflow_id, kind
 
 CREATE INDEX workflows_created_idx ON wix_engine.workflows USING btree (machine, created_at DESC, id DESC);
 
+CREATE INDEX workflows_ended_idx ON wix_engine.workflows USING btree (machine, state, updated_at) WHERE ((snapshot ->> 'status'::text) = 'done'::text);
+
 CREATE INDEX workflows_key_idx ON wix_engine.workflows USING btree (machine, key, created_at DESC) WHERE (key IS NOT NULL);
 
-CREATE INDEX workflows_reason_idx ON wix_engine.workflows USING btree (machine, reason, updated_at DESC, id DESC) WHERE (reason IS NOT NULL);
+CREATE INDEX workflows_reason_created_idx ON wix_engine.workflows USING btree (machine, reason, created_at DESC, id DESC) WHERE (reason IS NOT NULL);
 
-CREATE INDEX workflows_state_idx ON wix_engine.workflows USING btree (machine, state, updated_at DESC, id DESC);
+CREATE INDEX workflows_reason_idx ON wix_engine.workflows USING btree (machine, reason, updated_at DESC, id DESC) WHERE (reason IS NOT NULL);
 
 CREATE INDEX workflows_updated_idx ON wix_engine.workflows USING btree (machine, updated_at DESC, id DESC);
 
@@ -191,9 +193,6 @@ CREATE INDEX webhook_deliveries_pending_idx ON wix_install.webhook_deliveries US
 
 ALTER TABLE ONLY wix_engine.job_attempts
     ADD CONSTRAINT job_attempts_job_id_fkey FOREIGN KEY (job_id) REFERENCES wix_engine.jobs(id) ON DELETE CASCADE;
-
-ALTER TABLE ONLY wix_engine.jobs
-    ADD CONSTRAINT jobs_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY wix_install.exchanged_tokens
     ADD CONSTRAINT exchanged_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;

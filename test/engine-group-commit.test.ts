@@ -120,7 +120,11 @@ t.test('group commit, on a real database', async (t) => {
       select gen_random_uuid(), machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at
       from wix_engine.workflows, generate_series(1, 20000) limit 20000
       returning id`
-    t.teardown(() => db.sql`delete from wix_engine.workflows where id = any(${filler.map((f) => f.id)}::uuid[])`)
+    t.teardown(async () => {
+      const ids = filler.map((f) => f.id)
+      await db.sql`delete from wix_engine.jobs where workflow_id = any(${ids}::uuid[])`
+      await db.sql`delete from wix_engine.workflows where id = any(${ids}::uuid[])`
+    })
     await db.sql`
       insert into wix_engine.jobs (id, workflow_id, kind, name, status, attempts, run_at, lease_owner, lease_until, created_at, updated_at)
       select gen_random_uuid(), id, 'effect', 'filler', 'running', 1, now(), 'elsewhere', now() + interval '1 hour', now(), now()

@@ -4,7 +4,7 @@ import t from 'tap'
 import { createRetention } from '../src/retention/retention.ts'
 import { BATCH } from '../src/retention/prune.ts'
 import { freshDatabase, onEmbedded } from './support/database.ts'
-import { silentLog, testClock } from './support/engine.ts'
+import { NO_ORPHANS, orphans, silentLog, testClock } from './support/engine.ts'
 import { siteOwner } from './support/flow.ts'
 import { startService } from './support/service.ts'
 
@@ -18,12 +18,19 @@ const clock = testClock(new Date())
 const service = await startService(t, { db, now: clock.now, engine: { poll: false } })
 const { sql } = service.app
 
-/** `n` installations in `state`, last changed at `at`, straight into the table. */
+/** `n` installations ended in `state`, last changed at `at`, straight into the tables, each with its history. */
 async function seed(n: number, state: string, at: Date) {
   await sql`
-    insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
-    select gen_random_uuid(), 'installation', 1, null, ${state}, null, '{}'::jsonb, 1, ${at}, ${at}
-    from generate_series(1, ${n})`
+    with w as (
+      insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
+      select gen_random_uuid(), 'installation', 1, null, ${state}, null, '{"status":"done"}'::jsonb, 1, ${at}, ${at}
+      from generate_series(1, ${n})
+      returning id
+    )
+    insert into wix_engine.workflow_history (workflow_id, seq, events, at)
+    select id, 1, jsonb_build_array(jsonb_build_object('seq', 1, 'event_type', 'xstate.init', 'event', '{}'::jsonb,
+                                                       'from_state', null, 'to_state', ${state}::text, 'source', 'test')), ${at}
+    from w`
 }
 const count = async (state: string) =>
   (await sql<{ n: number }[]>`select count(*)::int as n from wix_engine.workflows where state = ${state}`)[0]!.n
@@ -57,6 +64,16 @@ await sql`
 // The flood the rate limit lets through: abandoned starts, more than two batches of them.
 await seed(2 * BATCH + 1, 'ConsentAbandoned', clock.now())
 await seed(3, 'ExchangeFailed', clock.now())
+// One of them with its exchange job, failed, and that failed run.
+const exchangeJobId = randomUUID()
+await sql`
+  insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, created_at, updated_at)
+  select ${exchangeJobId}, id, 'effect', 'exchangeCode', 'exchangeCode', 'x', 'failed', 1, ${clock.now()}, ${clock.now()}, ${clock.now()}
+  from wix_engine.workflows where state = 'ExchangeFailed' limit 1`
+await sql`
+  insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
+  select id, 1, workflow_id, 'failed', ${clock.now()}, ${clock.now()}, ${sql.json({ code: 'WIX_REFUSED' })}
+  from wix_engine.jobs where id = ${exchangeJobId}`
 // A job that ended dead (its payload unreadable), on the Finished installation, with its failed
 // run (the engine records only failed runs).
 const deadJobId = randomUUID()
@@ -84,6 +101,12 @@ t.test('the setup is what the test believes', async (t) => {
   const abandoned = await service.app.engine.get(abandonedId)
   t.equal(abandoned?.state, 'ConsentAbandoned', 'one was abandoned at the consent screen')
   t.equal(await count('ConsentAbandoned'), 2 * BATCH + 2, 'beside the seeded abandoned ones')
+  const [rows] = await sql<{ history: number; attempts: number }[]>`
+    select (select count(*)::int from wix_engine.workflow_history h join wix_engine.workflows w on w.id = h.workflow_id
+            where w.state in ('ConsentAbandoned', 'ExchangeFailed')) as history,
+           (select count(*)::int from wix_engine.job_attempts where job_id = ${exchangeJobId}) as attempts`
+  t.ok(rows!.history >= 2 * BATCH + 5, `the ended ones have history (${rows!.history} rows)`)
+  t.equal(rows!.attempts, 1, 'and one failed exchange its job and attempt')
 })
 
 t.test('nothing young is touched', async (t) => {
@@ -125,6 +148,7 @@ t.test('old data goes, in bounded batches, and tokens stay', async (t) => {
     select state, (select count(*)::int from wix_install.instance_tokens where workflow_id = ${heldId}) as tokens
     from wix_engine.workflows where id = ${heldId}`
   t.same(held, { state: 'ReinstallRequired', tokens: 1 }, 'an ended installation holding tokens stays, and its tokens')
+  t.same(await orphans(sql), NO_ORPHANS, 'no history, job or attempt of a deleted installation is left')
   const kept = await service.api('GET', `/api/installations/${finishedId}`)
   t.equal(kept.json.state, 'Finished', 'the Finished installation stays')
   t.same(kept.json.history, [], 'without its history')

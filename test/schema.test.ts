@@ -158,3 +158,34 @@ t.test('a database of one history row per event (0.2) keeps its history, read ba
   t.same((await sql`select seq, jsonb_array_length(events) as n from wix_engine.workflow_history where workflow_id = ${id} order by seq`).map((r) => [r.seq, r.n]),
     [[1, 1], [2, 1], [3, 1]], 'each as a write of its own, as it was committed')
 })
+
+t.test('a database that applied 004 before 003 existed gets 003 in place, with its rows', { skip: realServer || (!hasPgDump && 'needs pg_dump') }, async (t) => {
+  const { url, sql } = await emptyDatabase(t)
+  // The engine's migrations as they were before 003: 004 (history one row per write) came first.
+  const before = mkdtempSync(join(tmpdir(), 'wie-migrations-'))
+  t.teardown(() => rmSync(before, { recursive: true, force: true }))
+  for (const f of ENGINE.filter((m) => !/\/003-/.test(m)).map((m) => m.slice('wix_engine/'.length))) {
+    copyFileSync(new URL(f, ENGINE_MIGRATIONS.dir), join(before, f))
+  }
+  await applyMigrations(sql, { schema: 'wix_engine', dir: pathToFileURL(`${before}/`) })
+  const id = '6c2a7d3f-9b58-4d47-8b01-3e7f1f2b8c01'
+  const job = '7d3b8e4a-0c69-4e58-9c12-4f802a3c9d12'
+  await sql`insert into wix_engine.workflows (id, machine, machine_version, key, state, snapshot, version, created_at, updated_at)
+            values (${id}, 'installation', 2, 'inst-2', 'ExchangeFailed', '{"status":"done","value":"ExchangeFailed","context":{}}', 3, now(), now())`
+  await sql`insert into wix_engine.workflow_history (workflow_id, seq, events, at)
+            values (${id}, 1, '[{"seq":1,"event_type":"xstate.init","event":{},"from_state":null,"to_state":"AppUrlHit","source":"test"}]', now())`
+  await sql`insert into wix_engine.jobs (id, workflow_id, kind, name, src, status, attempts, run_at, created_at, updated_at)
+            values (${job}, ${id}, 'effect', 'exchangeCode', 'exchangeCode', 'failed', 1, now(), now(), now())`
+  await sql`insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at)
+            values (${job}, 1, ${id}, 'failed', now(), now())`
+
+  const applied = await migrate(sql)
+  t.same(applied.filter((m) => m.startsWith('wix_engine/')), ['wix_engine/003-fewer-keys-and-indexes.sql'], "of the engine's, only 003 is applied")
+  t.equal(dumpSchema(url), readFileSync(new URL('../migrations/schema.sql', import.meta.url), 'utf8'),
+    'the database has exactly the schema a fresh one gets')
+  const [rows] = await sql`
+    select (select count(*)::int from wix_engine.workflow_history where workflow_id = ${id}) as history,
+           (select count(*)::int from wix_engine.jobs where workflow_id = ${id}) as jobs,
+           (select count(*)::int from wix_engine.job_attempts where job_id = ${job}) as attempts`
+  t.same({ ...rows }, { history: 1, jobs: 1, attempts: 1 }, 'its history, job and attempt are kept')
+})

@@ -17,6 +17,8 @@ export interface WorkflowFilter {
   key?: string | string[]
   /** Only workflows not yet in a final state. */
   active?: boolean
+  /** Only workflows in a final state (read through workflows_ended_idx). */
+  ended?: boolean
   /** Top-level context fields equal to these strings: unindexed, so pair it with a narrow filter. */
   context?: Record<string, string>
   createdFrom?: Date
@@ -46,6 +48,7 @@ const where = (sql: Sql, f: WorkflowFilter) => {
     ${f.reason ? sql`and reason = ${f.reason}` : sql``}
     ${typeof f.key === 'string' ? sql`and key = ${f.key}` : f.key ? sql`and key = any(${f.key}::text[])` : sql``}
     ${f.active ? sql`and snapshot ->> 'status' = 'active'` : sql``}
+    ${f.ended ? sql`and snapshot ->> 'status' = 'done'` : sql``}
     ${context.reduce((all, [field, value]) => sql`${all} and snapshot -> 'context' ->> ${field} = ${value}`, sql``)}
     ${f.createdFrom ? sql`and created_at >= ${f.createdFrom}` : sql``}
     ${f.createdTo ? sql`and created_at < ${f.createdTo}` : sql``}
@@ -199,17 +202,29 @@ export const createdAtOf = (sql: Sql, idColumn: string): Fragment =>
 // ---- tidying up -------------------------------------------------------------------------------
 
 /**
- * Deletes up to `limit` workflows matching `f` (with their history, jobs and attempts), except
- * those `keep(idColumn)` holds for: a condition of the caller's, on the workflow's id. Skips rows
- * another transaction holds. Returns how many went.
+ * Deletes up to `limit` workflows matching `f`, with their history, jobs and attempts, except
+ * those `keep(idColumn)` holds for: a condition of the caller's, on the workflow's id. One
+ * statement, and no foreign key to cascade: the engine writes a workflow's history and jobs only
+ * in statements that write or lock its row, so a row this statement locks as it sees it has no
+ * history or job it does not see. A row another transaction holds is skipped, and so is one
+ * changed since the statement began (Postgres would lock the newer version, whose writer's rows
+ * the statement cannot see, and leave them behind): the next call takes it. Returns how many went.
  */
 export async function deleteWorkflows(sql: Sql, f: WorkflowFilter, limit: number, keep?: (idColumn: Fragment) => Fragment) {
   const rows = await sql`
     with doomed as (
       select w.id from wix_engine.workflows w
       where ${where(sql, f)} ${keep ? sql`and not ${keep(sql`w.id`)}` : sql``}
+        -- the version this statement sees: one committed since (what the lock below would take
+        -- and check again) was written by another transaction, its xmin
+        and w.xmin = (select seen.xmin from wix_engine.workflows seen where seen.id = w.id)
       limit ${limit}
       for update skip locked
+    ), history as (
+      delete from wix_engine.workflow_history h using doomed where h.workflow_id = doomed.id
+    ), jobs as (
+      -- their attempts go with them (on delete cascade)
+      delete from wix_engine.jobs j using doomed where j.workflow_id = doomed.id
     )
     delete from wix_engine.workflows w using doomed where w.id = doomed.id
     returning w.id`

@@ -2,7 +2,7 @@ import type { Sql } from 'postgres'
 import * as workflows from '../engine/index.ts'
 import { MACHINE } from '../installation/queries.ts'
 
-/** Rows one statement may delete (plus what cascades from them): short locks, small WAL bursts. */
+/** Rows one statement may delete (plus what hangs off them): short locks, small WAL bursts. */
 export const BATCH = 500
 
 /**
@@ -10,7 +10,7 @@ export const BATCH = 500
  * them (history, jobs, attempts): never one that still holds tokens, whatever its state.
  */
 export const deleteEnded = (sql: Sql, states: string[], cutoff: Date): Promise<number> =>
-  workflows.deleteWorkflows(sql, { machine: MACHINE, state: states, updatedBefore: cutoff }, BATCH,
+  workflows.deleteWorkflows(sql, { machine: MACHINE, state: states, ended: true, updatedBefore: cutoff }, BATCH,
     (id) => sql`exists (select 1 from wix_install.instance_tokens t where t.workflow_id = ${id})`)
 
 export type Watermark = workflows.Watermark
