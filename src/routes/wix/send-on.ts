@@ -34,7 +34,14 @@ export function browserSendOn(deps: {
     const gone = browserGone(reply)
     // A shutdown ends the wait as a browser leaving does, sending nothing on its behalf; the
     // browser, still here, gets the page that checks again — on whichever instance answers then.
-    const { installation, sentOn, sentBack } = await flow.settled(installationId, waitMs, AbortSignal.any([gone, closing]))
+    // (Not AbortSignal.any: on Node 20 a signal made from the app-long `closing` stays alive with it.)
+    const ended = new AbortController()
+    const end = () => ended.abort()
+    gone.addEventListener('abort', end, { once: true })
+    closing.addEventListener('abort', end, { once: true })
+    if (gone.aborted || closing.aborted) end()
+    const { installation, sentOn, sentBack } = await flow.settled(installationId, waitMs, ended.signal)
+      .finally(() => closing.removeEventListener('abort', end))
     // No one to send on, and a close-window token handed out to no one would be spent.
     if (gone.aborted) return reply.code(202).send()
     if (sentBack) {
