@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { request } from 'undici'
 import { connect } from '../src/db/connect.ts'
 import { startFakeWix } from '../src/sandbox/fake-wix.ts'
 import { freshDatabase, needsRealPostgres, postgresProxy, upstreamOf } from './support/database.ts'
-import { waitUntil } from './support/process.ts'
+import { isHealthy, waitUntil } from './support/process.ts'
 import { freePort } from './support/service.ts'
 
 /**
@@ -87,13 +86,7 @@ async function serverProcess(t: Test, databaseUrl: string) {
   /** Waits until /healthz answers 200; fails at once, with the process's output, if it has ended. */
   const answers = (what: string) => waitUntil(what, async () => {
     if (gone) throw new Error(`the server ${gone}; its output:\n${output.slice(-4_000)}`)
-    try {
-      const res = await request(`${url}/healthz`, { headersTimeout: 5_000, bodyTimeout: 5_000 })
-      await res.body.dump()
-      return res.statusCode === 200
-    } catch {
-      return false
-    }
+    return isHealthy(url)
   })
   return { answers, alive: () => gone === undefined, output: () => output }
 }

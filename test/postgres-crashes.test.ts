@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { request } from 'undici'
 import { throwawayCluster } from '../chaos/cluster.ts'
 import { drive, type Observations } from '../chaos/driver.ts'
 import { prng } from '../chaos/prng.ts'
@@ -13,7 +12,7 @@ import { connect } from '../src/db/connect.ts'
 import { migrate } from '../src/db/migrate.ts'
 import { startFakeWix } from '../src/sandbox/fake-wix.ts'
 import { builtEntry } from './support/build.ts'
-import { waitUntil } from './support/process.ts'
+import { isHealthy, waitUntil } from './support/process.ts'
 import { freePort } from './support/service.ts'
 
 /**
@@ -62,17 +61,8 @@ t.test('three Postgres crashes in 20 s under six browser flows on two instances'
     if (t.passing()) rmSync(work, { recursive: true, force: true })
     else t.comment(`server logs kept in ${logFile}`)
   })
-  const healthy = async (url: string) => {
-    try {
-      const res = await request(`${url}/healthz`, { headersTimeout: 5_000, bodyTimeout: 5_000 })
-      await res.body.dump()
-      return res.statusCode === 200
-    } catch {
-      return false
-    }
-  }
   pool.startAll()
-  for (const url of pool.urls) await waitUntil(`${url} is healthy`, () => healthy(url), 60_000)
+  for (const url of pool.urls) await waitUntil(`${url} is healthy`, () => isHealthy(url), 60_000)
 
   // Six browsers install again and again until the crashes are over.
   const random = prng(26)
@@ -97,7 +87,7 @@ t.test('three Postgres crashes in 20 s under six browser flows on two instances'
   // The 30 s counts from the last crash: nobody restarts anything for the service.
   const back = Date.now()
   for (const url of pool.urls) {
-    await waitUntil(`${url} is healthy again`, () => healthy(url), Math.max(1, 30_000 - (Date.now() - back)))
+    await waitUntil(`${url} is healthy again`, () => isHealthy(url), Math.max(1, 30_000 - (Date.now() - back)))
   }
   t.pass('both instances answer /healthz 200 within 30 s of the last crash')
   await Promise.all(browsers)

@@ -62,7 +62,7 @@ export function makeSend(deps: SendDeps) {
   /** The row as read now, with whether `o.job`'s run still holds its job. */
   async function readFresh(id: string, o: SendOptions) {
     const row = await store.readWorkflow(sql, id, o.job?.lease)
-    if (!row || (o.machine !== undefined && row.machine !== o.machine)) throw workflowNotFound(id)
+    if (!row) throw workflowNotFound(id)
     return row
   }
 
@@ -76,6 +76,7 @@ export function makeSend(deps: SendDeps) {
   async function sendOnce(id: string, event: AnyEvent, o: SendOptions): Promise<SendResult> {
     const cached = recent.get(id)
     let row: store.WorkflowRow & { job_held?: boolean | null } = cached ?? await readFresh(id, o)
+    // Of another machine, it reads as not found (a workflow's machine never changes: one check).
     if (o.machine !== undefined && row.machine !== o.machine) throw workflowNotFound(id)
     const at = now()
     const decideOn = (r: typeof row, fresh: boolean) => decide({

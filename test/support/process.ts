@@ -18,6 +18,17 @@ export async function waitUntil(what: string, check: () => Promise<boolean> | bo
   throw new Error(`timed out waiting until ${what}`)
 }
 
+/** Whether the service at `url` answers /healthz with 200 now; a refused or hung connection is a no (5 s). */
+export async function isHealthy(url: string): Promise<boolean> {
+  try {
+    const res = await request(`${url}/healthz`, { headersTimeout: 5_000, bodyTimeout: 5_000 })
+    await res.body.dump()
+    return res.statusCode === 200
+  } catch {
+    return false
+  }
+}
+
 /**
  * `src/server.ts` in a process of its own, as production runs it (bundled for the tests, see
  * scripts/test-build.mjs); resolves once it is healthy.
@@ -39,11 +50,7 @@ export async function startServerProcess(t: { teardown(fn: () => unknown): void 
   // However long a loaded machine takes to start it: it answers, or exits (tap's timeout backstops).
   await waitUntil('the server answers', async () => {
     if (gone) throw new Error(`the server exited (${gone.signal ?? gone.code}) before it answered`)
-    try {
-      return (await request(`${url}/healthz`)).statusCode === 200
-    } catch {
-      return false
-    }
+    return isHealthy(url)
   }, Infinity)
   return { child, exited, url }
 }
