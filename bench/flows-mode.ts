@@ -51,10 +51,11 @@ const viaPort = (url: string, port: number) => {
 function label(q: string): string {
   const rules: [RegExp, string][] = [
     [/^select w\.\*, null::boolean as job_held from wix_engine.workflows/, 'engine: read (send, before deciding)'],
-    [/^select w\.\*, exists \(select 1 from wix_engine.jobs/, 'engine: read with job lease (effect result)'],
+    [/^select w\.\*, (w\.effects @>|exists \(select 1 from wix_engine.jobs)/, 'engine: read with job lease (effect result)'],
     [/^with c as \( select \* from jsonb_to_recordset/, 'engine: batched write (creates and sends)'],
-    [/^with timers as/, 'engine: job poll (claim)'],
-    [/^update wix_engine.jobs j set lease_until/, 'engine: heartbeat (lease renewal)'],
+    [/^with timers as \( select id from wix_engine.jobs/, 'engine: job poll (claim)'],
+    [/^with timers as \( update wix_engine.jobs j set lease_until/, 'engine: heartbeat (lease renewal)'],
+    [/^with due as \( select id, timers from wix_engine.workflows/, 'engine: timer poll (due timers into jobs)'],
     [/^select \* from wix_engine.workflows where machine = \$1 and \(id = /, 'finish: find installation by id or instanceId'],
     [/^insert into wix_install.exchanged_tokens/, 'effect: keep exchanged tokens (outbox)'],
     [/^with saved as \( insert into wix_install.instance_tokens/, 'effect: store tokens'],

@@ -2,6 +2,29 @@ CREATE SCHEMA wix_engine;
 
 CREATE SCHEMA wix_install;
 
+CREATE FUNCTION wix_engine.effects_due(effects jsonb) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  select min(case when e->>'status' = 'running' then (e->>'lease_until')::timestamptz else (e->>'run_at')::timestamptz end)
+  from jsonb_array_elements(effects) e
+$$;
+
+CREATE FUNCTION wix_engine.effects_patched(effects jsonb, matching jsonb, patch jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select coalesce(jsonb_agg(case when exists (select 1 from jsonb_array_elements(matching) m where e @> m) then e || patch else e end
+                            order by o), '[]'::jsonb)
+  from jsonb_array_elements(effects) with ordinality x(e, o)
+$$;
+
+CREATE FUNCTION wix_engine.effects_without(effects jsonb, matching jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select coalesce(jsonb_agg(e order by o), '[]'::jsonb)
+  from jsonb_array_elements(effects) with ordinality x(e, o)
+  where not exists (select 1 from jsonb_array_elements(matching) m where e @> m)
+$$;
+
 CREATE TABLE wix_engine.job_attempts (
     job_id uuid NOT NULL,
     attempt integer NOT NULL,
@@ -10,6 +33,7 @@ CREATE TABLE wix_engine.job_attempts (
     started_at timestamp with time zone NOT NULL,
     finished_at timestamp with time zone NOT NULL,
     error jsonb,
+    name text,
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['ok'::text, 'retry'::text, 'failed'::text])))
 );
 
@@ -71,7 +95,9 @@ CREATE TABLE wix_engine.workflows (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     timers jsonb DEFAULT '[]'::jsonb NOT NULL,
-    wake_at timestamp with time zone
+    wake_at timestamp with time zone,
+    effects jsonb DEFAULT '[]'::jsonb NOT NULL,
+    effect_due_at timestamp with time zone
 );
 
 CREATE TABLE wix_install.console_sessions (
@@ -171,6 +197,8 @@ CREATE INDEX jobs_workflow_idx ON wix_engine.jobs USING btree (workflow_id, kind
 
 CREATE INDEX workflows_created_idx ON wix_engine.workflows USING btree (machine, created_at DESC, id DESC);
 
+CREATE INDEX workflows_effect_due_idx ON wix_engine.workflows USING btree (effect_due_at) WHERE (effect_due_at IS NOT NULL);
+
 CREATE INDEX workflows_ended_idx ON wix_engine.workflows USING btree (machine, state, updated_at) WHERE ((snapshot ->> 'status'::text) = 'done'::text);
 
 CREATE INDEX workflows_key_idx ON wix_engine.workflows USING btree (machine, key, created_at DESC) WHERE (key IS NOT NULL);
@@ -190,9 +218,6 @@ CREATE INDEX instance_tokens_workflow_idx ON wix_install.instance_tokens USING b
 CREATE INDEX webhook_deliveries_instance_idx ON wix_install.webhook_deliveries USING btree (instance_id, received_at DESC);
 
 CREATE INDEX webhook_deliveries_pending_idx ON wix_install.webhook_deliveries USING btree (received_at) WHERE (processed_at IS NULL);
-
-ALTER TABLE ONLY wix_engine.job_attempts
-    ADD CONSTRAINT job_attempts_job_id_fkey FOREIGN KEY (job_id) REFERENCES wix_engine.jobs(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY wix_install.exchanged_tokens
     ADD CONSTRAINT exchanged_tokens_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES wix_engine.workflows(id) ON DELETE CASCADE;

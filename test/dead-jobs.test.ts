@@ -4,6 +4,7 @@ import { freshDatabase } from './support/database.ts'
 import { siteOwner } from './support/flow.ts'
 import { waitUntil } from './support/process.ts'
 import { startService } from './support/service.ts'
+import { addEffect, effectsOf } from './support/engine.ts'
 
 /** A job that can never run is not reclaimed forever: it ends dead, and admins see it. */
 
@@ -17,13 +18,12 @@ t.test('a poison job ends dead, even for a workflow that moved on, and shows in 
   const workflowId = await owner.installationId()
   const jobId = randomUUID()
   // A payload no configured key opens: what a retired TOKEN_ENCRYPTION_KEY leaves behind.
-  await service.app.sql`
-    insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, created_at, updated_at)
-    values (${jobId}, ${workflowId}, 'effect', 'exchangeCode', 'exchangeCode', 'v1.retired.AAAA.BBBB', 'pending', 0, now(), now(), now())`
+  await addEffect(service.app.sql, workflowId, { id: jobId, name: 'exchangeCode', payload: 'v1.retired.AAAA.BBBB' })
   await waitUntil('the job is dead', async () => {
     const [row] = await service.app.sql<{ status: string }[]>`select status from wix_engine.jobs where id = ${jobId}`
-    return row!.status === 'dead'
+    return row?.status === 'dead'
   }, 10_000)
+  t.same(await effectsOf(service.app.sql, workflowId), [], 'and it left its workflow\'s row: no claim takes it again')
 
   const stats = (await service.api('GET', '/api/stats')).json
   t.equal(stats.jobs.dead.PAYLOAD_UNREADABLE, 1, '/api/stats counts it by reason')

@@ -4,7 +4,7 @@ import { assign, fromPromise, setup } from 'xstate'
 import { installationMachine } from '../machines/installation.ts'
 import { createEngine, defineWorkflow, type Sealer } from '../src/engine/index.ts'
 import { freshDatabase, needsRealPostgres } from './support/database.ts'
-import { identitySealer, silentLog, testClock } from './support/engine.ts'
+import { effectJob as effectJobOf, effectsOf, expireLeases as expireLeasesOf, identitySealer, silentLog, testClock } from './support/engine.ts'
 import { waitUntil } from './support/process.ts'
 
 /**
@@ -106,12 +106,10 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
       now: o.now ?? clock.now, owner, leaseMs: o.leaseMs ?? 2_000, heartbeatMs: 50, concurrency: o.concurrency,
     })
   const row = async (id: string) => (await db.sql`select state, version, snapshot from wix_engine.workflows where id = ${id}`)[0]!
-  const effectJob = async (id: string) =>
-    (await db.sql`select status, attempts, lease_owner, last_error from wix_engine.jobs where workflow_id = ${id} and kind = 'effect'`)[0]
+  const effectJob = (id: string) => effectJobOf(db.sql, id)
   const doneEvents = async (id: string) =>
     (await db.sql`select count(*)::int as n from wix_engine.workflow_events where workflow_id = ${id} and event_type like 'xstate.done.actor.%'`)[0]!.n
-  const expireLeases = (id: string) =>
-    db.sql`update wix_engine.jobs set lease_until = now() - interval '1 second' where workflow_id = ${id} and status = 'running'`
+  const expireLeases = (id: string) => expireLeasesOf(db.sql, id)
 
   /**
    * Until the returned connection unlocks advisory lock `lock`, a write moving a workflow to
@@ -273,7 +271,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     calls[0]!.finish('too late')
     await a.runner.idle()
     t.equal((await row(w.id)).state, 'cancelled', 'the workflow stays cancelled')
-    t.match(await effectJob(w.id), { status: 'cancelled' }, 'its job is cancelled, not done')
+    t.equal(await effectJob(w.id), undefined, 'its effect left the row with the cancel: nothing runs it again')
     t.equal(await doneEvents(w.id), 0, 'no result in history')
   })
 
@@ -311,7 +309,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     await waitUntil('the run starts', () => calls.length === 1)
     await a.runner.stop(0)
     // Its runners kept dying: the budget of 3 runs is spent.
-    await db.sql`update wix_engine.jobs set attempts = 3 where workflow_id = ${w.id} and kind = 'effect'`
+    await db.sql`update wix_engine.workflows set effects = wix_engine.effects_patched(effects, '[{}]', '{"attempts": 3}') where id = ${w.id}`
     const b = engine('b')
     await b.runner.tick()
     await b.runner.idle()
@@ -432,7 +430,7 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     await a.runner.idle()
     for (const id of [sent.id, created.id]) {
       const live = await db.sql`select kind, name from wix_engine.jobs where workflow_id = ${id} and status in ('pending', 'running')`
-      t.same(live, [], 'no effect and no timer is left behind')
+      t.same([...live, ...await effectsOf(db.sql, id)], [], 'no effect and no timer is left behind')
     }
     t.equal(calls.length, 0, 'the effect of the passed state never ran')
   })
@@ -568,7 +566,9 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     const b = engine('b', { concurrency: 4 }) // three effect slots, one kept for timers
     await Promise.all([1, 2, 3, 4, 5].map(() => b.runner.tick()))
     t.ok(calls.length <= 3, `${calls.length} effects started at once, within the three slots`)
-    const [held] = await db.sql`select count(*)::int as n from wix_engine.jobs where lease_owner = 'b' and kind = 'effect' and status = 'running'`
+    const [held] = await db.sql`
+      select count(*)::int as n from wix_engine.workflows w, jsonb_array_elements(w.effects) e
+      where e @> '{"owner": "b", "status": "running"}'`
     t.ok(held!.n <= 3, `and b holds ${held!.n} effect jobs, no more than it runs`)
     instant = 'Ada'
     calls.forEach((c) => c.finish('Ada'))
@@ -607,10 +607,10 @@ t.test('faults, on a real Postgres', { skip: needsRealPostgres('several connecti
     const w = await a.create('parcel', {}, { source: 'test' })
     await a.send(w.id, { type: 'SHIP' }, { source: 'test' })
     await waitUntil('the run starts', () => calls.length === 1)
-    // Another session locks the job's row: every renewal of its lease waits on that lock.
+    // Another session locks the workflow's row, where the effect's lease is: every renewal waits on that lock.
     const holder = await db.sql.reserve()
     await holder`begin`
-    await holder`select id from wix_engine.jobs where workflow_id = ${w.id} and kind = 'effect' for update`
+    await holder`select id from wix_engine.workflows where id = ${w.id} for update`
     t.teardown(async () => {
       await holder`rollback`.catch(() => {})
       holder.release()

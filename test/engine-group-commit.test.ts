@@ -5,7 +5,8 @@ import { assign, setup } from 'xstate'
 import { defineWorkflow, persistently } from '../src/engine/index.ts'
 import { isDatabaseUnavailable, isTransientDatabaseError } from '../src/db/connect.ts'
 import { createEngineCore } from '../src/engine/engine.ts'
-import { promoteTimers, readWorkflow, type Transition, type WorkflowRow } from '../src/engine/store.ts'
+import { promoteTimers } from '../src/engine/job-store.ts'
+import { readWorkflow, type Transition, type WorkflowRow } from '../src/engine/store.ts'
 import { createWriter } from '../src/engine/writer.ts'
 import { databaseGate, freshDatabase, needsRealPostgres } from './support/database.ts'
 import { waitUntil } from './support/process.ts'
@@ -71,7 +72,7 @@ t.test('group commit, on a real database', async (t) => {
     id: row.id, version, machineVersion: row.machine_version, writtenMachineVersion: row.machine_version,
     state: row.state, key: row.key, reason: row.reason, snapshot: row.snapshot,
     history: [{ seq: version + 1, event_type: eventType, event: { type: eventType }, from_state: row.state, to_state: row.state, source: 'test' }],
-    now: clock.now(), jobs: [], timers: [],
+    now: clock.now(), effects: [], timers: [],
     activeInvokes: [], respawned: [], cancelledTimers: [],
   })
 
@@ -125,10 +126,17 @@ t.test('group commit, on a real database', async (t) => {
       await db.sql`delete from wix_engine.jobs where workflow_id = any(${ids}::uuid[])`
       await db.sql`delete from wix_engine.workflows where id = any(${ids}::uuid[])`
     })
+    // Each with a running timer job and a running effect (in its row), held elsewhere.
     await db.sql`
       insert into wix_engine.jobs (id, workflow_id, kind, name, status, attempts, run_at, lease_owner, lease_until, created_at, updated_at)
-      select gen_random_uuid(), id, 'effect', 'filler', 'running', 1, now(), 'elsewhere', now() + interval '1 hour', now(), now()
+      select gen_random_uuid(), id, 'timer', 'filler', 'running', 1, now(), 'elsewhere', now() + interval '1 hour', now(), now()
       from wix_engine.workflows where id = any(${filler.map((f) => f.id)}::uuid[])`
+    await db.sql`
+      update wix_engine.workflows
+      set effects = jsonb_build_array(jsonb_build_object('id', gen_random_uuid(), 'name', 'filler', 'src', 'filler', 'status', 'running',
+                                                         'attempts', 1, 'owner', 'elsewhere', 'lease_until', now() + interval '1 hour')),
+          effect_due_at = now() + interval '1 hour'
+      where id = any(${filler.map((f) => f.id)}::uuid[])`
     await db.sql`analyze wix_engine.workflows`
     await db.sql`analyze wix_engine.jobs`
     const before = (await plans())!
@@ -157,17 +165,21 @@ t.test('group commit, on a real database', async (t) => {
 
   await t.test("a result whose run lost its job to another claim fails alone in its batch", async (t) => {
     const { ids, stored } = await startStored(3)
-    // Each workflow with an effect job its run holds (owner 'me', first claim), as a runner leaves it.
+    // Each workflow with an effect its run holds (owner 'me', first claim), as a runner leaves it.
     const jobs = ids.map(() => randomUUID())
-    await db.sql`
-      insert into wix_engine.jobs (id, workflow_id, kind, name, status, attempts, run_at, lease_owner, lease_until, created_at, updated_at)
-      select j, w, 'effect', 'work', 'running', 1, now(), 'me', now() + interval '1 minute', now(), now()
-      from unnest(${jobs}::uuid[], ${ids}::uuid[]) as x(j, w)`
-    // The fault: the second run's lease ran out and another instance claimed the job meanwhile.
-    await db.sql`update wix_engine.jobs set lease_owner = 'thief', attempts = 2 where id = ${jobs[1]!}`
+    const effect = (id: string, owner: string, attempts: number) =>
+      [{ id, name: 'work', src: 'work', status: 'running', attempts, owner, lease_until: new Date(Date.now() + 60_000).toISOString() }]
+    for (const [i, id] of ids.entries()) {
+      // The fault: the second run's lease ran out and another instance claimed the job meanwhile.
+      const held = i === 1 ? effect(jobs[i]!, 'thief', 2) : effect(jobs[i]!, 'me', 1)
+      await db.sql`update wix_engine.workflows set effects = ${db.sql.json(held)}::jsonb, effect_due_at = now() + interval '1 minute' where id = ${id}`
+    }
     const result = (row: WorkflowRow, i: number): Transition => ({
       ...step(row, row.version, 'xstate.done.actor.work'),
-      job: { lease: { id: jobs[i]!, owner: 'me', epoch: 1 }, attempt: { attempt: 1, outcome: 'ok', started_at: clock.now(), error: null } },
+      job: {
+        lease: { id: jobs[i]!, workflowId: row.id, kind: 'effect', name: 'work', owner: 'me', epoch: 1 },
+        attempt: { attempt: 1, outcome: 'ok', started_at: clock.now(), error: null },
+      },
     })
     const writer = createWriter(db.sql)
     const results = await Promise.all(stored.map((row, i) => writer.commit(result(row!, i))))
@@ -175,9 +187,10 @@ t.test('group commit, on a real database', async (t) => {
     const after = await rows(ids)
     t.same(ids.map((id) => after.find((r) => r.id === id)!.version), [2, 1, 2], 'its workflow is untouched')
     t.equal(await historyCount(ids), 5, 'history has the two results, not the third')
-    const left = await db.sql<{ id: string; lease_owner: string; status: string }[]>`
-      select id, lease_owner, status from wix_engine.jobs where id = any(${jobs}::uuid[])`
-    t.same(left, [{ id: jobs[1], lease_owner: 'thief', status: 'running' }], 'the jobs done by their runs are gone; the stolen one stays with its new owner')
+    const left = await db.sql<{ id: string; owner: string; status: string }[]>`
+      select e->>'id' as id, e->>'owner' as owner, e->>'status' as status
+      from wix_engine.workflows w, jsonb_array_elements(w.effects) e where w.id = any(${ids}::uuid[])`
+    t.same(left, [{ id: jobs[1], owner: 'thief', status: 'running' }], 'the effects done by their runs are gone; the stolen one stays with its new owner')
   })
 
   await t.test('each transition of a batch gets back the jobs it cancelled', async (t) => {

@@ -72,15 +72,15 @@ async function prepare(service: Service) {
 // ---- what "nothing changed" means --------------------------------------------------------------------
 
 interface Fingerprint {
-  /** `timers`: how many pending timers the row holds (they become jobs once due). */
-  workflows: { id: string; state: string; version: number; timers: number }[]
+  /** `timers`: how many pending timers the row holds (they become jobs once due); `effects`: its live effects. */
+  workflows: { id: string; state: string; version: number; timers: number; effects: unknown }[]
   jobs: { id: string; workflow_id: string; status: string; attempts: number }[]
   wixCalls: number
   serverErrors: number
 }
 
 async function fingerprint(service: Service): Promise<Fingerprint> {
-  const workflows = await db.sql<Fingerprint['workflows']>`select id, state, version, jsonb_array_length(timers) as timers from wix_engine.workflows order by id`
+  const workflows = await db.sql<Fingerprint['workflows']>`select id, state, version, jsonb_array_length(timers) as timers, effects from wix_engine.workflows order by id`
   const jobs = await db.sql<Fingerprint['jobs']>`select id, workflow_id, status, attempts from wix_engine.jobs order by id`
   return {
     workflows: [...workflows],

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { freshDatabase } from './support/database.ts'
-import { testClock } from './support/engine.ts'
+import { effectsOf, testClock } from './support/engine.ts'
 import { siteOwner } from './support/flow.ts'
 import { waitUntil } from './support/process.ts'
 import { startService, type Service } from './support/service.ts'
@@ -146,9 +146,8 @@ t.test('an AppInstalled whose client-credentials token is refused like every oth
   // The next try may be a capped backoff (60 s) away: whenever it waits for one, its time comes now.
   const { id } = (await service.api('GET', `/api/installations/${instanceId}`)).json as { id: string }
   await waitUntil('confirmed', async () => {
-    const [next] = await service.app.sql<{ run_at: Date }[]>`
-      select run_at from wix_engine.jobs where workflow_id = ${id} and status = 'pending' and run_at > ${new Date(Date.now() + offsetMs)}`
-    if (next) offsetMs += next.run_at.getTime() - (Date.now() + offsetMs) + 1
+    const [next] = (await effectsOf(service.app.sql, id)).filter((e) => e.status === 'pending' && Date.parse(e.run_at) > Date.now() + offsetMs)
+    if (next) offsetMs += Date.parse(next.run_at) - (Date.now() + offsetMs) + 1
     return (await stateOf(service, instanceId)) === 'SetupIncomplete'
   })
   t.pass('once the secret is right, the same installation is confirmed')

@@ -96,6 +96,14 @@ await sql`
   insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
   values (${retriedJobId}, 1, ${finishedId}, 'retry', ${clock.now()}, ${clock.now()}, ${sql.json({ code: 'WIX_UNAVAILABLE' })})`
 
+// The same as the engine records it now (migrations/engine/005): the effect lived in its
+// workflow's row, so its attempts, the failed one and the success after it, name it and no job.
+const rowEffectId = randomUUID()
+await sql`
+  insert into wix_engine.job_attempts (job_id, attempt, workflow_id, name, outcome, started_at, finished_at, error)
+  values (${rowEffectId}, 1, ${finishedId}, 'finishSetup', 'retry', ${clock.now()}, ${clock.now()}, ${sql.json({ code: 'WIX_UNAVAILABLE' })}),
+         (${rowEffectId}, 2, ${finishedId}, 'finishSetup', 'ok', ${clock.now()}, ${clock.now()}, null)`
+
 t.test('the setup is what the test believes', async (t) => {
   t.equal(finish.json?.state, 'Finished', 'one installation is Finished')
   const abandoned = await service.app.engine.get(abandonedId)

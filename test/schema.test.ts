@@ -8,6 +8,7 @@ import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { applyMigrations, ENGINE_MIGRATIONS, migrate, migrateEngine } from '../src/db/migrate.ts'
 import { readHistory } from '../src/engine/index.ts'
+import { claimJobs } from '../src/engine/job-store.ts'
 import { dumpSchema } from '../scripts/schema.ts'
 import { freshDatabase, serverUrl } from './support/database.ts'
 
@@ -164,7 +165,7 @@ t.test('a database that applied 004 before 003 existed gets 003 in place, with i
   // The engine's migrations as they were before 003: 004 (history one row per write) came first.
   const before = mkdtempSync(join(tmpdir(), 'wie-migrations-'))
   t.teardown(() => rmSync(before, { recursive: true, force: true }))
-  for (const f of ENGINE.filter((m) => !/\/003-/.test(m)).map((m) => m.slice('wix_engine/'.length))) {
+  for (const f of ['001-engine.sql', '002-timers-in-row.sql', '004-history-per-write.sql']) {
     copyFileSync(new URL(f, ENGINE_MIGRATIONS.dir), join(before, f))
   }
   await applyMigrations(sql, { schema: 'wix_engine', dir: pathToFileURL(`${before}/`) })
@@ -180,7 +181,8 @@ t.test('a database that applied 004 before 003 existed gets 003 in place, with i
             values (${job}, 1, ${id}, 'failed', now(), now())`
 
   const applied = await migrate(sql)
-  t.same(applied.filter((m) => m.startsWith('wix_engine/')), ['wix_engine/003-fewer-keys-and-indexes.sql'], "of the engine's, only 003 is applied")
+  t.same(applied.filter((m) => m.startsWith('wix_engine/')), ENGINE.filter((m) => !/\/00[124]-/.test(m)),
+    "of the engine's, 003 is applied, and those after 004")
   t.equal(dumpSchema(url), readFileSync(new URL('../migrations/schema.sql', import.meta.url), 'utf8'),
     'the database has exactly the schema a fresh one gets')
   const [rows] = await sql`
@@ -188,4 +190,42 @@ t.test('a database that applied 004 before 003 existed gets 003 in place, with i
            (select count(*)::int from wix_engine.jobs where workflow_id = ${id}) as jobs,
            (select count(*)::int from wix_engine.job_attempts where job_id = ${job}) as attempts`
   t.same({ ...rows }, { history: 1, jobs: 1, attempts: 1 }, 'its history, job and attempt are kept')
+})
+
+t.test("a database whose effects are jobs (before 005) moves its live ones into their workflows' rows, where a claim takes them", { skip: realServer }, async (t) => {
+  const { sql } = await emptyDatabase(t)
+  const before = mkdtempSync(join(tmpdir(), 'wie-migrations-'))
+  t.teardown(() => rmSync(before, { recursive: true, force: true }))
+  for (const f of ENGINE.filter((m) => /\/00[1-4]-/.test(m)).map((m) => m.slice('wix_engine/'.length))) {
+    copyFileSync(new URL(f, ENGINE_MIGRATIONS.dir), join(before, f))
+  }
+  await applyMigrations(sql, { schema: 'wix_engine', dir: pathToFileURL(`${before}/`) })
+  const [retrying, running, finished] = ['1b6f0e4a-2c3d-4e5f-8a9b-0c1d2e3f4a51', '2c7a1f5b-3d4e-4f6a-9b0c-1d2e3f4a5b62', '3d8b2a6c-4e5f-4a7b-8c1d-2e3f4a5b6c73']
+  for (const id of [retrying, running, finished]) {
+    await sql`insert into wix_engine.workflows (id, machine, machine_version, state, snapshot, version, created_at, updated_at)
+              values (${id}, 'installation', 3, 'CodeReceived', '{"status":"active","value":"CodeReceived","context":{}}', 3, now(), now())`
+  }
+  const job = { retrying: '4e9c3b7d-5f6a-4b8c-9d2e-3f4a5b6c7d84', running: '5f0d4c8e-6a7b-4c9d-8e3f-4a5b6c7d8e95', finished: '6a1e5d9f-7b8c-4d0e-9f4a-5b6c7d8e9fa6' }
+  await sql`insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, lease_owner, lease_until, created_at, updated_at)
+            values (${job.retrying}, ${retrying}, 'effect', 'exchangeCode', 'exchangeCode', 'sealed-1', 'pending', 1, now() - interval '1 minute', null, null, now(), now()),
+                   (${job.running}, ${running}, 'effect', 'exchangeCode', 'exchangeCode', 'sealed-2', 'running', 1, now(), 'old-instance', now() + interval '1 hour', now(), now()),
+                   (${job.finished}, ${finished}, 'effect', 'finishSetup', 'finishSetup', null, 'done', 2, now(), null, null, now(), now())`
+  await sql`insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
+            values (${job.retrying}, 1, ${retrying}, 'retry', now(), now(), '{"code":"WIX_UNAVAILABLE"}'),
+                   (${job.finished}, 1, ${finished}, 'retry', now(), now(), '{"code":"WIX_UNAVAILABLE"}')`
+
+  t.same((await migrate(sql)).filter((m) => m.startsWith('wix_engine/')), ENGINE.filter((m) => !/\/00[1-4]-/.test(m)), 'what came after 004 is applied')
+  const effects = await sql`select id, effects, effect_due_at is not null as due from wix_engine.workflows order by id`
+  t.match(effects.map((r) => [r.id, r.effects, r.due]), [
+    [retrying, [{ id: job.retrying, name: 'exchangeCode', src: 'exchangeCode', payload: 'sealed-1', status: 'pending', attempts: 1, owner: null }], true],
+    [running, [{ id: job.running, name: 'exchangeCode', payload: 'sealed-2', status: 'running', attempts: 1, owner: 'old-instance' }], true],
+    [finished, [], false],
+  ], 'each live effect is in its workflow\'s row, as it was: payload, status, attempts, its lease')
+  t.same((await sql`select id, status from wix_engine.jobs`).map((r) => [r.id, r.status]), [[job.finished, 'done']], 'and no longer in jobs; the ended one stays')
+  t.same((await sql`select job_id, name from wix_engine.job_attempts order by job_id`).map((r) => [r.job_id, r.name]),
+    [[job.retrying, 'exchangeCode'], [job.finished, 'finishSetup']], 'every attempt names its effect')
+
+  const claimed = await claimJobs(sql, 'new-instance', new Date(), 5_000, { effects: 10, timers: 10 })
+  t.same(claimed.map((c) => [c.id, c.workflow_id, c.kind, c.payload, c.attempts, c.lease_owner]),
+    [[job.retrying, retrying, 'effect', 'sealed-1', 2, 'new-instance']], 'the due one is claimed from its row, its attempts counted on; the leased one is left to its owner')
 })

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { startFakeWix } from '../src/sandbox/fake-wix.ts'
 import { freshDatabase } from './support/database.ts'
+import { effectsOf } from './support/engine.ts'
 import { siteOwner } from './support/flow.ts'
 import { startServerProcess, waitUntil } from './support/process.ts'
 import { freePort, startService, wixEnv } from './support/service.ts'
@@ -42,8 +43,8 @@ t.test('SIGTERM while Wix holds the code exchange', async (t) => {
   const exit = await server.exited
   t.equal(exit.code, 0, 'SIGTERM ends the process with exit code 0')
   t.ok(Date.now() - started < 10_000, 'within its grace period, not at a hard timeout')
-  const [job] = await db.sql`select status, lease_owner from wix_engine.jobs where kind = 'effect'`
-  t.same(job, { status: 'pending', lease_owner: null }, 'its unfinished exchange is handed back, not left leased')
+  const [job] = await effectsOf(db.sql, installationId, 'exchangeCode')
+  t.match(job, { status: 'pending', owner: null }, 'its unfinished exchange is handed back, not left leased')
 
   const survivor = await startService(t, { db, fake, env: secrets })
   const done = await survivor.app.engine.waitFor(installationId, (w) => w.state !== 'CodeReceived', 10_000)

@@ -32,12 +32,12 @@ export function makeCreate(deps: CreateDeps) {
     const id = input.id ?? randomUUID()
     const at = now()
     const { state, history, contexts, plan } = decideStart(machine, step(machine), { ...input, id }, o.events ?? [], o.source)
-    const { local, rows, timers } = jobsFor(id, machine, plan, at)
+    const { local, effects, timers } = jobsFor(id, machine, plan, at)
     const row: WorkflowRow = {
       id, machine, machine_version: def.version, ...def.project(state), state: stateName(state.value),
       snapshot: state, version: history.length, created_at: at, updated_at: at,
     }
-    await writer.create({ ...row, now: at, history, jobs: rows, timers })
+    await writer.create({ ...row, now: at, history, effects, timers })
     recent.remember(row)
     const workflow = toWorkflow(row)
     log.info({ workflowId: id, machine, state: workflow.statePath, source: o.source }, 'workflow created')

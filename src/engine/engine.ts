@@ -4,6 +4,7 @@ import type { Sql } from 'postgres'
 import { makeCreate } from './create.ts'
 import type { WorkflowDefinition } from './definition.ts'
 import { unknownMachine } from './errors.ts'
+import * as jobStore from './job-store.ts'
 import { jobsFor, type Sealer } from './jobs.ts'
 import { createListeners } from './listeners.ts'
 import { createRecentRows } from './recent.ts'
@@ -112,9 +113,9 @@ export function createEngineCore(opts: EngineOptions) {
     /** The group-commit writer's queue and its oldest write in flight (metrics). */
     writerStats: () => writer.stats(),
     /** Jobs that ended dead (could not be opened or run), newest first, with their reasons. */
-    deadJobs: (limit?: number) => store.deadJobs(sql, limit),
+    deadJobs: (limit?: number) => jobStore.deadJobs(sql, limit),
     /** How many jobs ended dead, by kind and reason code (metrics, `/api/stats`). */
-    deadJobCounts: () => store.deadJobCounts(sql),
+    deadJobCounts: () => jobStore.deadJobCounts(sql),
     /** `listener(workflow, steps)` after every committed create/send in this process. */
     onTransition,
     setLocalRunner,

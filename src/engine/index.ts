@@ -12,7 +12,7 @@ export { toWorkflow } from './engine.ts'
 export { persistently, retry, type RetryOptions } from './retry.ts'
 export { backoffDelay } from './backoff.ts'
 export { cancelQuery, isDatabaseBusy, isDatabaseUnavailable, isTransientDatabaseError, PG } from './pg.ts'
-export type { DeadJob } from './store.ts'
+export type { DeadJob } from './job-store.ts'
 // The engine's reads and upkeep over its own tables, and the pieces of it that views and tools
 // outside it share: the rest of the service imports the engine from here only.
 export * from './queries.ts'

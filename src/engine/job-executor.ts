@@ -5,7 +5,7 @@ import type { RetryPolicy } from './types.ts'
 import type { AnyEvent, EngineCore, LocalJob } from './engine.ts'
 import { EngineError, toSafeError, type SafeError } from './errors.ts'
 import { retry } from './retry.ts'
-import * as store from './store.ts'
+import * as jobStore from './job-store.ts'
 import { runActor, withRunInfo } from './effect-actor.ts'
 import { logFields, retryPolicy, type JobOutcome, type Run, type RunnableJob, type TimerJob } from './job-run.ts'
 
@@ -50,7 +50,7 @@ function report({ observers }: RunContext, { job }: Run, outcome: JobOutcome['ou
 }
 
 /** Sends a run's outcome to its workflow, fenced by the run's lease. */
-const deliver = (core: EngineCore, run: Run, event: AnyEvent, attempt: store.AttemptRecord, status?: 'dead') =>
+const deliver = (core: EngineCore, run: Run, event: AnyEvent, attempt: jobStore.AttemptRecord, status?: 'dead') =>
   core.send(run.job.workflowId, event, {
     source: run.job.kind === 'effect' ? `effect:${run.job.name}` : 'timer',
     job: { lease: run.lease, attempt, status },
@@ -80,7 +80,7 @@ async function bury(ctx: RunContext, run: Run, error: SafeError) {
   core.log.error({ ...logFields(run), error }, 'job cannot run: it ends dead')
   const attempt = { attempt: run.job.attempts, outcome: 'failed' as const, started_at: core.now(), error }
   if (run.job.kind === 'effect') await settle(core, run, () => deliver(core, run, failure(run.job, error), attempt, 'dead'))
-  else await settle(core, run, () => store.killJob(core.sql, run.lease, error, core.now()))
+  else await settle(core, run, () => jobStore.killJob(core.sql, run.lease, error, core.now()))
   report(ctx, run, 'dead', 0, error)
 }
 
@@ -91,7 +91,7 @@ async function runEffect(ctx: RunContext, run: Run & { job: LocalJob }) {
   const logic = (def.machine.implementations.actors as Record<string, AnyActorLogic>)[job.src]
   const started = core.now()
   const elapsed = () => core.now().getTime() - started.getTime()
-  const attempt = (outcome: store.AttemptRecord['outcome'], error: SafeError | null = null) =>
+  const attempt = (outcome: jobStore.AttemptRecord['outcome'], error: SafeError | null = null) =>
     ({ attempt: job.attempts, outcome, started_at: started, error })
   let result: { output: unknown } | { error: unknown }
   try {
@@ -124,7 +124,7 @@ async function runEffect(ctx: RunContext, run: Run & { job: LocalJob }) {
   if (error.retryable !== false && job.attempts < retry.maxAttempts) {
     const runAt = new Date(core.now().getTime() + backoffDelay(job.attempts, retry, error.retryAfterMs))
     core.log.warn({ ...log, retryAt: runAt }, 'effect failed; will retry')
-    const kept = await settle(core, run, () => store.retryJob(core.sql, lease, runAt, core.now(), attempt('retry', error)))
+    const kept = await settle(core, run, () => jobStore.retryJob(core.sql, lease, runAt, core.now(), attempt('retry', error)))
     if (kept) ctx.wakeAt(runAt)
     report(ctx, run, kept ? 'retry' : 'rejected', elapsed(), error)
     return
@@ -144,7 +144,7 @@ async function fireTimer(ctx: RunContext, run: Run & { job: TimerJob }) {
 }
 
 /** A claimed row as a job; poison (no machine, no readable payload, no budget left) ends dead. */
-export function readClaimed(core: EngineCore, row: store.JobRow): { job: RunnableJob; poison?: SafeError } {
+export function readClaimed(core: EngineCore, row: jobStore.JobRow): { job: RunnableJob; poison?: SafeError } {
   const { id, machine, name, attempts } = row
   const base = { id, workflowId: row.workflow_id, machine, name, attempts }
   let job: RunnableJob | undefined
@@ -174,7 +174,7 @@ export function runJob(ctx: RunContext, run: Run, poison?: SafeError): Promise<v
   if (poison) {
     // Without its machine the workflow cannot hear of it: the job alone ends dead.
     const error = poison
-    return poison.code === 'UNKNOWN_MACHINE' ? store.killJob(core.sql, run.lease, error, core.now()).then(() => {
+    return poison.code === 'UNKNOWN_MACHINE' ? jobStore.killJob(core.sql, run.lease, error, core.now()).then(() => {
       core.log.error({ ...logFields(run), error }, 'job cannot run: it ends dead')
     }) : bury(ctx, run, error)
   }
@@ -194,6 +194,6 @@ export async function runFailed(core: EngineCore, run: Run, err: unknown) {
     return
   }
   // A fault of this job the engine names (its workflow gone, its machine unknown): never retried.
-  await store.killJob(core.sql, run.lease, toSafeError(err), core.now()).catch(() => {})
+  await jobStore.killJob(core.sql, run.lease, toSafeError(err), core.now()).catch(() => {})
   core.log.error({ ...logFields(run), err: toSafeError(err) }, 'job run failed; the job ends dead')
 }

@@ -3,7 +3,7 @@ import { defaultRetryPolicy } from './backoff.ts'
 import type { RetryPolicy } from './types.ts'
 import type { EngineCore, LocalJob } from './engine.ts'
 import type { SafeError } from './errors.ts'
-import type * as store from './store.ts'
+import type { JobLease } from './job-store.ts'
 
 /**
  * A run of a job, as the job runner's parts (runner.ts, lease-keeper.ts, job-scheduler.ts,
@@ -26,7 +26,7 @@ export type RunnableJob = LocalJob | TimerJob
 /** One run of a job this process holds: its lease, and the signal that ends it. */
 export interface Run {
   job: RunnableJob
-  lease: store.JobLease
+  lease: JobLease
   abort: AbortController
   /** Why the run lost its job (lease lost, cancelled, shutdown): its outcome must not land. */
   lost?: string

@@ -3,7 +3,7 @@ import type { EngineCore } from './engine.ts'
 import { toSafeError } from './errors.ts'
 import type { Run } from './job-run.ts'
 import type { LeaseKeeper } from './lease-keeper.ts'
-import * as store from './store.ts'
+import * as jobStore from './job-store.ts'
 
 interface SchedulerOptions {
   pollMs: number
@@ -11,7 +11,7 @@ interface SchedulerOptions {
   /** Of `concurrency`, the slots effects may take: the rest are kept for timers. */
   effectSlots: number
   /** Runs a row just claimed. */
-  start: (row: store.JobRow) => void
+  start: (row: jobStore.JobRow) => void
 }
 
 /**
@@ -45,8 +45,8 @@ export function createJobScheduler(core: EngineCore, keeper: LeaseKeeper, o: Sch
     }
     if (!limits.effects && !limits.timers) return 0
     const now = core.now()
-    if (limits.timers) await store.promoteTimers(core.leaseSql, now, limits.timers)
-    const rows = await store.claimJobs(core.leaseSql, core.owner, now, core.leaseMs, limits)
+    if (limits.timers) await jobStore.promoteTimers(core.leaseSql, now, limits.timers)
+    const rows = await jobStore.claimJobs(core.leaseSql, core.owner, now, core.leaseMs, limits)
     // Fewer due effects than free slots: whatever this process handed back has been taken.
     if (rows.filter((r) => r.kind === 'effect').length < limits.effects) handedBack = false
     rows.forEach(o.start)

@@ -1,7 +1,7 @@
 import type { EngineCore } from './engine.ts'
 import { toSafeError } from './errors.ts'
 import { logFields, type Run, type RunnableJob } from './job-run.ts'
-import * as store from './store.ts'
+import { renewLeases } from './job-store.ts'
 
 /**
  * The runs this process holds and their leases. A lease is short and renewed by a heartbeat
@@ -28,8 +28,7 @@ export function createLeaseKeeper(core: EngineCore, heartbeatMs: number) {
       // The renewal counts from when it was sent: the database's lease may start no later.
       const sentAt = performance.now()
       try {
-        const leases = held.map((r) => ({ id: r.lease.id, epoch: r.lease.epoch }))
-        const renewed = await store.renewLeases(core.leaseSql, core.owner, leases, core.leaseMs)
+        const renewed = await renewLeases(core.leaseSql, core.owner, held.map((r) => r.lease), core.leaseMs)
         for (const run of held) {
           if (renewed.has(run.lease.id)) run.confirmedAt = sentAt
           else if (runs.has(run.lease.id)) lose(run, 'lease lost: the job was cancelled or taken over')
@@ -72,7 +71,7 @@ export function createLeaseKeeper(core: EngineCore, heartbeatMs: number) {
     running: (kind: 'effect' | 'timer') => [...runs.values()].filter((r) => r.job.kind === kind).length,
     /** A job this process leased (just committed, or claimed) as a run, its lease renewed while it lasts. */
     hold(job: RunnableJob): Run {
-      const lease = { id: job.id, owner: core.owner, epoch: job.attempts }
+      const lease = { id: job.id, workflowId: job.workflowId, kind: job.kind, name: job.name, owner: core.owner, epoch: job.attempts }
       const run: Run = { job, lease, abort: new AbortController(), confirmedAt: performance.now() }
       runs.set(job.id, run)
       keepBeating()

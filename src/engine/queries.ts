@@ -1,5 +1,6 @@
 import type { Fragment, Sql } from 'postgres'
-import { jobLease, type WorkflowRow } from './store.ts'
+import { jobLease } from './job-store.ts'
+import type { WorkflowRow } from './store.ts'
 
 /**
  * How the rest of the app reads and tidies engine state. The engine's tables are its own: code
@@ -94,8 +95,8 @@ export async function countWorkflows(sql: Sql, machine?: string) {
 }
 
 /**
- * The job queue as of `now`: how many effects and timers are queued (pending or running; a
- * timer still in its workflow's row counts as pending); how
+ * The job queue as of `now`: how many effects and timers are queued (pending or running; an
+ * effect lives in its workflow's row, and a timer does until due, when it counts as pending); how
  * many wait to be run (due: pending and past their time, or running on a lease that ran out, its
  * runner gone) and how many run on a live lease; since when the oldest due one has waited, in all
  * and among timers (the lag of deadlines).
@@ -107,6 +108,13 @@ export async function queueStats(sql: Sql, now: Date) {
              -- a lapsed lease as the claim sees one: on the database's clock
              (status = 'pending' and run_at <= ${now}) or (status = 'running' and ${jobLease(sql).lapsed()}) as due
       from wix_engine.jobs where status in ('pending', 'running')
+      union all
+      -- effects in their workflows' rows
+      select 'effect', e->>'status',
+             case when e->>'status' = 'pending' then (e->>'run_at')::timestamptz else (e->>'lease_until')::timestamptz end,
+             (e->>'status' = 'pending' and (e->>'run_at')::timestamptz <= ${now})
+               or (e->>'status' = 'running' and (e->>'lease_until')::timestamptz < now())
+      from wix_engine.workflows w, jsonb_array_elements(w.effects) e where w.effect_due_at is not null
       union all
       -- timers still in their workflows' rows (moved into jobs once due)
       select 'timer', 'pending', (e->>'run_at')::timestamptz, (e->>'run_at')::timestamptz <= ${now}
@@ -157,16 +165,16 @@ export async function earlierRuns(sql: Sql, idempotencyKey: string, attempt: num
 
 /**
  * Every finished run of a workflow's effects (`job` is the effect's invoke id), in the order they
- * finished. Failed runs are rows of their own (`job_attempts`); the engine keeps none for a run
- * that succeeded, its start not recorded: after failed runs the job stays 'done' and tells it;
- * a job done by its first run is deleted as it ends, and its result event in history tells it
- * (same `at` as a kept job's `updated_at`: a result whose job was kept is not told twice).
+ * finished. Failed runs are rows of their own (`job_attempts`), and so is a success after them
+ * (its start not recorded); a first run's success is told by its result event in history alone.
+ * Before effects lived in their workflows' rows (migrations/engine/005), a success after failed
+ * runs was told by its job kept 'done': such jobs are read too.
  */
 export async function effectAttempts(sql: Sql, workflowId: string) {
   return sql<AttemptRow[]>`
-    select j.name as job, a.attempt, a.outcome, a.started_at, a.finished_at, a.error
-    from wix_engine.job_attempts a join wix_engine.jobs j on j.id = a.job_id
-    where a.workflow_id = ${workflowId} and j.kind = 'effect'
+    select coalesce(a.name, j.name) as job, a.attempt, a.outcome, a.started_at, a.finished_at, a.error
+    from wix_engine.job_attempts a left join wix_engine.jobs j on j.id = a.job_id
+    where a.workflow_id = ${workflowId} and coalesce(j.kind, 'effect') = 'effect'
     union all
     select j.name, j.attempts, 'ok', null, j.updated_at, null
     from wix_engine.jobs j
@@ -181,6 +189,8 @@ export async function effectAttempts(sql: Sql, workflowId: string) {
       and not exists (select 1 from wix_engine.jobs j
                       where j.workflow_id = h.workflow_id and j.kind = 'effect' and j.name = e.name
                         and j.status = 'done' and j.updated_at = h.at)
+      and not exists (select 1 from wix_engine.job_attempts a
+                      where a.workflow_id = h.workflow_id and a.name = e.name and a.outcome = 'ok' and a.finished_at = h.at)
     order by finished_at, attempt`
 }
 
@@ -223,8 +233,9 @@ export async function deleteWorkflows(sql: Sql, f: WorkflowFilter, limit: number
     ), history as (
       delete from wix_engine.workflow_history h using doomed where h.workflow_id = doomed.id
     ), jobs as (
-      -- their attempts go with them (on delete cascade)
       delete from wix_engine.jobs j using doomed where j.workflow_id = doomed.id
+    ), attempts as (
+      delete from wix_engine.job_attempts a using doomed where a.workflow_id = doomed.id
     )
     delete from wix_engine.workflows w using doomed where w.id = doomed.id
     returning w.id`
@@ -248,7 +259,7 @@ export async function compactWorkflows(sql: Sql, f: WorkflowFilter, after: Water
   type Row = { workflows: number; history: number; jobs: number; last_at: string | null; last_id: string | null }
   const [r] = await sql<Row[]>`
     with batch as (
-      select id, updated_at from wix_engine.workflows
+      select id, updated_at, effects from wix_engine.workflows
       where ${where(sql, f)} and (updated_at, id) > (${after.at}::timestamptz, ${after.id}::uuid)
       order by updated_at, id
       limit ${limit}
@@ -257,10 +268,17 @@ export async function compactWorkflows(sql: Sql, f: WorkflowFilter, after: Water
       delete from wix_engine.workflow_history h using batch where h.workflow_id = batch.id
       returning jsonb_array_length(h.events) as events
     ), ended_jobs as (
-      -- their attempts go with them (on delete cascade); a live job is left alone
+      -- a live job is left alone, and a dead one (admins see it until deleteDeadJobs)
       delete from wix_engine.jobs j using batch
       where j.workflow_id = batch.id and j.status in ('done', 'failed', 'cancelled', 'discarded')
       returning 1
+    ), ended_attempts as (
+      -- the attempts of every job but those: a live effect's (in the row) tell its next run what
+      -- the earlier ones did
+      delete from wix_engine.job_attempts a using batch
+      where a.workflow_id = batch.id
+        and not batch.effects @> jsonb_build_array(jsonb_build_object('id', a.job_id::text))
+        and not exists (select 1 from wix_engine.jobs j where j.id = a.job_id and j.status in ('pending', 'running', 'dead'))
     ), last as (
       select updated_at, id from batch order by updated_at desc, id desc limit 1
     )
@@ -272,16 +290,21 @@ export async function compactWorkflows(sql: Sql, f: WorkflowFilter, after: Water
   return { workflows: r!.workflows, history: r!.history, jobs: r!.jobs, next }
 }
 
-/** Deletes up to `limit` jobs that ended dead before `cutoff` (their workflows stay). */
+/** Deletes up to `limit` jobs that ended dead before `cutoff`, with their attempts (their workflows stay). */
 export async function deleteDeadJobs(sql: Sql, cutoff: Date, limit: number): Promise<number> {
-  const rows = await sql`
-    delete from wix_engine.jobs where id in (
-      select id from wix_engine.jobs where status = 'dead' and updated_at < ${cutoff}
-      limit ${limit}
-      for update skip locked
+  const [row] = await sql<{ n: number }[]>`
+    with gone as (
+      delete from wix_engine.jobs where id in (
+        select id from wix_engine.jobs where status = 'dead' and updated_at < ${cutoff}
+        limit ${limit}
+        for update skip locked
+      )
+      returning id
+    ), attempts as (
+      delete from wix_engine.job_attempts a using gone where a.job_id = gone.id
     )
-    returning 1`
-  return rows.length
+    select count(*)::int as n from gone`
+  return row!.n
 }
 
 export type { WorkflowRow }

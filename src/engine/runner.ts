@@ -1,7 +1,8 @@
 import type { EngineCore } from './engine.ts'
 import { toSafeError, type SafeError } from './errors.ts'
-import * as store from './store.ts'
+import * as jobStore from './job-store.ts'
 import { readClaimed, runFailed, runJob, type RunContext } from './job-executor.ts'
+import type { EndedJobs, LocalJob } from './jobs.ts'
 import type { JobOutcome, Run } from './job-run.ts'
 import { createJobScheduler } from './job-scheduler.ts'
 import { createLeaseKeeper } from './lease-keeper.ts'
@@ -56,14 +57,14 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     inFlight.add(done)
   }
 
-  function startClaimed(row: store.JobRow) {
+  function startClaimed(row: jobStore.JobRow) {
     const { job, poison } = readClaimed(core, row)
     track(keeper.hold(job), poison)
   }
 
   /** Gives jobs leased here back to the queue at once, for any instance to claim. */
-  function handBack(ids: string[], failed: string) {
-    const handBack = store.releaseLeases(core.sql, core.owner, core.now(), ids, core.wakeups.enabled).then(
+  function handBack(runs: LocalJob[], failed: string) {
+    const handBack = jobStore.releaseLeases(core.sql, core.owner, core.now(), runs, core.wakeups.enabled).then(
       () => {},
       (err) => core.log.warn({ err: toSafeError(err) }, failed),
     )
@@ -71,15 +72,14 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     void handBack.finally(() => inFlight.delete(handBack))
   }
 
-  core.setLocalRunner((jobs, cancelled) => {
-    for (const id of cancelled) {
-      const run = keeper.runs.get(id)
-      if (run) keeper.lose(run, 'cancelled by a transition')
+  core.setLocalRunner((jobs, ended) => {
+    if (ended) {
+      for (const run of keeper.runs.values()) if (endedBy(run, ended, jobs)) keeper.lose(run, 'cancelled by a transition')
     }
     if (!jobs.length) return
     if (scheduler.stopping) {
       // Committed while shutting down: hand them to another instance now, not after the lease.
-      handBack(jobs.map((j) => j.id), 'could not hand back jobs committed during shutdown')
+      handBack(jobs, 'could not hand back jobs committed during shutdown')
       return
     }
     // What a free slot can start runs now. The rest goes back to the queue at once, for any
@@ -87,7 +87,7 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
     // could not take it.
     const free = scheduler.freeEffectSlots()
     for (const job of jobs.slice(0, free)) track(keeper.hold(job))
-    const rest = jobs.slice(free).map((j) => j.id)
+    const rest = jobs.slice(free)
     if (!rest.length) return
     scheduler.handedBack()
     handBack(rest, 'could not hand back jobs without a slot: their leases run out')
@@ -128,6 +128,16 @@ export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
 
 export type JobRunner = ReturnType<typeof createJobRunner>
 
+/**
+ * Whether a commit ended this run's job: a timer job it cancelled, or an effect of its workflow
+ * no longer invoked or started again, other than the one whose result it is and those it started.
+ */
+function endedBy({ job }: Run, ended: EndedJobs, started: LocalJob[]) {
+  if (job.kind === 'timer') return ended.timers.includes(job.id)
+  return job.workflowId === ended.workflowId && job.id !== ended.resultOf && !ended.live.includes(job.name)
+    && !started.some((s) => s.id === job.id)
+}
+
 /** Waits until what is in flight now has settled, or `ms` have passed. */
 async function settledWithin(inFlight: Set<Promise<void>>, ms: number) {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -138,7 +148,7 @@ async function settledWithin(inFlight: Set<Promise<void>>, ms: number) {
 /** Hands back every lease this process holds, so another instance takes its jobs at once. */
 async function releaseAllLeases(core: EngineCore) {
   try {
-    const released = await store.releaseLeases(core.sql, core.owner, core.now(), undefined, core.wakeups.enabled)
+    const released = await jobStore.releaseLeases(core.sql, core.owner, core.now(), undefined, core.wakeups.enabled)
     if (released) core.log.info({ released }, 'released job leases for other instances')
   } catch (err) {
     // Without the database the leases simply run out; other instances take the jobs then.

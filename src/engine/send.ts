@@ -2,10 +2,11 @@ import type { Sql } from 'postgres'
 import type { WorkflowDefinition } from './definition.ts'
 import { decide, type Rejected, type Stepper } from './decide.ts'
 import { EngineError, workflowNotFound, writeContention } from './errors.ts'
-import type { LocalJob, PlannedJobs } from './jobs.ts'
+import type { EndedJobs, LocalJob, PlannedJobs } from './jobs.ts'
 import type { EffectPlan } from './snapshot.ts'
 import type { RecentRows } from './recent.ts'
 import * as store from './store.ts'
+import { discardJob, killJob } from './job-store.ts'
 import { retry } from './retry.ts'
 import type { Logger, RetryPolicy } from './types.ts'
 import type { FollowUp } from './wait.ts'
@@ -39,7 +40,7 @@ export interface SendDeps {
   definition: (machine: string) => WorkflowDefinition
   step: (machine: string) => Stepper
   jobsFor: (workflowId: string, machine: string, plan: EffectPlan, at: Date) => PlannedJobs
-  afterCommit: (workflow: Workflow, local: LocalJob[], steps: TransitionStep[], cancelled?: string[]) => void
+  afterCommit: (workflow: Workflow, local: LocalJob[], steps: TransitionStep[], ended?: EndedJobs) => void
   /** Whether commits NOTIFY other instances (`wakeups.enabled`). */
   notify: boolean
 }
@@ -53,8 +54,8 @@ export function makeSend(deps: SendDeps) {
     log.warn({ workflowId: id, event: event.type, state: d.workflow.statePath, source: o.source, staleJob: d.stale || undefined }, 'event rejected')
     // A job that cannot run stays dead, visible to admins, even when its workflow has moved on.
     if (o.job && !d.stale) {
-      if (o.job.status === 'dead') await store.killJob(sql, o.job.lease, o.job.attempt.error, now())
-      else await store.discardJob(sql, o.job.lease, now())
+      if (o.job.status === 'dead') await killJob(sql, o.job.lease, o.job.attempt.error, now())
+      else await discardJob(sql, o.job.lease, now())
     }
     return { accepted: false, workflow: d.workflow }
   }
@@ -88,12 +89,12 @@ export function makeSend(deps: SendDeps) {
     if (!d.accepted) return rejected(id, event, d, o)
     const def = definition(row.machine)
     const { workflow, state, history, plan } = d
-    const { local, rows, timers } = jobsFor(id, row.machine, plan, at)
+    const { local, effects, timers } = jobsFor(id, row.machine, plan, at)
+    const respawned = plan.effects.map((e) => e.name)
     const written: store.Transition = {
       id, version: row.version, machineVersion: row.machine_version, writtenMachineVersion: def.version,
       state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state,
-      history, now: at, jobs: rows, timers, activeInvokes: plan.activeInvokes,
-      respawned: plan.effects.map((e) => e.name), cancelledTimers: plan.cancelledTimers, job: o.job,
+      history, now: at, effects, timers, activeInvokes: plan.activeInvokes, respawned, cancelledTimers: plan.cancelledTimers, job: o.job,
       // A job's result may be awaited by a `waitFor` on another instance (the browser's).
       notify: notify && o.job !== undefined,
     }
@@ -110,7 +111,9 @@ export function makeSend(deps: SendDeps) {
     }
     recent.remember({ ...row, machine_version: def.version, state: workflow.state, key: workflow.key, reason: workflow.reason, snapshot: state, version: workflow.version, updated_at: at })
     for (const h of history) log.info({ workflowId: id, event: h.event_type, from: h.from_state, to: h.to_state, source: h.source }, 'transition')
-    afterCommit(workflow, local, stepsOf(history, d.contexts), cancelled)
+    afterCommit(workflow, local, stepsOf(history, d.contexts), {
+      workflowId: id, timers: cancelled, live: plan.activeInvokes.filter((name) => !respawned.includes(name)), resultOf: o.job?.lease.id,
+    })
     return { accepted: true, workflow }
   }
 

@@ -1,6 +1,7 @@
-import type { Fragment, Sql, TransactionSql } from 'postgres'
+import type { Fragment, Sql } from 'postgres'
 import type { PersistedState } from './types.ts'
-import { leaseEnd, leaseOn } from './lease.ts'
+import { deadEffect, effectFence, holds, rowTimers, setEffects, type AttemptRecord, type JobLease } from './job-store.ts'
+import { leaseEnd } from './lease.ts'
 import { cancelQuery } from './pg.ts'
 import { WAKEUP_CHANNEL } from './wakeups.ts'
 
@@ -34,19 +35,23 @@ export interface HistoryEntry {
   at: Date
 }
 
-export interface NewJob {
+/**
+ * An effect a transition starts, as its workflow's row keeps it (`effects`): leased at once to the
+ * process that committed it, which runs it right after the commit (the fast path).
+ */
+export interface NewEffect {
   id: string
-  kind: 'effect' | 'timer'
   name: string
-  src: string | null
-  payload: string | null
-  event: unknown
-  status: 'pending' | 'running'
-  attempts: number
-  run_at: Date
-  lease_owner: string | null
-  /** A running job's lease, counted from the database's clock at insert. */
-  lease_ms: number | null
+  src: string
+  /** The effect's input, sealed (it can hold an OAuth code). */
+  payload: string
+  status: 'running'
+  attempts: 1
+  /** ISO time. */
+  run_at: string
+  owner: string
+  /** Its lease, counted from the database's clock at commit. */
+  lease_ms: number
 }
 
 /** A pending timer as the workflow's row keeps it, until the runner moves it into `jobs` when due. */
@@ -57,36 +62,6 @@ export interface RowTimer {
   event: unknown
   /** ISO time: compared in SQL as timestamptz. */
   run_at: string
-}
-
-export interface JobRow extends Omit<NewJob, 'lease_ms'> {
-  workflow_id: string
-  machine: string
-  lease_until: Date | null
-}
-
-/**
- * One run's hold on a job. `epoch` is the job's `attempts` when this run claimed it: every claim
- * bumps it, so a run whose lease ran out and whose job was claimed again no longer matches.
- */
-export interface JobLease {
-  id: string
-  owner: string
-  epoch: number
-}
-
-/** The statement's condition "this run still holds the job". */
-const holds = (sql: Sql, lease: JobLease) =>
-  sql`id = ${lease.id} and status = 'running' and lease_owner = ${lease.owner} and attempts = ${lease.epoch}`
-
-/** A job's lease (lease.ts: on the database's clock), fenced beyond its owner by its epoch (`holds`). */
-export const jobLease = (sql: Sql) => leaseOn(sql, { until: 'lease_until', owner: 'lease_owner' })
-
-export interface AttemptRecord {
-  attempt: number
-  outcome: 'ok' | 'retry' | 'failed'
-  started_at: Date
-  error: unknown
 }
 
 export interface Transition {
@@ -106,7 +81,8 @@ export interface Transition {
    */
   history: Omit<HistoryEntry, 'at'>[]
   now: Date
-  jobs: NewJob[]
+  /** Effects the transition starts: they join the row's, after those it ends leave. */
+  effects: NewEffect[]
   /** Timers the transition sets: they join the row's, after those it cancels (`cancelledTimers`) leave. */
   timers: RowTimer[]
   activeInvokes: string[]
@@ -114,7 +90,8 @@ export interface Transition {
   cancelledTimers: string[]
   /**
    * The job whose result this event is: the write happens only while that run still holds it,
-   * and marks it done (or dead, for a job that could not run) with its attempt, in one statement.
+   * and ends the job with its attempt in the same statement: an effect leaves the row (for a
+   * `jobs` row, dead, if it could not run), a timer job is done (or dead).
    */
   job?: { lease: JobLease; attempt: AttemptRecord; status?: 'done' | 'dead' }
   /** Tell other instances (their `waitFor`) of this write: NOTIFY on commit, `w:<id>:<origin>`. */
@@ -133,14 +110,10 @@ export interface Transition {
  */
 const idsPlannedOnce = (sql: Sql, ids: string[]) => sql`(select ${ids}::uuid[])::uuid[]`
 
-/** A row's `(timers, wake_at)` from the timer elements `e` of `from`: ordered by due time, and the earliest. */
-const rowTimers = (sql: Sql | TransactionSql, from: Fragment): Fragment =>
-  sql`select coalesce(jsonb_agg(e order by e->>'run_at'), '[]'::jsonb), min((e->>'run_at')::timestamptz) from ${from}`
-
 /** The row, and with `lease` whether that run still holds its job (`job_held`). */
 export async function readWorkflow(sql: Sql, id: string, lease?: JobLease) {
   const [row] = await sql<(WorkflowRow & { job_held: boolean | null })[]>`
-    select w.*, ${lease ? sql`exists (select 1 from wix_engine.jobs where ${holds(sql, lease)})` : sql`null::boolean`} as job_held
+    select w.*, ${lease ? holds(sql, lease) : sql`null::boolean`} as job_held
     from wix_engine.workflows w where w.id = ${id}`
   return row
 }
@@ -149,7 +122,7 @@ export async function readWorkflow(sql: Sql, id: string, lease?: JobLease) {
 export interface NewWorkflow extends Omit<WorkflowRow, 'created_at' | 'updated_at'> {
   now: Date
   history: Omit<HistoryEntry, 'at'>[]
-  jobs: NewJob[]
+  effects: NewEffect[]
   timers: RowTimer[]
 }
 
@@ -159,12 +132,17 @@ export interface Batch {
   transitions: { i: number; t: Transition }[]
 }
 
+/** The new effects `list` (a jsonb array of NewEffect) as the row keeps them: their leases counted on the database's clock. */
+const leasedEffects = (sql: Sql, list: Fragment) => sql`(
+  select coalesce(jsonb_agg(e - 'lease_ms' || jsonb_build_object('lease_until', ${leaseEnd(sql, sql`(e->>'lease_ms')::int`)}) order by o), '[]'::jsonb)
+  from jsonb_array_elements(${list}) with ordinality x(e, o))`
+
 /**
  * Writes a batch of creates and transitions of distinct workflows in one statement, so they
  * share one commit. Each transition is fenced on its own (version, machine version, its run
  * still holding its job): one that matches nothing is left out of every later step and its
  * caller re-decides, while the others land. A create whose id is taken inserts nothing.
- * Returns the writes that landed, by `i`, with the jobs each transition cancelled.
+ * Returns the writes that landed, by `i`, with the timer jobs each transition cancelled.
  *
  * Rows go in id order, so two instances' batches sharing rows tend to lock them in the same
  * order; a deadlock that happens all the same rolls the statement back, and the writer resends it.
@@ -174,42 +152,31 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
   const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   const creates = batch.creates.map(({ i, w }) => ({
     i, id: w.id, machine: w.machine, machine_version: w.machine_version, key: w.key, state: w.state, reason: w.reason,
-    snapshot: w.snapshot, version: w.version, at: w.now, history: w.history, jobs: w.jobs, timers: w.timers,
+    snapshot: w.snapshot, version: w.version, at: w.now, history: w.history, effects: w.effects, timers: w.timers,
   })).sort(byId)
-  const transitions = batch.transitions.map(({ i, t }) => ({
-    i, id: t.id, version: t.version, machine_version: t.machineVersion, written_machine_version: t.writtenMachineVersion,
-    state: t.state, key: t.key, reason: t.reason, snapshot: t.snapshot, history: t.history, at: t.now, jobs: t.jobs, timers: t.timers,
-    active_invokes: t.activeInvokes, respawned: t.respawned, cancelled_timers: t.cancelledTimers,
-    job_id: t.job?.lease.id ?? null, lease_owner: t.job?.lease.owner ?? null, lease_epoch: t.job?.lease.epoch ?? null,
-    job_status: t.job?.status ?? 'done', job_error: t.job?.status === 'dead' ? t.job.attempt.error : null,
-    // Only failed runs get an attempt row, with their error. A run that succeeded is told by
-    // history (its result event) and, after failed runs, by its job kept 'done' with their count;
-    // a job done by its first run has nothing more to tell, so its row is deleted rather than
-    // written again (a new version and an index entry): see effectAttempts.
-    attempt: t.job && t.job.attempt.outcome !== 'ok' ? t.job.attempt : null,
-    notify: t.notify ?? false,
-  })).sort(byId)
-  const jobIds = transitions.flatMap((t) => (t.job_id ? [t.job_id] : []))
+  const transitions = batch.transitions.map(({ i, t }) => transitionRecord(i, t)).sort(byId)
+  const timerJobIds = transitions.flatMap((t) => (t.job_kind === 'timer' ? [t.job_id!] : []))
   const query = sql<{ i: number; cancelled: string[] | null }[]>`
     with c as (
       select * from jsonb_to_recordset(${sql.json(creates as never)}::jsonb)
         as c(i int, id uuid, machine text, machine_version int, key text, state text, reason text, snapshot jsonb,
-             version int, at timestamptz, history jsonb, jobs jsonb, timers jsonb)
+             version int, at timestamptz, history jsonb, effects jsonb, timers jsonb)
     ), t as (
-      -- first_run_ok: the job ends done by the run that first claimed it, which failed no attempt
-      select *, coalesce(job_status = 'done' and attempt is null and lease_epoch = 1, false) as first_run_ok
+      -- first_run_ok: a timer job ends done by the run that first claimed it
+      select *, coalesce(job_kind = 'timer' and job_status = 'done' and attempt is null and lease_epoch = 1, false) as first_run_ok
       from jsonb_to_recordset(${sql.json(transitions as never)}::jsonb)
         as t(i int, id uuid, version int, machine_version int, written_machine_version int, state text, key text,
-             reason text, snapshot jsonb, history jsonb, at timestamptz, jobs jsonb, timers jsonb,
+             reason text, snapshot jsonb, history jsonb, at timestamptz, effects jsonb, timers jsonb,
              active_invokes text[], respawned text[], cancelled_timers text[],
-             job_id uuid, lease_owner text, lease_epoch int, job_status text, job_error jsonb, attempt jsonb,
-             notify boolean)
+             job_id uuid, job_kind text, job_name text, job_fence jsonb, lease_owner text, lease_epoch int,
+             job_status text, job_error jsonb, attempt jsonb, notify boolean)
     ), inserted as (
       insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version,
-                                        created_at, updated_at, timers, wake_at)
+                                        created_at, updated_at, timers, wake_at, effects, effect_due_at)
       select id, machine, machine_version, key, state, reason, snapshot, version, at, at, timers,
-             (select min((e->>'run_at')::timestamptz) from jsonb_array_elements(timers) e)
-      from c
+             (select min((e->>'run_at')::timestamptz) from jsonb_array_elements(timers) e),
+             n.effects, wix_engine.effects_due(n.effects)
+      from c, lateral (select ${leasedEffects(sql, sql`c.effects`)} as effects) n
       -- two instances starting the same workflow (a derived id): the first one's stays
       on conflict (id) do nothing
       returning id
@@ -225,17 +192,28 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
             (select e from jsonb_array_elements(f.timers) e
              where not (e->>'name') = any(t.cancelled_timers)
                and not exists (select 1 from jsonb_array_elements(t.timers) n where n->>'name' = e->>'name')
-             union all select e from jsonb_array_elements(t.timers) e) kept`)})
-      -- a job's result counts only while its run holds the job (not cancelled, not taken over)
+             union all select e from jsonb_array_elements(t.timers) e) kept`)}),
+          -- the row's effects as they are now (claims and heartbeats change their leases, never
+          -- which are live): those still invoked stay, those it ends or starts again and the one
+          -- whose result this is leave, and those it starts join
+          ${setEffects(sql, sql`(
+            select coalesce(jsonb_agg(e order by o), '[]'::jsonb) from (
+              select e, o from jsonb_array_elements(f.effects) with ordinality x(e, o)
+              where (e->>'name') = any(t.active_invokes) and not (e->>'name') = any(t.respawned)
+                and (e->>'id') is distinct from t.job_id::text
+              union all
+              select e, 1000000 + o from jsonb_array_elements(${leasedEffects(sql, sql`t.effects`)}) with ordinality y(e, o)) kept)`)}
+      -- a job's result counts only while its run holds the job (not cancelled, not taken over):
+      -- an effect in this row, a timer in jobs
       from t left join wix_engine.jobs j
-        on j.id = any(${idsPlannedOnce(sql, jobIds)})
+        on j.id = any(${idsPlannedOnce(sql, timerJobIds)})
        and j.id = t.job_id and j.status = 'running' and j.lease_owner = t.lease_owner and j.attempts = t.lease_epoch
       -- The ids as arrays too: a generic plan (prepared statements) then reads the rows by primary
       -- key however the tables grew, where a join to the recordset alone was planned, at a small
       -- table, as a sequential scan and kept (and the job check read every running job).
       where f.id = any(${idsPlannedOnce(sql, transitions.map((t) => t.id))})
         and f.id = t.id and f.version = t.version and f.machine_version = t.machine_version
-        and (t.job_id is null or j.id is not null)
+        and (t.job_id is null or (t.job_kind = 'effect' and f.effects @> t.job_fence) or j.id is not null)
       returning t.*
     ), history as (
       -- one row per write, its events in order under the first one's seq
@@ -243,35 +221,30 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
       select s.id, (s.history->0->>'seq')::int, s.history, s.at
       from (select id, at, history from created union all select id, at, history from w) s
       where jsonb_array_length(s.history) > 0
+    ), dead as (
+      -- an effect that could not run ends as a dead job, for admins to see
+      ${deadEffect(sql, sql`select w.job_id, w.id, w.job_name, w.lease_epoch as epoch, w.job_error as error, w.at
+                            from w where w.job_kind = 'effect' and w.job_status = 'dead'`)}
     ), done as (
       update wix_engine.jobs j
       set status = w.job_status, lease_owner = null, lease_until = null, updated_at = w.at,
           last_error = case when w.job_status = 'dead' then w.job_error else j.last_error end
-      from w where j.id = w.job_id and not w.first_run_ok
+      from w where j.id = w.job_id and w.job_kind = 'timer' and not w.first_run_ok
     ), finished as (
       -- done on its first run: nothing about the job is left to tell that history does not (its
       -- result event, when), so its row goes instead of staying on as 'done'
       delete from wix_engine.jobs j using w where j.id = w.job_id and w.first_run_ok
     ), attempt as (
-      insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
-      select w.job_id, a.attempt, w.id, a.outcome, a.started_at, w.at, a.error
+      insert into wix_engine.job_attempts (job_id, attempt, workflow_id, name, outcome, started_at, finished_at, error)
+      select w.job_id, a.attempt, w.id, w.job_name, a.outcome, a.started_at, w.at, a.error
       from w, jsonb_to_record(w.attempt) as a(attempt int, outcome text, started_at timestamptz, error jsonb)
       where w.attempt is not null
     ), cancelled as (
       update wix_engine.jobs j set status = 'cancelled', lease_owner = null, lease_until = null, updated_at = w.at
       from w
       where j.workflow_id = w.id and j.status in ('pending', 'running') and j.id is distinct from w.job_id
-        and ((j.kind = 'effect' and (j.name = any(w.respawned) or not j.name = any(w.active_invokes)))
-          or (j.kind = 'timer' and j.name = any(w.cancelled_timers)))
+        and j.kind = 'timer' and j.name = any(w.cancelled_timers)
       returning j.id, w.i
-    ), new_jobs as (
-      insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, event, status, attempts, run_at,
-                                   lease_owner, lease_until, created_at, updated_at)
-      select j.id, s.id, j.kind, j.name, j.src, j.payload, j.event, j.status, j.attempts, j.run_at, j.lease_owner,
-             case when j.lease_ms is not null then ${leaseEnd(sql, sql`j.lease_ms`)} end, s.at, s.at
-      from (select id, at, jobs from created union all select id, at, jobs from w) s, jsonb_to_recordset(s.jobs)
-        as j(id uuid, kind text, name text, src text, payload text, event jsonb, status text,
-             attempts int, run_at timestamptz, lease_owner text, lease_ms int)
     )
     select i, null::text[] as cancelled, null::boolean as notified from created
     union all
@@ -286,147 +259,22 @@ export async function commitBatch(sql: Sql, batch: Batch, o: { signal?: AbortSig
   return new Map(rows.map((r) => [r.i, r.cancelled ?? []]))
 }
 
-/**
- * Moves due timers out of their workflows' rows into `jobs`, as pending timer jobs the claim
- * below then takes: up to `limit` workflows, each locked (`skip locked`: another instance moves
- * the rest). A transition committing meanwhile applies its timer changes to the row as this
- * leaves it, and one the timer's job outlives cancels it there by name, as any timer job.
- */
-export async function promoteTimers(sql: Sql | TransactionSql, now: Date, limit: number) {
-  const [row] = await sql<{ n: number }[]>`
-    with due as (
-      select id, timers from wix_engine.workflows
-      where wake_at <= ${now}
-      order by wake_at
-      limit ${limit}
-      for update skip locked
-    ), kept as (
-      update wix_engine.workflows w
-      set (timers, wake_at) = (${rowTimers(sql, sql`jsonb_array_elements(due.timers) e where (e->>'run_at')::timestamptz > ${now}`)})
-      from due where w.id = due.id
-    ), moved as (
-      insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, event, status, attempts, run_at,
-                                   lease_owner, lease_until, created_at, updated_at)
-      select (e->>'id')::uuid, due.id, 'timer', e->>'name', null, null, e->'event', 'pending', 0,
-             (e->>'run_at')::timestamptz, null, null, ${now}, ${now}
-      from due, jsonb_array_elements(due.timers) e
-      where (e->>'run_at')::timestamptz <= ${now}
-      on conflict (id) do nothing
-      returning id
-    )
-    select count(*)::int as n from moved`
-  return row!.n
-}
-
-/**
- * Claims due jobs, and jobs whose lease ran out (their runner died), for `owner`: up to
- * `limits.effects` effects and `limits.timers` timers, so slow effects never take every slot.
- * Leases are compared and set on the database's clock.
- */
-export async function claimJobs(sql: Sql, owner: string, now: Date, leaseMs: number, limits: { effects: number; timers: number }) {
-  const due = (kind: 'effect' | 'timer', limit: number) => sql`
-    select id from wix_engine.jobs
-    where kind = ${kind} and ((status = 'pending' and run_at <= ${now}) or (status = 'running' and ${jobLease(sql).lapsed()}))
-    order by run_at
-    limit ${limit}
-    for update skip locked`
-  return sql<JobRow[]>`
-    with timers as (${due('timer', limits.timers)}), effects as (${due('effect', limits.effects)}),
-    due as (select id from timers union all select id from effects)
-    update wix_engine.jobs j
-    set status = 'running', ${jobLease(sql).take(leaseMs, owner)},
-        attempts = j.attempts + 1, updated_at = ${now}
-    from due, wix_engine.workflows w
-    where j.id = due.id and w.id = j.workflow_id
-    returning j.id, j.workflow_id, j.kind, j.name, j.src, j.payload, j.event, j.status, j.attempts,
-              j.run_at, j.lease_owner, j.lease_until, w.machine`
-}
-
-/** Puts a failed run back in the queue for a later attempt, recording this one. False when the run lost the job. */
-export async function retryJob(sql: Sql, lease: JobLease, runAt: Date, now: Date, attempt: AttemptRecord) {
-  const rows = await sql`
-    with j as (
-      update wix_engine.jobs set status = 'pending', run_at = ${runAt}, lease_owner = null, lease_until = null,
-                      last_error = ${sql.json(attempt.error as never)}::jsonb, updated_at = ${now}
-      where ${holds(sql, lease)}
-      returning id, workflow_id
-    )
-    insert into wix_engine.job_attempts (job_id, attempt, workflow_id, outcome, started_at, finished_at, error)
-    select j.id, ${attempt.attempt}, j.workflow_id, ${attempt.outcome}, ${attempt.started_at}, ${now},
-           ${sql.json(attempt.error as never)}::jsonb
-    from j
-    returning job_id`
-  return rows.length === 1
-}
-
-/** Ends a job whose result the workflow no longer wants (it moved on), if this run still holds it. */
-export async function discardJob(sql: Sql, lease: JobLease, now: Date) {
-  await sql`
-    update wix_engine.jobs set status = 'discarded', lease_owner = null, lease_until = null, updated_at = ${now}
-    where ${holds(sql, lease)}`
-}
-
-/** Ends a job that can never run (unreadable payload, unknown machine, spent budget), with its reason. */
-export async function killJob(sql: Sql, lease: JobLease, reason: unknown, now: Date) {
-  await sql`
-    update wix_engine.jobs set status = 'dead', lease_owner = null, lease_until = null, updated_at = ${now},
-                    last_error = ${sql.json(reason as never)}::jsonb
-    where ${holds(sql, lease)}`
-}
-
-/**
- * The heartbeat: renews the leases of the runs this process still holds, on the database's
- * clock. Returns the ids it renewed; a run missing from them lost its job.
- */
-export async function renewLeases(sql: Sql, owner: string, runs: { id: string; epoch: number }[], leaseMs: number) {
-  const rows = await sql<{ id: string }[]>`
-    update wix_engine.jobs j set lease_until = ${leaseEnd(sql, leaseMs)}
-    from jsonb_to_recordset(${sql.json(runs as never)}::jsonb) as r(id uuid, epoch int)
-    where j.id = r.id and j.status = 'running' and j.lease_owner = ${owner} and j.attempts = r.epoch
-    returning j.id`
-  return new Set(rows.map((r) => r.id))
-}
-
-/**
- * Hands this owner's unfinished jobs back to the queue at once (graceful shutdown), or only
- * `ids` (jobs claimed but never started here: no free slot, or shutting down). Those give back
- * their claim's attempt too: a run that never happened must not count as one that died (a
- * re-run takes it for a code spent, and the attempt budget shrinks).
- */
-export async function releaseLeases(sql: Sql, owner: string, now: Date, ids?: string[], notify = false) {
-  const [row] = await sql<{ n: number }[]>`
-    with released as (
-      update wix_engine.jobs set status = 'pending', lease_owner = null, lease_until = null, run_at = ${now},
-                      updated_at = ${now} ${ids ? sql`, attempts = attempts - 1` : sql``}
-      where status = 'running' and lease_owner = ${owner} ${ids ? sql`and id = any(${ids}::uuid[])` : sql``}
-      returning id
-    )
-    select count(*)::int as n ${notify ? sql`, pg_notify(${WAKEUP_CHANNEL}, 'j')` : sql``} from released`
-  return row!.n
-}
-
-export interface DeadJob {
-  id: string
-  workflowId: string
-  kind: 'effect' | 'timer'
-  name: string
-  attempts: number
-  reason: unknown
-  diedAt: Date
-}
-
-/** Jobs that ended dead, newest first: what admins and metrics show. */
-export async function deadJobs(sql: Sql, limit = 100): Promise<DeadJob[]> {
-  return sql<DeadJob[]>`
-    select id, workflow_id as "workflowId", kind, name, attempts, last_error as reason, updated_at as "diedAt"
-    from wix_engine.jobs where status = 'dead' order by updated_at desc limit ${limit}`
-}
-
-/** How many jobs ended dead, by kind and reason code: a gauge for metrics and `/api/stats`. */
-export async function deadJobCounts(sql: Sql) {
-  return sql<{ kind: 'effect' | 'timer'; code: string; n: number }[]>`
-    select kind, coalesce(last_error->>'code', 'UNKNOWN') as code, count(*)::int as n
-    from wix_engine.jobs where status = 'dead' group by 1, 2 order by 1, 2`
+/** A transition as the batched write's recordset takes it. */
+function transitionRecord(i: number, t: Transition) {
+  const lease = t.job?.lease
+  const attempt = t.job?.attempt
+  return {
+    i, id: t.id, version: t.version, machine_version: t.machineVersion, written_machine_version: t.writtenMachineVersion,
+    state: t.state, key: t.key, reason: t.reason, snapshot: t.snapshot, history: t.history, at: t.now, effects: t.effects, timers: t.timers,
+    active_invokes: t.activeInvokes, respawned: t.respawned, cancelled_timers: t.cancelledTimers,
+    job_id: lease?.id ?? null, job_kind: lease?.kind ?? null, job_name: lease?.name ?? null,
+    job_fence: lease?.kind === 'effect' ? [effectFence(lease)] : null, lease_owner: lease?.owner ?? null, lease_epoch: lease?.epoch ?? null,
+    job_status: t.job?.status ?? 'done', job_error: t.job?.status === 'dead' ? attempt!.error : null,
+    // Runs that failed get an attempt row, with their error, and so does an effect's success after
+    // such runs (its count). A first run's success is told by history alone (its result event).
+    attempt: attempt && (attempt.outcome !== 'ok' || (lease!.kind === 'effect' && lease!.epoch > 1)) ? attempt : null,
+    notify: t.notify ?? false,
+  }
 }
 
 /** A workflow's accepted events in order, one entry each (the table holds one row per write). */
