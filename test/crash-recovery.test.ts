@@ -17,24 +17,33 @@ const db = await freshDatabase()
 t.teardown(db.drop)
 
 /**
- * Starts an install whose exchange Wix holds, and kills the instance running it. `spent`: Wix has
- * done the exchange (the code is spent) and holds only its answer, so the process dies between
- * Wix's answer and storing the tokens.
+ * Where the instance dies: while Wix holds the exchange (`exchange`, the code not spent); once Wix
+ * has spent the code and holds only its answer (`answer`); or once it has the tokens, while Wix
+ * holds the lookup of whose they are (`lookup`: they are in its memory only, not yet filed).
  */
-async function killedMidExchange(t: Test, fake: FakeWixServer, secrets: Record<string, string>, token: string, spent = false) {
+type KilledAt = 'exchange' | 'answer' | 'lookup'
+const HELD: Record<KilledAt, { what: string; endpoint: 'oauth/access' | 'oauth2/token-info'; failure: object }> = {
+  exchange: { what: 'Wix holds the exchange', endpoint: 'oauth/access', failure: { grant: 'authorization_code', hang: true } },
+  answer: { what: 'Wix spent the code and holds its answer', endpoint: 'oauth/access', failure: { grant: 'authorization_code', loseAnswer: 'hold' } },
+  lookup: { what: 'Wix answered the exchange and holds the instance lookup', endpoint: 'oauth2/token-info', failure: { hang: true } },
+}
+
+/** Starts an install whose exchange (or lookup, see KilledAt) Wix holds, and kills the instance running it. */
+async function killedMidExchange(t: Test, fake: FakeWixServer, secrets: Record<string, string>, token: string, at: KilledAt = 'exchange') {
   const port = await freePort()
   const env = { ...secrets, ...wixEnv(fake, port), DATABASE_URL: db.url, REDIRECT_WAIT_MS: '100' }
   // The shortest lease the service allows: the job it dies holding is free again 2 s after its last renewal.
   const { child, exited, url } = await startServerProcess(t, { ...env, JOB_LEASE_MS: '2000' }, port)
-  fake.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', ...(spent ? { loseAnswer: 'hold' } : { hang: true }) })
+  const held = HELD[at]
+  fake.wix.failNext({ endpoint: held.endpoint, ...held.failure })
   const owner = siteOwner({ url } as never)
   await owner.openAppUrl(token)
   const back = await owner.approve()
   const page = await owner.callback(back)
   t.equal(page.status, 202, 'the browser waits while Wix holds the exchange')
   const code = back.searchParams.get('code')!
-  await waitUntil(spent ? 'Wix spent the code and holds its answer' : 'Wix holds the exchange', () =>
-    fake.wix.requests.some((r) => r.endpoint === 'oauth/access' && r.status === 0) && (!spent || fake.wix.issuedCodes.get(code)!.used))
+  await waitUntil(held.what, () =>
+    fake.wix.requests.some((r) => r.endpoint === held.endpoint && r.status === 0) && (at === 'exchange' || fake.wix.issuedCodes.get(code)!.used))
   child.kill('SIGKILL')
   t.equal((await exited).signal, 'SIGKILL', 'the instance is killed mid-exchange')
   const [installation] = await db.sql`select id from wix_engine.workflows where state = 'CodeReceived'`
@@ -85,12 +94,21 @@ t.test('an instance killed during the code exchange: restarted, it finishes it w
   exchangedOnce(t, fake, killed.back)
 })
 
-t.test('an instance killed between Wix spending the code and storing the tokens: the waiting browser gets a new code', async (t) => {
-  const fake = await startFakeWix({ appId: 'spent-app', appSecret: randomBytes(12).toString('hex') })
+/**
+ * Killed once the code is spent and before the tokens are filed: Wix's answer lost on its way, or
+ * the tokens in the dead process's memory (the exchange files them straight away, holding a copy
+ * only when filing fails: a SIGKILL gives it no chance).
+ */
+const spentCases: [KilledAt, string][] = [
+  ['answer', 'between Wix spending the code and its answer arriving'],
+  ['lookup', "between Wix's answer and filing the tokens (the instance lookup held)"],
+]
+for (const [at, when] of spentCases) t.test(`an instance killed ${when}: the waiting browser gets a new code`, async (t) => {
+  const fake = await startFakeWix({ appId: `spent-${at}-app`, appSecret: randomBytes(12).toString('hex') })
   t.teardown(fake.close)
   const secrets = { COOKIE_SECRET: randomBytes(32).toString('hex'), TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
   const code = (back: URL) => back.searchParams.get('code')!
-  const killed = await killedMidExchange(t, fake, secrets, 'spent-token', true)
+  const killed = await killedMidExchange(t, fake, secrets, `spent-${at}-token`, at)
   t.equal(fake.wix.issuedCodes.get(code(killed.back))!.used, true, 'Wix spent the code before the instance died')
   const instanceId = killed.back.searchParams.get('instanceId')!
 
@@ -106,7 +124,7 @@ t.test('an instance killed between Wix spending the code and storing the tokens:
   t.equal(page.status, 302, 'the waiting browser is redirected')
   const installer = new URL(page.location!)
   t.equal(`${installer.origin}${installer.pathname}`, `${fake.url}/installer/install`, "back through Wix's installer")
-  t.equal(installer.searchParams.get('token'), 'spent-token', "with the App URL's token")
+  t.equal(installer.searchParams.get('token'), `spent-${at}-token`, "with the App URL's token")
   // Wix's own screen, then the Redirect URL with a new code.
   const approved = await killed.owner.browser.get(page.location!.replace('/installer/install', '/installer/approve'))
   const back = new URL(approved.location!)
@@ -122,6 +140,9 @@ t.test('an instance killed between Wix spending the code and storing the tokens:
   t.equal(codes.length, 2, 'two codes at Wix')
   t.ok(codes.every(([, c]) => c.used), 'both spent')
   const exchanged = (c: string) => fake.wix.requests.filter((r) => (r.body as { code?: string }).code === c).map((r) => r.status)
+  const first = exchanged(code(killed.back))
+  t.ok(first.length === 2 && first.filter((status) => status === 200).length <= 1 && first.includes(400),
+    `the first code was sent twice, the survivor's try refused: never exchanged twice (${first.join(', ')})`)
   t.same(exchanged(code(back)), [200], 'the new code exchanged once')
   const [tokens] = await db.sql`select count(*)::int as n from wix_install.instance_tokens where instance_id = ${instanceId}`
   t.equal(tokens!.n, 1, 'one set of stored tokens')

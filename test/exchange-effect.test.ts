@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { createActor, toPromise, type AnyActorLogic } from 'xstate'
+import { earlierRuns } from '../src/engine/index.ts'
 import { installationWorkflow } from '../src/installation/workflow.ts'
 import { freshDatabase } from './support/database.ts'
 import { waitUntil } from './support/process.ts'
@@ -21,7 +22,7 @@ t.test('two runs of one exchange past Wix: the run that files second succeeds to
     insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
     values (${id}, 'installation', 2, null, 'CodeReceived', null, '{}'::jsonb, 1, now(), now())`
   const tokens = service.wix.mintTokens(instanceId)
-  await vault.hold(id, { accessToken: tokens.access_token, refreshToken: tokens.refresh_token })
+  await vault.hold(id, { accessToken: tokens.access_token, refreshToken: tokens.refresh_token, obtainedAt: new Date() }, ['CodeReceived'])
 
   const exchange = installationWorkflow({ wix, vault, now: () => new Date() }).machine.implementations.actors.exchangeCode as AnyActorLogic
   const run = () => toPromise(createActor(exchange, { input: { installationId: id, claimedInstanceId: instanceId, code: 'spent', attempt: 2 } }).start())
@@ -38,4 +39,28 @@ t.test('two runs of one exchange past Wix: the run that files second succeeds to
   const [row] = await sql`select workflow_id from wix_install.instance_tokens where instance_id = ${instanceId}`
   t.equal(row?.workflow_id, id, "the tokens are the installation's")
   t.equal(await vault.held(id), undefined, 'and no held copy is left')
+})
+
+t.test('a re-run Wix refuses the code finds the tokens a run that lost its job filed meanwhile: no detour', async (t) => {
+  const id = randomUUID()
+  await sql`
+    insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
+    values (${id}, 'installation', 2, null, 'CodeReceived', null, '{}'::jsonb, 1, now(), now())`
+  const { code, instanceId } = service.wix.issueCode()
+  // The job's record of earlier runs: none finished, as for a run that lost its lease (and lived).
+  const exchange = installationWorkflow({ wix, vault, now: () => new Date(), earlierRuns: (key, attempt) => earlierRuns(sql, key, attempt) })
+    .machine.implementations.actors.exchangeCode as AnyActorLogic
+  const run = (attempt: number) => toPromise(createActor(exchange, {
+    input: { installationId: id, claimedInstanceId: instanceId, code, attempt, idempotencyKey: `${id}:${randomUUID()}` },
+  }).start())
+  const exchanges = () => service.wix.requests.filter((r) => r.endpoint === 'oauth/access' && (r.body as { code?: string }).code === code)
+  // The re-run has looked for filed and held tokens (none yet) when its call reaches Wix, which answers it late.
+  service.wix.failNext({ endpoint: 'oauth/access', grant: 'authorization_code', delayMs: 1_000 })
+  const rerun = run(2)
+  await waitUntil("the re-run's exchange is at Wix", () => exchanges().length === 1)
+  const first = await run(1)
+  t.equal(first.instanceId, instanceId, 'the first run exchanges the code and files the tokens')
+  const second = await rerun.then((output) => output, (err: { code?: string }) => err.code)
+  t.match(second, { instanceId }, 'the re-run, refused, finds them filed by this installation: not CODE_SPENT')
+  t.same(exchanges().map((r) => r.status), [400, 200], 'Wix exchanged the code once, refusing the re-run')
 })

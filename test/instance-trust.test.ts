@@ -196,7 +196,7 @@ t.test('malformed encodings on /wix/* are 400 INVALID_REQUEST and change nothing
   t.equal(raw.statusCode, 302, 'while a well-encoded token with any characters is taken')
 })
 
-t.test('tokens Wix gave are kept before the instance lookup: a lookup that fails does not spend the code twice', async (t) => {
+t.test('tokens Wix gave are held when the instance lookup fails: the retry does not spend the code twice', async (t) => {
   const service = await startService(t, { db })
   const instanceId = '3b4c5d6e-7f80-9102-a3b4-c5d6e7f80912'
   const { owner, back, id } = await consent(service, instanceId)

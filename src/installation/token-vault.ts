@@ -3,7 +3,7 @@
  *
  * This file is its door; the parts live in token-vault/:
  * - tokens.ts: what the parts share (token shapes, the Wix calls that mint, the vault's errors);
- * - held-tokens.ts: an exchange's tokens, held by its installation until they are filed;
+ * - held-tokens.ts: an exchange's tokens, held by its installation when they could not be filed at once;
  * - instance-tokens.ts: each instance's tokens, filed under the installation's fence;
  * - access-tokens.ts: the stored access token, or a fresh one, minted once for concurrent callers;
  * - minting.ts: a new access token from Wix (refresh token, else client credentials);
@@ -17,7 +17,7 @@ import { createRefusalJudge } from './token-vault/refusals.ts'
 import type { TokenVaultOptions } from './token-vault/tokens.ts'
 
 export { ACCESS_TOKEN_TTL_MS, TokenVaultError } from './token-vault/tokens.ts'
-export type { AccessToken, NewTokens, RefusalVerdict, TokenMinter, WixTokens } from './token-vault/tokens.ts'
+export type { AccessToken, NewTokens, ObtainedTokens, RefusalVerdict, TokenMinter, WixTokens } from './token-vault/tokens.ts'
 
 /**
  * Each Wix instance's tokens, encrypted at rest, stored by the installation that obtained them.

@@ -1,20 +1,26 @@
-import type { TokenVaultOptions, WixTokens } from './tokens.ts'
+import { inStates } from '../../engine/index.ts'
+import type { ObtainedTokens, TokenVaultOptions } from './tokens.ts'
 
 /**
- * An exchange's tokens, held by its installation (`wix_install.exchanged_tokens`) until they are
- * filed under their instance (`fileHeld` in instance-tokens.ts), encrypted like the filed ones.
+ * An exchange's tokens, held by its installation (`wix_install.exchanged_tokens`) when the run
+ * that got them could not file them under their instance, until a later run files them
+ * (`fileHeld` in instance-tokens.ts). Encrypted like the filed ones. A run that files at once
+ * writes none of this.
  */
-export function createHeldTokens(opts: Pick<TokenVaultOptions, 'sql' | 'cipher' | 'now'>) {
-  const { sql, cipher, now } = opts
+export function createHeldTokens(opts: Pick<TokenVaultOptions, 'sql' | 'cipher'>) {
+  const { sql, cipher } = opts
 
   /**
-   * Keeps an exchange's tokens by its installation until `save` files them under their instance:
-   * between Wix's answer and the lookup of whose they are, they exist nowhere else.
+   * Keeps an exchange's tokens by its installation, while it is in one of the `awaiting` states:
+   * they exist nowhere else, and the code that gave them is spent. An installation that moved on
+   * (cancelled, expired, sent back for a new code) has no run left to file them. With their
+   * `obtainedAt`, so the run that files them knows how old their access token is.
    */
-  async function hold(workflowId: string, tokens: WixTokens) {
+  async function hold(workflowId: string, tokens: ObtainedTokens, awaiting: string[]) {
     await sql`
       insert into wix_install.exchanged_tokens (workflow_id, refresh_token, access_token, obtained_at)
-      values (${workflowId}, ${cipher.encrypt(tokens.refreshToken)}, ${cipher.encrypt(tokens.accessToken)}, ${now()})
+      select ${workflowId}, ${cipher.encrypt(tokens.refreshToken)}, ${cipher.encrypt(tokens.accessToken)}, ${tokens.obtainedAt}
+      where ${inStates(sql, workflowId, awaiting)}
       on conflict (workflow_id) do nothing`
   }
 
@@ -24,7 +30,7 @@ export function createHeldTokens(opts: Pick<TokenVaultOptions, 'sql' | 'cipher' 
   }
 
   /** Tokens an earlier run of this installation's exchange held and did not file. */
-  async function held(workflowId: string): Promise<(WixTokens & { obtainedAt: Date }) | undefined> {
+  async function held(workflowId: string): Promise<ObtainedTokens | undefined> {
     const [row] = await sql<{ refresh_token: string; access_token: string; obtained_at: Date }[]>`
       select refresh_token, access_token, obtained_at from wix_install.exchanged_tokens where workflow_id = ${workflowId}`
     return row && { refreshToken: cipher.decrypt(row.refresh_token), accessToken: cipher.decrypt(row.access_token), obtainedAt: row.obtained_at }

@@ -28,9 +28,10 @@ export function createInstanceTokens(opts: Pick<TokenVaultOptions, 'sql' | 'ciph
   }
 
   /**
-   * Stores the tokens installation `workflowId` holds (`hold`) as `instanceId`'s, as `save` does,
-   * copied within the database: they are already encrypted, and nothing decrypts or encrypts
-   * them again. Their access token expires 5 minutes after they were obtained.
+   * Stores the tokens installation `workflowId` holds (`hold`: an earlier run of its exchange could
+   * not file them) as `instanceId`'s, as `save` does, copied within the database: they are
+   * already encrypted, and nothing decrypts or encrypts them again. Their access token expires
+   * 5 minutes after they were obtained.
    */
   async function fileHeld(instanceId: string, workflowId: string, awaiting: string[]): Promise<boolean> {
     const at = now()
@@ -44,7 +45,10 @@ export function createInstanceTokens(opts: Pick<TokenVaultOptions, 'sql' | 'ciph
   /** Inserts the row `source` selects (see `save`), and drops what the installation held. */
   async function file(workflowId: string, source: Fragment): Promise<boolean> {
     // Filed, or never to be (the installation moved on, or a newer one holds the instance): either
-    // way nothing is left to hold, and it goes in the same statement.
+    // way nothing is left to hold, and it goes in the same statement. Kept when an exchange files
+    // the tokens it just got, though it held none: a run of the same installation that lost its
+    // job may have held tokens after its successor looked for them (a code's, before the detour
+    // that brought this one). Finding no row, the delete writes nothing: one primary-key probe.
     const rows = await sql`
       with saved as (
         insert into wix_install.instance_tokens (instance_id, workflow_id, refresh_token, access_token, access_token_expires_at, created_at, updated_at)

@@ -9,6 +9,9 @@ export interface WixTokens {
   refreshToken: string
 }
 
+/** Tokens from a code exchange, with when they were asked for: their access token's 5 minutes run from then. */
+export type ObtainedTokens = WixTokens & { obtainedAt: Date }
+
 export interface TokenMinter {
   refreshAccessToken(refreshToken: string, o?: { signal?: AbortSignal }): Promise<WixTokens>
   clientCredentials(instanceId: string, o?: { signal?: AbortSignal }): Promise<{ accessToken: string; expiresInMs: number }>
