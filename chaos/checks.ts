@@ -59,7 +59,7 @@ export async function runChecks(sql: Sql, o: {
            coalesce(w.state || '.' || (w.snapshot -> 'value' ->> w.state), w.state) as state_path,
            w.snapshot -> 'context' -> 'failure' ->> 'detail' as detail,
            coalesce((w.snapshot -> 'context' ->> 'detours')::int, 0) as detours,
-           (select count(*)::int from wix_engine.jobs j where j.workflow_id = w.id and j.kind = 'effect' and j.status in ('pending', 'running')) as effects,
+           (select count(*)::int from wix_engine.live_jobs j where j.workflow_id = w.id and j.kind = 'effect') as effects,
            (select count(*)::int from wix_engine.jobs j where j.workflow_id = w.id and j.kind = 'timer' and j.status = 'pending' and j.run_at > now())
              + (select count(*)::int from jsonb_array_elements(w.timers) e where (e->>'run_at')::timestamptz > now()) as timers
     from wix_engine.workflows w where w.machine = 'installation'`

@@ -208,8 +208,8 @@ try {
   // Settle: leases of killed processes run out, retries finish. Timers far ahead may stay.
   await until('every effect has run and no timer is due', async () => {
     const [row] = await settled<{ open: number }[]>`
-      select count(*)::int as open from wix_engine.jobs
-      where (kind = 'effect' and status in ('pending', 'running')) or (kind = 'timer' and status = 'pending' and run_at <= now())`
+      select count(*)::int as open from wix_engine.live_jobs
+      where kind = 'effect' or (kind = 'timer' and status = 'pending' and run_at <= now())`
     return row!.open === 0
   }, 180_000)
   await sleep(1_000)

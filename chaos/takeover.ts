@@ -16,19 +16,19 @@ export function takeoverClock(sql: Sql) {
   async function watch(pid: number, killedAt: number) {
     const owner = `%-${pid}-%`
     const held = await within(sql<{ id: string; attempts: number }[]>`
-      select id, attempts from wix_engine.jobs where status = 'running' and lease_owner like ${owner}`, [])
+      select id, attempts from wix_engine.live_jobs where status = 'running' and lease_owner like ${owner}`, [])
     const waiting = new Map(held.map((j) => [j.id, j.attempts]))
     const giveUpAt = killedAt + 120_000
     while (waiting.size && Date.now() < giveUpAt) {
       await new Promise((r) => setTimeout(r, 200))
       const ids = [...waiting.keys()]
       const rows = await within(sql<{ id: string; attempts: number; status: string; lease_owner: string | null }[]>`
-        select id, attempts, status, lease_owner from wix_engine.jobs where id = any(${ids}::uuid[])`, undefined)
+        select id, attempts, status, lease_owner from wix_engine.live_jobs where id = any(${ids}::uuid[])`, undefined)
       if (!rows) continue
       const found = new Map(rows.map((row) => [row.id, row]))
       for (const id of ids) {
         const row = found.get(id)
-        // Gone: its result landed (a job done by its first run is deleted as it ends).
+        // Gone: it ended (its result landed, or it was cancelled).
         const stillDead = row && row.status === 'running' && row.lease_owner?.includes(`-${pid}-`)
         const moved = !row || row.attempts !== waiting.get(id) || !stillDead
         if (moved) {

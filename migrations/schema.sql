@@ -57,6 +57,49 @@ CREATE TABLE wix_engine.jobs (
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'failed'::text, 'cancelled'::text, 'discarded'::text, 'dead'::text])))
 );
 
+CREATE TABLE wix_engine.workflows (
+    id uuid NOT NULL,
+    machine text NOT NULL,
+    machine_version integer NOT NULL,
+    key text,
+    state text NOT NULL,
+    reason text,
+    snapshot jsonb NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    timers jsonb DEFAULT '[]'::jsonb NOT NULL,
+    wake_at timestamp with time zone,
+    effects jsonb DEFAULT '[]'::jsonb NOT NULL,
+    effect_due_at timestamp with time zone
+);
+
+CREATE VIEW wix_engine.live_jobs AS
+ SELECT jobs.id,
+    jobs.workflow_id,
+    jobs.kind,
+    jobs.name,
+    jobs.status,
+    jobs.attempts,
+    jobs.run_at,
+    jobs.lease_owner,
+    jobs.lease_until
+   FROM wix_engine.jobs
+  WHERE (jobs.status = ANY (ARRAY['pending'::text, 'running'::text]))
+UNION ALL
+ SELECT ((e.value ->> 'id'::text))::uuid AS id,
+    w.id AS workflow_id,
+    'effect'::text AS kind,
+    (e.value ->> 'name'::text) AS name,
+    (e.value ->> 'status'::text) AS status,
+    ((e.value ->> 'attempts'::text))::integer AS attempts,
+    ((e.value ->> 'run_at'::text))::timestamp with time zone AS run_at,
+    (e.value ->> 'owner'::text) AS lease_owner,
+    ((e.value ->> 'lease_until'::text))::timestamp with time zone AS lease_until
+   FROM wix_engine.workflows w,
+    LATERAL jsonb_array_elements(w.effects) e(value)
+  WHERE (w.effect_due_at IS NOT NULL);
+
 CREATE TABLE wix_engine.migrations (
     id integer NOT NULL,
     name text NOT NULL,
@@ -82,23 +125,6 @@ CREATE VIEW wix_engine.workflow_events AS
     h.seq AS write_seq
    FROM (wix_engine.workflow_history h
      CROSS JOIN LATERAL jsonb_to_recordset(h.events) e(seq integer, event_type text, event jsonb, from_state text, to_state text, source text));
-
-CREATE TABLE wix_engine.workflows (
-    id uuid NOT NULL,
-    machine text NOT NULL,
-    machine_version integer NOT NULL,
-    key text,
-    state text NOT NULL,
-    reason text,
-    snapshot jsonb NOT NULL,
-    version integer NOT NULL,
-    created_at timestamp with time zone NOT NULL,
-    updated_at timestamp with time zone NOT NULL,
-    timers jsonb DEFAULT '[]'::jsonb NOT NULL,
-    wake_at timestamp with time zone,
-    effects jsonb DEFAULT '[]'::jsonb NOT NULL,
-    effect_due_at timestamp with time zone
-);
 
 CREATE TABLE wix_install.console_sessions (
     id_hash text NOT NULL,

@@ -56,3 +56,14 @@ update wix_engine.workflows w
 set effects = live.effects, effect_due_at = wix_engine.effects_due(live.effects)
 from live where w.id = live.workflow_id;
 delete from wix_engine.jobs where kind = 'effect' and status in ('pending', 'running');
+
+-- Every live job, wherever it lives, as one table: for operators and tools (the engine itself
+-- reads the rows and `jobs` directly). A timer still in its workflow's row is not a job yet.
+create view wix_engine.live_jobs as
+  select id, workflow_id, kind, name, status, attempts, run_at, lease_owner, lease_until
+  from wix_engine.jobs where status in ('pending', 'running')
+  union all
+  select (e->>'id')::uuid, w.id, 'effect', e->>'name', e->>'status', (e->>'attempts')::int, (e->>'run_at')::timestamptz,
+         e->>'owner', (e->>'lease_until')::timestamptz
+  from wix_engine.workflows w, jsonb_array_elements(w.effects) e
+  where w.effect_due_at is not null;
