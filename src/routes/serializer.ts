@@ -8,11 +8,12 @@ type RouteSchema = z.ZodType | { properties: z.ZodType }
 
 /**
  * Replies written as Fastify writes its own: each route's zod response schema is turned into JSON
- * Schema once, at start, and compiled by fast-json-stringify. An installation reply takes ~1.4 µs
- * instead of the zod serialiser's ~8 (a safe-encode, then JSON.stringify); a list page of 200, 200
- * times that. Like the zod serialiser, it writes the schema's properties and nothing else: a field
- * a handler adds that the schema lacks (a token, say) is never sent. It does not check the values
- * themselves (a handler's types do); a schema JSON Schema cannot state keeps the zod serialiser.
+ * Schema once, at start, and compiled by fast-json-stringify. An installation reply takes 1–1.5 µs
+ * instead of the zod serialiser's 6–8 (a safe-encode, then JSON.stringify); a list page of 200
+ * installations ~0.2 ms instead of ~0.85. Like the zod serialiser, it writes the schema's
+ * properties and nothing else: a field a handler adds that the schema lacks (a token, say) is
+ * never sent. It does not check the values themselves (a handler's types do); a schema JSON
+ * Schema cannot state keeps the zod serialiser.
  */
 export const responseSerializerCompiler: FastifySerializerCompiler<RouteSchema> = (route) => {
   const json = jsonSchemaOf(route.schema)
