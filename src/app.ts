@@ -3,7 +3,7 @@ import cookie from '@fastify/cookie'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Sql } from 'postgres'
 import { SANDBOX_PREFIX, type Config } from './config.ts'
 import consoleRoutes from './console/routes.ts'
@@ -29,6 +29,7 @@ import healthRoutes from './routes/health.ts'
 import homeRoutes from './routes/home.ts'
 import installationRoutes from './routes/installations.ts'
 import machineRoutes from './routes/machines.ts'
+import { responseSerializerCompiler } from './routes/serializer.ts'
 import webhookRoutes from './routes/webhooks.ts'
 import wixRoutes from './routes/wix.ts'
 
@@ -68,7 +69,8 @@ async function registerService(app: FastifyInstance, opts: ServiceOptions & { da
   })
   app.decorate('routeList', routes)
   app.setValidatorCompiler(validatorCompiler)
-  app.setSerializerCompiler(serializerCompiler)
+  // Replies through fast-json-stringify, compiled from the same zod schemas (routes/serializer.ts).
+  app.setSerializerCompiler(responseSerializerCompiler)
 
   // Infrastructure first, awaited, then the engine and the flow on top of it, then routes.
   await app.register(configPlugin, { config: opts.config, now: opts.now })

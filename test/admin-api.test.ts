@@ -1,6 +1,8 @@
 import t from 'tap'
+import postgres from 'postgres'
 import { request } from 'undici'
 import { createTokenCipher } from '../src/crypto/token-cipher.ts'
+import { findInstallation } from '../src/installation/queries.ts'
 import { createTokenVault } from '../src/installation/token-vault.ts'
 import { freshDatabase } from './support/database.ts'
 import { testClock } from './support/engine.ts'
@@ -253,6 +255,31 @@ t.test('stats and admin responses carry no secret', async (t) => {
   ]
   t.ok(secrets.length >= 4, `checked ${secrets.length} secrets`)
   for (const secret of secrets) t.notOk(responses.includes(secret), 'no secret in an admin response or a log line')
+})
+
+t.test('an installation by its instanceId, as the app\'s backend finishes it: one statement', async (t) => {
+  const own = await freshDatabaseFor(t)
+  const service = await startService(t, { db: own })
+  const installation = await install(service)
+  const other = await install(service)
+  // Every statement the lookup sends, seen by the driver (once connected: a connection's first
+  // statement is preceded by the driver's own look at the array types).
+  const statements: string[] = []
+  const counted = postgres(own.url, { max: 1, onnotice: () => {}, debug: (_c, q) => statements.push(q) })
+  t.teardown(() => counted.end())
+  await counted`select 1`
+  const find = async (ref: string) => {
+    statements.length = 0
+    const row = await findInstallation(counted, ref)
+    return { id: row?.id, statements: statements.length }
+  }
+  t.same(await find(installation.instanceId), { id: installation.id, statements: 1 }, 'by its instanceId: found by the lookup by id, not looked up again')
+  t.same(await find(other.id), { id: other.id, statements: 1 }, 'by its id: one statement')
+  t.same(await find(installation.instanceId.toUpperCase()), { id: installation.id, statements: 2 },
+    'by its instanceId in upper case: the key is matched as Wix writes it, by the list')
+  t.same(await find('00000000-0000-4000-8000-000000000000'), { id: undefined, statements: 3 }, 'an unknown GUID: by id, by key, as a claim')
+  const finished = await service.api('POST', `/api/installations/${installation.instanceId}/finish`)
+  t.same([finished.status, finished.json.id, finished.json.state], [200, installation.id, 'Finished'], 'and the finish by instanceId finishes it')
 })
 
 async function freshDatabaseFor(t: { teardown(fn: () => unknown): void }) {

@@ -28,6 +28,11 @@ export async function findInstallation(sql: Sql, ref: string): Promise<WorkflowR
   const byId = UUID.test(ref) ? await workflows.findWorkflow(sql, MACHINE, ref) : undefined
   if (byId?.id === ref.toLowerCase()) return byId
   if (!WIX_GUID.test(ref)) return undefined
+  // No id matched, so that statement fell back to the newest installation keyed by `ref`: one Wix
+  // confirmed and nobody superseded is what the list below would find first. The app's backend
+  // finishes by instanceId, so this spares a statement on every finish. (Two installations of one
+  // instance created in the same millisecond are equally "the newest"; the list breaks that tie by id.)
+  if (byId && byId.key === ref.toLowerCase() && byId.state !== 'Superseded') return byId
   for (const key of [ref.toLowerCase(), claimKey(ref)]) {
     const rows = await workflows.listWorkflows(sql, { machine: MACHINE, key }, { order: 'created', limit: SUPERSEDED_LOOKAHEAD })
     const found = rows.find((r) => r.state !== 'Superseded') ?? rows[0]
