@@ -11,7 +11,11 @@ export type { JobOutcome } from './job-run.ts'
 
 export interface RunnerOptions {
   pollMs?: number
-  /** Jobs run at once by this process, at most: local and claimed ones share the budget. */
+  /**
+   * Jobs run at once by this process, at most (64): local and claimed ones share the budget. Effects
+   * mostly wait on a remote call; an effect committed while every effect slot is busy is handed
+   * back to the queue, which costs two statements and two row versions before it runs.
+   */
   concurrency?: number
   effectTimeoutMs?: number
   /** How often the leases of running jobs are renewed (default: a quarter of the lease). */
@@ -35,7 +39,7 @@ export interface RunnerOptions {
  */
 export function createJobRunner(core: EngineCore, opts: RunnerOptions = {}) {
   const pollMs = opts.pollMs ?? 1_000
-  const concurrency = Math.max(2, opts.concurrency ?? 16)
+  const concurrency = Math.max(2, opts.concurrency ?? 64)
   // Timers are quick and time-critical (the code deadline): slow effects never take their slots.
   const effectSlots = concurrency - Math.max(1, Math.floor(concurrency / 4))
   const keeper = createLeaseKeeper(core, opts.heartbeatMs ?? Math.max(100, Math.floor(core.leaseMs / 4)))

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { installationIdOf, OAUTH_STATE_PATTERN } from '../../crypto/oauth-state.ts'
@@ -29,6 +30,8 @@ const redirectRoutes: FastifyPluginAsyncZod = async (app) => {
   const cookies = wixCookies(config)
   const { stateCookie, flowCookie, clearCookie, readCookie, followInstallation, namesOf } = cookies
   const closing = new AbortController()
+  // One listener per waiting browser, each removed as its wait ends: as many as browsers wait.
+  setMaxListeners(0, closing.signal)
   // preClose: before the server waits for its requests to end, so that the waits end first.
   app.addHook('preClose', async () => closing.abort())
   const { continueUrl, settleAndSendOn } = browserSendOn({ config, flow, cookies, closing: closing.signal })
