@@ -5,8 +5,8 @@ import { assign, setup } from 'xstate'
 import { defineWorkflow, persistently } from '../src/engine/index.ts'
 import { isDatabaseUnavailable, isTransientDatabaseError } from '../src/db/connect.ts'
 import { createEngineCore } from '../src/engine/engine.ts'
-import { promoteTimers } from '../src/engine/job-store.ts'
-import { readWorkflow, type Transition, type WorkflowRow } from '../src/engine/store.ts'
+import { promoteTimers, renewLeases } from '../src/engine/job-store.ts'
+import { commitBatch, readWorkflow, type Transition, type WorkflowRow } from '../src/engine/store.ts'
 import { createWriter } from '../src/engine/writer.ts'
 import { databaseGate, freshDatabase, needsRealPostgres } from './support/database.ts'
 import { waitUntil } from './support/process.ts'
@@ -191,6 +191,36 @@ t.test('group commit, on a real database', async (t) => {
       select e->>'id' as id, e->>'owner' as owner, e->>'status' as status
       from wix_engine.workflows w, jsonb_array_elements(w.effects) e where w.id = any(${ids}::uuid[])`
     t.same(left, [{ id: jobs[1], owner: 'thief', status: 'running' }], 'the effects done by their runs are gone; the stolen one stays with its new owner')
+  })
+
+  await t.test('a heartbeat and a batched write sharing rows do not deadlock: both lock in id order', {
+    skip: needsRealPostgres('three sessions and their lock waits'),
+  }, async (t) => {
+    const { ids } = await startStored(2)
+    const [low, high] = [...ids].sort() as [string, string]
+    const runs: { id: string; workflowId: string; kind: 'effect'; epoch: number }[] = []
+    for (const id of [high, low]) { // the heartbeat's own order: the higher id first
+      const e = { id: randomUUID(), name: 'work', src: 'work', status: 'running', attempts: 1, owner: 'me', lease_until: new Date(Date.now() + 60_000).toISOString() }
+      await db.sql`update wix_engine.workflows set effects = ${db.sql.json([e])}::jsonb, effect_due_at = now() + interval '1 minute' where id = ${id}`
+      runs.push({ id: e.id, workflowId: id, kind: 'effect', epoch: 1 })
+    }
+    const waiting = (n: number) => async () => (await db.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)[0]!.n >= n
+    // Another session holds the lower row: the batch waits on it first, then the heartbeat does.
+    const holder = await db.sql.reserve()
+    await holder`begin`
+    await holder`select 1 from wix_engine.workflows where id = ${low} for update`
+    const rowsNow = await Promise.all([low, high].map((id) => readWorkflow(db.sql, id)))
+    const batch = commitBatch(db.sql, { creates: [], transitions: rowsNow.map((row, i) => ({ i, t: { ...step(row!), activeInvokes: ['work'] } })) })
+    await waitUntil('the batch waits for the lower row', waiting(1))
+    const heartbeat = renewLeases(db.sql, 'me', runs, 60_000)
+    await waitUntil('the heartbeat waits too', waiting(2))
+    await holder`commit`
+    holder.release()
+    const [written, renewed] = await Promise.allSettled([batch, heartbeat])
+    t.equal(written.status, 'fulfilled', 'the batch lands, with no deadlock to resend')
+    t.equal(renewed.status, 'fulfilled', 'and the heartbeat too')
+    t.same(renewed.status === 'fulfilled' ? [...renewed.value].sort() : [], runs.map((r) => r.id).sort(), 'renewing both leases')
   })
 
   await t.test('each transition of a batch gets back the jobs it cancelled', async (t) => {

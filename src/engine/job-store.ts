@@ -221,8 +221,17 @@ export const deadEffect = (sql: Sql | TransactionSql, rows: Fragment) => sql`
   on conflict (id) do nothing`
 
 /**
+ * Locks the rows of `table` whose ids are `ids` in id order, as the batched write locks its
+ * workflows (store.ts): a statement that locks several rows in another order can deadlock with
+ * it, and Postgres then holds both for a second (deadlock_timeout) before ending one.
+ */
+const lockedInIdOrder = (sql: Sql, table: Fragment, ids: Fragment) =>
+  sql`select id from ${table} where id = any(${ids}) order by id for update`
+
+/**
  * The heartbeat: renews the leases of the runs this process still holds, on the database's
- * clock. Returns the ids it renewed; a run missing from them lost its job.
+ * clock. Returns the ids it renewed; a run missing from them lost its job. Effects and timer jobs
+ * go in a statement each, so that neither holds one table's rows while it waits on the other's.
  */
 export async function renewLeases(sql: Sql, owner: string, runs: Pick<JobLease, 'id' | 'workflowId' | 'kind' | 'epoch'>[], leaseMs: number) {
   const timers = runs.filter((r) => r.kind === 'timer').map((r) => ({ id: r.id, epoch: r.epoch }))
@@ -231,22 +240,31 @@ export async function renewLeases(sql: Sql, owner: string, runs: Pick<JobLease, 
     if (r.kind === 'effect') byWorkflow.set(r.workflowId, [...(byWorkflow.get(r.workflowId) ?? []), effectFence({ ...r, owner })])
   }
   const effects = [...byWorkflow].map(([id, fences]) => ({ id, fences }))
-  const rows = await sql<{ ids: string[] | null }[]>`
-    with timers as (
+  const renewed = new Set<string>()
+  if (timers.length) {
+    const rows = await sql<{ id: string }[]>`
+      with r as (select * from jsonb_to_recordset(${sql.json(timers as never)}::jsonb) as r(id uuid, epoch int)),
+      locked as (${lockedInIdOrder(sql, sql`wix_engine.jobs`, sql`array(select id from r)`)})
       update wix_engine.jobs j set lease_until = ${leaseEnd(sql, leaseMs)}
-      from jsonb_to_recordset(${sql.json(timers as never)}::jsonb) as r(id uuid, epoch int)
-      where j.id = r.id and j.status = 'running' and j.lease_owner = ${owner} and j.attempts = r.epoch
-      returning array[j.id::text] as ids
-    ), effects as (
+      from r, locked
+      where j.id = r.id and locked.id = j.id and j.status = 'running' and j.lease_owner = ${owner} and j.attempts = r.epoch
+      returning j.id`
+    rows.forEach((r) => renewed.add(r.id))
+  }
+  if (effects.length) {
+    const rows = await sql<{ ids: string[] | null }[]>`
+      with r as (select * from jsonb_to_recordset(${sql.json(effects as never)}::jsonb) as r(id uuid, fences jsonb)),
+      locked as (${lockedInIdOrder(sql, sql`wix_engine.workflows`, sql`array(select id from r)`)})
       update wix_engine.workflows w
       set ${setEffects(sql, sql`wix_engine.effects_patched(w.effects, r.fences, jsonb_build_object('lease_until', ${leaseEnd(sql, leaseMs)}))`)}
-      from jsonb_to_recordset(${sql.json(effects as never)}::jsonb) as r(id uuid, fences jsonb)
-      where w.id = r.id and exists (select 1 from jsonb_array_elements(r.fences) f where w.effects @> jsonb_build_array(f))
+      from r, locked
+      where w.id = r.id and locked.id = w.id
+        and exists (select 1 from jsonb_array_elements(r.fences) f where w.effects @> jsonb_build_array(f))
       returning (select array_agg(e->>'id') from jsonb_array_elements(w.effects) e
-                 where exists (select 1 from jsonb_array_elements(r.fences) f where e @> f)) as ids
-    )
-    select ids from timers union all select ids from effects`
-  return new Set(rows.flatMap((r) => r.ids ?? []))
+                 where exists (select 1 from jsonb_array_elements(r.fences) f where e @> f)) as ids`
+    rows.forEach((r) => r.ids?.forEach((id) => renewed.add(id)))
+  }
+  return renewed
 }
 
 /**
@@ -254,28 +272,41 @@ export async function renewLeases(sql: Sql, owner: string, runs: Pick<JobLease, 
  * effects `runs` (committed here but never started: no free slot, or shutting down). Those give
  * back their claim's attempt too: a run that never happened must not count as one that died (a
  * re-run takes it for a code spent, and the attempt budget shrinks). Returns how many timer jobs
- * and workflows' rows it let go of.
+ * and workflows' rows it let go of. Rows are locked in id order (see `lockedInIdOrder`).
  */
 export async function releaseLeases(sql: Sql, owner: string, now: Date, runs?: Pick<JobLease, 'id' | 'workflowId'>[], notify = false) {
   const ids = runs?.map((r) => r.id) ?? null
   const mine = sql`e->>'status' = 'running' and e->>'owner' = ${owner} and (${ids}::text[] is null or e->>'id' = any(${ids}::text[]))`
   const released = sql`e || jsonb_build_object('status', 'pending', 'owner', null, 'lease_until', null, 'run_at', ${now}::timestamptz,
                                                'attempts', (e->>'attempts')::int - ${runs ? 1 : 0})`
+  let n = 0
+  if (!runs) {
+    const [row] = await sql<{ n: number }[]>`
+      with locked as (
+        select id from wix_engine.jobs where status = 'running' and lease_owner = ${owner} and kind = 'timer' order by id for update
+      ), timers as (
+        update wix_engine.jobs j set status = 'pending', lease_owner = null, lease_until = null, run_at = ${now}, updated_at = ${now}
+        from locked where j.id = locked.id
+        returning 1
+      )
+      select count(*)::int as n from timers`
+    n += row!.n
+  }
+  const mineHere = sql`w.effects @> ${sql.json([{ status: 'running', owner }] as never)}::jsonb`
   const [row] = await sql<{ n: number }[]>`
-    with timers as (
-      update wix_engine.jobs set status = 'pending', lease_owner = null, lease_until = null, run_at = ${now}, updated_at = ${now}
-      where status = 'running' and lease_owner = ${owner} and kind = 'timer' and ${runs ? sql`false` : sql`true`}
-      returning 1 as n
+    with locked as (
+      select id from wix_engine.workflows w
+      where ${runs ? sql`w.id = any(${runs.map((r) => r.workflowId)}::uuid[])` : sql`w.effect_due_at is not null`} and ${mineHere}
+      order by id for update
     ), effects as (
       update wix_engine.workflows w
       set ${setEffects(sql, sql`(select jsonb_agg(case when ${mine} then ${released} else e end order by o)
                                  from jsonb_array_elements(w.effects) with ordinality x(e, o))`)}
-      where ${runs ? sql`w.id = any(${runs.map((r) => r.workflowId)}::uuid[])` : sql`w.effect_due_at is not null`}
-        and w.effects @> ${sql.json([{ status: 'running', owner }] as never)}::jsonb
-      returning 1 as n
-    ), released as (select n from timers union all select n from effects)
-    select coalesce(sum(n), 0)::int as n ${notify ? sql`, pg_notify(${WAKEUP_CHANNEL}, 'j')` : sql``} from released`
-  return row!.n
+      from locked where w.id = locked.id and ${mineHere}
+      returning 1
+    )
+    select count(*)::int as n ${notify ? sql`, pg_notify(${WAKEUP_CHANNEL}, 'j')` : sql``} from effects`
+  return n + row!.n
 }
 
 export interface DeadJob {
