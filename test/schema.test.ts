@@ -8,7 +8,7 @@ import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { applyMigrations, ENGINE_MIGRATIONS, migrate, migrateEngine } from '../src/db/migrate.ts'
 import { readHistory } from '../src/engine/index.ts'
-import { claimJobs } from '../src/engine/job-store.ts'
+import { adoptLegacyEffects, claimJobs } from '../src/engine/job-store.ts'
 import { dumpSchema } from '../scripts/schema.ts'
 import { freshDatabase, serverUrl } from './support/database.ts'
 
@@ -228,4 +228,16 @@ t.test("a database whose effects are jobs (before 005) moves its live ones into 
   const claimed = await claimJobs(sql, 'new-instance', new Date(), 5_000, { effects: 10, timers: 10 })
   t.same(claimed.map((c) => [c.id, c.workflow_id, c.kind, c.payload, c.attempts, c.lease_owner]),
     [[job.retrying, retrying, 'effect', 'sealed-1', 2, 'new-instance']], 'the due one is claimed from its row, its attempts counted on; the leased one is left to its owner')
+
+  // A rolling upgrade: an instance still on the engine from before 005 writes its effects to jobs,
+  // and hands one back as it stops (pending); another one's process died (a lease run out).
+  const [handedBack, diedWith] = ['7b2f6e0a-8c9d-4e1f-a05b-6c7d8e9fa0b7', '8c3a7f1b-9d0e-4f2a-b16c-7d8e9fa0b1c8']
+  await sql`insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, lease_owner, lease_until, created_at, updated_at)
+            values (${handedBack}, ${finished}, 'effect', 'finishSetup', 'finishSetup', 'sealed-3', 'pending', 0, now(), null, null, now(), now()),
+                   (${diedWith}, ${running}, 'effect', 'confirmInstall', 'confirmInstall', 'sealed-4', 'running', 1, now(), 'old-instance', now() - interval '1 second', now(), now())`
+  t.equal(await adoptLegacyEffects(sql, new Date(), 10), 2, 'the new engine adopts both into their rows')
+  t.same(await sql`select id from wix_engine.jobs where kind = 'effect' and status in ('pending', 'running')`, [], 'none is left in jobs')
+  const adopted = await claimJobs(sql, 'new-instance', new Date(), 5_000, { effects: 10, timers: 0 })
+  t.same(adopted.map((c) => [c.id, c.workflow_id, c.payload, c.attempts]).sort(),
+    [[handedBack, finished, 'sealed-3', 1], [diedWith, running, 'sealed-4', 2]].sort(), 'and claims them from there, as its own')
 })

@@ -5,6 +5,9 @@ import type { Run } from './job-run.ts'
 import type { LeaseKeeper } from './lease-keeper.ts'
 import * as jobStore from './job-store.ts'
 
+/** How often a poll looks for effect jobs an engine from before migration 005 left in `jobs`. */
+const LEGACY_EFFECTS_EVERY_MS = 30_000
+
 interface SchedulerOptions {
   pollMs: number
   concurrency: number
@@ -35,6 +38,9 @@ export function createJobScheduler(core: EngineCore, keeper: LeaseKeeper, o: Sch
     tick().catch((err) => pollFailed(core, err))
   }
 
+  /** When the next tick looks for effects an older engine left in `jobs` (this process's monotonic clock). */
+  let adoptAt = 0
+
   /** Claims due jobs up to the free capacity and starts them. Returns how many it claimed. */
   async function claimDue(): Promise<number> {
     if (stopping) return 0
@@ -46,6 +52,11 @@ export function createJobScheduler(core: EngineCore, keeper: LeaseKeeper, o: Sch
     if (!limits.effects && !limits.timers) return 0
     const now = core.now()
     if (limits.timers) await jobStore.promoteTimers(core.leaseSql, now, limits.timers)
+    // Now and then, not every tick: only an engine from before effects lived in rows leaves them.
+    if (limits.effects && performance.now() >= adoptAt) {
+      adoptAt = performance.now() + LEGACY_EFFECTS_EVERY_MS
+      await jobStore.adoptLegacyEffects(core.leaseSql, now, limits.effects)
+    }
     const rows = await jobStore.claimJobs(core.leaseSql, core.owner, now, core.leaseMs, limits)
     // Fewer due effects than free slots: whatever this process handed back has been taken.
     if (rows.filter((r) => r.kind === 'effect').length < limits.effects) handedBack = false

@@ -98,6 +98,40 @@ export async function promoteTimers(sql: Sql | TransactionSql, now: Date, limit:
   return row!.n
 }
 
+/**
+ * Moves effect jobs an engine from before migration 005 left in `jobs` (pending, or running on a
+ * lease that ran out: handed back at its shutdown, or its process died) into their workflows'
+ * rows, where the claim takes them: during a rolling upgrade such an instance still writes
+ * effects there, and once it is gone nothing else would run them. Returns how many it moved.
+ */
+export async function adoptLegacyEffects(sql: Sql, now: Date, limit: number) {
+  const entry = sql`jsonb_build_object('id', j.id, 'name', j.name, 'src', j.src, 'payload', j.payload, 'status', 'pending',
+                                       'attempts', j.attempts, 'run_at', j.run_at, 'owner', null, 'lease_until', null)`
+  const [row] = await sql<{ n: number }[]>`
+    with legacy as (
+      select j.id from wix_engine.jobs j
+      where j.kind = 'effect' and ((j.status = 'pending' and j.run_at <= ${now}) or (j.status = 'running' and ${jobLease(sql).lapsed()}))
+      order by j.workflow_id
+      limit ${limit}
+      for update skip locked
+    ), locked as (
+      -- in id order, as the batched write locks them (see lockedInIdOrder)
+      select w.id from wix_engine.workflows w
+      where w.id in (select j.workflow_id from wix_engine.jobs j join legacy using (id))
+      order by w.id for update
+    ), gone as (
+      delete from wix_engine.jobs j using legacy where j.id = legacy.id
+      returning j.*
+    ), moved as (
+      update wix_engine.workflows w
+      set ${setEffects(sql, sql`w.effects || coalesce((select jsonb_agg(${entry} order by j.created_at) from gone j where j.workflow_id = w.id), '[]'::jsonb)`)}
+      from locked where w.id = locked.id
+      returning 1
+    )
+    select count(*)::int as n from gone`
+  return row!.n
+}
+
 /** A row's `(timers, wake_at)` from the timer elements `e` of `from`: ordered by due time, and the earliest. */
 export const rowTimers = (sql: Sql | TransactionSql, from: Fragment): Fragment =>
   sql`select coalesce(jsonb_agg(e order by e->>'run_at'), '[]'::jsonb), min((e->>'run_at')::timestamptz) from ${from}`
