@@ -64,3 +64,21 @@ t.test('a re-run Wix refuses the code finds the tokens a run that lost its job f
   t.match(second, { instanceId }, 'the re-run, refused, finds them filed by this installation: not CODE_SPENT')
   t.same(exchanges().map((r) => r.status), [400, 200], 'Wix exchanged the code once, refusing the re-run')
 })
+
+t.test("a re-run whose earlier runs the retry budget held back (no call left) takes Wix's refusal of its code as a refusal, not a spent code", async (t) => {
+  const id = randomUUID()
+  const job = randomUUID()
+  await sql`
+    insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
+    values (${id}, 'installation', 2, null, 'CodeReceived', null, '{}'::jsonb, 1, now(), now())`
+  // Its first run asked this instance's retry budget for a retry and was refused: Wix never saw it.
+  await sql`
+    insert into wix_engine.job_attempts (job_id, attempt, workflow_id, name, outcome, started_at, finished_at, error)
+    values (${job}, 1, ${id}, 'exchangeCode', 'retry', now(), now(), ${sql.json({ code: 'WIX_RETRY_BUDGET', retryable: true, retryAfterMs: 1000 })})`
+  const exchange = installationWorkflow({ wix, vault, now: () => new Date(), earlierRuns: (key, attempt) => earlierRuns(sql, key, attempt) })
+    .machine.implementations.actors.exchangeCode as AnyActorLogic
+  const outcome = await toPromise(createActor(exchange, {
+    input: { installationId: id, claimedInstanceId: randomUUID(), code: 'never-issued', attempt: 2, idempotencyKey: `${id}:${job}` },
+  }).start()).then(() => 'exchanged', (err: { code?: string }) => err.code)
+  t.equal(String(outcome), 'WIX_REJECTED', 'Wix refused a code it never issued: the installation fails on it, no detour for a new code')
+})

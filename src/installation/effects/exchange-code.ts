@@ -12,8 +12,12 @@ type RunInput = ExchangeInput & { idempotencyKey?: string }
 /** A Wix call that failed in a way worth repeating (network, 5xx, 429). */
 const isWixBlip = (err: unknown) => (err as { retryable?: boolean }).retryable === true
 
-/** Wix's own answer that it did not do the work (5xx, 429): a run that failed so did not spend the code. */
-const WIX_NOT_DONE = ['WIX_UNAVAILABLE', 'WIX_RATE_LIMITED']
+/**
+ * A run that failed so did not spend the code: Wix's own answer that it did not do the work (5xx,
+ * 429), or this instance's retry budget holding the run back before its call (`obtain` asks the
+ * budget right before the exchange, and only there).
+ */
+const WIX_NOT_DONE = ['WIX_UNAVAILABLE', 'WIX_RATE_LIMITED', 'WIX_RETRY_BUDGET']
 /**
  * A run that may have spent the code and kept nothing: it left no record (it died, or lost its
  * lease), its call timed out or was cut, or it failed after Wix's answer without keeping the tokens
