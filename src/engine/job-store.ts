@@ -49,6 +49,9 @@ export interface AttemptRecord {
 /** A timer job's lease (lease.ts: on the database's clock), fenced beyond its owner by its epoch. */
 export const jobLease = (sql: Sql) => leaseOn(sql, { until: 'lease_until', owner: 'lease_owner' })
 
+/** The lease of an effect entry `e` of a workflow's `effects`: the same lease, a field of the entry. */
+const effectLease = (sql: Sql) => leaseOn(sql, { until: sql`(e->>'lease_until')::timestamptz` })
+
 /** What an effect entry that `lease`'s run still holds contains (an entry matches by `@>`). */
 export const effectFence = (lease: Pick<JobLease, 'id' | 'owner' | 'epoch'>) =>
   ({ id: lease.id, status: 'running', owner: lease.owner, attempts: lease.epoch })
@@ -144,7 +147,7 @@ export const rowTimers = (sql: Sql | TransactionSql, from: Fragment): Fragment =
  */
 export async function claimJobs(sql: Sql, owner: string, now: Date, leaseMs: number, limits: { effects: number; timers: number }) {
   const dueEffect = sql`(e->>'status' = 'pending' and (e->>'run_at')::timestamptz <= ${now})
-    or (e->>'status' = 'running' and (e->>'lease_until')::timestamptz < now())`
+    or (e->>'status' = 'running' and ${effectLease(sql).lapsed()})`
   return sql<JobRow[]>`
     with timers as (
       select id from wix_engine.jobs

@@ -8,8 +8,11 @@ import type { Fragment, Sql } from 'postgres'
  * a row another still holds, nor keep one past its time. The columns are the caller's own.
  */
 export interface LeaseColumns {
-  /** timestamptz: until when the row is held; null when no one holds it. */
-  until: string
+  /**
+   * timestamptz: until when the row is held; null when no one holds it. A column, or an
+   * expression to compare (an effect's lease is a field of its entry in its workflow's row).
+   */
+  until: string | Fragment
   /** text: who holds it, for a lease its holder renews and lets go of. Without one, anyone may. */
   owner?: string
 }
@@ -19,7 +22,7 @@ export const leaseEnd = (sql: Sql, ms: number | Fragment): Fragment => sql`now()
 
 /** The SQL of one kind of lease, on the columns `c` of the caller's table. */
 export function leaseOn(sql: Sql, c: LeaseColumns) {
-  const until = () => sql(c.until)
+  const until = () => (typeof c.until === 'string' ? sql(c.until) : c.until)
   const owner = () => {
     if (!c.owner) throw new Error(`a lease on ${c.until} has no owner column`)
     return sql(c.owner)
