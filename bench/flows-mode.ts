@@ -50,13 +50,13 @@ const viaPort = (url: string, port: number) => {
 /** What each statement is for, so the per-flow table reads as a list of reasons. */
 function label(q: string): string {
   const rules: [RegExp, string][] = [
-    [/^select w\.\*, null::boolean as job_held from wix_engine.workflows/, 'engine: read (send, before deciding)'],
-    [/^select w\.\*, (w\.effects @>|exists \(select 1 from wix_engine.jobs)/, 'engine: read with job lease (effect result)'],
+    [/^select w\.(\*|id, .*), null::boolean as job_held from wix_engine.workflows/, 'engine: read (send, before deciding)'],
+    [/^select w\.(\*|id, .*), (w\.effects @>|exists \(select 1 from wix_engine.jobs)/, 'engine: read with job lease (effect result)'],
     [/^with c as \( select \* from jsonb_to_recordset/, 'engine: batched write (creates and sends)'],
     [/^with timers as \( select id from wix_engine.jobs/, 'engine: job poll (claim)'],
     [/^with timers as \( update wix_engine.jobs j set lease_until/, 'engine: heartbeat (lease renewal)'],
     [/^with due as \( select id, timers from wix_engine.workflows/, 'engine: timer poll (due timers into jobs)'],
-    [/^select \* from wix_engine.workflows where machine = \$1 and \(id = /, 'finish: find installation by id or instanceId'],
+    [/^select (\*|w\.id, .*) from wix_engine.workflows (w )?where machine = \$1 and \(id = /, 'finish: find installation by id or instanceId'],
     [/^insert into wix_install.exchanged_tokens/, 'effect: keep exchanged tokens (outbox)'],
     [/^with saved as \( insert into wix_install.instance_tokens/, 'effect: store tokens'],
     [/^select refresh_token, workflow_id from wix_install.instance_tokens/, 'effect: read refresh token'],

@@ -1,6 +1,6 @@
 import type { Fragment, Sql } from 'postgres'
 import { jobLease } from './job-store.ts'
-import type { WorkflowRow } from './store.ts'
+import { workflowColumns, type WorkflowRow } from './store.ts'
 
 /**
  * How the rest of the app reads and tidies engine state. The engine's tables are its own: code
@@ -65,7 +65,7 @@ export async function listWorkflows(sql: Sql, f: WorkflowFilter, o: ListOptions)
   const end = created ? f.createdTo : f.updatedBefore
   const after = o.after && !(end && o.after.at >= end) ? o.after : undefined
   return sql<WorkflowRow[]>`
-    select * from wix_engine.workflows
+    select ${workflowColumns(sql)} from wix_engine.workflows w
     where ${where(sql, f)}
       ${!after ? sql``
         : created ? sql`and (created_at, id) < (${after.at}, ${after.id}::uuid)`
@@ -78,7 +78,7 @@ export async function listWorkflows(sql: Sql, f: WorkflowFilter, o: ListOptions)
 export async function findWorkflow(sql: Sql, machine: string, idOrKey: string): Promise<WorkflowRow | undefined> {
   const id = UUID.test(idOrKey) ? idOrKey : null
   const [row] = await sql<WorkflowRow[]>`
-    select * from wix_engine.workflows
+    select ${workflowColumns(sql)} from wix_engine.workflows w
     where machine = ${machine} and (id = ${id}::uuid or key = ${idOrKey})
     order by (id = ${id}::uuid) is true desc, created_at desc
     limit 1`
@@ -104,17 +104,11 @@ export async function countWorkflows(sql: Sql, machine?: string) {
 export async function queueStats(sql: Sql, now: Date) {
   const [row] = await sql<{ effect: number; timer: number; waiting: number; running: number; oldest: Date | null; oldest_timer: Date | null }[]>`
     with queued as (
+      -- timer jobs and effects (in their workflows' rows), as one table
       select kind, status, case when status = 'pending' then run_at else lease_until end as since,
              -- a lapsed lease as the claim sees one: on the database's clock
              (status = 'pending' and run_at <= ${now}) or (status = 'running' and ${jobLease(sql).lapsed()}) as due
-      from wix_engine.jobs where status in ('pending', 'running')
-      union all
-      -- effects in their workflows' rows
-      select 'effect', e->>'status',
-             case when e->>'status' = 'pending' then (e->>'run_at')::timestamptz else (e->>'lease_until')::timestamptz end,
-             (e->>'status' = 'pending' and (e->>'run_at')::timestamptz <= ${now})
-               or (e->>'status' = 'running' and (e->>'lease_until')::timestamptz < now())
-      from wix_engine.workflows w, jsonb_array_elements(w.effects) e where w.effect_due_at is not null
+      from wix_engine.live_jobs
       union all
       -- timers still in their workflows' rows (moved into jobs once due)
       select 'timer', 'pending', (e->>'run_at')::timestamptz, (e->>'run_at')::timestamptz <= ${now}
@@ -135,7 +129,7 @@ export interface AttemptRow {
   job: string
   attempt: number
   outcome: 'ok' | 'retry' | 'failed'
-  /** Null for the run that succeeded: its start is not recorded. */
+  /** Null for a first run's success: history tells it, not an attempt row. */
   started_at: Date | null
   finished_at: Date
   error: Record<string, unknown> | null

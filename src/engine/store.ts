@@ -110,10 +110,17 @@ export interface Transition {
  */
 const idsPlannedOnce = (sql: Sql, ids: string[]) => sql`(select ${ids}::uuid[])::uuid[]`
 
+/**
+ * A `workflows` row as readers take it (`WorkflowRow`): not the effects' sealed inputs nor the
+ * timers, which only the engine's own statements read and write in place.
+ */
+export const workflowColumns = (sql: Sql) =>
+  sql`w.id, w.machine, w.machine_version, w.key, w.state, w.reason, w.snapshot, w.version, w.created_at, w.updated_at`
+
 /** The row, and with `lease` whether that run still holds its job (`job_held`). */
 export async function readWorkflow(sql: Sql, id: string, lease?: JobLease) {
   const [row] = await sql<(WorkflowRow & { job_held: boolean | null })[]>`
-    select w.*, ${lease ? holds(sql, lease) : sql`null::boolean`} as job_held
+    select ${workflowColumns(sql)}, ${lease ? holds(sql, lease) : sql`null::boolean`} as job_held
     from wix_engine.workflows w where w.id = ${id}`
   return row
 }
