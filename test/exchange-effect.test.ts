@@ -14,13 +14,19 @@ t.teardown(db.drop)
 const service = await startService(t, { db, engine: { poll: false } })
 const { sql, vault, wix } = service.app
 
-t.test('two runs of one exchange past Wix: the run that files second succeeds too', async (t) => {
-  // An installation waiting on its exchange, with the tokens a first run held before its lease ran out.
+/** An installation waiting on its exchange (CodeReceived), made by hand: its id. */
+async function waitingOnExchange() {
   const id = randomUUID()
-  const instanceId = randomUUID()
   await sql`
     insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
     values (${id}, 'installation', 2, null, 'CodeReceived', null, '{}'::jsonb, 1, now(), now())`
+  return id
+}
+
+t.test('two runs of one exchange past Wix: the run that files second succeeds too', async (t) => {
+  // An installation waiting on its exchange, with the tokens a first run held before its lease ran out.
+  const id = await waitingOnExchange()
+  const instanceId = randomUUID()
   const tokens = service.wix.mintTokens(instanceId)
   await vault.hold(id, { accessToken: tokens.access_token, refreshToken: tokens.refresh_token, obtainedAt: new Date() }, ['CodeReceived'])
 
@@ -42,10 +48,7 @@ t.test('two runs of one exchange past Wix: the run that files second succeeds to
 })
 
 t.test('a re-run Wix refuses the code finds the tokens a run that lost its job filed meanwhile: no detour', async (t) => {
-  const id = randomUUID()
-  await sql`
-    insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
-    values (${id}, 'installation', 2, null, 'CodeReceived', null, '{}'::jsonb, 1, now(), now())`
+  const id = await waitingOnExchange()
   const { code, instanceId } = service.wix.issueCode()
   // The job's record of earlier runs: none finished, as for a run that lost its lease (and lived).
   const exchange = installationWorkflow({ wix, vault, now: () => new Date(), earlierRuns: (key, attempt) => earlierRuns(sql, key, attempt) })
@@ -66,11 +69,8 @@ t.test('a re-run Wix refuses the code finds the tokens a run that lost its job f
 })
 
 t.test("a re-run whose earlier runs the retry budget held back (no call left) takes Wix's refusal of its code as a refusal, not a spent code", async (t) => {
-  const id = randomUUID()
+  const id = await waitingOnExchange()
   const job = randomUUID()
-  await sql`
-    insert into wix_engine.workflows (id, machine, machine_version, key, state, reason, snapshot, version, created_at, updated_at)
-    values (${id}, 'installation', 2, null, 'CodeReceived', null, '{}'::jsonb, 1, now(), now())`
   // Its first run asked this instance's retry budget for a retry and was refused: Wix never saw it.
   await sql`
     insert into wix_engine.job_attempts (job_id, attempt, workflow_id, name, outcome, started_at, finished_at, error)

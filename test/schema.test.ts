@@ -233,7 +233,7 @@ t.test("a database whose effects are jobs (before 005) moves its live ones into 
   // and hands one back as it stops (pending); another one's process died (a lease run out).
   const [handedBack, diedWith] = ['7b2f6e0a-8c9d-4e1f-a05b-6c7d8e9fa0b7', '8c3a7f1b-9d0e-4f2a-b16c-7d8e9fa0b1c8']
   await sql`insert into wix_engine.jobs (id, workflow_id, kind, name, src, payload, status, attempts, run_at, lease_owner, lease_until, created_at, updated_at)
-            values (${handedBack}, ${finished}, 'effect', 'finishSetup', 'finishSetup', 'sealed-3', 'pending', 0, now(), null, null, now(), now()),
+            values (${handedBack}, ${finished}, 'effect', 'finishSetup', 'finishSetup', 'sealed-3', 'pending', 0, now() - interval '1 second', null, null, now(), now()),
                    (${diedWith}, ${running}, 'effect', 'confirmInstall', 'confirmInstall', 'sealed-4', 'running', 1, now(), 'old-instance', now() - interval '1 second', now(), now())`
   t.equal(await adoptLegacyEffects(sql, new Date(), 10), 2, 'the new engine adopts both into their rows')
   t.same(await sql`select id from wix_engine.jobs where kind = 'effect' and status in ('pending', 'running')`, [], 'none is left in jobs')
